@@ -1,0 +1,50 @@
+# axd: the two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+ROOT   ?= $(CURDIR)
+STAMP  := $(VENV)/.installed
+# Acceptance areas that pass today; each issue adds its areas here so they never regress.
+ACCEPTANCE_AREAS ?= conformance or robustness or (cli and not indexing)
+ACCEPTANCE_DIR   ?= ../shared/acceptance
+
+.PHONY: run test install lint typecheck unit acceptance bench clean
+
+run: $(STAMP)  ## install into .venv, start the daemon in the foreground, index ROOT
+	$(BIN)/axd daemon --add "$(ROOT)"
+
+test: $(STAMP) lint unit acceptance  ## the whole suite: lint, types, unit/integration, acceptance
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("axd needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@$(MAKE) --no-print-directory typecheck
+
+# mypy cannot follow setuptools' package-dir mapping, so it checks a symlink tree.
+typecheck: $(STAMP)
+	@mkdir -p build/typecheck/axd
+	@for pkg in protocol daemon client; do ln -sfn ../../../$$pkg build/typecheck/axd/$$pkg; done
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+acceptance: $(STAMP)
+	@if [ -d "$(ACCEPTANCE_DIR)" ]; then \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest "$(ACCEPTANCE_DIR)" -q -p no:cacheprovider -m "$(ACCEPTANCE_AREAS)"; \
+	else echo "acceptance suite not found at $(ACCEPTANCE_DIR); skipped"; fi
+
+bench: $(STAMP)
+	$(BIN)/python perf/bench_rpc.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,140 @@
+"""Plain records passed from chunking workers to the store's writer.
+
+Workers get paths and return these (msgspec-encoded, never tree-sitter
+objects). Positions follow PROTOCOL.md: lines 1-based, columns 0-based byte
+offsets, end column exclusive. Byte offsets are 0-based into the file.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+SkipReason = Literal[
+    "binary",
+    "too_large",
+    "minified",
+    "unreadable",
+    "unsupported",
+    "symlink_outside_root",
+    "parse_timeout",
+    "parse_failed",
+]
+SKIP_REASONS: tuple[str, ...] = (
+    "binary",
+    "too_large",
+    "minified",
+    "unreadable",
+    "unsupported",
+    "symlink_outside_root",
+    "parse_timeout",
+    "parse_failed",
+)
+
+ReferenceKind = Literal["call", "reference", "import"]
+
+SYMBOL_KINDS: frozenset[str] = frozenset(
+    {
+        "function",
+        "method",
+        "class",
+        "struct",
+        "interface",
+        "trait",
+        "enum",
+        "module",
+        "namespace",
+        "type",
+        "constant",
+        "variable",
+        "field",
+        "property",
+        "macro",
+        "key",
+        "heading",
+    }
+)
+
+
+class Span(msgspec.Struct, frozen=True, array_like=True):
+    """A source range: 1-based lines, 0-based byte columns, exclusive end."""
+
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+
+
+class ChunkRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A contiguous piece of a file; a file's chunks tile it byte for byte."""
+
+    start_byte: int
+    end_byte: int
+    span: Span
+    kind: str  # a symbol kind for definition chunks, else "block"
+    symbol: str | None  # qualified name of the enclosing/covered symbol
+    text: str  # decoded with errors="replace"; FTS indexes it
+
+
+class SymbolRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A definition. `parent` indexes into the same file's symbol list."""
+
+    name: str
+    qualified_name: str
+    kind: str  # one of SYMBOL_KINDS
+    span: Span  # whole definition, attached doc comments/decorators included
+    selection: Span  # the name identifier
+    signature: str  # the definition's first line(s), trimmed
+    docstring: str | None
+    parent: int | None
+
+
+class ReferenceRecord(msgspec.Struct, frozen=True, array_like=True):
+    """An identifier use."""
+
+    name: str
+    kind: ReferenceKind
+    span: Span
+    context: str  # the source line, trimmed, at most ~200 chars
+
+
+class ImportRecord(msgspec.Struct, frozen=True, array_like=True):
+    """An import as written; resolution to a workspace file happens later."""
+
+    module: str
+    span: Span
+
+
+class Extraction(msgspec.Struct, frozen=True):
+    """Everything one parse of one file yields."""
+
+    chunks: list[ChunkRecord]
+    symbols: list[SymbolRecord]
+    references: list[ReferenceRecord]
+    imports: list[ImportRecord]
+    parse_errors: int  # count of ERROR/MISSING nodes in the tree
+
+
+class FileOutcome(msgspec.Struct, frozen=True):
+    """A worker's answer for one path.
+
+    status:
+      * ``indexed``: `extraction` holds the new rows.
+      * ``unchanged``: content hash equals the one the writer already has;
+        only size/mtime are refreshed.
+      * ``skipped``: `skip_reason` (+ `detail` with the measured value).
+      * ``missing``: the file vanished between listing and reading.
+    """
+
+    path: str  # workspace-relative, "/"-separated
+    status: Literal["indexed", "unchanged", "skipped", "missing"]
+    language: str | None = None
+    size: int = 0
+    mtime_ns: int = 0
+    content_hash: str | None = None
+    skip_reason: SkipReason | None = None
+    detail: str | None = None
+    extractor_version: int = 0
+    extraction: Extraction | None = None
+    parse_ms: float = 0.0

@@ -1,0 +1,1 @@
+"""axd.migrations."""

@@ -1,0 +1,149 @@
+"""The JSON-RPC 2.0 envelope: parse one message into calls, encode replies.
+
+Parsing follows PROTOCOL.md's "JSON-RPC rules" and "Clarifications":
+a readable id of a valid type (string, integer, null) is echoed in errors,
+any other id becomes null; `params` must be an object (an array is -32602
+unless the method is unknown; anything else is -32600); a notification (no
+`id` member) never gets a reply. `params` stays raw bytes until the method
+is known, so each method decodes it once with its own typed decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ErrorCode
+
+RequestId = int | str | None
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """The fast path: a well-formed request decodes straight into this."""
+
+    jsonrpc: Literal["2.0"]
+    method: str
+    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A structurally valid request or notification."""
+
+    method: str
+    params: msgspec.Raw
+    id: RequestId
+    is_notification: bool
+    params_shape: Literal["object", "array"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A message that must be answered with an error (never a notification)."""
+
+    code: ErrorCode
+    message: str
+    id: RequestId
+
+
+Parsed = Call | Invalid
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_any_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def parse_message(body: bytes) -> list[Parsed] | Parsed:
+    """One framed message: a single call, or a batch (list) of calls.
+
+    An empty batch or unparseable JSON come back as a single `Invalid`.
+    """
+    first = body.lstrip(b" \t\r\n")[:1]
+    if first == b"[":
+        try:
+            elements = _batch_decoder.decode(body)
+        except msgspec.DecodeError:
+            return Invalid(ErrorCode.PARSE_ERROR, "parse error: invalid JSON", None)
+        if not elements:
+            return Invalid(ErrorCode.INVALID_REQUEST, "invalid request: empty batch", None)
+        return [_parse_one(element) for element in elements]
+    return _parse_one(body)
+
+
+def _parse_one(body: bytes | msgspec.Raw) -> Parsed:
+    try:
+        envelope = _envelope_decoder.decode(body)
+    except msgspec.ValidationError:
+        return _classify_invalid(body)
+    except msgspec.DecodeError:
+        return Invalid(ErrorCode.PARSE_ERROR, "parse error: invalid JSON", None)
+    is_notification = envelope.id is msgspec.UNSET
+    request_id: RequestId = None if envelope.id is msgspec.UNSET else envelope.id
+    shape = bytes(envelope.params)[:1]
+    if shape == b"{":
+        return Call(envelope.method, envelope.params, request_id, is_notification, "object")
+    if shape == b"[":
+        return Call(envelope.method, envelope.params, request_id, is_notification, "array")
+    return Invalid(
+        ErrorCode.INVALID_REQUEST,
+        "invalid request: params must be an object",
+        request_id,
+    )
+
+
+def _readable_id(obj: dict[str, Any]) -> RequestId:
+    value = obj.get("id")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return value
+
+
+def _classify_invalid(body: bytes | msgspec.Raw) -> Invalid:
+    """Why a parseable message is not a valid request, and which id to echo."""
+    obj = _any_decoder.decode(body)
+    if not isinstance(obj, dict):
+        return Invalid(ErrorCode.INVALID_REQUEST, "invalid request: not an object", None)
+    request_id = _readable_id(obj)
+    if obj.get("jsonrpc") != "2.0":
+        reason = 'jsonrpc must be "2.0"'
+    elif not isinstance(obj.get("method"), str):
+        reason = "method must be a string"
+    elif "id" in obj and obj["id"] is not None and request_id is None:
+        reason = "id must be a string, an integer or null"
+    else:
+        reason = "params must be an object"
+    return Invalid(ErrorCode.INVALID_REQUEST, f"invalid request: {reason}", request_id)
+
+
+def encode_result(request_id: RequestId, result: bytes) -> bytes:
+    """A success response around an already-encoded result."""
+    return b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (_encoder.encode(request_id), result)
+
+
+def encode_error(
+    request_id: RequestId,
+    code: ErrorCode,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> bytes:
+    """An error response; `data` always carries `kind`."""
+    payload = {"kind": code.kind} if data is None else {"kind": code.kind, **data}
+    error = {"code": int(code), "message": message, "data": payload}
+    return b'{"jsonrpc":"2.0","id":%s,"error":%s}' % (
+        _encoder.encode(request_id),
+        _encoder.encode(error),
+    )
+
+
+def encode_notification(method: str, params: bytes) -> bytes:
+    """A server-to-client notification around already-encoded params."""
+    return b'{"jsonrpc":"2.0","method":%s,"params":%s}' % (_encoder.encode(method), params)
+
+
+def encode_batch(responses: list[bytes]) -> bytes:
+    """A batch reply: the responses as one JSON array."""
+    return b"[" + b",".join(responses) + b"]"

@@ -1,0 +1,114 @@
+"""The method table: every PROTOCOL.md method, its params type and result type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from . import types as t
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Method(Generic[P, R]):
+    """A wire method: name, params Struct, result type, one-line summary."""
+
+    name: str
+    params: type[P]
+    result: type[R]
+    summary: str
+
+
+def _m(name: str, params: type[P], result: type[R], summary: str) -> Method[P, R]:
+    return Method(name, params, result, summary)
+
+
+Free = dict[str, Any]  # results whose shape is documented in prose only
+
+SERVER_INFO = _m("server.info", t.Empty, t.ServerInfo, "Version, pid, uptime, languages.")
+SERVER_SHUTDOWN = _m("server.shutdown", t.Empty, t.Ok, "Stop the daemon gracefully.")
+RPC_DISCOVER = _m("rpc.discover", t.Empty, Free, "This API as an OpenRPC document.")
+
+WORKSPACE_ADD = _m("workspace.add", t.WorkspaceAddParams, t.WorkspaceAdded, "Add a root.")
+WORKSPACE_REMOVE = _m(
+    "workspace.remove", t.WorkspaceRemoveParams, t.Ok, "Stop watching a root."
+)
+WORKSPACE_LIST = _m("workspace.list", t.Empty, t.WorkspaceList, "Every workspace.")
+INDEX_STATUS = _m("index.status", t.RootParams, t.IndexStatus, "Counts and state.")
+INDEX_WAIT = _m(
+    "index.wait", t.IndexWaitParams, t.IndexStatus, "Wait for an empty queue."
+)
+INDEX_REINDEX = _m("index.reindex", t.IndexReindexParams, t.Queued, "Queue re-parses.")
+FILES_EXPLAIN = _m(
+    "files.explain", t.FilesExplainParams, t.FileExplanation, "Why (not) indexed."
+)
+
+SEARCH = _m("search", t.SearchParams, t.SearchResult, "Ranked code search.")
+SYMBOLS_DEFINITION = _m(
+    "symbols.definition", t.DefinitionParams, t.DefinitionResult, "Find definitions."
+)
+SYMBOLS_REFERENCES = _m(
+    "symbols.references", t.ReferencesParams, t.ReferencesResult, "Find uses."
+)
+SYMBOLS_OUTLINE = _m("symbols.outline", t.PathParams, t.OutlineResult, "File outline.")
+SYMBOLS_SEARCH = _m(
+    "symbols.search", t.SymbolSearchParams, t.SymbolSearchResult, "Fuzzy symbols."
+)
+CHUNKS_GET = _m("chunks.get", t.ChunksParams, t.ChunksResult, "A file's chunks.")
+GRAPH_IMPORTS = _m("graph.imports", t.PathParams, t.ImportsResult, "A file's imports.")
+GRAPH_IMPORTERS = _m(
+    "graph.importers", t.PathParams, t.ImportersResult, "Files importing a file."
+)
+GRAPH_DEPENDENCIES = _m(
+    "graph.dependencies", t.GraphWalkParams, t.GraphWalkResult, "Transitive imports."
+)
+GRAPH_DEPENDENTS = _m(
+    "graph.dependents", t.GraphWalkParams, t.GraphWalkResult, "Transitive importers."
+)
+GRAPH_CYCLES = _m("graph.cycles", t.CyclesParams, t.CyclesResult, "Import cycles.")
+
+SUBSCRIBE = _m("subscribe", t.SubscribeParams, t.Subscribed, "Receive notifications.")
+UNSUBSCRIBE = _m("unsubscribe", t.UnsubscribeParams, t.Ok, "Stop notifications.")
+
+HEALTH = _m("health", t.Empty, t.HealthReport, "Component health.")
+METRICS = _m("metrics", t.Empty, t.MetricsText, "Prometheus text exposition.")
+
+SNAPSHOT_CREATE = _m(
+    "snapshot.create", t.SnapshotCreateParams, t.Snapshot, "Snapshot the index."
+)
+SNAPSHOT_LIST = _m("snapshot.list", t.RootParams, t.SnapshotList, "List snapshots.")
+SNAPSHOT_RESTORE = _m(
+    "snapshot.restore", t.SnapshotIdParams, t.SnapshotRestored, "Restore a snapshot."
+)
+SNAPSHOT_DELETE = _m("snapshot.delete", t.SnapshotIdParams, t.Ok, "Delete a snapshot.")
+DB_STATUS = _m("db.status", t.RootParams, t.DbStatus, "Schema migrations state.")
+
+FLAGS_EVALUATE = _m(
+    "flags.evaluate", t.FlagEvaluateParams, t.FlagEvaluation, "Evaluate a flag."
+)
+FLAGS_EVALUATE_ALL = _m(
+    "flags.evaluate_all", t.FlagEvaluateAllParams, t.FlagEvaluations, "Every flag."
+)
+FLAGS_LIST = _m("flags.list", t.Empty, t.FlagList, "Flag definitions.")
+FLAGS_SET = _m("flags.set", t.FlagDefinition, t.FlagSetResult, "Create/replace a flag.")
+FLAGS_DELETE = _m("flags.delete", t.FlagNameParams, t.Ok, "Delete a flag.")
+
+TELEMETRY_STATUS = _m("telemetry.status", t.Empty, Free, "Consent and counters.")
+TELEMETRY_CONSENT = _m(
+    "telemetry.consent", t.TelemetryConsentParams, Free, "Opt in or out."
+)
+TELEMETRY_STATS = _m("telemetry.stats", t.SinceParams, Free, "Usage statistics.")
+TELEMETRY_ERRORS = _m("telemetry.errors", t.SinceParams, Free, "Recorded errors.")
+TELEMETRY_PERFORMANCE = _m(
+    "telemetry.performance", t.SinceParams, Free, "Latency percentiles."
+)
+TELEMETRY_EXPORT = _m("telemetry.export", t.Empty, Free, "Everything recorded.")
+TELEMETRY_CLEAR = _m("telemetry.clear", t.Empty, Free, "Delete everything recorded.")
+
+ALL: tuple[Method[Any, Any], ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Method)
+)
+METHODS: Mapping[str, Method[Any, Any]] = {method.name: method for method in ALL}
