@@ -10,15 +10,17 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axd.protocol import __version__
 from axd.protocol.paths import default_socket_path, default_state_dir
 
 from . import render
 from .connection import Client, DaemonUnavailableError, RemoteError, connect_or_start
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -42,7 +44,9 @@ class Context:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
         socket_opt = getattr(args, "socket", None)
-        self.socket_path = Path(socket_opt).expanduser() if socket_opt else default_socket_path()
+        self.socket_path = (
+            Path(socket_opt).expanduser() if socket_opt else default_socket_path()
+        )
         self.state_dir = default_state_dir()
         self._client: Client | None = None
 
@@ -69,7 +73,7 @@ class Context:
         """--root, else the workspace containing the current directory."""
         explicit = getattr(self.args, "root", None)
         if explicit:
-            return os.path.abspath(explicit)
+            return os.path.abspath(str(explicit))
         cwd = os.path.realpath(os.getcwd())
         try:
             listing = self.call("workspace.list")
@@ -77,8 +81,10 @@ class Context:
             return cwd
         best = ""
         for entry in listing.get("workspaces", []):
-            root = entry["root"]
-            if (cwd == root or cwd.startswith(root.rstrip("/") + "/")) and len(root) > len(best):
+            root = str(entry["root"])
+            if (cwd == root or cwd.startswith(root.rstrip("/") + "/")) and len(
+                root
+            ) > len(best):
                 best = root
         return best or cwd
 
@@ -115,7 +121,10 @@ def cmd_stop(ctx: Context) -> int:
             client.call_raw("server.shutdown")
         except DaemonUnavailableError:
             pass  # it stopped before the answer reached us: that is success
-    ctx.emit({"ok": True, "pid": info["pid"]}, lambda r: render.out(f"stopped axd (pid {r['pid']})"))
+    ctx.emit(
+        {"ok": True, "pid": info["pid"]},
+        lambda r: render.out(f"stopped axd (pid {r['pid']})"),
+    )
     return EXIT_OK
 
 
@@ -142,12 +151,19 @@ def cmd_add(ctx: Context) -> int:
 
 def cmd_remove(ctx: Context) -> int:
     root = os.path.abspath(ctx.args.path)
-    ctx.emit(ctx.call("workspace.remove", {"root": root, "purge": ctx.args.purge}), lambda r: render.out("removed"))
+    ctx.emit(
+        ctx.call("workspace.remove", {"root": root, "purge": ctx.args.purge}),
+        lambda r: render.out("removed"),
+    )
     return EXIT_OK
 
 
 def cmd_search(ctx: Context) -> int:
-    params: dict[str, Any] = {"root": ctx.root(), "query": " ".join(ctx.args.query), "limit": ctx.args.limit}
+    params: dict[str, Any] = {
+        "root": ctx.root(),
+        "query": " ".join(ctx.args.query),
+        "limit": ctx.args.limit,
+    }
     if ctx.args.lang:
         params["languages"] = ctx.args.lang
     if ctx.args.path_glob:
@@ -173,13 +189,17 @@ def cmd_refs(ctx: Context) -> int:
 
 
 def cmd_outline(ctx: Context) -> int:
-    result = ctx.call("symbols.outline", {"root": ctx.root(), "path": _path_param(ctx.args.file)})
+    result = ctx.call(
+        "symbols.outline", {"root": ctx.root(), "path": _path_param(ctx.args.file)}
+    )
     ctx.emit(result, lambda r: render.outline(r, ctx.args.file))
     return EXIT_OK
 
 
 def cmd_explain(ctx: Context) -> int:
-    result = ctx.call("files.explain", {"root": ctx.root(), "path": _path_param(ctx.args.file)})
+    result = ctx.call(
+        "files.explain", {"root": ctx.root(), "path": _path_param(ctx.args.file)}
+    )
     ctx.emit(result, render.explain)
     return EXIT_OK
 
@@ -188,17 +208,22 @@ def cmd_flow(ctx: Context) -> int:
     root, path = ctx.root(), _path_param(ctx.args.file)
     result = {
         "imports": ctx.call("graph.imports", {"root": root, "path": path})["imports"],
-        "importers": ctx.call("graph.importers", {"root": root, "path": path})["importers"],
-        "dependencies": ctx.call("graph.dependencies", {"root": root, "path": path, "depth": ctx.args.depth})[
-            "paths"
+        "importers": ctx.call("graph.importers", {"root": root, "path": path})[
+            "importers"
         ],
+        "dependencies": ctx.call(
+            "graph.dependencies", {"root": root, "path": path, "depth": ctx.args.depth}
+        )["paths"],
     }
     ctx.emit(result, lambda r: render.flow(r, ctx.args.file))
     return EXIT_OK
 
 
 def cmd_cycles(ctx: Context) -> int:
-    ctx.emit(ctx.call("graph.cycles", {"root": ctx.root(), "limit": ctx.args.limit}), render.cycles)
+    ctx.emit(
+        ctx.call("graph.cycles", {"root": ctx.root(), "limit": ctx.args.limit}),
+        render.cycles,
+    )
     return EXIT_OK
 
 
@@ -225,7 +250,10 @@ def cmd_config(ctx: Context) -> int:
         render.err(str(exc))
         return EXIT_FAILED
     if action == "check":
-        ctx.emit({"ok": True, "path": str(path) if path else None}, lambda r: render.out(f"{r['path'] or 'defaults'}: ok"))
+        ctx.emit(
+            {"ok": True, "path": str(path) if path else None},
+            lambda r: render.out(f"{r['path'] or 'defaults'}: ok"),
+        )
         return EXIT_OK
     import msgspec
 
@@ -244,9 +272,17 @@ def _path_param(path: str) -> str:
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """--socket/--json/--no-start, accepted before or after the subcommand."""
     default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--socket", metavar="PATH", default=default, help="daemon socket (env AXD_SOCKET)")
     parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS if suppress else False, help="print raw JSON"
+        "--socket",
+        metavar="PATH",
+        default=default,
+        help="daemon socket (env AXD_SOCKET)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print raw JSON",
     )
     parser.add_argument(
         "--no-start",
@@ -269,12 +305,18 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)
 
-    def command(name: str, handler: Callable[[Context], int], help: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[Context], int], help: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help, description=help)
         p.set_defaults(handler=handler)
         return p
 
-    sub.add_parser("daemon", help="run the daemon in the foreground (see `axd daemon --help`)", add_help=False)
+    sub.add_parser(
+        "daemon",
+        help="run the daemon in the foreground (see `axd daemon --help`)",
+        add_help=False,
+    )
     command("status", cmd_status, "show the daemon and its workspaces")
     command("stop", cmd_stop, "stop the daemon gracefully")
     p = command("call", cmd_call, "call any method; print its raw result")
@@ -282,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", nargs="?", metavar="JSON-PARAMS")
     p = command("add", cmd_add, "add a workspace root and index it")
     p.add_argument("path", metavar="ROOT")
-    p.add_argument("--wait", action="store_true", help="wait for the first index, with progress")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for the first index, with progress"
+    )
     p = command("remove", cmd_remove, "stop indexing a workspace")
     p.add_argument("path", metavar="ROOT")
     p.add_argument("--purge", action="store_true", help="also delete its index")
@@ -290,7 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="+")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--lang", action="append", help="only this language (repeatable)")
-    p.add_argument("--path", dest="path_glob", action="append", help="only paths matching this glob")
+    p.add_argument(
+        "--path",
+        dest="path_glob",
+        action="append",
+        help="only paths matching this glob",
+    )
     p.add_argument("--kind", action="append", help="only this symbol kind")
     p.add_argument("--root")
     p = command("def", cmd_def, "where is NAME defined?")
@@ -318,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("metrics", cmd_metrics, "Prometheus metrics text")
     p = command("config", cmd_config, "check or show the configuration")
     config_sub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)
-    check = config_sub.add_parser("check", parents=[common], help="validate a config file")
+    check = config_sub.add_parser(
+        "check", parents=[common], help="validate a config file"
+    )
     check.add_argument("file", nargs="?")
     config_sub.add_parser("show", parents=[common], help="print the effective config")
     return parser

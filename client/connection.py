@@ -14,13 +14,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import msgspec
-
 from axd.protocol.errors import ErrorCode
-from axd.protocol.methods import Method
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from axd.protocol.methods import Method
 
 R = TypeVar("R")
 
@@ -85,14 +87,16 @@ class Client:
             sock.connect(str(path))
         except OSError as exc:
             sock.close()
-            raise DaemonUnavailableError(f"no daemon at {path} ({exc.strerror or exc})") from exc
+            raise DaemonUnavailableError(
+                f"no daemon at {path} ({exc.strerror or exc})"
+            ) from exc
         return cls(sock, path)
 
     def close(self) -> None:
         """Close the socket."""
         self._sock.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,7 +119,9 @@ class Client:
         try:
             self._sock.sendall(_encoder.encode(message) + b"\n")
         except OSError as exc:
-            raise DaemonUnavailableError(f"connection to {self.path} broke: {exc}") from exc
+            raise DaemonUnavailableError(
+                f"connection to {self.path} broke: {exc}"
+            ) from exc
         while True:
             response = _response_decoder.decode(self._read_line())
             if response.method is not None and response.id is msgspec.UNSET:
@@ -125,12 +131,18 @@ class Client:
                 continue
             if response.error is not None:
                 error = response.error
-                raise RemoteError(int(error.get("code", -32603)), str(error.get("message", "")), error.get("data"))
+                raise RemoteError(
+                    int(error.get("code", -32603)),
+                    str(error.get("message", "")),
+                    error.get("data"),
+                )
             return bytes(response.result)
 
     def call(self, method: Method[Any, R], params: Any = None) -> R:
         """A typed call through the protocol's method table."""
-        raw = self.call_raw(method.name, msgspec.to_builtins(params) if params is not None else None)
+        raw = self.call_raw(
+            method.name, msgspec.to_builtins(params) if params is not None else None
+        )
         return msgspec.json.decode(raw, type=method.result)
 
     def next_notification(self) -> tuple[str, bytes]:
@@ -155,9 +167,13 @@ class Client:
             except TimeoutError:
                 raise
             except OSError as exc:
-                raise DaemonUnavailableError(f"connection to {self.path} broke: {exc}") from exc
+                raise DaemonUnavailableError(
+                    f"connection to {self.path} broke: {exc}"
+                ) from exc
             if not chunk:
-                raise DaemonUnavailableError(f"the daemon at {self.path} closed the connection")
+                raise DaemonUnavailableError(
+                    f"the daemon at {self.path} closed the connection"
+                )
             self._buffer += chunk
 
 
@@ -201,11 +217,23 @@ def connect_or_start(
                 return client
             except (DaemonUnavailableError, RemoteError, OSError):
                 time.sleep(0.05)
-        raise DaemonUnavailableError(f"the daemon did not answer within {START_TIMEOUT_S:g} s; see {log_path}")
+        raise DaemonUnavailableError(
+            f"the daemon did not answer within {START_TIMEOUT_S:g} s; see {log_path}"
+        )
 
 
-def _spawn_daemon(socket_path: Path, state_dir: Path, log_path: Path, config_path: str | None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "axd.daemon", "--socket", str(socket_path), "--state-dir", str(state_dir)]
+def _spawn_daemon(
+    socket_path: Path, state_dir: Path, log_path: Path, config_path: str | None
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "axd.daemon",
+        "--socket",
+        str(socket_path),
+        "--state-dir",
+        str(state_dir),
+    ]
     if config_path:
         command += ["--config", config_path]
     env = dict(os.environ)

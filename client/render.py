@@ -61,7 +61,9 @@ def status(result: dict[str, Any]) -> None:
     if not result["workspaces"]:
         console.print("no workspaces (add one with `axd add ROOT`)")
         return
-    table = Table("root", "state", "files", "chunks", "symbols", "generation", "last indexed")
+    table = Table(
+        "root", "state", "files", "chunks", "symbols", "generation", "last indexed"
+    )
     for ws in result["workspaces"]:
         table.add_row(
             ws["root"],
@@ -93,7 +95,9 @@ def definitions(result: dict[str, Any]) -> None:
         out("no definition found")
         return
     for d in defs:
-        out(f"{_loc(d['path'], d['selection_range'])}  {d['kind']} {d['qualified_name']}")
+        out(
+            f"{_loc(d['path'], d['selection_range'])}  {d['kind']} {d['qualified_name']}"
+        )
         if d.get("signature"):
             out(f"    {d['signature']}")
 
@@ -114,7 +118,9 @@ def outline(result: dict[str, Any], path: str) -> None:
 
     def add(node: Any, symbols: list[dict[str, Any]]) -> None:
         for s in symbols:
-            branch = node.add(f"{s['kind']} {s['name']}  :{s['selection_range']['start_line']}")
+            branch = node.add(
+                f"{s['kind']} {s['name']}  :{s['selection_range']['start_line']}"
+            )
             add(branch, s.get("children") or [])
 
     add(tree, result["symbols"])
@@ -130,7 +136,9 @@ def explain(result: dict[str, Any]) -> None:
         )
     elif result.get("rule"):
         rule = result["rule"]
-        where = f"{rule['source']}:{rule['line']}" if rule.get("line") else rule["source"]
+        where = (
+            f"{rule['source']}:{rule['line']}" if rule.get("line") else rule["source"]
+        )
         out(f"{path}: ignored by {where}: {rule['pattern']}")
     elif result.get("queued"):
         out(f"{path}: queued for indexing")
@@ -171,7 +179,12 @@ def health(result: dict[str, Any]) -> None:
     console.print(f"status: {result['status']}  (checked {result['checked_at']})")
     table = Table("check", "status", "detail", "ms")
     for name, check in sorted(result["checks"].items()):
-        table.add_row(name, check["status"], check.get("detail") or "", f"{check['latency_ms']:.1f}")
+        table.add_row(
+            name,
+            check["status"],
+            check.get("detail") or "",
+            f"{check['latency_ms']:.1f}",
+        )
     console.print(table)
 
 
@@ -200,7 +213,13 @@ def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, A
     """Wait for a workspace's first index; a progress bar on a terminal."""
     if quiet or not sys.stderr.isatty():
         return _wait_ready(client, root)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (
         TextColumn("indexing"),
@@ -216,7 +235,9 @@ def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, A
             status = json.loads(client.call_raw("index.status", {"root": root}))
             done = status["files_indexed"] + sum(status["files_skipped"].values())
             rate = done / max(time.monotonic() - started, 1e-3)
-            progress.update(task, total=status["files_total"] or None, completed=done, rate=rate)
+            progress.update(
+                task, total=status["files_total"] or None, completed=done, rate=rate
+            )
             if status["state"] != "indexing" and status["queue_depth"] == 0:
                 return status  # type: ignore[no-any-return]
             time.sleep(0.2)
@@ -227,7 +248,9 @@ def _wait_ready(client: Client, root: str) -> dict[str, Any]:
 
     while True:
         try:
-            status = json.loads(client.call_raw("index.wait", {"root": root, "timeout_s": 30}))
+            status = json.loads(
+                client.call_raw("index.wait", {"root": root, "timeout_s": 30})
+            )
         except RemoteError as exc:
             if exc.kind == "timeout":
                 continue

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
-    except Exception:
+    except Exception:  # noqa: BLE001 - last resort: log the traceback, exit 1
         structlog.get_logger().exception("daemon_crashed")
         return 1
     return 0

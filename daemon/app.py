@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import msgspec
 import structlog
-
 from axd.protocol import PROTOCOL_VERSION, __version__
 from axd.protocol import methods as m
 from axd.protocol import types as t
@@ -29,6 +26,10 @@ from axd.protocol.openrpc import openrpc_document
 from .config import Config, ConfigError, load, runtime_socket_path, state_directory
 from .dispatch import Registry, RequestContext
 from .server import Server
+
+if TYPE_CHECKING:
+    import socket
+    from pathlib import Path
 
 log = structlog.get_logger()
 
@@ -67,6 +68,8 @@ class Daemon:
         self.languages: list[str] = []
         self.workspace_roots: Callable[[], list[str]] = list
         self._stop_hooks: list[StopHook] = []
+        # Told about a reloaded config (SIGHUP), after the core took it.
+        self.config_listeners: list[Callable[[Config], None]] = []
         self._register_server_methods()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -84,7 +87,9 @@ class Daemon:
         """Seconds since the daemon started."""
         return time.monotonic() - self._started_monotonic
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Serve until `request_stop`, SIGTERM or SIGINT; then stop in order.
 
         :raises AlreadyRunningError: another daemon serves the socket.
@@ -97,7 +102,12 @@ class Daemon:
                 tg.start_soon(self._watch_signals)
                 await self._start_services(tg)
                 await tg.start(self.server.run)
-                log.info("daemon_ready", socket=str(self.socket_path), pid=os.getpid(), version=__version__)
+                log.info(
+                    "daemon_ready",
+                    socket=str(self.socket_path),
+                    pid=os.getpid(),
+                    version=__version__,
+                )
                 task_status.started()
                 await self._stop.wait()
                 await self._drain()
@@ -120,7 +130,9 @@ class Daemon:
         self.registry.shutting_down = True
         await self.server.stop_accepting()
         with anyio.move_on_after(self.config.server.shutdown_grace_s):
-            while self.server.inflight or self.server.pending_output():
+            # Polling two counters once at shutdown is cheaper than keeping an
+            # Event up to date on every request's hot path.
+            while self.server.inflight or self.server.pending_output():  # noqa: ASYNC110
                 await anyio.sleep(0.01)
 
     async def _run_stop_hooks(self) -> None:
@@ -132,7 +144,9 @@ class Daemon:
                 log.exception("stop_hook_failed")
 
     async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        with anyio.open_signal_receiver(
+            signal.SIGTERM, signal.SIGINT, signal.SIGHUP
+        ) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     await self.reload()
@@ -154,7 +168,9 @@ class Daemon:
             log.error("config_reload_rejected", error=str(exc))
             return
         self.apply_config(fresh)
-        log.info("config_reloaded", path=str(self.config_path) if self.config_path else None)
+        log.info(
+            "config_reloaded", path=str(self.config_path) if self.config_path else None
+        )
 
     def apply_config(self, fresh: Config) -> None:
         """Take the settings that can change at run time."""
@@ -167,12 +183,9 @@ class Daemon:
         for listener in self.config_listeners:
             listener(fresh)
 
-    config_listeners: list[Callable[[Config], None]] = []
-
     # -- server.* methods ---------------------------------------------------------
 
     def _register_server_methods(self) -> None:
-        self.config_listeners = []
         self.registry.register(m.SERVER_INFO, self._server_info)
         self.registry.register(m.SERVER_SHUTDOWN, self._server_shutdown)
         self.registry.register(m.RPC_DISCOVER, self._rpc_discover)

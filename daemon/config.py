@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
-
 from axd.protocol.paths import default_socket_path, default_state_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class ConfigError(Exception):
@@ -164,7 +165,9 @@ def apply_env(config: Config, env: Mapping[str, str] = os.environ) -> Config:
     if env.get("AXD_STATE_DIR"):
         config = replace(config, state_dir=env["AXD_STATE_DIR"])
     if "AXD_METRICS_ADDR" in env:
-        config = replace(config, metrics=replace(config.metrics, addr=env["AXD_METRICS_ADDR"]))
+        config = replace(
+            config, metrics=replace(config.metrics, addr=env["AXD_METRICS_ADDR"])
+        )
     level = env.get("AXD_LOG_LEVEL", "").lower()
     if level:
         config = _with_log(config, level=level)

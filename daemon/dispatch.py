@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import anyio
 import msgspec
 import structlog
-
 from axd.protocol.errors import ErrorCode, RpcError
 from axd.protocol.jsonrpc import (
     Call,
@@ -27,10 +26,10 @@ from axd.protocol.jsonrpc import (
     encode_result,
     parse_message,
 )
-from axd.protocol.methods import Method
 
 if TYPE_CHECKING:
     from axd.protocol.jsonrpc import RequestId
+    from axd.protocol.methods import Method
 
 log = structlog.get_logger()
 
@@ -133,7 +132,9 @@ class Registry:
             return encode_batch(answered) if answered else None
         return await self._handle_one(parsed, peer)
 
-    async def _handle_one(self, item: Call | Invalid, peer: Peer | None) -> bytes | None:
+    async def _handle_one(
+        self, item: Call | Invalid, peer: Peer | None
+    ) -> bytes | None:
         if isinstance(item, Invalid):
             return encode_error(item.id, item.code, item.message)
         started = time.perf_counter()
@@ -144,7 +145,11 @@ class Registry:
             self.inflight -= 1
         elapsed = time.perf_counter() - started
         for observer in self.observers:
-            observer.request_done(item.method if item.method in self._routes else "(unknown)", outcome, elapsed)
+            observer.request_done(
+                item.method if item.method in self._routes else "(unknown)",
+                outcome,
+                elapsed,
+            )
         log.debug(
             "request",
             method=item.method,
@@ -169,7 +174,9 @@ class Registry:
         if call.params_shape == "array":
             message = "params must be an object of named parameters, not an array"
             return (
-                encode_error(call.id, ErrorCode.INVALID_PARAMS, message, {"field": "$"}),
+                encode_error(
+                    call.id, ErrorCode.INVALID_PARAMS, message, {"field": "$"}
+                ),
                 "invalid_params",
             )
         try:
@@ -187,28 +194,39 @@ class Registry:
             )
         if self.shutting_down and call.method != "server.info":
             return (
-                encode_error(call.id, ErrorCode.SHUTTING_DOWN, "the daemon is stopping"),
+                encode_error(
+                    call.id, ErrorCode.SHUTTING_DOWN, "the daemon is stopping"
+                ),
                 "shutting_down",
             )
         context = RequestContext(peer, call.id)
         try:
-            with structlog.contextvars.bound_contextvars(method=call.method, request_id=call.id):
+            with structlog.contextvars.bound_contextvars(
+                method=call.method, request_id=call.id
+            ):
                 with anyio.fail_after(self.request_timeout_s):
                     result = await route.handler(params, context)
             return encode_result(call.id, self._encoder.encode(result)), "ok"
         except RpcError as exc:
             return encode_error(call.id, exc.code, exc.message, exc.data), exc.code.kind
         except TimeoutError:
-            message = f"request exceeded the server's {self.request_timeout_s:g} s deadline"
+            message = (
+                f"request exceeded the server's {self.request_timeout_s:g} s deadline"
+            )
             return encode_error(call.id, ErrorCode.TIMEOUT, message), "timeout"
         except msgspec.ValidationError as exc:
             text = str(exc)
             return (
                 encode_error(
-                    call.id, ErrorCode.INVALID_PARAMS, f"invalid params: {text}", {"field": field_of(text)}
+                    call.id,
+                    ErrorCode.INVALID_PARAMS,
+                    f"invalid params: {text}",
+                    {"field": field_of(text)},
                 ),
                 "invalid_params",
             )
         except Exception:
             log.exception("handler_failed", method=call.method, id=call.id)
-            return encode_error(call.id, ErrorCode.INTERNAL_ERROR, "internal error"), "internal_error"
+            return encode_error(
+                call.id, ErrorCode.INTERNAL_ERROR, "internal error"
+            ), "internal_error"

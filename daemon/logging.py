@@ -9,14 +9,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 
-from .config import LogConfig
+if TYPE_CHECKING:
+    from .config import LogConfig
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 # structlog's JSONRenderer passes default=, which msgspec rejects; repr() is
 # the fallback for anything msgspec cannot encode.
 _ENCODER = msgspec.json.Encoder(enc_hook=repr)
@@ -30,7 +36,9 @@ def wants_json(config: LogConfig, stream: Any = sys.stderr) -> bool:
     """JSON when asked, or under systemd/launchd, or when stderr is no terminal."""
     if config.format != "auto":
         return config.format == "json"
-    under_supervisor = bool(os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM"))
+    under_supervisor = bool(
+        os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM")
+    )
     return under_supervisor or not stream.isatty()
 
 

@@ -15,14 +15,11 @@ import itertools
 import os
 import socket
 import stat
-from collections.abc import Callable
-from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import structlog
-
 from axd.protocol.errors import ErrorCode
 from axd.protocol.framing import (
     Broken,
@@ -35,8 +32,12 @@ from axd.protocol.framing import (
 )
 from axd.protocol.jsonrpc import encode_error, encode_notification
 
-from .config import ServerConfig
-from .dispatch import Registry
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from .config import ServerConfig
+    from .dispatch import Registry
 
 log = structlog.get_logger()
 
@@ -63,7 +64,9 @@ class Connection:
         self._stream = stream
         self._server = server
         self._framing: Framing = "ndjson"
-        self._outbox_tx, self._outbox_rx = anyio.create_memory_object_stream[bytes](OUTBOX_MESSAGES)
+        self._outbox_tx, self._outbox_rx = anyio.create_memory_object_stream[bytes](
+            OUTBOX_MESSAGES
+        )
         self._close_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self._scope: anyio.CancelScope | None = None
@@ -76,9 +79,15 @@ class Connection:
         if self._closed:
             return False
         try:
-            self._outbox_tx.send_nowait(encode(self._framing, encode_notification(method, params)))
+            self._outbox_tx.send_nowait(
+                encode(self._framing, encode_notification(method, params))
+            )
         except anyio.WouldBlock:
-            log.warning("subscriber_dropped", connection=self.connection_id, reason="buffer full")
+            log.warning(
+                "subscriber_dropped",
+                connection=self.connection_id,
+                reason="buffer full",
+            )
             self.close()
             return False
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -138,16 +147,26 @@ class Connection:
                                 f"message of {frame.size} bytes exceeds max_message_bytes "
                                 f"({config.max_message_bytes}); it was discarded"
                             )
-                            await self._send(encode_error(None, ErrorCode.INVALID_REQUEST, message))
+                            await self._send(
+                                encode_error(None, ErrorCode.INVALID_REQUEST, message)
+                            )
                         elif isinstance(frame, Broken):
                             await self._send(
-                                encode_error(None, ErrorCode.PARSE_ERROR, f"unreadable framing: {frame.reason}")
+                                encode_error(
+                                    None,
+                                    ErrorCode.PARSE_ERROR,
+                                    f"unreadable framing: {frame.reason}",
+                                )
                             )
                             await self._outbox_tx.aclose()
                             return
                     try:
                         data = await self._stream.receive(READ_SIZE)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    except (
+                        anyio.EndOfStream,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                    ):
                         break
                 # The client finished sending: answer what is in flight, then close.
                 await self._drain_inflight(limiter)
@@ -161,12 +180,16 @@ class Connection:
         for _ in range(self._server.config.max_inflight_per_connection):
             await limiter.acquire()
 
-    async def _read_first(self) -> tuple[str, bytes] | None:
+    async def _read_first(self) -> tuple[Framing, bytes] | None:
         data = b""
         while True:
             try:
                 data += await self._stream.receive(READ_SIZE)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+            ):
                 return None
             framing = detect_framing(data)
             if framing is not None:
@@ -212,7 +235,9 @@ class Connection:
 class Server:
     """Accepts connections on a Unix socket and serves them."""
 
-    def __init__(self, config: ServerConfig, registry: Registry, socket_path: Path) -> None:
+    def __init__(
+        self, config: ServerConfig, registry: Registry, socket_path: Path
+    ) -> None:
         self.config = config
         self.registry = registry
         self.socket_path = socket_path
@@ -242,7 +267,9 @@ class Server:
         try:
             os.chmod(directory, 0o700)
         except PermissionError as exc:
-            raise SocketPathError(f"cannot make {directory} private (mode 0700): {exc.strerror}") from exc
+            raise SocketPathError(
+                f"cannot make {directory} private (mode 0700): {exc.strerror}"
+            ) from exc
         lock_path = self.socket_path.with_name(self.socket_path.name + ".lock")
         lock_file = open(lock_path, "a+b")  # noqa: SIM115 - held for the daemon's lifetime
         try:
@@ -262,21 +289,33 @@ class Server:
         if self.socket_path.exists() or self.socket_path.is_symlink():
             mode = self.socket_path.lstat().st_mode
             if not stat.S_ISSOCK(mode):
-                raise SocketPathError(f"{self.socket_path} exists and is not a socket; not replacing it")
+                raise SocketPathError(
+                    f"{self.socket_path} exists and is not a socket; not replacing it"
+                )
             if _someone_listens(self.socket_path):
-                raise AlreadyRunningError(f"another process is listening on {self.socket_path}")
+                raise AlreadyRunningError(
+                    f"another process is listening on {self.socket_path}"
+                )
             log.info("stale_socket_replaced", path=str(self.socket_path))
             self.socket_path.unlink()
 
-    async def listen(self, inherited: socket.socket | None = None) -> anyio.abc.SocketListener:
+    async def listen(
+        self, inherited: socket.socket | None = None
+    ) -> anyio.abc.SocketListener:
         """Bind (or adopt a socket-activated listener) with mode 0600."""
+        listener: anyio.abc.SocketListener
         if inherited is not None:
-            self._listener = anyio.abc.SocketListener.from_socket(inherited)  # type: ignore[attr-defined]
+            listener = await anyio.abc.SocketListener.from_socket(inherited)
         else:
-            self._listener = await anyio.create_unix_listener(self.socket_path, mode=0o600, backlog=512)
-        return self._listener
+            listener = await anyio.create_unix_listener(
+                self.socket_path, mode=0o600, backlog=512
+            )
+        self._listener = listener
+        return listener
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Accept connections until cancelled."""
         assert self._listener is not None, "listen() first"
         async with anyio.create_task_group() as tg:
@@ -330,7 +369,9 @@ class Server:
             self._lock_file = None
 
 
-async def _refuse(stream: anyio.abc.SocketStream, code: ErrorCode, message: str) -> None:
+async def _refuse(
+    stream: anyio.abc.SocketStream, code: ErrorCode, message: str
+) -> None:
     with anyio.move_on_after(2):
         try:
             await stream.send(encode("ndjson", encode_error(None, code, message)))

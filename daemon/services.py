@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from .app import Daemon
 
 
-async def start_services(daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]) -> None:
+async def start_services(
+    daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]
+) -> None:
     """Start every service and register its methods on `daemon.registry`."""
-    return None
+    return

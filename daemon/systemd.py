@@ -30,10 +30,14 @@ def inherited_listener(env: dict[str, str] | None = None) -> socket.socket | Non
     if count < 1:
         return None
     if count > 1:
-        log.warning("socket_activation_extra_fds", count=count, using=SD_LISTEN_FDS_START)
+        log.warning(
+            "socket_activation_extra_fds", count=count, using=SD_LISTEN_FDS_START
+        )
     sock = socket.socket(fileno=SD_LISTEN_FDS_START)
     if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
-        log.warning("socket_activation_ignored", reason="fd 3 is not a Unix stream socket")
+        log.warning(
+            "socket_activation_ignored", reason="fd 3 is not a Unix stream socket"
+        )
         sock.detach()
         return None
     sock.setblocking(False)
@@ -51,9 +55,9 @@ class Notifier:
             # An abstract socket is spelt with a leading "@".
             self._address = "\0" + address[1:] if address.startswith("@") else address
         self.watchdog_usec = 0
-        if env.get("WATCHDOG_USEC", "").isdigit() and env.get("WATCHDOG_PID", str(os.getpid())) == str(
-            os.getpid()
-        ):
+        if env.get("WATCHDOG_USEC", "").isdigit() and env.get(
+            "WATCHDOG_PID", str(os.getpid())
+        ) == str(os.getpid()):
             self.watchdog_usec = int(env["WATCHDOG_USEC"])
 
     @property

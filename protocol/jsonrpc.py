@@ -69,7 +69,9 @@ def parse_message(body: bytes) -> list[Parsed] | Parsed:
         except msgspec.DecodeError:
             return Invalid(ErrorCode.PARSE_ERROR, "parse error: invalid JSON", None)
         if not elements:
-            return Invalid(ErrorCode.INVALID_REQUEST, "invalid request: empty batch", None)
+            return Invalid(
+                ErrorCode.INVALID_REQUEST, "invalid request: empty batch", None
+            )
         return [_parse_one(element) for element in elements]
     return _parse_one(body)
 
@@ -85,9 +87,13 @@ def _parse_one(body: bytes | msgspec.Raw) -> Parsed:
     request_id: RequestId = None if envelope.id is msgspec.UNSET else envelope.id
     shape = bytes(envelope.params)[:1]
     if shape == b"{":
-        return Call(envelope.method, envelope.params, request_id, is_notification, "object")
+        return Call(
+            envelope.method, envelope.params, request_id, is_notification, "object"
+        )
     if shape == b"[":
-        return Call(envelope.method, envelope.params, request_id, is_notification, "array")
+        return Call(
+            envelope.method, envelope.params, request_id, is_notification, "array"
+        )
     return Invalid(
         ErrorCode.INVALID_REQUEST,
         "invalid request: params must be an object",
@@ -106,7 +112,9 @@ def _classify_invalid(body: bytes | msgspec.Raw) -> Invalid:
     """Why a parseable message is not a valid request, and which id to echo."""
     obj = _any_decoder.decode(body)
     if not isinstance(obj, dict):
-        return Invalid(ErrorCode.INVALID_REQUEST, "invalid request: not an object", None)
+        return Invalid(
+            ErrorCode.INVALID_REQUEST, "invalid request: not an object", None
+        )
     request_id = _readable_id(obj)
     if obj.get("jsonrpc") != "2.0":
         reason = 'jsonrpc must be "2.0"'
@@ -121,7 +129,10 @@ def _classify_invalid(body: bytes | msgspec.Raw) -> Invalid:
 
 def encode_result(request_id: RequestId, result: bytes) -> bytes:
     """A success response around an already-encoded result."""
-    return b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (_encoder.encode(request_id), result)
+    return b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (
+        _encoder.encode(request_id),
+        result,
+    )
 
 
 def encode_error(
@@ -141,7 +152,10 @@ def encode_error(
 
 def encode_notification(method: str, params: bytes) -> bytes:
     """A server-to-client notification around already-encoded params."""
-    return b'{"jsonrpc":"2.0","method":%s,"params":%s}' % (_encoder.encode(method), params)
+    return b'{"jsonrpc":"2.0","method":%s,"params":%s}' % (
+        _encoder.encode(method),
+        params,
+    )
 
 
 def encode_batch(responses: list[bytes]) -> bytes:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import types as t
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -28,11 +30,15 @@ def _m(name: str, params: type[P], result: type[R], summary: str) -> Method[P, R
 
 Free = dict[str, Any]  # results whose shape is documented in prose only
 
-SERVER_INFO = _m("server.info", t.Empty, t.ServerInfo, "Version, pid, uptime, languages.")
+SERVER_INFO = _m(
+    "server.info", t.Empty, t.ServerInfo, "Version, pid, uptime, languages."
+)
 SERVER_SHUTDOWN = _m("server.shutdown", t.Empty, t.Ok, "Stop the daemon gracefully.")
 RPC_DISCOVER = _m("rpc.discover", t.Empty, Free, "This API as an OpenRPC document.")
 
-WORKSPACE_ADD = _m("workspace.add", t.WorkspaceAddParams, t.WorkspaceAdded, "Add a root.")
+WORKSPACE_ADD = _m(
+    "workspace.add", t.WorkspaceAddParams, t.WorkspaceAdded, "Add a root."
+)
 WORKSPACE_REMOVE = _m(
     "workspace.remove", t.WorkspaceRemoveParams, t.Ok, "Stop watching a root."
 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from . import PROTOCOL_VERSION, __version__
-from .methods import Method
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .methods import Method
 
 
 def _ref_template(name: str) -> str:
