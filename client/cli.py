@@ -227,6 +227,24 @@ def cmd_cycles(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_watch(ctx: Context) -> int:
+    root = ctx.root()
+    events = ["index.changed"] + (["index.progress"] if ctx.args.progress else [])
+    ctx.call("subscribe", {"root": root, "events": events})
+    client = ctx.client
+    client.settimeout(None)  # a live view waits for as long as it runs
+    if not ctx.json:
+        render.err(f"watching {root} (Ctrl-C to stop)")
+    while True:
+        method, params = client.next_notification()
+        note = json.loads(params)
+        if ctx.json:
+            render.print_json({"method": method, "params": note}, compact=True)
+        else:
+            render.change_note(method, note)
+        sys.stdout.flush()
+
+
 def cmd_health(ctx: Context) -> int:
     result = ctx.call("health")
     ctx.emit(result, render.health)
@@ -362,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root")
     p = command("cycles", cmd_cycles, "import cycles in the workspace")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--root")
+    p = command("watch", cmd_watch, "print index changes as they are committed")
+    p.add_argument("--progress", action="store_true", help="also print indexing progress")
     p.add_argument("--root")
     command("health", cmd_health, "component health (exit 1 unless HEALTHY)")
     command("metrics", cmd_metrics, "Prometheus metrics text")

@@ -163,6 +163,17 @@ def flow(result: dict[str, Any], path: str) -> None:
     _console().print(tree)
 
 
+def change_note(method: str, note: dict[str, Any]) -> None:
+    """One line per changed path (`axd watch`)."""
+    if method == "index.changed":
+        for change in note["changes"]:
+            out(f"{note['generation']:>6}  {change['change']:<8}  {change['path']}")
+    elif method == "index.progress":
+        out(f"        {note['state']:<8}  {note['files_indexed']}/{note['files_total']} files")
+    else:
+        out(f"{method} {json.dumps(note)}")
+
+
 def cycles(result: dict[str, Any]) -> None:
     found = result["cycles"]
     if not found:

@@ -173,6 +173,8 @@ class Connection:
                 await self._outbox_tx.aclose()
         finally:
             self.close()
+            self._outbox_tx.close()
+            self._outbox_rx.close()
             with anyio.CancelScope(shield=True):
                 await self._stream.aclose()
 
@@ -286,6 +288,13 @@ class Server:
         lock_file.write(str(os.getpid()).encode())
         lock_file.flush()
         self._lock_file = lock_file
+        try:
+            self._remove_stale_socket()
+        except BaseException:
+            self.release()
+            raise
+
+    def _remove_stale_socket(self) -> None:
         if self.socket_path.exists() or self.socket_path.is_symlink():
             mode = self.socket_path.lstat().st_mode
             if not stat.S_ISSOCK(mode):

@@ -1,0 +1,162 @@
+"""An anyio JSON-RPC client: many calls in flight on one connection.
+
+For editors' plugins written in Python, tests and benchmarks. (The `axd` CLI
+uses the blocking client in `connection.py` to start faster.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+import anyio
+import anyio.abc
+import msgspec
+
+from .connection import DaemonUnavailableError, RemoteError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from axd.protocol.methods import Method
+
+R = TypeVar("R")
+
+
+class _Message(msgspec.Struct):
+    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: dict[str, Any] | None = None
+    method: str | None = None
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+_decoder = msgspec.json.Decoder(_Message)
+_encoder = msgspec.json.Encoder()
+
+
+class AsyncClient:
+    """NDJSON over a Unix socket; responses matched to calls by id."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, path: Path) -> None:
+        self._stream = stream
+        self.path = path
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, anyio.abc.ObjectSendStream[_Message]] = {}
+        self._write_lock = anyio.Lock()
+        tx, rx = anyio.create_memory_object_stream[tuple[str, bytes]](math.inf)
+        self._notes_tx, self.notifications = tx, rx
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    @classmethod
+    async def connect(cls, path: Path | str) -> AsyncClient:
+        """Open a connection; use it as `async with`.
+
+        :raises DaemonUnavailableError: nothing listens at `path`.
+        """
+        try:
+            stream = await anyio.connect_unix(str(path))
+        except OSError as exc:
+            raise DaemonUnavailableError(
+                f"no daemon at {path} ({exc.strerror or exc})"
+            ) from exc
+        return cls(stream, Path(path))
+
+    async def __aenter__(self) -> Self:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._read_loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(exc_type, exc, tb)
+        await self._stream.aclose()
+        self._notes_tx.close()
+        self.notifications.close()
+
+    async def call_raw(self, method: str, params: Any = None) -> bytes:
+        """One request; the raw JSON of its result.
+
+        :raises RemoteError: the daemon answered with an error.
+        :raises DaemonUnavailableError: the connection closed first.
+        """
+        request_id = next(self._ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        tx, rx = anyio.create_memory_object_stream[_Message](1)
+        self._waiting[request_id] = tx
+        try:
+            async with self._write_lock:
+                await self._stream.send(_encoder.encode(message) + b"\n")
+            try:
+                response = await rx.receive()
+            except anyio.EndOfStream:
+                raise DaemonUnavailableError(
+                    f"the daemon at {self.path} closed the connection"
+                ) from None
+        finally:
+            self._waiting.pop(request_id, None)
+            tx.close()
+            rx.close()
+        if response.error is not None:
+            error = response.error
+            raise RemoteError(
+                int(error.get("code", -32603)),
+                str(error.get("message", "")),
+                error.get("data"),
+            )
+        return bytes(response.result)
+
+    async def call(self, method: Method[Any, R], params: Any = None) -> R:
+        """A typed call through the protocol's method table."""
+        builtins = msgspec.to_builtins(params) if params is not None else None
+        return msgspec.json.decode(
+            await self.call_raw(method.name, builtins), type=method.result
+        )
+
+    async def _read_loop(self) -> None:
+        buffer = b""
+        try:
+            while True:
+                try:
+                    buffer += await self._stream.receive(1 << 20)
+                except (
+                    anyio.EndOfStream,
+                    anyio.BrokenResourceError,
+                    anyio.ClosedResourceError,
+                ):
+                    return
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        self._dispatch(_decoder.decode(line))
+        finally:
+            for waiter in self._waiting.values():
+                waiter.close()
+            self._notes_tx.close()
+
+    def _dispatch(self, message: _Message) -> None:
+        if message.method is not None and message.id is msgspec.UNSET:
+            self._notes_tx.send_nowait((message.method, bytes(message.params)))
+            return
+        if isinstance(message.id, int):
+            waiter = self._waiting.get(message.id)
+            if waiter is not None:
+                try:
+                    waiter.send_nowait(message)
+                except (
+                    anyio.WouldBlock,
+                    anyio.BrokenResourceError,
+                    anyio.ClosedResourceError,
+                ):
+                    pass

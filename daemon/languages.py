@@ -1,0 +1,278 @@
+"""The language registry: which files are which language, and per-language knobs.
+
+Everything language-specific that is not a tree-sitter query lives here as
+data, so adding a language is a query file under ``daemon/queries/`` and one
+`LanguageSpec` line below, never a new class. Language names are the ones
+tree-sitter-language-pack uses (PROTOCOL.md, Clarifications).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+# Most grammars call their comment node "comment"; the exceptions say so.
+_COMMENT = frozenset({"comment"})
+_C_LIKE_COMMENTS = frozenset({"line_comment", "block_comment"})
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSpec:
+    """How to detect one language and how the extractor treats its trees."""
+
+    name: str  # tree-sitter-language-pack's name, lower case
+    extensions: tuple[str, ...] = ()  # with the dot, matched case-insensitively
+    filenames: tuple[str, ...] = ()  # exact base names (Dockerfile, Makefile)
+    interpreters: tuple[str, ...] = ()  # shebang programs, version suffix ignored
+    # Query file under daemon/queries/; "" means "<name>.scm".
+    query: str = ""
+    # Bump when the query or a knob changes what is extracted, so the indexer
+    # re-extracts files whose content did not change.
+    extractor_version: int = 1
+    # False: the query (if any) yields only references/imports, no symbols.
+    has_definitions: bool = True
+    # Node types that are comments (doc comments, chunk glue).
+    comment_types: frozenset[str] = _COMMENT
+    # Non-comment nodes that precede a definition and belong to it, e.g. Rust
+    # `#[derive(...)]` attribute items, which are siblings, not children.
+    attached_types: frozenset[str] = frozenset()
+    # Whether the comment block right above a definition is part of its range
+    # and its docstring. Off for Python: docs live in docstrings there, and a
+    # comment above a def is more often a section banner or dead code.
+    attach_comments: bool = True
+    # Parents that wrap a single definition and belong to it (TS
+    # `export_statement`, Python `decorated_definition`, Go `type_declaration`
+    # around one `type_spec`): the range grows to the wrapper.
+    wrapper_types: frozenset[str] = frozenset()
+    # Bounds for data languages, whose "symbols" are keys: skip keys nested
+    # deeper than this many levels, and stop after this many symbols.
+    max_symbol_depth: int | None = None
+    max_symbols: int = 20_000
+    # QueryCursor.set_max_start_depth: keeps huge data files (lock files) from
+    # producing a match per leaf. Node depth, not key depth.
+    query_max_start_depth: int | None = None
+
+    @property
+    def query_file(self) -> str:
+        """The query file name under ``daemon/queries/``."""
+        return self.query or f"{self.name}.scm"
+
+
+# Data files (YAML, JSON, TOML) can hold millions of keys; past a few levels
+# and a few thousand keys they stop being useful as symbols.
+_KEY_DEPTH = 4
+_KEY_LIMIT = 2_000
+
+_SPECS: tuple[LanguageSpec, ...] = (
+    LanguageSpec(
+        "typescript",
+        (".ts", ".mts", ".cts"),
+        interpreters=("ts-node", "tsx"),
+        wrapper_types=frozenset({"export_statement"}),
+    ),
+    # The TypeScript query compiles for the TSX grammar too (same node types
+    # plus JSX), so both read one file rather than two copies drifting apart.
+    LanguageSpec(
+        "tsx",
+        (".tsx",),
+        query="typescript.scm",
+        wrapper_types=frozenset({"export_statement"}),
+    ),
+    LanguageSpec(
+        "javascript",
+        (".js", ".mjs", ".cjs", ".jsx"),
+        interpreters=("node", "nodejs", "bun"),
+        wrapper_types=frozenset({"export_statement"}),
+    ),
+    LanguageSpec(
+        "python",
+        (".py", ".pyi", ".pyw"),
+        interpreters=("python", "pypy", "pypy3"),
+        attach_comments=False,
+        wrapper_types=frozenset({"decorated_definition"}),
+    ),
+    LanguageSpec(
+        "go",
+        (".go",),
+        wrapper_types=frozenset(
+            {"type_declaration", "const_declaration", "var_declaration"}
+        ),
+    ),
+    LanguageSpec(
+        "rust",
+        (".rs",),
+        comment_types=_C_LIKE_COMMENTS,
+        attached_types=frozenset({"attribute_item"}),
+    ),
+    LanguageSpec("java", (".java",), comment_types=_C_LIKE_COMMENTS),
+    LanguageSpec("c", (".c", ".h")),
+    LanguageSpec("cpp", (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx")),
+    LanguageSpec("csharp", (".cs",)),
+    LanguageSpec(
+        "ruby",
+        (".rb", ".rake", ".gemspec"),
+        filenames=("Gemfile", "Rakefile"),
+        interpreters=("ruby",),
+    ),
+    LanguageSpec("php", (".php",), interpreters=("php",)),
+    LanguageSpec("kotlin", (".kt", ".kts"), comment_types=_C_LIKE_COMMENTS),
+    LanguageSpec("swift", (".swift",)),
+    LanguageSpec("scala", (".scala", ".sc")),
+    LanguageSpec("elixir", (".ex", ".exs"), interpreters=("elixir",)),
+    LanguageSpec("dart", (".dart",)),
+    LanguageSpec(
+        "yaml",
+        (".yaml", ".yml"),
+        query_max_start_depth=24,
+        max_symbol_depth=_KEY_DEPTH,
+        max_symbols=_KEY_LIMIT,
+    ),
+    # tree-sitter-json parses // and /* */ comments, so .jsonc is plain json.
+    LanguageSpec(
+        "json",
+        (".json", ".jsonc"),
+        query_max_start_depth=12,
+        max_symbol_depth=_KEY_DEPTH,
+        max_symbols=_KEY_LIMIT,
+    ),
+    LanguageSpec(
+        "toml", (".toml",), max_symbol_depth=_KEY_DEPTH, max_symbols=_KEY_LIMIT
+    ),
+    LanguageSpec(
+        "bash",
+        (".sh", ".bash", ".zsh"),
+        filenames=(".bashrc", ".bash_profile", ".zshrc", ".profile"),
+        interpreters=("sh", "bash", "zsh", "dash", "ksh"),
+    ),
+    LanguageSpec("lua", (".lua",), interpreters=("lua", "luajit")),
+    LanguageSpec("haskell", (".hs",), interpreters=("runhaskell",)),
+    LanguageSpec("ocaml", (".ml",), interpreters=("ocaml",)),
+    # .mli files need the interface grammar; the ocaml one reports errors.
+    LanguageSpec("ocaml_interface", (".mli",)),
+    LanguageSpec("zig", (".zig",)),
+    LanguageSpec("elm", (".elm",)),
+    LanguageSpec("erlang", (".erl", ".hrl"), interpreters=("escript",)),
+    LanguageSpec("clojure", (".clj", ".cljs", ".cljc", ".edn")),
+    LanguageSpec("julia", (".jl",), interpreters=("julia",)),
+    LanguageSpec("r", (".r",), interpreters=("rscript",)),
+    LanguageSpec("sql", (".sql",)),
+    LanguageSpec("hcl", (".hcl", ".tf", ".tfvars")),
+    LanguageSpec("markdown", (".md", ".markdown")),
+    LanguageSpec("proto", (".proto",)),
+    LanguageSpec("css", (".css",)),
+    LanguageSpec("scss", (".scss",)),
+    LanguageSpec("html", (".html", ".htm")),
+    LanguageSpec(
+        "dockerfile",
+        (".dockerfile",),
+        filenames=("Dockerfile", "Containerfile"),
+    ),
+    LanguageSpec(
+        "make",
+        (".mk",),
+        filenames=("Makefile", "GNUmakefile", "makefile"),
+        interpreters=("make",),
+    ),
+    LanguageSpec("cmake", (".cmake",), filenames=("CMakeLists.txt",)),
+)
+
+LANGUAGES: dict[str, LanguageSpec] = {spec.name: spec for spec in _SPECS}
+
+LANGUAGE_ALIASES: dict[str, str] = {
+    "py": "python",
+    "python3": "python",
+    "ts": "typescript",
+    "js": "javascript",
+    "jsx": "javascript",
+    "node": "javascript",
+    "golang": "go",
+    "rs": "rust",
+    "c++": "cpp",
+    "cxx": "cpp",
+    "c#": "csharp",
+    "cs": "csharp",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "rb": "ruby",
+    "kt": "kotlin",
+    "ex": "elixir",
+    "exs": "elixir",
+    "yml": "yaml",
+    "md": "markdown",
+    "hs": "haskell",
+    "ml": "ocaml",
+    "mli": "ocaml_interface",
+    "erl": "erlang",
+    "clj": "clojure",
+    "jl": "julia",
+    "tf": "hcl",
+    "terraform": "hcl",
+    "protobuf": "proto",
+    "docker": "dockerfile",
+    "makefile": "make",
+}
+
+_BY_EXTENSION: dict[str, str] = {
+    ext: spec.name for spec in _SPECS for ext in spec.extensions
+}
+_BY_FILENAME: dict[str, str] = {
+    filename: spec.name for spec in _SPECS for filename in spec.filenames
+}
+_BY_INTERPRETER: dict[str, str] = {
+    program: spec.name for spec in _SPECS for program in spec.interpreters
+}
+# `python3.12` and `python3` run python: drop a trailing version.
+_VERSION_SUFFIX = re.compile(r"[\d.]+$")
+
+
+def canonical_language(name_or_alias: str) -> str | None:
+    """The registry name for a language name or alias, or None if unknown."""
+    key = name_or_alias.strip().lower()
+    if key in LANGUAGES:
+        return key
+    return LANGUAGE_ALIASES.get(key)
+
+
+def _interpreter(head: bytes) -> str | None:
+    """The program a ``#!`` line runs, skipping ``env`` and its options."""
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace")
+    words = line.split()
+    if not words:
+        return None
+    program = PurePosixPath(words[0]).name
+    if program == "env":
+        # `env -S node --flag` and `env VAR=1 python`: the first plain word.
+        rest = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        if not rest:
+            return None
+        program = PurePosixPath(rest[0]).name
+    return program.lower()
+
+
+def detect_language(relpath: str, head: bytes) -> str | None:
+    """The language of a file from its path, else from a shebang in `head`.
+
+    `head` is the first bytes of the file (a few hundred are plenty).
+    """
+    name = PurePosixPath(relpath).name
+    dot = name.rfind(".")
+    if dot > 0 or (dot == 0 and name.count(".") > 1):
+        found = _BY_EXTENSION.get(name[dot:].lower())
+        if found is not None:
+            return found
+    found = _BY_FILENAME.get(name)
+    if found is not None:
+        return found
+    if name.startswith(("Dockerfile.", "Containerfile.")):
+        return "dockerfile"  # Dockerfile.dev, Dockerfile.prod
+    program = _interpreter(head)
+    if program is None:
+        return None
+    found = _BY_INTERPRETER.get(program)
+    if found is None:
+        found = _BY_INTERPRETER.get(_VERSION_SUFFIX.sub("", program))
+    return found

@@ -1,0 +1,60 @@
+; axd query for JavaScript (and JSX). Capture convention: see the header of
+; daemon/extract.py. `export` wrappers are handled by the registry's
+; wrapper_types, so patterns name the declaration itself.
+
+(function_declaration name: (identifier) @name) @definition.function
+(generator_function_declaration name: (identifier) @name) @definition.function
+(class_declaration name: (identifier) @name) @definition.class
+(method_definition name: (_) @name) @definition.method
+(field_definition property: (_) @name) @definition.field
+
+; Top-level `const f = () => ...` and `const f = function () {}` are
+; functions, other top-level bindings variables: both patterns match a
+; function binding, and the extractor keeps the earlier pattern on a tie.
+(program
+  (lexical_declaration
+    (variable_declarator
+      name: (identifier) @name
+      value: [(arrow_function) (function_expression)])) @definition.function)
+(export_statement
+  (lexical_declaration
+    (variable_declarator
+      name: (identifier) @name
+      value: [(arrow_function) (function_expression)])) @definition.function)
+(program
+  (lexical_declaration
+    (variable_declarator name: (identifier) @name)) @definition.variable)
+(program
+  (variable_declaration
+    (variable_declarator name: (identifier) @name)) @definition.variable)
+(export_statement
+  (lexical_declaration
+    (variable_declarator name: (identifier) @name)) @definition.variable)
+
+; CommonJS `module.exports.f = function () {}` / `exports.f = () => {}`.
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression property: (property_identifier) @name)
+      right: [(arrow_function) (function_expression)])) @definition.function)
+
+; References.
+(call_expression function: (identifier) @reference.call)
+(call_expression
+  function: (member_expression property: (property_identifier) @reference.call))
+(new_expression constructor: (identifier) @reference.call)
+(class_heritage (identifier) @reference.reference)
+(jsx_opening_element name: (identifier) @reference.reference)
+(jsx_self_closing_element name: (identifier) @reference.reference)
+
+; Imports: the module string without its quotes.
+(import_statement source: (string (string_fragment) @import.module)) @import
+(export_statement source: (string (string_fragment) @import.module)) @import
+(import_specifier name: (identifier) @reference.import)
+(call_expression
+  function: (import)
+  arguments: (arguments . (string (string_fragment) @import.module))) @import
+(call_expression
+  function: (identifier) @_require
+  arguments: (arguments . (string (string_fragment) @import.module))
+  (#eq? @_require "require")) @import

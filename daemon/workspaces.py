@@ -1,0 +1,299 @@
+"""Workspaces: which roots the daemon indexes, their state, and persistence.
+
+A workspace is an absolute, resolved root. Its state lives under
+``<state_dir>/workspaces/<id>/`` (`index.db`, `snapshots/`), `id` being a
+hash of the root. The list of roots is kept in ``workspaces.json``
+(written atomically), so a restarted daemon resumes every workspace it had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import structlog
+
+from axd.protocol.errors import ErrorCode, RpcError, invalid_path
+
+from .indexer import Indexer
+from .store import Store
+from .watcher import Watcher
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .pool import WorkerPool
+    from .store import BatchResult
+
+log = structlog.get_logger()
+
+WorkspaceCallback = Callable[["Workspace"], None]
+
+
+def workspace_id(root: str) -> str:
+    """A short stable id for a root (the name of its state directory)."""
+    return hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+@dataclass(eq=False)
+class Workspace:
+    """One indexed root: its store, its indexer, and their lifecycle."""
+
+    root: str
+    id: str
+    directory: Path
+    store: Store
+    indexer: Indexer
+    watcher: Watcher
+    added_at: str
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    error: str | None = None
+    last_indexed_at: str | None = None
+
+    @property
+    def state(self) -> str:
+        """indexing | ready | error."""
+        if self.error or self.indexer.failed:
+            return "error"
+        return "ready" if self.indexer.ready and not self.indexer.busy else "indexing"
+
+    @property
+    def generation(self) -> int:
+        """The last committed generation."""
+        return self.store.generation
+
+    def contains(self, path: str) -> bool:
+        """Whether an absolute path is inside this root."""
+        return path == self.root or path.startswith(self.root.rstrip("/") + "/")
+
+
+class WorkspaceManager:
+    """Adds, removes, persists and finds workspaces."""
+
+    def __init__(self, config: Config, state_dir: Path, pool: WorkerPool) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.pool = pool
+        self.workspaces: dict[str, Workspace] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._registry_path = state_dir / "workspaces.json"
+        # One write at a time across workspaces: 2 cores, and SQLite writes
+        # to different files would only compete for the same disk.
+        self._write_limiter = anyio.CapacityLimiter(1)
+        self.on_batch: list[Callable[[Workspace, BatchResult, list[float]], None]] = []
+        self.on_added: list[WorkspaceCallback] = []
+        self.on_removed: list[WorkspaceCallback] = []
+        self._lock = anyio.Lock()
+
+    # -- lookup -----------------------------------------------------------------
+
+    def roots(self) -> list[str]:
+        """Every workspace root, sorted."""
+        return sorted(self.workspaces)
+
+    def find(self, root: str) -> Workspace:
+        """The workspace containing `root` (any path inside a workspace works).
+
+        :raises RpcError: INVALID_PATH for a relative path, UNKNOWN_WORKSPACE
+            when no workspace contains it.
+        """
+        if not os.path.isabs(root):
+            raise invalid_path(f"root must be an absolute path: {root!r}", root)
+        candidates = {os.path.normpath(root)}
+        try:
+            candidates.add(os.path.realpath(root))
+        except OSError:
+            pass
+        best: Workspace | None = None
+        for candidate in candidates:
+            for workspace in self.workspaces.values():
+                if workspace.contains(candidate) and (best is None or len(workspace.root) > len(best.root)):
+                    best = workspace
+        if best is None:
+            raise RpcError(
+                ErrorCode.UNKNOWN_WORKSPACE,
+                f"{root} is not inside any workspace; add it with workspace.add",
+                root=root,
+            )
+        return best
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Resume every persisted workspace (each indexes in the background)."""
+        self._tg = tg
+        for root in self._load_registry():
+            try:
+                await self.add(root, persist=False)
+            except RpcError as exc:
+                log.warning("workspace_not_resumed", root=root, reason=exc.message)
+
+    async def add(self, root: str, *, persist: bool = True) -> Workspace:
+        """Add (or return the existing) workspace for `root`.
+
+        :raises RpcError: INVALID_PATH when relative, missing or not a directory.
+        """
+        if not os.path.isabs(root):
+            raise invalid_path(f"root must be an absolute path: {root!r}", root)
+        resolved = os.path.realpath(root)
+        if not os.path.isdir(resolved):
+            what = "does not exist" if not os.path.exists(resolved) else "is not a directory"
+            raise invalid_path(f"{root} {what}", root)
+        async with self._lock:
+            existing = self.workspaces.get(resolved)
+            if existing is not None:
+                return existing
+            workspace = await self._open(resolved)
+            self.workspaces[resolved] = workspace
+            if persist:
+                self._save_registry()
+        assert self._tg is not None, "start() first"
+        self._tg.start_soon(self._run, workspace)
+        for callback in self.on_added:
+            callback(workspace)
+        log.info("workspace_added", root=resolved, id=workspace.id)
+        return workspace
+
+    async def _open(self, root: str) -> Workspace:
+        ident = workspace_id(root)
+        directory = self.state_dir / "workspaces" / ident
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "root").write_text(root + "\n", encoding="utf-8", errors="surrogateescape")
+        store = await anyio.to_thread.run_sync(Store.open, directory / "index.db")
+        indexer = Indexer(Path(root), store, self.pool, self.config.index, self._write_limiter)
+        workspace = Workspace(
+            root=root,
+            id=ident,
+            directory=directory,
+            store=store,
+            indexer=indexer,
+            watcher=Watcher(Path(root), indexer, self.config.watch),
+            added_at=_now(),
+        )
+        indexer.listeners.append(lambda result, times: self._batch_done(workspace, result, times))
+        return workspace
+
+    def _batch_done(self, workspace: Workspace, result: BatchResult, times: list[float]) -> None:
+        workspace.last_indexed_at = _now()
+        for callback in self.on_batch:
+            callback(workspace, result, times)
+
+    async def _run(self, workspace: Workspace) -> None:
+        with workspace.scope:
+            try:
+                async with anyio.create_task_group() as tg:
+                    # The watcher starts first: a change made while the first
+                    # crawl runs is queued, never lost.
+                    await tg.start(workspace.watcher.run)
+                    await workspace.indexer.run()
+            except Exception as exc:
+                workspace.error = str(exc) or type(exc).__name__
+                log.exception("workspace_crashed", root=workspace.root)
+
+    async def remove(self, root: str, *, purge: bool) -> None:
+        """Stop indexing `root`; `purge` also deletes its state directory.
+
+        :raises RpcError: as `find`.
+        """
+        workspace = self.find(root)
+        async with self._lock:
+            self.workspaces.pop(workspace.root, None)
+            self._save_registry()
+        workspace.scope.cancel()
+        for callback in self.on_removed:
+            callback(workspace)
+        await anyio.to_thread.run_sync(workspace.store.close)
+        if purge:
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(workspace.directory, ignore_errors=True))
+        log.info("workspace_removed", root=workspace.root, purged=purge)
+
+    async def close(self) -> None:
+        """Stop every indexer, checkpoint and close every store."""
+        for workspace in list(self.workspaces.values()):
+            workspace.scope.cancel()
+        for workspace in list(self.workspaces.values()):
+            try:
+                await anyio.to_thread.run_sync(workspace.store.checkpoint, limiter=self._write_limiter)
+                await anyio.to_thread.run_sync(workspace.store.close, limiter=self._write_limiter)
+            except Exception:
+                log.exception("store_close_failed", root=workspace.root)
+
+    # -- waiting ------------------------------------------------------------------
+
+    async def wait(self, workspace: Workspace, generation: int | None, timeout_s: float) -> None:
+        """Until the queue is empty and (if given) `generation` is committed.
+
+        :raises RpcError: TIMEOUT after `timeout_s`.
+        """
+        with anyio.move_on_after(max(0.0, timeout_s)):
+            while True:
+                changed = workspace.indexer.changed()
+                reached = generation is None or workspace.generation >= generation
+                if reached and not workspace.indexer.busy and workspace.indexer.ready:
+                    return
+                if workspace.state == "error":
+                    return
+                await changed
+        raise RpcError(
+            ErrorCode.TIMEOUT,
+            f"index.wait timed out after {timeout_s:g} s (generation {workspace.generation}"
+            + (f", waiting for {generation})" if generation is not None else ", queue not empty)"),
+            generation=workspace.generation,
+            queue_depth=workspace.indexer.queue_depth,
+        )
+
+    async def wait_generation(self, workspace: Workspace, generation: int, timeout_s: float) -> None:
+        """Until `generation` is committed (read-your-writes for queries).
+
+        :raises RpcError: TIMEOUT after `timeout_s`.
+        """
+        with anyio.move_on_after(max(0.0, timeout_s)):
+            while workspace.generation < generation:
+                await workspace.indexer.changed()
+            return
+        raise RpcError(
+            ErrorCode.TIMEOUT,
+            f"generation {generation} not reached within {timeout_s:g} s (now {workspace.generation})",
+            generation=workspace.generation,
+        )
+
+    # -- persistence --------------------------------------------------------------
+
+    def _load_registry(self) -> list[str]:
+        try:
+            data = json.loads(self._registry_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            log.error("workspace_registry_unreadable", path=str(self._registry_path), error=str(exc))
+            return []
+        return [str(entry["root"]) for entry in data.get("workspaces", []) if "root" in entry]
+
+    def _save_registry(self) -> None:
+        payload = {
+            "version": 1,
+            "workspaces": [{"root": ws.root, "id": ws.id, "added_at": ws.added_at} for ws in self.workspaces.values()],
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self._registry_path.with_suffix(".json.tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self._registry_path)
+
+
+def _now() -> str:
+    from .app import utc_now
+
+    return utc_now()
+
+
+__all__ = ["Workspace", "WorkspaceManager", "workspace_id"]

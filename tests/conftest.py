@@ -1,0 +1,61 @@
+"""Shared fixtures: a real daemon on a real socket with real SQLite files."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from axd.client.aio import AsyncClient
+from axd.daemon.app import Daemon
+from axd.daemon.config import Config, IndexConfig, LogConfig, MetricsConfig, WatchConfig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A short private directory: AF_UNIX paths must stay under ~107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="axdt-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def config(tmp_path: Path, short_dir: Path) -> Config:
+    """A daemon config isolated in tmp dirs, tuned for fast tests."""
+    return Config(
+        socket_path=str(short_dir / "axd.sock"),
+        state_dir=str(tmp_path / "state"),
+        metrics=MetricsConfig(addr="127.0.0.1:0"),
+        log=LogConfig(level="warning", format="json"),
+        index=IndexConfig(workers=2),
+        watch=WatchConfig(debounce_ms=20, step_ms=20),
+    )
+
+
+@pytest.fixture
+async def daemon(config: Config) -> AsyncIterator[Daemon]:
+    """A running in-process daemon; stopped gracefully at teardown."""
+    instance = Daemon(config)
+    async with anyio.create_task_group() as tg:
+        await tg.start(instance.run)
+        yield instance
+        instance.request_stop()
+    assert not await anyio.Path(config.socket_path or "").exists(), "socket left behind"
+
+
+@pytest.fixture
+async def client(daemon: Daemon) -> AsyncIterator[AsyncClient]:
+    """A connected client of the `daemon` fixture."""
+    async with await AsyncClient.connect(daemon.socket_path) as connected:
+        yield connected
