@@ -18,14 +18,16 @@ from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, invalid_path
 
-from . import query
+from . import graph, query, ranking
 from .languages import canonical_language
 from .records import SKIP_REASONS, SYMBOL_KINDS
+from .store import read_generation
 
 if TYPE_CHECKING:
     import apsw
 
     from .dispatch import Registry, RequestContext
+    from .store import Store
     from .workspaces import Workspace, WorkspaceManager
 
 T = TypeVar("T")
@@ -171,7 +173,7 @@ class Api:
                 base["detail"] = "not seen by the crawl (e.g. inside a symlinked directory)"
             return t.FileExplanation(**base)
         base.update(language=info.language, size=info.size)
-        if info.status == "indexed":
+        if info.indexed:
             base.update(
                 indexed=True,
                 chunks=info.chunks,
@@ -191,81 +193,87 @@ class Api:
         languages = _languages(p.languages)
         kinds = _kinds(p.kinds, "$.kinds")
         ws, started = await self._prepare(p)
-        hits = await self._read(
+        hits, generation = await self._query(
             ws,
-            lambda store: query.search(
-                store, p.query, limit=p.limit, offset=p.offset, languages=languages, paths=p.paths, kinds=kinds
+            lambda conn: ranking.search(
+                conn,
+                p.query,
+                limit=p.limit,
+                offset=p.offset,
+                languages=languages,
+                path_globs=p.paths,
+                kinds=kinds,
             ),
         )
-        return t.SearchResult(results=hits, generation=ws.generation, took_ms=_since(started))
+        return t.SearchResult(results=hits, generation=generation, took_ms=_since(started))
 
     async def definition(self, p: t.DefinitionParams, ctx: RequestContext) -> t.DefinitionResult:
         if p.kind is not None:
             _kinds([p.kind], "$.kind")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, field="$.path") if p.path else None
-        found = await self._read(ws, lambda store: query.definitions(store, p.name, kind=p.kind, path=path))
-        return t.DefinitionResult(definitions=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: query.definitions(c, p.name, kind=p.kind, path=path))
+        return t.DefinitionResult(definitions=found, generation=generation, took_ms=_since(started))
 
     async def references(self, p: t.ReferencesParams, ctx: RequestContext) -> t.ReferencesResult:
         _check_limit(p.limit, "$.limit", maximum=100_000)
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, field="$.path") if p.path else None
-        found = await self._read(ws, lambda store: query.references(store, p.name, path=path, limit=p.limit))
-        return t.ReferencesResult(references=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: query.references(c, p.name, path=path, limit=p.limit))
+        return t.ReferencesResult(references=found, generation=generation, took_ms=_since(started))
 
     async def outline(self, p: t.PathParams, ctx: RequestContext) -> t.OutlineResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found = await self._read(ws, lambda store: query.outline(store, path))
-        return t.OutlineResult(symbols=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: query.outline(c, path))
+        return t.OutlineResult(symbols=found, generation=generation, took_ms=_since(started))
 
     async def symbol_search(self, p: t.SymbolSearchParams, ctx: RequestContext) -> t.SymbolSearchResult:
         _check_limit(p.limit, "$.limit")
         kinds = _kinds(p.kinds, "$.kinds")
         ws, started = await self._prepare(p)
-        found = await self._read(ws, lambda store: query.symbol_search(store, p.query, limit=p.limit, kinds=kinds))
-        return t.SymbolSearchResult(symbols=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: query.symbol_search(c, p.query, limit=p.limit, kinds=kinds))
+        return t.SymbolSearchResult(symbols=found, generation=generation, took_ms=_since(started))
 
     async def chunks(self, p: t.ChunksParams, ctx: RequestContext) -> t.ChunksResult:
         if p.line is not None and p.line < 1:
             raise invalid_params("line is 1-based", "$.line")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found = await self._read(ws, lambda store: query.chunks(store, path, line=p.line))
-        return t.ChunksResult(chunks=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: query.chunks(c, path, line=p.line))
+        return t.ChunksResult(chunks=found, generation=generation, took_ms=_since(started))
 
     async def imports(self, p: t.PathParams, ctx: RequestContext) -> t.ImportsResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found = await self._read(ws, lambda store: query.imports(store, path))
-        return t.ImportsResult(imports=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: graph.imports(c, path))
+        return t.ImportsResult(imports=found, generation=generation, took_ms=_since(started))
 
     async def importers(self, p: t.PathParams, ctx: RequestContext) -> t.ImportersResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found = await self._read(ws, lambda store: query.importers(store, path))
-        return t.ImportersResult(importers=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: graph.importers(c, path))
+        return t.ImportersResult(importers=found, generation=generation, took_ms=_since(started))
 
     async def dependencies(self, p: t.GraphWalkParams, ctx: RequestContext) -> t.GraphWalkResult:
-        return await self._walk(p, query.dependencies)
+        return await self._walk(p, graph.dependencies)
 
     async def dependents(self, p: t.GraphWalkParams, ctx: RequestContext) -> t.GraphWalkResult:
-        return await self._walk(p, query.dependents)
+        return await self._walk(p, graph.dependents)
 
     async def _walk(self, p: t.GraphWalkParams, walk: Callable[..., list[t.GraphPath]]) -> t.GraphWalkResult:
         if p.depth is not None and p.depth < 1:
             raise invalid_params("depth must be >= 1 (omit it for no limit)", "$.depth")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found = await self._read(ws, lambda store: walk(store, path, depth=p.depth))
-        return t.GraphWalkResult(paths=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: walk(c, path, depth=p.depth))
+        return t.GraphWalkResult(paths=found, generation=generation, took_ms=_since(started))
 
     async def cycles(self, p: t.CyclesParams, ctx: RequestContext) -> t.CyclesResult:
         _check_limit(p.limit, "$.limit", maximum=100_000)
         ws, started = await self._prepare(p)
-        found = await self._read(ws, lambda store: query.cycles(store, limit=p.limit))
-        return t.CyclesResult(cycles=found, generation=ws.generation, took_ms=_since(started))
+        found, generation = await self._query(ws, lambda c: graph.cycles(c, limit=p.limit))
+        return t.CyclesResult(cycles=found, generation=generation, took_ms=_since(started))
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -285,8 +293,18 @@ class Api:
             await self.manager.wait_generation(ws, p.min_generation, p.timeout_s)
         return ws, started
 
-    async def _read(self, ws: Workspace, fn: Callable[[Any], T]) -> T:
+    async def _read(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
+        """Run a store method in a reader thread."""
         return await anyio.to_thread.run_sync(fn, ws.store, limiter=self._readers)
+
+    async def _query(self, ws: Workspace, fn: Callable[[apsw.Connection], T]) -> tuple[T, int]:
+        """Run a query on one snapshot; its result and that snapshot's generation."""
+
+        def run() -> tuple[T, int]:
+            with ws.store.reader() as conn:
+                return fn(conn), read_generation(conn)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._readers)
 
     @staticmethod
     def relative(ws: Workspace, path: str, *, must_exist: bool = False, field: str = "$.path") -> str:
@@ -346,6 +364,3 @@ def _kinds(kinds: list[str] | None, field: str) -> list[str] | None:
             raise invalid_params(f"unknown kind {kind!r}; one of {', '.join(sorted(SYMBOL_KINDS))}", where)
     return kinds
 
-
-if TYPE_CHECKING:
-    _Conn = apsw.Connection

@@ -95,7 +95,7 @@ class Daemon:
         :raises AlreadyRunningError: another daemon serves the socket.
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.server.claim_socket()
+        self.server.claim_socket(inherited=self._inherited_socket is not None)
         try:
             await self.server.listen(self._inherited_socket)
             async with anyio.create_task_group() as tg:

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Unit", "chunk_file", "chunk_lines"]
 
+# How deep `_Splitter.split` descends before cutting a range at newlines.
+# Real code nests a few dozen levels; Python's default limit is 1000 frames.
+_MAX_SPLIT_DEPTH = 200
+
 
 @dataclass(frozen=True, slots=True)
 class Unit:
@@ -108,10 +112,17 @@ class _Splitter:
         self.comment_types = comment_types
         self.unit_nodes = unit_nodes  # byte ranges of definition nodes
 
-    def split(self, node: Node | None, lo: int, hi: int) -> list[tuple[int, int]]:
+    def split(
+        self, node: Node | None, lo: int, hi: int, depth: int = 0
+    ) -> list[tuple[int, int]]:
         """Pieces tiling [lo, hi), each at most max_bytes, merged greedily."""
         if hi - lo <= self.max_bytes:
             return [(lo, hi)] if hi > lo else []
+        # Trees can nest thousands deep (a generated `a + b + c + ...` chain
+        # is one level per operand): past a bound, cut such a range at
+        # newlines rather than overflow Python's recursion limit.
+        if depth >= _MAX_SPLIT_DEPTH:
+            return _split_lines(self.source, lo, hi, self.max_bytes, [])
         groups = self._groups(node) if node is not None else []
         if not groups:
             return _split_lines(self.source, lo, hi, self.max_bytes, [])
@@ -140,7 +151,7 @@ class _Splitter:
                 # Comments only, or no smaller node to descend into.
                 sub = _split_lines(source, start, end, max_bytes, [])
             else:
-                sub = self.split(main, start, end)
+                sub = self.split(main, start, end, depth + 1)
             # A split definition keeps its pieces to itself, so they are not
             # named after a neighbour; other split nodes (a function's body
             # block) let the header or the closing brace join them.
@@ -155,7 +166,23 @@ class _Splitter:
         return out
 
     def _groups(self, node: Node) -> list[tuple[int, int, Node | None]]:
-        """Children as (start, end, main node), comments glued to neighbours."""
+        """Children as (start, end, main node), comments glued to neighbours.
+
+        A node whose only child spans it is looked through, in a loop: such
+        chains can be as deep as the tree.
+        """
+        while True:
+            groups = self._children(node)
+            if len(groups) == 1 and groups[0][2] is not None:
+                # A single child spanning the range: descend through it.
+                only = groups[0][2]
+                if not only.child_count:
+                    return []
+                node = only
+                continue
+            return groups
+
+    def _children(self, node: Node) -> list[tuple[int, int, Node | None]]:
         source = self.source
         groups: list[tuple[int, int, Node | None]] = []
         pending_start = -1  # start of comments waiting for the next child
@@ -180,10 +207,6 @@ class _Splitter:
                 groups.append((start, end, child))
         if pending_start >= 0:
             groups.append((pending_start, node.end_byte, None))
-        if len(groups) == 1 and groups[0][2] is not None:
-            # A single child spanning the range: descend through it.
-            only = groups[0][2]
-            return self._groups(only) if only.child_count else []
         return groups
 
 

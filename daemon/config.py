@@ -74,6 +74,9 @@ class HealthConfig(_Section, frozen=True, kw_only=True):
     queue_unhealthy_age_s: float = 900.0
     store_timeout_s: float = 2.0
     worker_crashes_degraded: int = 3
+    # On-demand checks (`health` RPC, /healthz) within this many seconds of
+    # the last run share its report, so a burst of calls runs them once.
+    cache_s: float = 1.0
 
 
 class FlagsConfig(_Section, frozen=True, kw_only=True):

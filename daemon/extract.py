@@ -10,7 +10,9 @@ language follows it, so this module never branches on the language):
   from ``records.SYMBOL_KINDS`` (function, method, class, struct, interface,
   trait, enum, module, namespace, type, constant, variable, field, property,
   macro, key, heading), with ``@name`` on the name node in the same pattern.
-  A pattern without ``@name`` defines nothing.
+  A pattern without ``@name`` defines nothing. A ``@definition.*`` capture
+  holding several nodes (Dart's signature and body are siblings, no node
+  spans both) ranges from the first node's start to the last node's end.
 * ``@receiver`` (optional, same pattern): the type that qualifies a definition
   not nested in it (Go ``func (s *Server) Handle`` -> ``Server.Handle``).
 * ``@scope`` on a node that qualifies the definitions nested in it without
@@ -23,9 +25,12 @@ language follows it, so this module never branches on the language):
   first of them, as LSP's DocumentSymbol does.
 * ``@reference.call`` / ``@reference.reference`` / ``@reference.import`` on
   identifier nodes; the name is the node's text.
-* ``@import.module`` on the node holding the module as written (quotes are
-  stripped), one record per capture; ``@import`` on the whole statement gives
-  the record its span, else the module node's.
+* ``@import.module`` on the node holding the module as written (quotes and
+  C's ``<...>`` are stripped), one record per match; a capture holding several
+  nodes is one module, the source text from the first node's start to the
+  last node's end (Scala ``import a.b.c`` captures ``a`` and ``c``).
+  ``@import`` on the whole statement gives the record its span, else the
+  module's.
 * Captures starting with ``_`` are helpers for predicates and are ignored.
 
 What the extractor adds, so queries stay simple:
@@ -39,6 +44,14 @@ What the extractor adds, so queries stay simple:
   ``decorated_definition``) is ranged over that wrapper.
 * When two patterns define the same name node, the wider definition wins and
   a tie goes to the pattern written first.
+* Definitions on the same node (C++ ``double x, y;``) are siblings, never
+  each other's parent.
+* A reference on a definition's ``@name`` node is dropped: a function head is
+  often a call node in the grammar (Elixir ``def f(x)``, Julia ``f(x) = 1``).
+* With ``LanguageSpec.merge_clauses``, consecutive definitions of the same
+  qualified name and kind under the same parent are clauses of one function
+  (Elixir ``def`` clauses, Haskell equations, Erlang clauses) and become one
+  symbol spanning all of them.
 """
 
 from __future__ import annotations
@@ -51,7 +64,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import msgspec
 import tree_sitter_language_pack
+from tree_sitter import Parser, Query, QueryCursor
+
 from axd.daemon.chunker import Unit, chunk_file
 from axd.daemon.languages import LANGUAGES, LanguageSpec, canonical_language
 from axd.daemon.records import (
@@ -63,10 +79,9 @@ from axd.daemon.records import (
     Span,
     SymbolRecord,
 )
-from tree_sitter import Parser, Query, QueryCursor
 
 if TYPE_CHECKING:
-    from tree_sitter import Node
+    from tree_sitter import Node, Point
 
 __all__ = [
     "ParseTimeoutError",
@@ -128,10 +143,26 @@ class _Compiled:
 class _Definition:
     pattern: int
     kind: str
-    node: Node  # as captured
+    node: Node  # as captured; the first node of a multi-node capture
+    end: Node  # the last node of the capture (`node` itself when just one)
     name: Node
     receiver: Node | None
     docstring: Node | None
+
+
+@dataclass(slots=True)
+class _Open:
+    """A definition or scope the nesting walk is inside of."""
+
+    start: int
+    end: int
+    qualified: str
+    kind: str
+    symbol: int | None  # index into the symbols; None for scopes
+    depth: int
+    # The symbol most recently placed directly inside this one, so a clause
+    # right after it can be merged into it (LanguageSpec.merge_clauses).
+    last_child: int | None = None
 
 
 def node_span(node: Node) -> Span:
@@ -185,6 +216,29 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
         return text[1:-1]
     return text
+
+
+def _start_byte(node: Node) -> int:
+    return node.start_byte
+
+
+def _end_byte(node: Node) -> int:
+    return node.end_byte
+
+
+def _module_text(source: bytes, nodes: list[Node]) -> str:
+    """An import's module: the span of its nodes, unquoted."""
+    if len(nodes) == 1:
+        text = _text(source, nodes[0]).strip()
+    else:
+        start = min(node.start_byte for node in nodes)
+        end = max(node.end_byte for node in nodes)
+        text = source[start:end].decode("utf-8", "replace").strip()
+    # C's `#include <stdio.h>`: the brackets say "system path", not part of
+    # the name resolvers look up.
+    if len(text) >= 2 and text[0] == "<" and text[-1] == ">":
+        return text[1:-1]
+    return _unquote(text)
 
 
 def _parse(compiled: _Compiled, source: bytes, timeout_ms: int) -> Node:
@@ -335,46 +389,65 @@ def _symbols(
     Also returns the chunker's units: the definitions it keeps whole.
     """
     # One definition per name node: widest wins, then the earlier pattern.
-    best: dict[tuple[int, int], tuple[_Definition, Node]] = {}
+    # Values: (definition, node grown to its wrappers, end byte).
+    best: dict[tuple[int, int], tuple[_Definition, Node, int]] = {}
     for definition in definitions:
         outer = _outer(definition.node, spec.wrapper_types)
+        end = max(outer.end_byte, definition.end.end_byte)
         key = (definition.name.start_byte, definition.name.end_byte)
         held = best.get(key)
         if held is not None:
-            held_size = held[1].end_byte - held[1].start_byte
-            size = outer.end_byte - outer.start_byte
+            held_size = held[2] - held[1].start_byte
+            size = end - outer.start_byte
             if size < held_size or (
                 size == held_size and definition.pattern >= held[0].pattern
             ):
                 continue
-        best[key] = (definition, outer)
+        best[key] = (definition, outer, end)
 
     # (start, -end, tiebreak, index into `entries`); scopes have negative index.
     order: list[tuple[int, int, int, int]] = []
     entries = list(best.values())
-    for index, (_definition, outer) in enumerate(entries):
-        order.append((outer.start_byte, -outer.end_byte, 1, index))
+    for index, (_definition, outer, end) in enumerate(entries):
+        order.append((outer.start_byte, -end, 1, index))
     for index, (start, end, _name) in enumerate(scopes):
         order.append((start, -end, 0, -1 - index))
     order.sort()
 
     symbols: list[SymbolRecord] = []
     units: list[Unit] = []
-    # Open containers: (end, qualified name, kind, symbol index, depth).
-    stack: list[tuple[int, str, str, int | None, int]] = []
+    # The definitions and scopes the walk is inside of, innermost last; the
+    # file itself stands for the top level, so top-level clauses merge too.
+    stack: list[_Open] = []
+    top_level = _Open(-1, len(source), "", "", None, 0)
+    unit_of: dict[int, int] = {}  # symbol index -> index into `units`
     max_depth = spec.max_symbol_depth
-    for _start, negative_end, _tie, index in order:
+    merge = spec.merge_clauses
+    for start, negative_end, _tie, index in order:
         end = -negative_end
-        while stack and stack[-1][0] < end:  # not inside the top container
+        while stack and stack[-1].end < end:  # not inside the top container
             stack.pop()
-        prefix = stack[-1][1] if stack else ""
-        depth = stack[-1][4] if stack else 0
+        if index >= 0:
+            # Definitions on one node (`double x, y;`) are siblings: the one
+            # first in the order must not become the other's parent.
+            while (
+                stack
+                and stack[-1].start == start
+                and stack[-1].end == end
+                and stack[-1].kind != _SCOPE
+            ):
+                stack.pop()
+        container = stack[-1] if stack else top_level
+        prefix = container.qualified
+        depth = container.depth
         if index < 0:
             name = scopes[-1 - index][2]
             qualified = f"{prefix}.{name}" if prefix else name
-            stack.append((end, qualified, _SCOPE, None, depth))
+            # A scope between two clauses means they are not consecutive.
+            container.last_child = None
+            stack.append(_Open(start, end, qualified, _SCOPE, None, depth))
             continue
-        definition, outer = entries[index]
+        definition, outer, _end = entries[index]
         name = _unquote(_text(source, definition.name))
         if definition.receiver is not None:
             name_path = f"{_text(source, definition.receiver)}.{name}"
@@ -382,13 +455,41 @@ def _symbols(
             name_path = name
         qualified = f"{prefix}.{name_path}" if prefix else name_path
         kind = definition.kind
-        if kind == "function" and stack and stack[-1][2] in _METHOD_CONTAINERS:
+        if kind == "function" and container.kind in _METHOD_CONTAINERS:
             kind = "method"
         too_deep = max_depth is not None and depth >= max_depth
         symbol_index: int | None = None
-        if not too_deep and len(symbols) < spec.max_symbols:
+        previous = container.last_child
+        if (
+            merge
+            and previous is not None
+            and symbols[previous].qualified_name == qualified
+            and symbols[previous].kind == kind
+        ):
+            # Another clause of the function just before: grow that symbol
+            # (and its chunk unit) rather than adding a second one.
+            symbol_index = previous
+            clause = symbols[previous]
+            end_point = _end_point(outer, definition.end)
+            symbols[previous] = msgspec.structs.replace(
+                clause,
+                span=Span(
+                    clause.span.start_line,
+                    clause.span.start_col,
+                    end_point.row + 1,
+                    end_point.column,
+                ),
+            )
+            unit_index = unit_of.get(previous)
+            if unit_index is not None:
+                unit = units[unit_index]
+                units[unit_index] = Unit(
+                    unit.start, end, unit.kind, unit.qualified_name, unit.node_start
+                )
+        elif not too_deep and len(symbols) < spec.max_symbols:
             parent = next(
-                (entry[3] for entry in reversed(stack) if entry[3] is not None), None
+                (entry.symbol for entry in reversed(stack) if entry.symbol is not None),
+                None,
             )
             first, comments = _leading(source, outer, spec)
             if definition.docstring is not None:
@@ -396,7 +497,7 @@ def _symbols(
             else:
                 docstring = _comment_docstring(source, comments) if comments else None
             start_point = first.start_point
-            end_point = outer.end_point
+            end_point = _end_point(outer, definition.end)
             symbol_index = len(symbols)
             symbols.append(
                 SymbolRecord(
@@ -418,17 +519,18 @@ def _symbols(
                 )
             )
             if kind not in _MEMBER_KINDS:
+                unit_of[symbol_index] = len(units)
                 units.append(
-                    Unit(
-                        first.start_byte,
-                        outer.end_byte,
-                        kind,
-                        qualified,
-                        outer.start_byte,
-                    )
+                    Unit(first.start_byte, end, kind, qualified, outer.start_byte)
                 )
-        stack.append((end, qualified, kind, symbol_index, depth + 1))
+        container.last_child = symbol_index
+        stack.append(_Open(start, end, qualified, kind, symbol_index, depth + 1))
     return symbols, units
+
+
+def _end_point(outer: Node, last: Node) -> Point:
+    """Where a definition ends: its wrapper's end, or its last node's."""
+    return last.end_point if last.end_byte > outer.end_byte else outer.end_point
 
 
 def extract(
@@ -459,9 +561,10 @@ def extract(
 
     definitions: list[_Definition] = []
     scopes: list[tuple[int, int, str]] = []
-    references: list[ReferenceRecord] = []
+    found_references: list[tuple[ReferenceKind, Node]] = []
     imports: list[ImportRecord] = []
     seen_references: set[int] = set()
+    name_ranges: set[tuple[int, int]] = set()  # (start, end) of @name nodes
     if compiled.query is not None:
         cursor = QueryCursor(compiled.query)
         if spec.query_max_start_depth is not None:
@@ -473,16 +576,23 @@ def extract(
                     if names:
                         receiver = captures.get("receiver")
                         docstring = captures.get("docstring")
+                        first = last = nodes[0]
+                        if len(nodes) > 1:
+                            first = min(nodes, key=_start_byte)
+                            last = max(nodes, key=_end_byte)
                         definitions.append(
                             _Definition(
                                 pattern,
                                 capture[11:],
-                                nodes[0],
+                                first,
+                                last,
                                 names[0],
                                 receiver[0] if receiver else None,
                                 docstring[0] if docstring else None,
                             )
                         )
+                        name_node = names[0]
+                        name_ranges.add((name_node.start_byte, name_node.end_byte))
                 elif capture == "scope":
                     scope_names = captures.get("scope.name")
                     if scope_names:
@@ -495,12 +605,19 @@ def extract(
                             )
                         )
                 elif capture == "import.module":
-                    statement = captures.get("import")
-                    for node in nodes:
-                        if len(imports) < _MAX_IMPORTS:
-                            span_node = statement[0] if statement else node
-                            module = _unquote(_text(source, node).strip())
-                            imports.append(ImportRecord(module, node_span(span_node)))
+                    if len(imports) < _MAX_IMPORTS:
+                        statement = captures.get("import")
+                        if statement:
+                            span = node_span(statement[0])
+                        elif len(nodes) == 1:
+                            span = node_span(nodes[0])
+                        else:
+                            head = min(nodes, key=_start_byte).start_point
+                            tail = max(nodes, key=_end_byte).end_point
+                            span = Span(
+                                head.row + 1, head.column, tail.row + 1, tail.column
+                            )
+                        imports.append(ImportRecord(_module_text(source, nodes), span))
                 else:
                     kind = _REFERENCE_KINDS.get(capture)
                     if kind is None:
@@ -508,18 +625,21 @@ def extract(
                     for node in nodes:
                         if node.start_byte in seen_references:
                             continue  # two patterns saw the same identifier
-                        if len(references) >= _MAX_REFERENCES:
+                        if len(found_references) >= _MAX_REFERENCES:
                             break
                         seen_references.add(node.start_byte)
-                        references.append(
-                            ReferenceRecord(
-                                _text(source, node),
-                                kind,
-                                node_span(node),
-                                _context(source, node),
-                            )
-                        )
+                        found_references.append((kind, node))
 
+    # The patterns for calls also match a function's head where the grammar
+    # makes it a call (Elixir `def f(x)`, Julia `f(x) = 1`): a definition's
+    # own name is not a use of it.
+    references = [
+        ReferenceRecord(
+            _text(source, node), kind, node_span(node), _context(source, node)
+        )
+        for kind, node in found_references
+        if (node.start_byte, node.end_byte) not in name_ranges
+    ]
     symbols, units = _symbols(source, spec, definitions, scopes)
     references.sort(key=lambda r: (r.span.start_line, r.span.start_col))
     imports.sort(key=lambda i: (i.span.start_line, i.span.start_col))

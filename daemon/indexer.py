@@ -58,6 +58,9 @@ class Progress:
     last_batch_ms: float | None = None
     last_error: str | None = None
     batches: int = 0
+    # Of the last committed batch (for metrics).
+    last_skipped: dict[str, int] = field(default_factory=dict)
+    last_parse_errors: int = 0
 
 
 BatchListener = Callable[["BatchResult", list[float]], None]
@@ -128,9 +131,12 @@ class Indexer:
                 return position
         return None
 
-    async def changed(self) -> None:
-        """Wait for the next state change (a commit, the queue emptying...)."""
-        await self._changed.wait()
+    def change_event(self) -> anyio.Event:
+        """An event set at the next state change (a commit, the queue emptying...).
+
+        Take it before checking the state, then wait on it: no change is missed.
+        """
+        return self._changed
 
     def enqueue(self, paths: Iterable[str], *, event_time: float | None = None, force: bool = False) -> int:
         """Queue workspace-relative paths (de-duplicated); returns how many."""
@@ -419,6 +425,14 @@ class Indexer:
             self.progress.last_error = f"batch of {len(outcomes)} files failed to commit: {exc}"
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
+        skipped: dict[str, int] = {}
+        for outcome in kept:
+            if outcome.status == "skipped" and outcome.skip_reason:
+                skipped[outcome.skip_reason] = skipped.get(outcome.skip_reason, 0) + 1
+        self.progress.last_skipped = skipped
+        self.progress.last_parse_errors = sum(
+            o.extraction.parse_errors for o in kept if o.extraction is not None
+        )
         self.progress.last_batch_ms = round(elapsed_ms, 2)
         self.progress.batches += 1
         if not self.ready:

@@ -28,8 +28,10 @@ class LanguageSpec:
     # Query file under daemon/queries/; "" means "<name>.scm".
     query: str = ""
     # Bump when the query or a knob changes what is extracted, so the indexer
-    # re-extracts files whose content did not change.
-    extractor_version: int = 1
+    # re-extracts files whose content did not change. The default moves when
+    # daemon/extract.py itself changes what every language yields (2: multi-
+    # node captures, sibling definitions, references on @name nodes dropped).
+    extractor_version: int = 2
     # False: the query (if any) yields only references/imports, no symbols.
     has_definitions: bool = True
     # Node types that are comments (doc comments, chunk glue).
@@ -52,6 +54,10 @@ class LanguageSpec:
     # QueryCursor.set_max_start_depth: keeps huge data files (lock files) from
     # producing a match per leaf. Node depth, not key depth.
     query_max_start_depth: int | None = None
+    # Functions written as several clauses, each its own node (Elixir `def`
+    # clauses, Haskell equations, Erlang clauses): consecutive definitions of
+    # one name and kind under one parent become a single symbol spanning all.
+    merge_clauses: bool = False
 
     @property
     def query_file(self) -> str:
@@ -63,6 +69,20 @@ class LanguageSpec:
 # and a few thousand keys they stop being useful as symbols.
 _KEY_DEPTH = 4
 _KEY_LIMIT = 2_000
+
+# OCaml's `type t = ...`, `module M = ...` and `class c = ...` put the keyword
+# outside the binding node the queries name; one binding alone is the whole
+# statement (`type a = ... and b = ...` keeps each binding's own range).
+_OCAML_WRAPPERS = frozenset(
+    {
+        "type_definition",
+        "module_definition",
+        "module_type_definition",
+        "class_definition",
+        "class_type_definition",
+        "value_definition",
+    }
+)
 
 _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
@@ -119,7 +139,9 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec("kotlin", (".kt", ".kts"), comment_types=_C_LIKE_COMMENTS),
     LanguageSpec("swift", (".swift",)),
     LanguageSpec("scala", (".scala", ".sc")),
-    LanguageSpec("elixir", (".ex", ".exs"), interpreters=("elixir",)),
+    LanguageSpec(
+        "elixir", (".ex", ".exs"), interpreters=("elixir",), merge_clauses=True
+    ),
     LanguageSpec("dart", (".dart",)),
     LanguageSpec(
         "yaml",
@@ -146,23 +168,36 @@ _SPECS: tuple[LanguageSpec, ...] = (
         interpreters=("sh", "bash", "zsh", "dash", "ksh"),
     ),
     LanguageSpec("lua", (".lua",), interpreters=("lua", "luajit")),
-    LanguageSpec("haskell", (".hs",), interpreters=("runhaskell",)),
-    LanguageSpec("ocaml", (".ml",), interpreters=("ocaml",)),
+    LanguageSpec("haskell", (".hs",), interpreters=("runhaskell",), merge_clauses=True),
+    LanguageSpec(
+        "ocaml",
+        (".ml",),
+        interpreters=("ocaml",),
+        wrapper_types=_OCAML_WRAPPERS,
+    ),
     # .mli files need the interface grammar; the ocaml one reports errors.
-    LanguageSpec("ocaml_interface", (".mli",)),
+    LanguageSpec("ocaml_interface", (".mli",), wrapper_types=_OCAML_WRAPPERS),
     LanguageSpec("zig", (".zig",)),
     LanguageSpec("elm", (".elm",)),
-    LanguageSpec("erlang", (".erl", ".hrl"), interpreters=("escript",)),
+    LanguageSpec(
+        "erlang",
+        (".erl", ".hrl"),
+        interpreters=("escript",),
+        merge_clauses=True,
+    ),
     LanguageSpec("clojure", (".clj", ".cljs", ".cljc", ".edn")),
     LanguageSpec("julia", (".jl",), interpreters=("julia",)),
     LanguageSpec("r", (".r",), interpreters=("rscript",)),
     LanguageSpec("sql", (".sql",)),
+    # Terraform is HCL: .tf/.tfvars parse with the hcl grammar and hcl.scm
+    # (which also compiles for the pack's `terraform` grammar).
     LanguageSpec("hcl", (".hcl", ".tf", ".tfvars")),
     LanguageSpec("markdown", (".md", ".markdown")),
     LanguageSpec("proto", (".proto",)),
     LanguageSpec("css", (".css",)),
     LanguageSpec("scss", (".scss",)),
-    LanguageSpec("html", (".html", ".htm")),
+    # Chunked, with <script src> / <link href> as imports; no symbols.
+    LanguageSpec("html", (".html", ".htm"), has_definitions=False),
     LanguageSpec(
         "dockerfile",
         (".dockerfile",),
@@ -174,7 +209,12 @@ _SPECS: tuple[LanguageSpec, ...] = (
         filenames=("Makefile", "GNUmakefile", "makefile"),
         interpreters=("make",),
     ),
-    LanguageSpec("cmake", (".cmake",), filenames=("CMakeLists.txt",)),
+    LanguageSpec(
+        "cmake",
+        (".cmake",),
+        filenames=("CMakeLists.txt",),
+        comment_types=frozenset({"line_comment", "bracket_comment"}),
+    ),
 )
 
 LANGUAGES: dict[str, LanguageSpec] = {spec.name: spec for spec in _SPECS}

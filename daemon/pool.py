@@ -62,6 +62,11 @@ class WorkerPool:
             self._generation += 1
         return self._executor
 
+    @property
+    def started(self) -> bool:
+        """Whether worker processes have been started."""
+        return self._executor is not None
+
     async def start(self) -> None:
         """Start the processes now, so the first batch does not pay for it."""
         executor = self._ensure()

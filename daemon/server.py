@@ -70,7 +70,9 @@ class Connection:
         self._close_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self._scope: anyio.CancelScope | None = None
-        self._writing = 0
+        # Messages handed to the outbox and not yet written to the socket: a
+        # graceful stop waits for this to reach zero.
+        self._pending = 0
 
     # -- the Peer protocol -------------------------------------------------------
 
@@ -82,6 +84,7 @@ class Connection:
             self._outbox_tx.send_nowait(
                 encode(self._framing, encode_notification(method, params))
             )
+            self._pending += 1
         except anyio.WouldBlock:
             log.warning(
                 "subscriber_dropped",
@@ -117,7 +120,7 @@ class Connection:
 
     def queued_output(self) -> int:
         """Messages waiting in the outbox."""
-        return self._outbox_rx.statistics().current_buffer_used + self._writing
+        return self._pending
 
     # -- serving --------------------------------------------------------------------
 
@@ -210,10 +213,11 @@ class Connection:
             limiter.release()
 
     async def _send(self, body: bytes) -> None:
+        self._pending += 1
         try:
             await self._outbox_tx.send(encode(self._framing, body))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+            self._pending -= 1
 
     async def _write_loop(self) -> None:
         try:
@@ -226,11 +230,11 @@ class Connection:
                             parts.append(self._outbox_rx.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
-                    self._writing = 1
                     await self._stream.send(b"".join(parts))
-                    self._writing = 0
+                    self._pending -= len(parts)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass
+        self._pending = 0
         self.close()
 
 
@@ -248,6 +252,7 @@ class Server:
         self._lock_file: IO[bytes] | None = None
         self._listener: anyio.abc.SocketListener | None = None
         self.accepting = anyio.Event()
+        self._owns_path = True
 
     def pending_output(self) -> bool:
         """Whether any connection still has replies queued to write."""
@@ -258,7 +263,7 @@ class Server:
         """Connections currently open."""
         return len(self.connections)
 
-    def claim_socket(self) -> None:
+    def claim_socket(self, *, inherited: bool = False) -> None:
         """Lock and prepare the socket path (0700 directory; stale file gone).
 
         :raises AlreadyRunningError: another daemon holds the lock or listens.
@@ -288,6 +293,11 @@ class Server:
         lock_file.write(str(os.getpid()).encode())
         lock_file.flush()
         self._lock_file = lock_file
+        # A socket systemd passed us is listening at this path already, and
+        # it is systemd's to keep: neither a stale file nor ours to remove.
+        self._owns_path = not inherited
+        if inherited:
+            return
         try:
             self._remove_stale_socket()
         except BaseException:
@@ -366,6 +376,8 @@ class Server:
             with anyio.CancelScope(shield=True):
                 await self._listener.aclose()
             self._listener = None
+        if not self._owns_path:
+            return
         try:
             self.socket_path.unlink()
         except FileNotFoundError:

@@ -61,6 +61,11 @@ class Notifier:
             self.watchdog_usec = int(env["WATCHDOG_USEC"])
 
     @property
+    def watchdog_interval_s(self) -> float | None:
+        """How often to send WATCHDOG=1 (half the timeout), or None."""
+        return self.watchdog_usec / 2_000_000 if self.watchdog_usec else None
+
+    @property
     def enabled(self) -> bool:
         """Whether a supervisor listens."""
         return self._address is not None
@@ -70,9 +75,12 @@ class Notifier:
         if self._address is None:
             return False
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        # Called from the event loop: a full receive queue must fail now
+        # (and be logged) rather than stall every task.
+        sock.setblocking(False)
         try:
             sock.connect(self._address)
-            sock.sendall("\n".join(lines).encode())
+            sock.send("\n".join(lines).encode())
         except OSError as exc:
             log.warning("sd_notify_failed", error=exc.strerror)
             return False

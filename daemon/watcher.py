@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -77,7 +78,7 @@ class Watcher:
         self._held: dict[str, float] = {}
         self._storm_started: float | None = None
         self._restart = anyio.Event()
-        self.on_fallback: list[object] = []
+        self.on_fallback: list[Callable[[], None]] = []
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled; re-plans when top-level directories change."""
@@ -95,35 +96,47 @@ class Watcher:
                 await self._wait_for_root()
                 continue
             tops = await anyio.to_thread.run_sync(self._top_level_dirs)
-            self._restart = anyio.Event()
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch, [str(self.root)], False, force_polling, tg)
-                    if tops:
-                        tg.start_soon(self._watch, [str(self.root / name) for name in tops], True, force_polling, tg)
-                    tg.start_soon(self._storm_clock)
-                    if not force_polling:
-                        self._set_mode("native", None)
-                    self.state.watched_dirs = 1 + len(tops)
-                    if not started:
-                        task_status.started()
-                        started = True
-                    await self._restart.wait()
-                    tg.cancel_scope.cancel()
-            except* (OSError, RuntimeError) as group:
-                if force_polling:
-                    log.error("polling_watch_failed", root=str(self.root), error=str(group.exceptions[0]))
-                    await anyio.sleep(1)
-                    continue
-                force_polling = True
-                reason = f"native watching failed ({group.exceptions[0]}); polling instead"
-                self._set_mode("polling", reason)
-                self.state.fallbacks += 1
-                for callback in self.on_fallback:
-                    if callable(callback):
-                        callback()
-                # Changes may have been missed while the watch broke.
-                self.indexer.request_rescan()
+            failure = await self._watch_until_replan(tops, force_polling, task_status if not started else None)
+            started = True
+            if failure is None:
+                continue
+            if force_polling:
+                log.error("polling_watch_failed", root=str(self.root), error=str(failure))
+                await anyio.sleep(1)
+                continue
+            force_polling = True
+            self._set_mode("polling", f"native watching failed ({failure}); polling instead")
+            self.state.fallbacks += 1
+            for callback in self.on_fallback:
+                callback()
+            # Changes may have been missed while the watch broke.
+            self.indexer.request_rescan()
+
+    async def _watch_until_replan(
+        self,
+        tops: list[str],
+        force_polling: bool,
+        task_status: anyio.abc.TaskStatus[None] | None,
+    ) -> BaseException | None:
+        """Watch until the top-level directories change; the failure, if any."""
+        self._restart = anyio.Event()
+        failure: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch, [str(self.root)], False, force_polling)
+                if tops:
+                    tg.start_soon(self._watch, [str(self.root / name) for name in tops], True, force_polling)
+                tg.start_soon(self._storm_clock)
+                if not force_polling:
+                    self._set_mode("native", None)
+                self.state.watched_dirs = 1 + len(tops)
+                if task_status is not None:
+                    task_status.started()
+                await self._restart.wait()
+                tg.cancel_scope.cancel()
+        except* (OSError, RuntimeError) as group:
+            failure = group.exceptions[0]
+        return failure
 
     def _set_mode(self, mode: WatchMode, reason: str | None) -> None:
         if (mode, reason) != (self.state.mode, self.state.reason):
@@ -156,9 +169,7 @@ class Watcher:
                 names.append(entry.name)
         return sorted(names)
 
-    async def _watch(
-        self, paths: list[str], recursive: bool, force_polling: bool, tg: anyio.abc.TaskGroup
-    ) -> None:
+    async def _watch(self, paths: list[str], recursive: bool, force_polling: bool) -> None:
         async for changes in awatch(
             *paths,
             watch_filter=None,

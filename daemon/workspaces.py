@@ -166,7 +166,7 @@ class WorkspaceManager:
         directory = self.state_dir / "workspaces" / ident
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "root").write_text(root + "\n", encoding="utf-8", errors="surrogateescape")
-        store = await anyio.to_thread.run_sync(Store.open, directory / "index.db")
+        store = await anyio.to_thread.run_sync(lambda: Store.open(directory / "index.db", root=root))
         indexer = Indexer(Path(root), store, self.pool, self.config.index, self._write_limiter)
         workspace = Workspace(
             root=root,
@@ -234,13 +234,13 @@ class WorkspaceManager:
         """
         with anyio.move_on_after(max(0.0, timeout_s)):
             while True:
-                changed = workspace.indexer.changed()
+                changed = workspace.indexer.change_event()
                 reached = generation is None or workspace.generation >= generation
                 if reached and not workspace.indexer.busy and workspace.indexer.ready:
                     return
                 if workspace.state == "error":
                     return
-                await changed
+                await changed.wait()
         raise RpcError(
             ErrorCode.TIMEOUT,
             f"index.wait timed out after {timeout_s:g} s (generation {workspace.generation}"
@@ -256,7 +256,7 @@ class WorkspaceManager:
         """
         with anyio.move_on_after(max(0.0, timeout_s)):
             while workspace.generation < generation:
-                await workspace.indexer.changed()
+                await workspace.indexer.change_event().wait()
             return
         raise RpcError(
             ErrorCode.TIMEOUT,

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 import tree_sitter_language_pack
-from axd.daemon.chunker import Unit, chunk_file, chunk_lines
-from axd.daemon.extract import extract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from axd.daemon.chunker import Unit, chunk_file, chunk_lines
+from axd.daemon.extract import extract
 
 if TYPE_CHECKING:
     from axd.daemon.records import ChunkRecord
@@ -211,3 +212,17 @@ def test_real_files_tile(name: str) -> None:
     assert_positions(source, extraction.chunks)
     named = sum(c.symbol is not None for c in extraction.chunks)
     assert named >= len(extraction.chunks) // 2
+
+
+@pytest.mark.parametrize("language", ["python", "go"])
+def test_deeply_nested_tree_tiles_without_recursion_error(language: str) -> None:
+    # A generated 3000-operand sum nests one tree level per operand; the
+    # splitter cuts past a depth bound at newlines instead of overflowing.
+    operands = " +\n\t".join(["1"] * 3000)
+    if language == "python":
+        source = f"x = ({operands})\n".encode()
+    else:
+        source = f"package p\n\nvar x = {operands}\n".encode()
+    extraction = extract(source, language, max_chunk_bytes=64)
+    assert_tiles(source, extraction.chunks, 64)
+    assert_positions(source, extraction.chunks)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from axd.daemon.extract import (
     ParseTimeoutError,
     QueryFileError,
@@ -603,3 +604,240 @@ def test_check_query_rejects_unknown_captures() -> None:
         check_query("python", "(identifier) @refrence.call")
     with pytest.raises(QueryFileError):
         check_query("python", "(no_such_node) @name")
+
+
+# Regressions the query authors found; each runs the real extractor.
+
+
+def _span(symbol: SymbolRecord) -> tuple[int, int, int, int]:
+    return msgspec.structs.astuple(symbol.span)  # type: ignore[return-value]
+
+
+def test_multi_node_import_capture_is_one_dotted_module() -> None:
+    # scala.scm captures the first and last path segments: one module, the
+    # source text between them, not one import per node.
+    source = "import a.b.c\nimport x.y.{A, B}\nimport z._\n"
+    extraction = extract(source.encode(), "scala")
+    assert [i.module for i in extraction.imports] == ["a.b.c", "x.y", "z"]
+    assert msgspec.structs.astuple(extraction.imports[0].span) == (1, 0, 1, 12)
+
+
+def test_multi_node_definition_capture_spans_all_nodes() -> None:
+    # Dart's signature and body are siblings; both are @definition.function.
+    source = (
+        "int f(int x) {\n  return x;\n}\n"
+        "class A {\n  void m() {\n    print('a long enough body to chunk apart');\n"
+        "  }\n}\n"
+    )
+    extraction = extract(source.encode(), "dart", max_chunk_bytes=64)
+    f = find(extraction, "f")
+    assert _span(f) == (1, 0, 3, 1)
+    assert f.signature == "int f(int x)"
+    assert _span(find(extraction, "A.m")) == (5, 2, 7, 3)
+    # The chunker's unit covers signature and body: one chunk named `f`.
+    named = [c for c in extraction.chunks if c.symbol == "f"]
+    assert [c.kind for c in named] == ["function"]
+    assert "return x;" in named[0].text
+
+
+def test_definitions_sharing_a_node_are_siblings() -> None:
+    source = "struct Point { double x, y; int n; };\n"
+    extraction = extract(source.encode(), "cpp")
+    names = [s.qualified_name for s in extraction.symbols]
+    assert "Point.x" in names and "Point.y" in names
+    assert "Point.x.y" not in names
+    point = names.index("Point")
+    assert find(extraction, "Point.x").parent == point
+    assert find(extraction, "Point.y").parent == point
+    assert find(extraction, "Point.n").parent == point
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "name"),
+    [
+        ("elixir", "defmodule M do\n  def f(x) do\n    g(x)\n  end\nend\n", "f"),
+        ("julia", "f(x) = g(x) + 1\n", "f"),
+        ("haskell", "data Shape = Circle\narea :: Shape -> Int\n", "Shape"),
+    ],
+)
+def test_reference_on_a_definition_name_is_dropped(
+    language: str, source: str, name: str
+) -> None:
+    extraction = extract(source.encode(), language)
+    definition = next(s for s in extraction.symbols if s.name == name)
+    spans = [r.span for r in extraction.references if r.name == name]
+    assert definition.selection not in spans
+    if language != "haskell":
+        assert "g" in [r.name for r in extraction.references]
+    else:
+        # `Shape` used in the signature is still a reference.
+        assert spans
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "expected"),
+    [
+        (
+            "elixir",
+            (
+                "defmodule M do\n  def f(0), do: 1\n  def f(x) do\n    x\n  end\n"
+                "  def g, do: 2\nend\n"
+            ),
+            [("M", (1, 0, 7, 3)), ("M.f", (2, 2, 5, 5)), ("M.g", (6, 2, 6, 14))],
+        ),
+        (
+            "haskell",
+            "f :: Int -> Int\nf 0 = 1\n-- the rest\nf n = n\n\ng 0 = 0\ng n = n\n",
+            [("f", (1, 0, 4, 7)), ("g", (6, 0, 7, 7))],
+        ),
+        (
+            "erlang",
+            "-module(m).\nf(0) -> 1;\nf(N) -> N.\ng() -> ok.\nf(A, B) -> A.\n",
+            [("m", (1, 0, 1, 11)), ("f", (2, 0, 3, 10)), ("g", (4, 0, 4, 10))]
+            + [("f", (5, 0, 5, 13))],
+        ),
+    ],
+)
+def test_consecutive_clauses_merge_into_one_symbol(
+    language: str, source: str, expected: list[tuple[str, tuple[int, ...]]]
+) -> None:
+    extraction = extract(source.encode(), language)
+    got = [(s.qualified_name, _span(s)) for s in extraction.symbols]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        ("haskell", "f :: Int -> Int\nf 0 = 1\nf n = n\n"),
+        ("erlang", "f(0) -> 1;\nf(N) -> N.\n"),
+    ],
+)
+def test_merged_clauses_are_one_chunk_unit(language: str, source: str) -> None:
+    # One unit for the whole function, so the chunk holding exactly it is
+    # named after it (three units named `f` would make it a "block").
+    extraction = extract(source.encode(), language)
+    assert [(c.kind, c.symbol) for c in extraction.chunks] == [("function", "f")]
+
+
+def test_clauses_merge_only_where_the_language_opts_in() -> None:
+    # Julia methods of one name are separate definitions (multiple dispatch).
+    source = "f(x::Int) = 1\nf(x::String) = 2\n"
+    extraction = extract(source.encode(), "julia")
+    assert [s.qualified_name for s in extraction.symbols] == ["f", "f"]
+
+
+def test_haskell_class_and_instance_equations_merge() -> None:
+    source = (
+        "class C a where\n  m :: a\n  m = undefined\n"
+        "instance C Int where\n  m = 2\n  n = 3\n"
+    )
+    extraction = extract(source.encode(), "haskell")
+    got = [(s.qualified_name, s.kind, _span(s)) for s in extraction.symbols]
+    assert got == [
+        ("C", "interface", (1, 0, 3, 15)),
+        ("C.m", "method", (2, 2, 3, 15)),
+        ("Int.m", "method", (5, 2, 5, 7)),
+        ("Int.n", "method", (6, 2, 6, 7)),
+    ]
+
+
+@pytest.mark.parametrize("language", ["c", "cpp"])
+def test_system_include_module_drops_angle_brackets(language: str) -> None:
+    source = '#include <stdio.h>\n#include "util/list.h"\n#include <sys/types.h>\n'
+    extraction = extract(source.encode(), language)
+    modules = [i.module for i in extraction.imports]
+    assert modules == ["stdio.h", "util/list.h", "sys/types.h"]
+
+
+def test_cmake_functions_macros_and_includes() -> None:
+    source = (
+        "cmake_minimum_required(VERSION 3.10)\n"
+        "# Adds a thing.\n"
+        "function(add_thing name)\n  message(${name})\nendfunction()\n"
+        "macro(my_macro)\nendmacro()\n"
+        "include(CTest)\nINCLUDE(cmake/Foo.cmake)\n"
+        'add_subdirectory(src)\nadd_subdirectory("lib/x" binx)\n'
+        "add_thing(x)\n"
+    )
+    extraction = extract(source.encode(), "cmake")
+    got = [(s.name, s.kind, _span(s)) for s in extraction.symbols]
+    assert got == [
+        ("add_thing", "function", (2, 0, 5, 13)),
+        ("my_macro", "macro", (6, 0, 7, 10)),
+    ]
+    assert extraction.symbols[0].docstring == "Adds a thing."
+    modules = [i.module for i in extraction.imports]
+    assert modules == ["CTest", "cmake/Foo.cmake", "src", "lib/x"]
+    calls = [r.name for r in extraction.references if r.kind == "call"]
+    assert "add_thing" in calls and "message" in calls
+
+
+def test_ocaml_interface_values_types_and_modules() -> None:
+    source = (
+        "(** Doubles. *)\nval double : int -> int\nval zero : int\n"
+        'type t = A | B\nexternal raw : int -> int = "c_raw"\n'
+        "module M : sig\n  val h : t -> t\nend\n"
+        "module type S = sig val k : int end\nopen Stdlib\n"
+    )
+    extraction = extract(source.encode(), "ocaml_interface")
+    assert extraction.parse_errors == 0
+    got = [(s.qualified_name, s.kind) for s in extraction.symbols]
+    assert got == [
+        ("double", "function"),
+        ("zero", "variable"),
+        ("t", "type"),
+        ("raw", "function"),
+        ("M", "module"),
+        ("M.h", "function"),
+        ("S", "interface"),
+        ("S.k", "variable"),
+    ]
+    assert find(extraction, "double").docstring == "Doubles."
+    assert _span(find(extraction, "t")) == (4, 0, 4, 14)  # `type` included
+    assert [i.module for i in extraction.imports] == ["Stdlib"]
+
+
+def test_html_has_imports_and_no_symbols() -> None:
+    source = (
+        '<html><head><script src="app.js"></script>\n'
+        '<link rel="stylesheet" href="site.css"></head>\n'
+        "<body><p>hi</p></body></html>\n"
+    )
+    extraction = extract(source.encode(), "html")
+    assert extraction.symbols == []
+    assert [i.module for i in extraction.imports] == ["app.js", "site.css"]
+    assert "".join(c.text for c in extraction.chunks) == source
+
+
+def test_terraform_files_extract_as_hcl() -> None:
+    source = 'resource "aws_s3_bucket" "logs" {\n  bucket = "x"\n}\n'
+    extraction = extract(source.encode(), "terraform")
+    assert extraction.parse_errors == 0
+    assert extraction.symbols
+
+
+def test_javascript_function_bindings_and_es5_methods() -> None:
+    # Found by perf/symbol_recall.py: ctags tags these, axd used to miss them.
+    source = (
+        "var f = function () {};\n"
+        "var n = 1;\n"
+        "function Foo() {}\n"
+        "Foo.prototype.bar = function () {\n  const inner = () => 1;\n};\n"
+        "exports.baz = () => 2;\n"
+        "module.exports = class Q {\n  m() {}\n};\n"
+        "fill = function (a) {};\n"
+    )
+    extraction = extract(source.encode(), "javascript")
+    got = [(s.qualified_name, s.kind) for s in extraction.symbols]
+    assert got == [
+        ("f", "function"),
+        ("n", "variable"),
+        ("Foo", "function"),
+        ("Foo.bar", "method"),
+        ("Foo.bar.inner", "function"),
+        ("baz", "function"),
+        ("Q", "class"),
+        ("Q.m", "method"),
+        ("fill", "function"),
+    ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import tree_sitter_language_pack
+
 from axd.daemon.extract import QUERY_DIR, check_query
 from axd.daemon.languages import (
     LANGUAGE_ALIASES,
@@ -9,11 +10,6 @@ from axd.daemon.languages import (
     canonical_language,
     detect_language,
 )
-
-# The languages whose queries live with the extraction engine; the others'
-# query files are written separately and checked when present.
-CORE = ("python", "typescript", "tsx", "javascript", "go", "rust", "java", "yaml")
-CORE += ("json", "toml")
 
 
 @pytest.mark.parametrize(
@@ -146,8 +142,33 @@ def test_every_registered_grammar_loads(language: str) -> None:
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_query_files_compile(language: str) -> None:
+    # Every registered language has its query file: a missing one would
+    # silently index the language without symbols.
     path = QUERY_DIR / LANGUAGES[language].query_file
-    if not path.exists():
-        assert language not in CORE, f"{path} is missing"
-        pytest.skip(f"{path.name} not written yet")
-    check_query(language, path.read_text("utf-8"))
+    assert path.is_file(), f"{path} is missing"
+    query = check_query(language, path.read_text("utf-8"))
+    captures = {query.capture_name(i) for i in range(query.capture_count)}
+    defines = any(c.startswith("definition.") for c in captures)
+    assert defines == LANGUAGES[language].has_definitions
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_extension_and_file_name_detects(language: str) -> None:
+    spec = LANGUAGES[language]
+    assert spec.extensions or spec.filenames, "a language no file can have"
+    for extension in spec.extensions:
+        assert detect_language(f"src/file{extension}", b"") == language
+        assert detect_language(f"FILE{extension.upper()}", b"") == language
+    for filename in spec.filenames:
+        assert detect_language(f"a/b/{filename}", b"") == language
+    for program in spec.interpreters:
+        assert detect_language("bin/tool", f"#!/usr/bin/env {program}\n".encode()) == (
+            language
+        )
+
+
+def test_terraform_is_hcl() -> None:
+    assert detect_language("infra/main.tf", b"") == "hcl"
+    assert canonical_language("terraform") == "hcl"
+    # hcl.scm also compiles for the pack's terraform grammar.
+    check_query("terraform", (QUERY_DIR / "hcl.scm").read_text("utf-8"))

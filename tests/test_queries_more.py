@@ -6,7 +6,10 @@ the test and interprets the captures by the convention the extractor uses
 @reference.<kind>, @import + @import.module).  A capture holding several nodes spans
 from the first node's start to the last node's end; references whose node is also a
 definition's @name are dropped; nesting comes from node containment, and a function
-directly inside a class/struct/interface/trait or a @scope becomes a method.
+directly inside a class/struct/interface/trait or a @scope becomes a method; for
+languages with LanguageSpec.merge_clauses, consecutive equal definitions (clauses of
+one function) are one; C's `<stdio.h>` import is `stdio.h`.  The real extractor is
+run on the same cases in tests/test_extract.py.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from axd.daemon.languages import LANGUAGES as REGISTRY
 
 tree_sitter = pytest.importorskip("tree_sitter")
 language_pack = pytest.importorskip("tree_sitter_language_pack")
@@ -80,7 +85,10 @@ def collect(lang: str, text: str) -> Result:
             scopes.append((_span(caps["scope"]), caps["scope.name"][0].text.decode()))
         if "import" in caps and "import.module" in caps:
             start, end = _span(caps["import.module"])
-            imports.append(src[start:end].decode().strip("\"'"))
+            module = src[start:end].decode().strip()
+            if module.startswith("<") and module.endswith(">"):
+                module = module[1:-1]
+            imports.append(module.strip("\"'"))
         for key, nodes in caps.items():
             if key.startswith("reference."):
                 refs.extend((key.split(".", 1)[1], n) for n in nodes)
@@ -104,7 +112,10 @@ def collect(lang: str, text: str) -> Result:
             parent = best[1]
             if kind == "function" and best[2] in CONTAINERS:
                 kind = "method"
-        defs.append((d.name, kind, parent))
+        entry = (d.name, kind, parent)
+        if REGISTRY[lang].merge_clauses and defs and defs[-1] == entry:
+            continue  # another clause of the same function
+        defs.append(entry)
     kept = [
         (k, n.text.decode())
         for k, n in refs
@@ -1130,8 +1141,8 @@ EXPECTED_DEFS: dict[str, list[tuple[str, str, str | None]]] = {
 }
 
 EXPECTED_IMPORTS: dict[str, list[str]] = {
-    "c": ["<stdio.h>", "util/list.h"],
-    "cpp": ["<vector>", "engine/config.h"],
+    "c": ["stdio.h", "util/list.h"],
+    "cpp": ["vector", "engine/config.h"],
     "csharp": ["System", "System.Text", "System.IO"],
     "ruby": ["json", "lib/helpers"],
     "php": ["App\\Models\\Invoice", "Psr\\Log", "vendor/autoload.php", "/helpers.php"],

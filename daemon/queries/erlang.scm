@@ -4,9 +4,9 @@
 ;   -module(m).                 -> module (spans only the attribute; functions are not
 ;                                  nested under it)
 ;   functions                   -> function, one symbol per function: the grammar gives
-;     each clause its own fun_decl, so only a clause whose previous form is not a clause
-;     of the same name is captured (different arities of one name written one after the
-;     other therefore collapse into one symbol; the definition spans the first clause)
+;     each clause its own fun_decl; every clause is captured and the extractor merges
+;     consecutive clauses of one name into one symbol spanning them (LanguageSpec
+;     merge_clauses; different arities written one after the other collapse too)
 ;   -record(r, {...})           -> struct; record fields -> field
 ;   -define(M, ...) / -define(M(X), ...) -> macro
 ;   -type t() :: ... / -opaque  -> type
@@ -16,23 +16,8 @@
 
 (module_attribute name: (atom) @name) @definition.module
 
-(source_file . (fun_decl clause: (function_clause name: (atom) @name)) @definition.function)
-
-(source_file
-  (fun_decl clause: (function_clause name: (atom) @_prev))
-  .
-  (fun_decl clause: (function_clause name: (atom) @name)) @definition.function
-  (#not-eq? @_prev @name))
-
-(source_file
-  [(module_attribute) (behaviour_attribute) (export_attribute) (import_attribute)
-   (export_type_attribute) (optional_callbacks_attribute) (compile_options_attribute)
-   (file_attribute) (deprecated_attribute) (record_decl) (type_alias) (opaque) (spec)
-   (callback) (wild_attribute) (pp_include) (pp_include_lib) (pp_define) (pp_undef)
-   (pp_ifdef) (pp_ifndef) (pp_else) (pp_endif) (pp_if) (pp_elif) (comment)]
-  .
-  (fun_decl clause: (function_clause name: (atom) @name)) @definition.function)
-
+; every clause; the extractor merges consecutive clauses of one name (merge_clauses)
+(fun_decl clause: (function_clause name: (atom) @name)) @definition.function
 (record_decl name: (atom) @name) @definition.struct
 (record_decl fields: (record_field name: (atom) @name) @definition.field)
 

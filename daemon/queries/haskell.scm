@@ -5,11 +5,9 @@
 ;   class C                       -> interface (its method signatures -> function,
 ;                                    i.e. method by nesting)
 ;   instance C T                  -> @scope named T (instance methods qualify as T.f)
-;   top-level function: its type signature if there is one, otherwise its first equation
-;     (an equation is captured only when the declaration before it is neither its
-;     signature nor an earlier equation of the same name; a comment between signature
-;     and first equation defeats this, so the extractor should still merge equal
-;     name/kind/parent symbols that follow each other)
+;   top-level function: its type signature and every equation; the extractor merges
+;     consecutive ones of the same name into one symbol spanning them all (LanguageSpec
+;     merge_clauses), so a comment between signature and equations is harmless
 ;   `x = ...` pattern bindings at top level -> function (Haskell values are functions)
 ;   Local `where`/`let` bindings are not captured.
 ; References: applied functions (`f x`, `M.f x`), type constructor names.
@@ -24,44 +22,18 @@
 
 (instance patterns: (type_patterns . (name) @scope.name)) @scope
 
-(signature name: (variable) @name) @definition.function
-
-; first equation when there is no signature
-(declarations . (function name: (variable) @name) @definition.function)
-(class_declarations . (function name: (variable) @name) @definition.function)
-(instance_declarations . (function name: (variable) @name) @definition.function)
-(declarations . (bind name: (variable) @name) @definition.function)
-
-(_
-  (signature name: (variable) @_prev)
-  .
-  (function name: (variable) @name) @definition.function
-  (#not-eq? @_prev @name))
-
-(_
-  (function name: (variable) @_prev)
-  .
-  (function name: (variable) @name) @definition.function
-  (#not-eq? @_prev @name))
-
-(_
-  [(data_type) (newtype) (type_synomym) (class) (instance) (import) (bind)
-   (fixity) (deriving_instance) (type_family) (type_instance) (data_family)
-   (pattern_synonym) (foreign_import) (foreign_export) (top_splice)]
-  .
-  (function name: (variable) @name) @definition.function)
-
-(_
-  (signature name: (variable) @_prev)
-  .
-  (bind name: (variable) @name) @definition.function
-  (#not-eq? @_prev @name))
-
-(_
-  [(data_type) (newtype) (type_synomym) (class) (instance) (function) (bind)]
-  .
-  (bind name: (variable) @name) @definition.function)
-
+; signatures and every equation of declarations at top level, in a class or in an
+; instance (not local `where`/`let` bindings); the extractor merges consecutive ones of
+; one name into one symbol (merge_clauses)
+(declarations (signature name: (variable) @name) @definition.function)
+(declarations (function name: (variable) @name) @definition.function)
+(declarations (bind name: (variable) @name) @definition.function)
+(class_declarations (signature name: (variable) @name) @definition.function)
+(class_declarations (function name: (variable) @name) @definition.function)
+(class_declarations (bind name: (variable) @name) @definition.function)
+(instance_declarations (signature name: (variable) @name) @definition.function)
+(instance_declarations (function name: (variable) @name) @definition.function)
+(instance_declarations (bind name: (variable) @name) @definition.function)
 ; ---------------------------------------------------------------- references
 (apply function: (variable) @reference.call)
 (apply function: (qualified id: (variable) @reference.call))

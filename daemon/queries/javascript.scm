@@ -8,8 +8,8 @@
 (method_definition name: (_) @name) @definition.method
 (field_definition property: (_) @name) @definition.field
 
-; Top-level `const f = () => ...` and `const f = function () {}` are
-; functions, other top-level bindings variables: both patterns match a
+; Top-level `const f = () => ...`, `const f = function () {}` and the `var`
+; forms are functions, other top-level bindings variables: both patterns match a
 ; function binding, and the extractor keeps the earlier pattern on a tie.
 (program
   (lexical_declaration
@@ -22,6 +22,11 @@
       name: (identifier) @name
       value: [(arrow_function) (function_expression)])) @definition.function)
 (program
+  (variable_declaration
+    (variable_declarator
+      name: (identifier) @name
+      value: [(arrow_function) (function_expression) (generator_function)])) @definition.function)
+(program
   (lexical_declaration
     (variable_declarator name: (identifier) @name)) @definition.variable)
 (program
@@ -31,12 +36,30 @@
   (lexical_declaration
     (variable_declarator name: (identifier) @name)) @definition.variable)
 
-; CommonJS `module.exports.f = function () {}` / `exports.f = () => {}`.
-(program
-  (expression_statement
-    (assignment_expression
-      left: (member_expression property: (property_identifier) @name)
-      right: [(arrow_function) (function_expression)])) @definition.function)
+; Function-valued bindings elsewhere (inside functions, IIFE/UMD wrappers,
+; bundler output) are nested functions, as a nested `function f() {}` is.
+(variable_declarator
+  name: (identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @definition.function
+
+; ES5 classes: `Foo.prototype.bar = function () {}` is method `Foo.bar`.
+(assignment_expression
+  left: (member_expression
+    object: (member_expression
+      object: (identifier) @receiver
+      property: (property_identifier) @_prototype)
+    property: (property_identifier) @name)
+  right: [(arrow_function) (function_expression) (generator_function)]
+  (#eq? @_prototype "prototype")) @definition.method
+
+; CommonJS `module.exports.f = function () {}` / `exports.f = () => {}`, and
+; any `obj.f = function` or `f = function` assignment.
+(assignment_expression
+  left: [(identifier) @name (member_expression property: (property_identifier) @name)]
+  right: [(arrow_function) (function_expression) (generator_function)]) @definition.function
+
+; Named class expressions: `module.exports = class Foo {}`.
+(class name: (identifier) @name) @definition.class
 
 ; References.
 (call_expression function: (identifier) @reference.call)

@@ -1,0 +1,328 @@
+"""Writing one batch of worker outcomes: the body of `Store.apply_batch`.
+
+Runs inside the writer's transaction. A re-indexed file keeps its ``files.id``
+(its children are deleted and re-inserted) so import edges pointing at it
+stay valid; a deleted file's row goes, its children cascade, and imports that
+pointed at it are re-resolved by the linker.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import posixpath
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from axd.daemon.fts import compound_terms, name_terms, split_identifier
+from axd.daemon.linker import DbFacts, relink
+from axd.daemon.resolve import CONFIG_FILES, import_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    import apsw
+
+    from axd.daemon.records import Extraction, FileOutcome
+
+ChangeKind = Literal["added", "modified", "deleted"]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one committed batch did.
+
+    ``generation`` is the workspace generation after the batch; it grew by
+    one exactly when ``bumped``. ``changes`` lists indexed-content changes:
+    ``added`` = the path was not an indexed file before (new, or previously
+    skipped), ``modified`` = it was and was re-indexed, ``deleted`` = it was
+    an indexed file and is now gone or skipped.
+    """
+
+    generation: int
+    bumped: bool = False
+    changes: list[tuple[str, ChangeKind]] = field(default_factory=list)
+    files_indexed: int = 0
+    files_skipped: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    imports_resolved: int = 0
+    ms: float = 0.0
+
+
+@dataclass(slots=True)
+class _Prior:
+    id: int
+    status: str
+    skip_reason: str | None
+    detail: str | None
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Child rows of the batch, inserted with one executemany per table."""
+
+    chunks: list[tuple[object, ...]] = field(default_factory=list)
+    fts: list[tuple[object, ...]] = field(default_factory=list)
+    symbols: list[tuple[object, ...]] = field(default_factory=list)
+    refs: list[tuple[object, ...]] = field(default_factory=list)
+    imports: list[tuple[object, ...]] = field(default_factory=list)
+
+
+def _initials(name: str) -> str:
+    return "".join(part[0] for part in split_identifier(name))
+
+
+def _next_id(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class _Writer:
+    def __init__(self, conn: apsw.Connection, generation: int) -> None:
+        self.conn = conn
+        self.generation = generation  # the generation this batch commits as
+        self.rows = _Rows()
+        self.chunk_id = _next_id(conn, "chunks")
+        self.symbol_id = _next_id(conn, "symbols")
+
+    def clear_children(self, file_id: int) -> None:
+        conn = self.conn
+        conn.execute(
+            "DELETE FROM chunks_fts WHERE rowid IN"
+            " (SELECT id FROM chunks WHERE file_id = ?)",
+            (file_id,),
+        )
+        for table in ("chunks", "symbols", "refs", "imports"):
+            conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+
+    def delete_file(self, file_id: int) -> None:
+        self.conn.execute(
+            "DELETE FROM chunks_fts WHERE rowid IN"
+            " (SELECT id FROM chunks WHERE file_id = ?)",
+            (file_id,),
+        )
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def add_children(self, file_id: int, language: str | None, ex: Extraction) -> None:
+        rows = self.rows
+        first_chunk = self.chunk_id
+        starts = [(c.span.start_line, c.span.start_col) for c in ex.chunks]
+        symbol_chunk: list[int | None] = []
+        per_chunk: list[list[int]] = [[] for _ in ex.chunks]
+        for index, symbol in enumerate(ex.symbols):
+            sel = symbol.selection
+            at = bisect.bisect_right(starts, (sel.start_line, sel.start_col)) - 1
+            if at < 0 and starts:
+                at = 0
+            symbol_chunk.append(first_chunk + at if starts else None)
+            if starts:
+                per_chunk[at].append(index)
+        for offset, chunk in enumerate(ex.chunks):
+            chunk_id = first_chunk + offset
+            s = chunk.span
+            rows.chunks.append(
+                (chunk_id, file_id, chunk.start_byte, chunk.end_byte, s.start_line,
+                 s.start_col, s.end_line, s.end_col, chunk.kind, chunk.symbol, chunk.text)
+            )  # fmt: skip
+            defined = [ex.symbols[i] for i in per_chunk[offset]]
+            docs = "\n".join(d.docstring for d in defined if d.docstring)
+            rows.fts.append(
+                (chunk_id, chunk.text, compound_terms(chunk.text),
+                 name_terms(d.name for d in defined), docs)
+            )  # fmt: skip
+        self.chunk_id += len(ex.chunks)
+        base = self.symbol_id
+        for index, symbol in enumerate(ex.symbols):
+            s, sel = symbol.span, symbol.selection
+            parent = None if symbol.parent is None else base + symbol.parent
+            rows.symbols.append(
+                (base + index, file_id, symbol_chunk[index], parent, symbol.name,
+                 symbol.name.lower(), _initials(symbol.name), symbol.qualified_name,
+                 symbol.kind, s.start_line, s.start_col, s.end_line, s.end_col,
+                 sel.start_line, sel.start_col, sel.end_line, sel.end_col,
+                 symbol.signature, symbol.docstring)
+            )  # fmt: skip
+        self.symbol_id += len(ex.symbols)
+        for ref in ex.references:
+            s = ref.span
+            rows.refs.append(
+                (file_id, ref.name, ref.kind, s.start_line, s.start_col, s.end_line,
+                 s.end_col, ref.context)
+            )  # fmt: skip
+        for imp in ex.imports:
+            s = imp.span
+            rows.imports.append(
+                (file_id, language, imp.module, s.start_line, s.start_col, s.end_line,
+                 s.end_col, import_key(imp.module, language))
+            )  # fmt: skip
+
+    def flush(self) -> None:
+        conn, rows = self.conn, self.rows
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows.chunks
+        )
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, text, terms, names, docstrings)"
+            " VALUES (?,?,?,?,?)",
+            rows.fts,
+        )
+        conn.executemany(
+            "INSERT INTO symbols VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows.symbols,
+        )
+        conn.executemany(
+            "INSERT INTO refs (file_id, name, kind, start_line, start_col, end_line,"
+            " end_col, context) VALUES (?,?,?,?,?,?,?,?)",
+            rows.refs,
+        )
+        conn.executemany(
+            "INSERT INTO imports (file_id, language, module, start_line, start_col,"
+            " end_line, end_col, key) VALUES (?,?,?,?,?,?,?,?)",
+            rows.imports,
+        )
+        self.rows = _Rows()
+
+
+def _priors(conn: apsw.Connection, paths: list[str]) -> dict[str, _Prior]:
+    rows = conn.execute(
+        "SELECT path, id, status, skip_reason, detail FROM files"
+        " WHERE path IN (SELECT value FROM json_each(?))",
+        (json.dumps(paths),),
+    )
+    return {str(p): _Prior(int(i), str(s), r, d) for p, i, s, r, d in rows}
+
+
+_UPSERT = (
+    "INSERT INTO files (path, basename, language, status, size, mtime_ns, content_hash,"
+    " extractor_version, skip_reason, detail, parse_errors, chunk_count, symbol_count,"
+    " generation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (path) DO UPDATE SET language = excluded.language,"
+    " status = excluded.status, size = excluded.size, mtime_ns = excluded.mtime_ns,"
+    " content_hash = excluded.content_hash,"
+    " extractor_version = excluded.extractor_version,"
+    " skip_reason = excluded.skip_reason, detail = excluded.detail,"
+    " parse_errors = excluded.parse_errors, chunk_count = excluded.chunk_count,"
+    " symbol_count = excluded.symbol_count, generation = excluded.generation"
+    " RETURNING id"
+)
+
+
+def write_batch(
+    conn: apsw.Connection,
+    outcomes: Sequence[FileOutcome],
+    deleted: Sequence[str],
+    *,
+    generation: int,
+    root: Path | None,
+) -> BatchResult:
+    """Write a batch in the caller's transaction; bump the generation if it changed."""
+    started = time.perf_counter()
+    result = BatchResult(generation=generation)
+    # The last word on a path wins when a batch names it twice.
+    latest: dict[str, FileOutcome | None] = {o.path: o for o in outcomes}
+    for path in deleted:
+        latest[path] = None
+    priors = _priors(conn, list(latest))
+    writer = _Writer(conn, generation + 1)
+    new_ids: list[int] = []
+    added: list[str] = []
+    removed: list[str] = []
+    configs: list[str] = []
+    dirty = False
+    for path, outcome in latest.items():
+        prior = priors.get(path)
+        was_indexed = prior is not None and prior.status == "indexed"
+        if outcome is not None and outcome.status == "unchanged":
+            if prior is not None:
+                conn.execute(
+                    "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
+                    (outcome.size, outcome.mtime_ns, prior.id),
+                )
+            result.files_unchanged += 1
+            continue
+        if outcome is None or outcome.status == "missing":
+            if prior is None:
+                continue
+            writer.delete_file(prior.id)
+            removed.append(path)
+            result.files_deleted += 1
+            dirty = True
+            if was_indexed:
+                result.changes.append((path, "deleted"))
+            if posixpath.basename(path) in CONFIG_FILES:
+                configs.append(path)
+            continue
+        ex = outcome.extraction if outcome.status == "indexed" else None
+        if outcome.status == "indexed" and ex is None:
+            continue  # a worker bug; never half-write a file
+        if (
+            outcome.status == "skipped"
+            and prior is not None
+            and not was_indexed
+            and (prior.skip_reason, prior.detail)
+            == (outcome.skip_reason, outcome.detail)
+        ):
+            conn.execute(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
+                (outcome.size, outcome.mtime_ns, prior.id),
+            )
+            result.files_skipped += 1
+            continue
+        if prior is not None:
+            writer.clear_children(prior.id)
+        symbols = len(ex.symbols) if ex is not None else 0
+        row = conn.execute(
+            _UPSERT,
+            (path, posixpath.basename(path), outcome.language,
+             "indexed" if ex is not None else "skipped", outcome.size, outcome.mtime_ns,
+             outcome.content_hash, outcome.extractor_version, outcome.skip_reason,
+             outcome.detail, ex.parse_errors if ex is not None else 0,
+             len(ex.chunks) if ex is not None else 0, symbols, generation + 1),
+        ).fetchall()  # fmt: skip
+        file_id = row[0][0]
+        assert isinstance(file_id, int)
+        dirty = True
+        if prior is None:
+            added.append(path)
+        if posixpath.basename(path) in CONFIG_FILES:
+            configs.append(path)
+        if ex is not None:
+            writer.add_children(file_id, outcome.language, ex)
+            new_ids.append(file_id)
+            result.files_indexed += 1
+            result.changes.append((path, "modified" if was_indexed else "added"))
+        else:
+            result.files_skipped += 1
+            if was_indexed:
+                result.changes.append((path, "deleted"))
+    writer.flush()
+    if new_ids or added or removed or configs:
+        result.imports_resolved = relink(
+            conn,
+            DbFacts(conn, root),
+            new_file_ids=new_ids,
+            added=added,
+            removed=removed,
+            configs=configs,
+        )
+    if dirty:
+        result.generation = generation + 1
+        result.bumped = True
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'generation'", (result.generation,)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_indexed_at', ?)",
+            (
+                datetime.now(UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+            ),
+        )
+    result.ms = (time.perf_counter() - started) * 1000
+    return result

@@ -1,0 +1,230 @@
+"""Full-text search helpers: identifier splitting, FTS rows, query translation.
+
+The FTS5 table ``chunks_fts`` (see ``migrations/0001_initial.up.sql``) has four
+columns per chunk: ``text`` (the chunk as written), ``terms`` (the words of
+its compound identifiers, so "parse file" finds ``parseFile``), ``names``
+(symbols defined in the chunk, whole and split) and ``docstrings``.
+
+User queries are translated here, never passed through: every term becomes an
+FTS5 string literal (``"`` doubled), so no input can produce an FTS5 syntax
+error. Syntax: plain words (all must match), ``"exact phrase"``, ``-exclude``,
+``lang:py``, ``path:src/`` (prefix) or ``path:*.py`` (glob), ``kind:function``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from axd.daemon.languages import canonical_language
+from axd.daemon.records import SYMBOL_KINDS
+from axd.protocol.errors import invalid_params
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Chunk kinds that are not symbol kinds but may appear on chunks.
+CHUNK_ONLY_KINDS: frozenset[str] = frozenset({"block"})
+# The words unicode61 would index: runs of letters and digits. `_` separates,
+# as it does for unicode61, so `parse_file` is two tokens.
+_WORD = re.compile(r"[^\W_]+")
+# Identifier-like tokens of source text, split further by split_identifier.
+_IDENTIFIER = re.compile(r"\w+")
+_GLOB_CHARS = frozenset("*?[")
+
+
+@lru_cache(maxsize=65536)
+def _split_word(word: str) -> tuple[str, ...]:
+    """Split one run of letters/digits at case and digit boundaries."""
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(word)):
+        prev, ch = word[i - 1], word[i]
+        boundary = (
+            prev.isdigit() != ch.isdigit()
+            or (prev.islower() and ch.isupper())
+            # the last capital of an acronym starts the next word: HTTPServer
+            or (
+                prev.isupper()
+                and ch.isupper()
+                and i + 1 < len(word)
+                and word[i + 1].islower()
+            )
+        )
+        if boundary:
+            parts.append(word[start:i].lower())
+            start = i
+    parts.append(word[start:].lower())
+    return tuple(parts)
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """Lower-cased words of an identifier.
+
+    ``parseFile`` → parse, file; ``parse_file`` → parse, file; ``utf8Decode`` →
+    utf, 8, decode; ``HTTPServer`` → http, server.
+    """
+    parts: list[str] = []
+    for word in _WORD.findall(identifier):
+        parts.extend(_split_word(word))
+    return parts
+
+
+@lru_cache(maxsize=262144)
+def _token_terms(token: str) -> str:
+    parts = split_identifier(token)
+    return " ".join(parts) if len(parts) > 1 else ""
+
+
+def compound_terms(text: str) -> str:
+    """The split words of every identifier in `text` that has more than one.
+
+    Single-word identifiers are already in the ``text`` column; repeating them
+    would only double their weight. Cached per token: source text repeats its
+    identifiers, and this runs for every chunk the writer inserts.
+    """
+    return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
+
+
+def name_terms(names: Iterable[str]) -> str:
+    """Symbol names whole and split, for the ``names`` column."""
+    out: list[str] = []
+    for name in names:
+        out.append(name)
+        parts = split_identifier(name)
+        if len(parts) > 1:
+            out.extend(parts)
+    return " ".join(out)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of free text, split at identifier boundaries too."""
+    return split_identifier(text)
+
+
+def _phrase(items: list[str]) -> str:
+    """An FTS5 string literal; the tokenizer turns it into a phrase."""
+    return '"' + " ".join(items).replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class PathFilter:
+    """A path restriction: a glob, or a prefix (directory or file)."""
+
+    pattern: str
+    is_glob: bool
+
+    @classmethod
+    def parse(cls, text: str) -> PathFilter:
+        """``src/`` and ``a.py`` are prefixes; anything with ``*?[`` a glob."""
+        text = text.strip()
+        while text.startswith("./"):
+            text = text[2:]
+        text = text.lstrip("/")  # workspace-relative either way
+        return cls(text, any(c in _GLOB_CHARS for c in text))
+
+    def sql(self, column: str) -> tuple[str, list[object]]:
+        """A WHERE fragment on `column` and its parameters."""
+        if self.is_glob:
+            return f"{column} GLOB ?", [self.pattern]
+        if self.pattern.endswith("/") or not self.pattern:
+            return f"substr({column}, 1, ?) = ?", [len(self.pattern), self.pattern]
+        prefix = self.pattern + "/"
+        return (
+            f"({column} = ? OR substr({column}, 1, ?) = ?)",
+            [self.pattern, len(prefix), prefix],
+        )
+
+
+@dataclass(slots=True)
+class ParsedQuery:
+    """A user query taken apart: FTS5 expressions, words, and filters."""
+
+    match_all: str | None = None  # every term must match (the normal query)
+    match_any: str | None = None  # any term (fallback when `match_all` finds none)
+    words: list[str] = field(default_factory=list)  # lower-cased positive words
+    terms: list[str] = field(default_factory=list)  # positive terms as typed
+    languages: list[str] = field(default_factory=list)
+    paths: list[PathFilter] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+
+_TOKEN = re.compile(r'-?"[^"]*"?|\S+')
+
+
+def _term_expr(raw: str) -> str | None:
+    """One user term as an FTS5 expression, or None if it has no words.
+
+    A single compound identifier also matches its split form, so `parseFile`
+    finds `parse_file` and vice versa.
+    """
+    tokens = _WORD.findall(raw)
+    if not tokens:
+        return None
+    whole = _phrase(tokens)
+    if len(tokens) == 1:
+        parts = split_identifier(tokens[0])
+        if len(parts) > 1:
+            return f"({whole} OR {_phrase(parts)})"
+    return whole
+
+
+def _filter(parsed: ParsedQuery, key: str, value: str, field_path: str) -> bool:
+    """Apply a `key:value` filter; False if `key` is not a filter name.
+
+    An empty value (``lang:`` while typing) is no filter rather than an error.
+    """
+    if key not in ("lang", "language", "path", "kind"):
+        return False
+    if not value:
+        return True
+    if key in ("lang", "language"):
+        language = canonical_language(value)
+        if language is None:
+            raise invalid_params(f"unknown language {value!r}", field=field_path)
+        parsed.languages.append(language)
+    elif key == "path":
+        parsed.paths.append(PathFilter.parse(value))
+    else:
+        kind = value.lower()
+        if kind not in SYMBOL_KINDS and kind not in CHUNK_ONLY_KINDS:
+            raise invalid_params(f"unknown kind {value!r}", field=field_path)
+        parsed.kinds.append(kind)
+    return True
+
+
+def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
+    """Translate a user query into FTS5 MATCH strings and filters.
+
+    :raises RpcError: invalid params for an unknown ``lang:`` or ``kind:``.
+    """
+    parsed = ParsedQuery()
+    positive: list[str] = []
+    negative: list[str] = []
+    for token in _TOKEN.findall(query):
+        exclude = token.startswith("-") and len(token) > 1
+        body = token[1:] if exclude else token
+        if body.startswith('"'):
+            raw = body.strip('"')
+        else:
+            key, sep, value = body.partition(":")
+            if sep and not exclude and _filter(parsed, key.lower(), value, field_path):
+                continue
+            raw = body
+        expr = _term_expr(raw)
+        if expr is None:
+            continue
+        if exclude:
+            negative.append(expr)
+        else:
+            positive.append(expr)
+            parsed.terms.append(raw)
+            parsed.words.extend(split_identifier(raw))
+    if positive:
+        exclusion = f" NOT ({' OR '.join(negative)})" if negative else ""
+        parsed.match_all = f"({' AND '.join(positive)}){exclusion}"
+        if len(positive) > 1:
+            parsed.match_any = f"({' OR '.join(positive)}){exclusion}"
+    return parsed

@@ -1,0 +1,175 @@
+"""Keeps ``imports.target_id`` right as files come and go.
+
+Resolution is stored, not computed per query, so graph queries are index
+walks. It must stay correct incrementally: inside the writer's transaction,
+after a batch's rows are written, `relink` resolves
+
+* every import of a file indexed in this batch;
+* every import whose ``key`` (a path component all its possible targets
+  share, see `resolve.import_key`) is a stem or directory name of a file
+  added or removed in this batch — the only files that can change where it
+  resolves;
+* every import of the languages a configuration file affects
+  (``tsconfig.json``, ``go.mod``, ``Cargo.toml``, ``__init__.py``) below that
+  file's directory, when that file was added, changed or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import TYPE_CHECKING
+
+from axd.daemon.resolve import CONFIG_FILES, file_components, resolve_import
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    import apsw
+
+_MAX_CONFIG_BYTES = 1 << 20
+
+
+class DbFacts:
+    """`resolve.Facts` over the files table, cached for one batch.
+
+    Runs on the writer's connection inside its transaction, so it sees the
+    batch's own rows. Configuration text comes from the indexed chunks, or
+    from disk under `root` for files the index keeps no text of (go.mod).
+    """
+
+    def __init__(self, conn: apsw.Connection, root: Path | None) -> None:
+        self._conn = conn
+        self._root = root
+        self._ids: dict[str, int | None] = {}
+        self._dirs: dict[str, list[str]] = {}
+        self._texts: dict[str, str | None] = {}
+
+    def id_of(self, path: str) -> int | None:
+        """The files.id of `path`, or None."""
+        if path not in self._ids:
+            row = self._conn.execute(
+                "SELECT id FROM files WHERE path = ?", (path,)
+            ).fetchone()
+            self._ids[path] = None if row is None else int(row[0])
+        return self._ids[path]
+
+    def exists(self, path: str) -> bool:
+        """Whether the workspace has a file row for `path`."""
+        return self.id_of(path) is not None
+
+    def list_dir(self, directory: str) -> list[str]:
+        """Files directly in `directory`, sorted."""
+        if directory not in self._dirs:
+            if directory:
+                prefix = directory + "/"
+                rows = self._conn.execute(
+                    "SELECT path FROM files WHERE path > ? AND path < ? ORDER BY path",
+                    (prefix, directory + "0"),  # "0" sorts right after "/"
+                )
+            else:
+                prefix = ""
+                rows = self._conn.execute(
+                    "SELECT path FROM files WHERE instr(path, '/') = 0 ORDER BY path"
+                )
+            self._dirs[directory] = [
+                str(p) for (p,) in rows if "/" not in str(p)[len(prefix) :]
+            ]
+        return self._dirs[directory]
+
+    def by_basename(self, name: str) -> list[str]:
+        """Every file named `name`."""
+        rows = self._conn.execute("SELECT path FROM files WHERE basename = ?", (name,))
+        return [str(p) for (p,) in rows]
+
+    def read_text(self, path: str) -> str | None:
+        """A configuration file's text: from its chunks, else from disk."""
+        if path not in self._texts:
+            self._texts[path] = self._read(path)
+        return self._texts[path]
+
+    def _read(self, path: str) -> str | None:
+        file_id = self.id_of(path)
+        if file_id is not None:
+            parts = [
+                str(t)
+                for (t,) in self._conn.execute(
+                    "SELECT text FROM chunks WHERE file_id = ? ORDER BY start_byte",
+                    (file_id,),
+                )
+            ]
+            if parts:
+                return "".join(parts)
+        if self._root is None:
+            return None
+        try:
+            target = self._root / path
+            if target.stat().st_size > _MAX_CONFIG_BYTES:
+                return None
+            return target.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+
+def _config_scope(
+    conn: apsw.Connection, config: str
+) -> list[tuple[int, str, str, str]]:
+    languages = sorted(CONFIG_FILES[posixpath.basename(config)])
+    directory = posixpath.dirname(config)
+    prefix = directory + "/" if directory else ""
+    rows = conn.execute(
+        "SELECT i.id, i.module, f.path, i.language FROM imports i"
+        " JOIN files f ON f.id = i.file_id"
+        " WHERE i.language IN (SELECT value FROM json_each(?))"
+        " AND substr(f.path, 1, ?) = ?",
+        (json.dumps(languages), len(prefix), prefix),
+    )
+    return [(int(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+
+def relink(
+    conn: apsw.Connection,
+    facts: DbFacts,
+    *,
+    new_file_ids: Iterable[int],
+    added: Iterable[str],
+    removed: Iterable[str],
+    configs: Iterable[str],
+) -> int:
+    """Re-resolve every import this batch can have affected; returns how many."""
+    todo: dict[int, tuple[str, str, str | None]] = {}
+    ids = sorted(set(new_file_ids))
+    if ids:
+        for import_id, module, path, language in conn.execute(
+            "SELECT i.id, i.module, f.path, i.language FROM imports i"
+            " JOIN files f ON f.id = i.file_id"
+            " WHERE i.file_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        ):
+            todo[int(import_id)] = (str(module), str(path), language)
+    keys: set[str] = set()
+    for path in (*added, *removed):
+        keys |= file_components(path)
+    if keys:
+        for import_id, module, path, language in conn.execute(
+            "SELECT i.id, i.module, f.path, i.language FROM imports i"
+            " JOIN files f ON f.id = i.file_id"
+            " WHERE i.key IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(keys)),),
+        ):
+            todo[int(import_id)] = (str(module), str(path), language)
+    for config in sorted(set(configs)):
+        for import_id, module, path, language in _config_scope(conn, config):
+            todo[import_id] = (module, path, language)
+    if not todo:
+        return 0
+    updates: list[tuple[int | None, int]] = []
+    for import_id, (module, importer, language) in todo.items():
+        target = resolve_import(module, importer, language, facts)
+        updates.append((None if target is None else facts.id_of(target), import_id))
+    conn.executemany(
+        "UPDATE imports SET target_id = ? WHERE id = ? AND target_id IS NOT ?",
+        [(t, i, t) for t, i in updates],
+    )
+    return len(updates)

@@ -1,0 +1,441 @@
+"""The per-workspace index database: one writer connection, pooled readers.
+
+apsw, WAL, ``synchronous=NORMAL``, foreign keys on (ARCHITECTURE.md,
+Storage). The writer connection is only touched through the writer API
+(`apply_batch`, `bump_generation`, `restore`, …), which the indexer calls
+from a single thread; a lock makes accidental concurrent calls wait instead
+of interleaving transactions. Readers come from `reader()`: each is inside a
+read transaction for the whole ``with`` block, so a query and the generation
+it reports come from one snapshot, and WAL lets them run while the writer
+commits.
+
+The connection settings are applied per connection here instead of through
+``apsw.bestpractice.apply``, which would install a process-wide hook on every
+apsw connection other modules open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import apsw
+
+from axd.daemon import migrator
+from axd.daemon.batch import BatchResult, write_batch
+from axd.daemon.migrator import Migrator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from importlib.resources.abc import Traversable
+
+    from axd.daemon.records import FileOutcome
+    from axd.protocol.types import DbStatus, Migration
+
+__all__ = [
+    "BatchResult",
+    "FileInfo",
+    "FileState",
+    "Store",
+    "StoreClosedError",
+    "StoreCorruptError",
+    "StoreCounts",
+    "StoreError",
+]
+
+_BUSY_TIMEOUT_MS = 5_000
+_T = TypeVar("_T")
+
+
+class StoreError(Exception):
+    """The index database cannot be used."""
+
+
+class StoreClosedError(StoreError):
+    """The store was used after `close()`."""
+
+
+class StoreCorruptError(StoreError):
+    """``PRAGMA quick_check`` found damage on open."""
+
+
+class FileState(NamedTuple):
+    """What the incremental pipeline compares against a fresh stat/hash."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    extractor_version: int
+    language: str | None
+    status: str  # "indexed" | "skipped"
+
+
+@dataclass(slots=True)
+class StoreCounts:
+    """Totals for index.status and workspace.list."""
+
+    files_indexed: int = 0
+    files_skipped: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
+    symbols: int = 0
+    languages: dict[str, int] = field(default_factory=dict)  # indexed files only
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One file's row, for files.explain."""
+
+    path: str
+    indexed: bool
+    language: str | None
+    size: int
+    skip_reason: str | None
+    detail: str | None
+    chunks: int
+    symbols: int
+    parse_errors: int
+    generation: int  # the generation that last changed this file's rows
+
+
+def _configure(conn: apsw.Connection, *, writer: bool) -> None:
+    conn.set_busy_timeout(_BUSY_TIMEOUT_MS)
+    # Double-quoted strings are identifiers only (apsw.bestpractice.connection_dqs).
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+    if writer:
+        conn.pragma("journal_mode", "wal")
+        conn.pragma("synchronous", "NORMAL")
+        conn.pragma("foreign_keys", "ON")
+    else:
+        conn.pragma("query_only", "ON")  # a reader that writes is a bug
+
+
+def _read_generation(conn: apsw.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def read_generation(conn: apsw.Connection) -> int:
+    """The generation committed in `conn`'s current snapshot."""
+    return _read_generation(conn)
+
+
+class Store:
+    """One workspace's index database."""
+
+    def __init__(
+        self, path: Path, writer: apsw.Connection, root: Path | None, max_idle: int
+    ) -> None:
+        self._path = path
+        self._writer: apsw.Connection | None = writer
+        self._root = root
+        self._lock = threading.RLock()
+        self._idle: list[apsw.Connection] = []
+        self._all_readers: set[apsw.Connection] = set()
+        self._pool_lock = threading.Lock()
+        self._max_idle = max_idle
+        self._generation = _read_generation(writer)
+
+    @classmethod
+    def open(
+        cls,
+        db_path: str | Path,
+        *,
+        root: str | Path | None = None,
+        quick_check: bool = False,
+        max_idle_readers: int = 16,
+        migrations: Traversable | Path | None = None,
+    ) -> Store:
+        """Open (creating if needed) and migrate the database at `db_path`.
+
+        `root` is the workspace root; import resolution reads files the index
+        keeps no text of (``go.mod``) from there.
+
+        :raises migrator.MigrationChecksumError: an applied migration changed.
+        :raises StoreCorruptError: `quick_check` is set and the check fails.
+        """
+        path = Path(db_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = apsw.Connection(str(path))
+        try:
+            _configure(writer, writer=True)
+            Migrator(writer, migrations).migrate()
+            if quick_check:
+                result = "\n".join(
+                    str(r[0]) for r in writer.execute("PRAGMA quick_check")
+                )
+                if result != "ok":
+                    raise StoreCorruptError(f"{path}: quick_check: {result}")
+        except BaseException:
+            writer.close()
+            raise
+        return cls(
+            path, writer, Path(root) if root is not None else None, max_idle_readers
+        )
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def generation(self) -> int:
+        """The last committed generation (0 for a new, empty index)."""
+        return self._generation
+
+    def _w(self) -> apsw.Connection:
+        if self._writer is None:
+            raise StoreClosedError(f"store {self._path} is closed")
+        return self._writer
+
+    # -- readers ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[apsw.Connection]:
+        """A read connection inside one read transaction (a consistent snapshot).
+
+        :raises StoreClosedError: after `close()`.
+        """
+        if self._writer is None:
+            raise StoreClosedError(f"store {self._path} is closed")
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = apsw.Connection(str(self._path), flags=apsw.SQLITE_OPEN_READWRITE)
+            _configure(conn, writer=False)
+            with self._pool_lock:
+                self._all_readers.add(conn)
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+            with self._pool_lock:
+                keep = self._writer is not None and len(self._idle) < self._max_idle
+                if keep:
+                    self._idle.append(conn)
+                else:
+                    self._all_readers.discard(conn)
+            if not keep:
+                conn.close()
+
+    def _drop_idle_readers(self) -> None:
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+            for conn in idle:
+                self._all_readers.discard(conn)
+        for conn in idle:
+            conn.close()
+
+    # -- the writer API -----------------------------------------------------------------
+
+    def _write(self, fn: Callable[[apsw.Connection], _T]) -> _T:
+        with self._lock:
+            conn = self._w()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    def apply_batch(
+        self, outcomes: Sequence[FileOutcome], deleted: Sequence[str] = ()
+    ) -> BatchResult:
+        """Write one batch in one transaction (see `batch.write_batch`).
+
+        ``indexed`` replaces all of a file's rows; ``unchanged`` refreshes size
+        and mtime; ``skipped`` keeps a row with the reason and no content;
+        ``missing`` and `deleted` paths are removed. The generation grows by
+        exactly one if anything but size/mtime changed; a batch that changed
+        nothing returns the current generation unchanged. On any exception
+        the whole batch is rolled back.
+        """
+        current = self._generation
+        result = self._write(
+            lambda conn: write_batch(
+                conn, outcomes, deleted, generation=current, root=self._root
+            )
+        )
+        self._generation = result.generation
+        return result
+
+    def bump_generation(self, at_least: int | None = None) -> int:
+        """Commit a new generation with no data change, above `at_least` if given.
+
+        For events that change what queries see without a batch (a snapshot
+        restore must land above every generation handed out before it).
+        """
+
+        def bump(conn: apsw.Connection) -> int:
+            value = max(_read_generation(conn), at_least or 0) + 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+            return value
+
+        self._generation = self._write(bump)
+        return self._generation
+
+    # -- file states and counts -----------------------------------------------------------
+
+    def file_states(self) -> dict[str, FileState]:
+        """Every file row by path, for the incremental pipeline (one query)."""
+        with self.reader() as conn:
+            rows = conn.execute(
+                "SELECT path, size, mtime_ns, content_hash, extractor_version,"
+                " language, status FROM files"
+            )
+            return {
+                path: FileState(size, mtime, digest, version, language, status)
+                for path, size, mtime, digest, version, language, status in rows
+            }
+
+    def file_states_of(self, paths: Sequence[str]) -> dict[str, FileState]:
+        """The rows of these paths only (a batch's worth), by path."""
+        found: dict[str, FileState] = {}
+        with self.reader() as conn:
+            for start in range(0, len(paths), 500):
+                chunk = list(paths[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT path, size, mtime_ns, content_hash, extractor_version,"
+                    f" language, status FROM files WHERE path IN ({marks})",
+                    chunk,
+                )
+                for path, size, mtime, digest, version, language, status in rows:
+                    found[path] = FileState(size, mtime, digest, version, language, status)
+        return found
+
+    def paths_under(self, directory: str, *, limit: int | None = None) -> list[str]:
+        """Indexed (or skipped) paths inside `directory` (workspace-relative)."""
+        prefix = directory.rstrip("/") + "/"
+        # A range scan on the unique path index: prefix <= path < prefix + U+10FFFF.
+        sql = "SELECT path FROM files WHERE path >= ? AND path < ? ORDER BY path"
+        args: list[object] = [prefix, prefix + "\U0010ffff"]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self.reader() as conn:
+            return [row[0] for row in conn.execute(sql, args)]
+
+    def counts(self) -> StoreCounts:
+        """Files indexed and skipped (by reason), chunks, symbols, languages."""
+        counts = StoreCounts()
+        with self.reader() as conn:
+            for status, reason, language, files, chunks, symbols in conn.execute(
+                "SELECT status, skip_reason, language, count(*), sum(chunk_count),"
+                " sum(symbol_count) FROM files GROUP BY 1, 2, 3"
+            ):
+                if status == "indexed":
+                    counts.files_indexed += files
+                    counts.chunks += chunks or 0
+                    counts.symbols += symbols or 0
+                    if language is not None:
+                        counts.languages[language] = (
+                            counts.languages.get(language, 0) + files
+                        )
+                else:
+                    key = reason or "unsupported"
+                    counts.files_skipped[key] = counts.files_skipped.get(key, 0) + files
+        return counts
+
+    def file_info(self, path: str) -> FileInfo | None:
+        """The row of `path` (workspace-relative), or None if the index has none."""
+        with self.reader() as conn:
+            row = conn.execute(
+                "SELECT status, language, size, skip_reason, detail, chunk_count,"
+                " symbol_count, parse_errors, generation FROM files WHERE path = ?",
+                (path,),
+            ).fetchone()
+        if row is None:
+            return None
+        status, language, size, reason, detail, chunks, symbols, errors, gen = row
+        return FileInfo(
+            path, status == "indexed", language, size, reason, detail, chunks,
+            symbols, errors, gen,
+        )  # fmt: skip
+
+    def last_indexed_at(self) -> str | None:
+        """RFC 3339 UTC time of the last batch that changed the index, or None."""
+        with self.reader() as conn:
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = 'last_indexed_at'"
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` output; "ok" when healthy."""
+        with self.reader() as conn:
+            return "\n".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
+
+    def db_size_bytes(self) -> int:
+        """Bytes on disk: the database file and its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += os.stat(f"{self._path}{suffix}").st_size
+        return total
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it (shutdown, snapshots)."""
+        with self._lock:
+            self._w().wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+
+    def db_status(self) -> DbStatus:
+        """Migration status, the shape of PROTOCOL.md's ``db.status``."""
+        with self._lock:
+            return Migrator(self._w()).status()
+
+    def rollback(self, to_version: int) -> list[Migration]:
+        """Run down migrations until `to_version`; the index is unusable below 1."""
+        with self._lock:
+            self._drop_idle_readers()
+            return Migrator(self._w()).rollback(to_version)
+
+    def migrate(self, target: int | None = None) -> list[Migration]:
+        """Apply pending migrations (open() already applies all of them)."""
+        with self._lock:
+            applied = Migrator(self._w()).migrate(target)
+            self._generation = (
+                _read_generation(self._w()) if applied else self._generation
+            )
+            return applied
+
+    def backup(self, dest: str | Path) -> None:
+        """A consistent copy of the database at `dest`, taken while serving."""
+        migrator.backup(self._path, dest)
+
+    def restore(self, src: str | Path) -> int:
+        """Replace the index with the database at `src`; returns the new generation.
+
+        The restored index is migrated to the current schema and gets a
+        generation above every one handed out before (PROTOCOL.md,
+        snapshot.restore). The caller reconciles with the disk afterwards.
+        """
+        with self._lock:
+            before = self._generation
+            self._drop_idle_readers()
+            migrator.restore(self._w(), src)
+            Migrator(self._w()).migrate()
+            self._generation = _read_generation(self._w())
+            return self.bump_generation(at_least=before)
+
+    def close(self) -> None:
+        """Close every connection; idempotent. Readers still in use close on return."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            self._drop_idle_readers()
+            if writer is not None:
+                with contextlib.suppress(apsw.Error):
+                    writer.pragma("optimize")
+                writer.close()

@@ -1,0 +1,142 @@
+"""Identifier splitting and the query translator: no input breaks FTS5."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from store_records import FileSpec, Sym, indexed
+
+from axd.daemon import ranking
+from axd.daemon.fts import compound_terms, parse_query, split_identifier
+from axd.daemon.store import Store
+from axd.protocol.errors import ErrorCode, RpcError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.mark.parametrize(
+    "identifier, words",
+    [
+        ("parseFile", ["parse", "file"]),
+        ("parse_file", ["parse", "file"]),
+        ("ParseFile", ["parse", "file"]),
+        ("utf8Decode", ["utf", "8", "decode"]),
+        ("HTTPServer", ["http", "server"]),
+        ("IOError", ["io", "error"]),
+        ("getHTTPResponseCode", ["get", "http", "response", "code"]),
+        ("SCREAMING_SNAKE", ["screaming", "snake"]),
+        ("__init__", ["init"]),
+        ("x", ["x"]),
+        ("v2", ["v", "2"]),
+        ("kebab-case-name", ["kebab", "case", "name"]),
+        ("ÜberCöntrol", ["über", "cöntrol"]),
+        ("", []),
+        ("___", []),
+    ],
+)
+def test_split_identifier(identifier: str, words: list[str]) -> None:
+    assert split_identifier(identifier) == words
+
+
+def test_compound_terms_lists_only_split_identifiers() -> None:
+    assert compound_terms("def parseFile(x): return slugify(x)") == "parse file"
+
+
+def test_query_words_phrases_exclusions_and_filters() -> None:
+    parsed = parse_query('parse "exact phrase" -skip lang:py path:src/ kind:function')
+    assert parsed.match_all == '("parse" AND "exact phrase") NOT ("skip")'
+    assert parsed.languages == ["python"]
+    assert [(p.pattern, p.is_glob) for p in parsed.paths] == [("src/", False)]
+    assert parsed.kinds == ["function"]
+    assert parsed.words == ["parse", "exact", "phrase"]
+
+
+def test_compound_identifier_also_matches_its_split_form() -> None:
+    assert parse_query("parseFile").match_all == '(("parseFile" OR "parse file"))'
+
+
+def test_quotes_are_doubled_and_operators_are_plain_words() -> None:
+    parsed = parse_query('AND OR NOT NEAR( a"b')
+    assert parsed.match_all is not None
+    assert '"AND"' in parsed.match_all and '"NEAR"' in parsed.match_all
+    assert '"a b"' in parsed.match_all
+
+
+@pytest.mark.parametrize(
+    "query", ["", "   ", "*", '"', '""', "-", "--", "-x", "lang:go", "(", ")"]
+)
+def test_queries_without_words_match_nothing(query: str) -> None:
+    assert parse_query(query).match_all is None
+
+
+@pytest.mark.parametrize("query", ["lang:klingon x", "kind:banana x", "LANG:nope"])
+def test_unknown_filter_values_are_invalid_params(query: str) -> None:
+    with pytest.raises(RpcError) as info:
+        parse_query(query)
+    assert info.value.code == ErrorCode.INVALID_PARAMS
+    assert info.value.data["field"] == "$.query"
+
+
+def test_glob_paths() -> None:
+    parsed = parse_query("x path:*.py path:./web/")
+    assert [(p.pattern, p.is_glob) for p in parsed.paths] == [
+        ("*.py", True),
+        ("web/", False),
+    ]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    opened = Store.open(tmp_path_factory.mktemp("fts") / "index.db")
+    text = 'def parseFile(path):\n    """Read "quoted" * stuff (NEAR) -x."""\n    return path\n'
+    opened.apply_batch(
+        [
+            indexed(
+                FileSpec(
+                    "a.py", text, symbols=[Sym("parseFile", end_needle="return path")]
+                )
+            )
+        ],
+        [],
+    )
+    yield opened
+    opened.close()
+
+
+HOSTILE = [
+    '"', '""', '"""', "*", "**", "NEAR(", "NEAR(a b", "-", "--x", "AND", "OR", "NOT",
+    "a AND", "OR b", "(", ")", "()", "^", "a:b", "col:x", ":", "{a b}", "a + b",
+    "\x00", "é", "日本語", "🙂", "a\u0301", "\u200b", "\\", "'", "lang:", "path:", "kind:",
+    "-lang:py", 'path:"', "path:[", "x path:[", "²", "½", "Ⅻ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_reach_sqlite_as_syntax(store: Store, query: str) -> None:
+    with store.reader() as conn:
+        ranking.search(conn, query)
+        ranking.search(conn, query + " parse", limit=3)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.text(max_size=40))
+def test_random_unicode_never_raises_from_sqlite(store: Store, query: str) -> None:
+    with store.reader() as conn:
+        try:
+            ranking.search(conn, query, limit=5)
+        except RpcError as exc:  # an unknown lang:/kind: value is the only refusal
+            assert exc.code == ErrorCode.INVALID_PARAMS
+
+
+def test_found_through_split_identifier(store: Store) -> None:
+    with store.reader() as conn:
+        for query in ("parse file", "parse_file", "parseFile", "PARSE FILE"):
+            assert [h.path for h in ranking.search(conn, query)] == ["a.py"], query

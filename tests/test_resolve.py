@@ -1,0 +1,237 @@
+"""Import resolution per language, against an in-memory file set."""
+
+from __future__ import annotations
+
+import posixpath
+
+import pytest
+
+from axd.daemon.resolve import file_components, import_key, parse_jsonc, resolve_import
+
+
+class DictFacts:
+    """`resolve.Facts` over a dict of path → text."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def list_dir(self, directory: str) -> list[str]:
+        return sorted(p for p in self.files if posixpath.dirname(p) == directory)
+
+    def by_basename(self, name: str) -> list[str]:
+        return [p for p in self.files if posixpath.basename(p) == name]
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(path)
+
+
+def facts(*paths: str, texts: dict[str, str] | None = None) -> DictFacts:
+    files = dict.fromkeys(paths, "")
+    files.update(texts or {})
+    return DictFacts(files)
+
+
+PY = facts(
+    "a.py", "b.py", "main.py", "util/__init__.py", "util/helpers.py",
+    "pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/mod.py", "pkg/sub/sibling.py",
+    "pkg/other.py", "src/lib/__init__.py", "src/lib/core.py", "tools/run.py", "tools/local.py",
+    "deep/proj/app/__init__.py", "deep/proj/app/x.py", "deep/proj/app/y.py",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        ("a", "main.py", "a.py"),
+        ("util.helpers", "main.py", "util/helpers.py"),
+        ("util", "main.py", "util/__init__.py"),
+        ("os", "main.py", None),
+        ("os.path", "main.py", None),
+        (".sibling", "pkg/sub/mod.py", "pkg/sub/sibling.py"),
+        (".", "pkg/sub/mod.py", "pkg/sub/__init__.py"),
+        ("..other", "pkg/sub/mod.py", "pkg/other.py"),
+        ("..", "pkg/sub/mod.py", "pkg/__init__.py"),
+        (
+            "...",
+            "pkg/sub/mod.py",
+            None,
+        ),  # above the top-level package... the root has no __init__
+        ("....x", "pkg/sub/mod.py", None),
+        ("lib.core", "main.py", "src/lib/core.py"),  # src layout
+        ("lib", "tests/test_x.py", "src/lib/__init__.py"),
+        ("local", "tools/run.py", "tools/local.py"),  # a script's own directory
+        ("app.y", "deep/proj/app/x.py", "deep/proj/app/y.py"),  # top-level package root
+        ("pkg..x", "main.py", None),
+    ],
+)
+def test_python(module: str, importer: str, expected: str | None) -> None:
+    assert resolve_import(module, importer, "python", PY) == expected
+
+
+WEB = facts(
+    "web/src/parser.ts", "web/src/format.ts", "web/src/index.ts", "web/src/ui/index.tsx",
+    "web/src/legacy.js", "web/src/types.d.ts", "web/src/data.json", "web/src/esm.ts",
+    "web/lib/shared/strings.ts", "web/src/app/main.ts",
+    texts={"web/tsconfig.json": """{
+      // comments and trailing commas are allowed in tsconfig.json
+      "compilerOptions": {
+        "baseUrl": ".",
+        "paths": {
+          "@shared/*": ["lib/shared/*",],
+          "@app": ["src/app/main.ts"],
+        },
+      },
+    }"""},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        ("./format", "web/src/parser.ts", "web/src/format.ts"),
+        ("./parser", "web/src/index.ts", "web/src/parser.ts"),
+        ("./ui", "web/src/index.ts", "web/src/ui/index.tsx"),
+        (".", "web/src/ui/index.tsx", "web/src/ui/index.tsx"),
+        ("..", "web/src/ui/index.tsx", "web/src/index.ts"),
+        ("./legacy", "web/src/index.ts", "web/src/legacy.js"),
+        ("./types", "web/src/index.ts", "web/src/types.d.ts"),
+        ("./data.json", "web/src/index.ts", "web/src/data.json"),
+        ("./esm.js", "web/src/index.ts", "web/src/esm.ts"),  # TS ESM: .js means .ts
+        ("./missing", "web/src/index.ts", None),
+        ("../../../outside", "web/src/index.ts", None),
+        ("fs", "web/src/parser.ts", None),
+        ("@shared/strings", "web/src/index.ts", "web/lib/shared/strings.ts"),
+        ("@app", "web/src/index.ts", "web/src/app/main.ts"),
+        ("src/format", "web/src/index.ts", "web/src/format.ts"),  # baseUrl
+        ("react", "web/src/index.ts", None),
+    ],
+)
+def test_typescript(module: str, importer: str, expected: str | None) -> None:
+    assert resolve_import(module, importer, "typescript", WEB) == expected
+
+
+def test_bare_specifiers_without_tsconfig_do_not_resolve() -> None:
+    files = facts("src/a.ts", "src/b.ts")
+    assert resolve_import("b", "src/a.ts", "typescript", files) is None
+    assert resolve_import("./b", "src/a.ts", "javascript", files) == "src/b.ts"
+
+
+def test_parse_jsonc_keeps_strings_with_comment_markers() -> None:
+    assert parse_jsonc('{"a": "http://x/*y*/", // c\n "b": [1,],}') == {
+        "a": "http://x/*y*/",
+        "b": [1],
+    }
+
+
+GO = facts(
+    "go/cmd/main.go", "go/pkg/util/b.go", "go/pkg/util/a.go", "go/pkg/util/a_test.go",
+    "go/pkg/empty/x_test.go", "go/root.go",
+    texts={"go/go.mod": "module example.com/m\n\ngo 1.22\n"},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("example.com/m/pkg/util", "go/pkg/util/a.go"),  # first non-test file
+        ("example.com/m", "go/root.go"),
+        ("example.com/m/pkg/empty", None),
+        ("example.com/other/pkg", None),
+        ("fmt", None),
+        ("./pkg/util", None),  # relative to go/cmd: go/cmd/pkg/util does not exist
+    ],
+)
+def test_go(module: str, expected: str | None) -> None:
+    assert resolve_import(module, "go/cmd/main.go", "go", GO) == expected
+
+
+RUST = facts(
+    "rust/Cargo.toml", "rust/src/lib.rs", "rust/src/cache.rs", "rust/src/net/mod.rs",
+    "rust/src/net/http.rs", "rust/src/net/tcp/mod.rs",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        ("crate::cache::Cache", "rust/src/lib.rs", "rust/src/cache.rs"),
+        (
+            "crate::net::http::{Request, Response}",
+            "rust/src/cache.rs",
+            "rust/src/net/http.rs",
+        ),
+        ("crate::net", "rust/src/cache.rs", "rust/src/net/mod.rs"),
+        ("self::http::get", "rust/src/net/mod.rs", "rust/src/net/http.rs"),
+        ("super::super::cache::*", "rust/src/net/http.rs", "rust/src/cache.rs"),
+        ("super::cache", "rust/src/net/http.rs", None),  # that is net::cache
+        ("super::tcp::Stream", "rust/src/net/http.rs", "rust/src/net/tcp/mod.rs"),
+        ("cache::Cache", "rust/src/lib.rs", "rust/src/cache.rs"),  # uniform path
+        ("std::collections::HashMap", "rust/src/lib.rs", None),
+        ("serde::Serialize", "rust/src/lib.rs", None),
+        ("super::super::x", "rust/src/net/http.rs", None),
+    ],
+)
+def test_rust(module: str, importer: str, expected: str | None) -> None:
+    assert resolve_import(module, importer, "rust", RUST) == expected
+
+
+JAVA = facts(
+    "java/src/main/java/com/example/InventoryService.java",
+    "java/src/main/java/com/example/util/Strings.java",
+    "other/com/example/util/Strings.java.bak",
+    "legacy/src/com/example/util/Strings.java",
+)
+
+
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        (
+            "com.example.InventoryService",
+            "java/src/main/java/com/example/InventoryService.java",
+        ),
+        (
+            "com.example.util.Strings",
+            "legacy/src/com/example/util/Strings.java",
+        ),  # shortest
+        (
+            "com.example.util.Strings.trim",
+            "legacy/src/com/example/util/Strings.java",
+        ),  # static
+        ("java.util.List", None),
+        ("com.example", None),
+    ],
+)
+def test_java(module: str, expected: str | None) -> None:
+    imp = "java/src/main/java/com/example/App.java"
+    assert resolve_import(module, imp, "java", JAVA) == expected
+
+
+def test_unknown_languages_never_resolve() -> None:
+    assert resolve_import("a", "x.rb", "ruby", facts("a.rb")) is None
+    assert resolve_import("a", "x.py", None, facts("a.py")) is None
+
+
+@pytest.mark.parametrize(
+    "module, language, target",
+    [
+        ("util.helpers", "python", "util/helpers.py"),
+        (".", "python", "pkg/__init__.py"),
+        ("pkg", "python", "pkg/__init__.py"),
+        ("./format", "typescript", "web/src/format.ts"),
+        ("./ui", "typescript", "web/src/ui/index.tsx"),
+        ("..", "typescript", "web/src/index.ts"),
+        ("./esm.js", "typescript", "web/src/esm.ts"),
+        ("example.com/m/pkg/util", "go", "go/pkg/util/a.go"),
+        ("crate::net::http::Request", "rust", "rust/src/net/http.rs"),
+        ("com.example.util.Strings.trim", "java", "a/com/example/util/Strings.java"),
+    ],
+)
+def test_every_target_has_the_import_key_among_its_components(
+    module: str, language: str, target: str
+) -> None:
+    key = import_key(module, language)
+    assert key is not None and key in file_components(target)
