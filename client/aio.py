@@ -20,6 +20,8 @@ from .connection import DaemonUnavailableError, RemoteError
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from anyio.streams.memory import MemoryObjectSendStream
+
     from axd.protocol.methods import Method
 
 R = TypeVar("R")
@@ -44,7 +46,7 @@ class AsyncClient:
         self._stream = stream
         self.path = path
         self._ids = itertools.count(1)
-        self._waiting: dict[int, anyio.abc.ObjectSendStream[_Message]] = {}
+        self._waiting: dict[int, MemoryObjectSendStream[_Message]] = {}
         self._write_lock = anyio.Lock()
         tx, rx = anyio.create_memory_object_stream[tuple[str, bytes]](math.inf)
         self._notes_tx, self.notifications = tx, rx

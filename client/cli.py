@@ -382,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--root")
     p = command("watch", cmd_watch, "print index changes as they are committed")
-    p.add_argument("--progress", action="store_true", help="also print indexing progress")
+    p.add_argument(
+        "--progress", action="store_true", help="also print indexing progress"
+    )
     p.add_argument("--root")
     command("health", cmd_health, "component health (exit 1 unless HEALTHY)")
     command("metrics", cmd_metrics, "Prometheus metrics text")

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import msgspec
+
 from axd.protocol.errors import ErrorCode
 
 if TYPE_CHECKING:

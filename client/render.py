@@ -169,7 +169,9 @@ def change_note(method: str, note: dict[str, Any]) -> None:
         for change in note["changes"]:
             out(f"{note['generation']:>6}  {change['change']:<8}  {change['path']}")
     elif method == "index.progress":
-        out(f"        {note['state']:<8}  {note['files_indexed']}/{note['files_total']} files")
+        out(
+            f"        {note['state']:<8}  {note['files_indexed']}/{note['files_total']} files"
+        )
     else:
         out(f"{method} {json.dumps(note)}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -24,6 +23,8 @@ from .records import SKIP_REASONS, SYMBOL_KINDS
 from .store import read_generation
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import apsw
 
     from .dispatch import Registry, RequestContext
@@ -68,11 +69,15 @@ class Api:
 
     # -- workspaces and indexing ------------------------------------------------------
 
-    async def workspace_add(self, p: t.WorkspaceAddParams, ctx: RequestContext) -> t.WorkspaceAdded:
+    async def workspace_add(
+        self, p: t.WorkspaceAddParams, ctx: RequestContext
+    ) -> t.WorkspaceAdded:
         ws = await self.manager.add(p.root)
         return t.WorkspaceAdded(root=ws.root, id=ws.id, state=ws.state)  # type: ignore[arg-type]
 
-    async def workspace_remove(self, p: t.WorkspaceRemoveParams, ctx: RequestContext) -> t.Ok:
+    async def workspace_remove(
+        self, p: t.WorkspaceRemoveParams, ctx: RequestContext
+    ) -> t.Ok:
         await self.manager.remove(p.root, purge=p.purge)
         return t.Ok(ok=True)
 
@@ -101,7 +106,11 @@ class Api:
     async def status_of(self, ws: Workspace) -> t.IndexStatus:
         """`index.status` of one workspace."""
         counts = await self._read(ws, lambda store: store.counts())
-        skipped = {reason: n for reason, n in counts.files_skipped.items() if n and reason in SKIP_REASONS}
+        skipped = {
+            reason: n
+            for reason, n in counts.files_skipped.items()
+            if n and reason in SKIP_REASONS
+        }
         indexer = ws.indexer
         return t.IndexStatus(
             root=ws.root,
@@ -116,14 +125,18 @@ class Api:
             last_batch_ms=indexer.progress.last_batch_ms,
         )
 
-    async def index_wait(self, p: t.IndexWaitParams, ctx: RequestContext) -> t.IndexStatus:
+    async def index_wait(
+        self, p: t.IndexWaitParams, ctx: RequestContext
+    ) -> t.IndexStatus:
         if p.timeout_s < 0:
             raise invalid_params("timeout_s must be >= 0", "$.timeout_s")
         ws = self.manager.find(p.root)
         await self.manager.wait(ws, p.generation, p.timeout_s)
         return await self.status_of(ws)
 
-    async def index_reindex(self, p: t.IndexReindexParams, ctx: RequestContext) -> t.Queued:
+    async def index_reindex(
+        self, p: t.IndexReindexParams, ctx: RequestContext
+    ) -> t.Queued:
         ws = self.manager.find(p.root)
         if p.paths is None:
             if p.force:
@@ -131,13 +144,20 @@ class Api:
                 return t.Queued(queued=ws.indexer.enqueue(paths, force=True))
             ws.indexer.request_rescan()
             return t.Queued(queued=0)
-        relative = [self.relative(ws, path, field=f"$.paths[{i}]") for i, path in enumerate(p.paths)]
+        relative = [
+            self.relative(ws, path, field=f"$.paths[{i}]")
+            for i, path in enumerate(p.paths)
+        ]
         return t.Queued(queued=ws.indexer.enqueue(relative, force=p.force))
 
-    async def files_explain(self, p: t.FilesExplainParams, ctx: RequestContext) -> t.FileExplanation:
+    async def files_explain(
+        self, p: t.FilesExplainParams, ctx: RequestContext
+    ) -> t.FileExplanation:
         ws = self.manager.find(p.root)
         path = self.relative(ws, p.path, must_exist=True)
-        return await anyio.to_thread.run_sync(self._explain, ws, path, limiter=self._readers)
+        return await anyio.to_thread.run_sync(
+            self._explain, ws, path, limiter=self._readers
+        )
 
     def _explain(self, ws: Workspace, path: str) -> t.FileExplanation:
         generation = ws.generation
@@ -158,7 +178,9 @@ class Api:
         }
         if rule is not None:
             base["reason"] = "ignored"
-            base["rule"] = t.IgnoreRule(source=rule.source, line=rule.line, pattern=rule.pattern)
+            base["rule"] = t.IgnoreRule(
+                source=rule.source, line=rule.line, pattern=rule.pattern
+            )
             return t.FileExplanation(**base)
         if is_dir:
             base["reason"] = "directory"
@@ -170,7 +192,9 @@ class Api:
         if info is None:
             if position is None:
                 base["reason"] = "not_crawled"
-                base["detail"] = "not seen by the crawl (e.g. inside a symlinked directory)"
+                base["detail"] = (
+                    "not seen by the crawl (e.g. inside a symlinked directory)"
+                )
             return t.FileExplanation(**base)
         base.update(language=info.language, size=info.size)
         if info.indexed:
@@ -205,75 +229,121 @@ class Api:
                 kinds=kinds,
             ),
         )
-        return t.SearchResult(results=hits, generation=generation, took_ms=_since(started))
+        return t.SearchResult(
+            results=hits, generation=generation, took_ms=_since(started)
+        )
 
-    async def definition(self, p: t.DefinitionParams, ctx: RequestContext) -> t.DefinitionResult:
+    async def definition(
+        self, p: t.DefinitionParams, ctx: RequestContext
+    ) -> t.DefinitionResult:
         if p.kind is not None:
             _kinds([p.kind], "$.kind")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, field="$.path") if p.path else None
-        found, generation = await self._query(ws, lambda c: query.definitions(c, p.name, kind=p.kind, path=path))
-        return t.DefinitionResult(definitions=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: query.definitions(c, p.name, kind=p.kind, path=path)
+        )
+        return t.DefinitionResult(
+            definitions=found, generation=generation, took_ms=_since(started)
+        )
 
-    async def references(self, p: t.ReferencesParams, ctx: RequestContext) -> t.ReferencesResult:
+    async def references(
+        self, p: t.ReferencesParams, ctx: RequestContext
+    ) -> t.ReferencesResult:
         _check_limit(p.limit, "$.limit", maximum=100_000)
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, field="$.path") if p.path else None
-        found, generation = await self._query(ws, lambda c: query.references(c, p.name, path=path, limit=p.limit))
-        return t.ReferencesResult(references=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: query.references(c, p.name, path=path, limit=p.limit)
+        )
+        return t.ReferencesResult(
+            references=found, generation=generation, took_ms=_since(started)
+        )
 
     async def outline(self, p: t.PathParams, ctx: RequestContext) -> t.OutlineResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
         found, generation = await self._query(ws, lambda c: query.outline(c, path))
-        return t.OutlineResult(symbols=found, generation=generation, took_ms=_since(started))
+        return t.OutlineResult(
+            symbols=found, generation=generation, took_ms=_since(started)
+        )
 
-    async def symbol_search(self, p: t.SymbolSearchParams, ctx: RequestContext) -> t.SymbolSearchResult:
+    async def symbol_search(
+        self, p: t.SymbolSearchParams, ctx: RequestContext
+    ) -> t.SymbolSearchResult:
         _check_limit(p.limit, "$.limit")
         kinds = _kinds(p.kinds, "$.kinds")
         ws, started = await self._prepare(p)
-        found, generation = await self._query(ws, lambda c: query.symbol_search(c, p.query, limit=p.limit, kinds=kinds))
-        return t.SymbolSearchResult(symbols=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: query.symbol_search(c, p.query, limit=p.limit, kinds=kinds)
+        )
+        return t.SymbolSearchResult(
+            symbols=found, generation=generation, took_ms=_since(started)
+        )
 
     async def chunks(self, p: t.ChunksParams, ctx: RequestContext) -> t.ChunksResult:
         if p.line is not None and p.line < 1:
             raise invalid_params("line is 1-based", "$.line")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(ws, lambda c: query.chunks(c, path, line=p.line))
-        return t.ChunksResult(chunks=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: query.chunks(c, path, line=p.line)
+        )
+        return t.ChunksResult(
+            chunks=found, generation=generation, took_ms=_since(started)
+        )
 
     async def imports(self, p: t.PathParams, ctx: RequestContext) -> t.ImportsResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
         found, generation = await self._query(ws, lambda c: graph.imports(c, path))
-        return t.ImportsResult(imports=found, generation=generation, took_ms=_since(started))
+        return t.ImportsResult(
+            imports=found, generation=generation, took_ms=_since(started)
+        )
 
-    async def importers(self, p: t.PathParams, ctx: RequestContext) -> t.ImportersResult:
+    async def importers(
+        self, p: t.PathParams, ctx: RequestContext
+    ) -> t.ImportersResult:
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
         found, generation = await self._query(ws, lambda c: graph.importers(c, path))
-        return t.ImportersResult(importers=found, generation=generation, took_ms=_since(started))
+        return t.ImportersResult(
+            importers=found, generation=generation, took_ms=_since(started)
+        )
 
-    async def dependencies(self, p: t.GraphWalkParams, ctx: RequestContext) -> t.GraphWalkResult:
+    async def dependencies(
+        self, p: t.GraphWalkParams, ctx: RequestContext
+    ) -> t.GraphWalkResult:
         return await self._walk(p, graph.dependencies)
 
-    async def dependents(self, p: t.GraphWalkParams, ctx: RequestContext) -> t.GraphWalkResult:
+    async def dependents(
+        self, p: t.GraphWalkParams, ctx: RequestContext
+    ) -> t.GraphWalkResult:
         return await self._walk(p, graph.dependents)
 
-    async def _walk(self, p: t.GraphWalkParams, walk: Callable[..., list[t.GraphPath]]) -> t.GraphWalkResult:
+    async def _walk(
+        self, p: t.GraphWalkParams, walk: Callable[..., list[t.GraphPath]]
+    ) -> t.GraphWalkResult:
         if p.depth is not None and p.depth < 1:
             raise invalid_params("depth must be >= 1 (omit it for no limit)", "$.depth")
         ws, started = await self._prepare(p)
         path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(ws, lambda c: walk(c, path, depth=p.depth))
-        return t.GraphWalkResult(paths=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: walk(c, path, depth=p.depth)
+        )
+        return t.GraphWalkResult(
+            paths=found, generation=generation, took_ms=_since(started)
+        )
 
     async def cycles(self, p: t.CyclesParams, ctx: RequestContext) -> t.CyclesResult:
         _check_limit(p.limit, "$.limit", maximum=100_000)
         ws, started = await self._prepare(p)
-        found, generation = await self._query(ws, lambda c: graph.cycles(c, limit=p.limit))
-        return t.CyclesResult(cycles=found, generation=generation, took_ms=_since(started))
+        found, generation = await self._query(
+            ws, lambda c: graph.cycles(c, limit=p.limit)
+        )
+        return t.CyclesResult(
+            cycles=found, generation=generation, took_ms=_since(started)
+        )
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -297,7 +367,9 @@ class Api:
         """Run a store method in a reader thread."""
         return await anyio.to_thread.run_sync(fn, ws.store, limiter=self._readers)
 
-    async def _query(self, ws: Workspace, fn: Callable[[apsw.Connection], T]) -> tuple[T, int]:
+    async def _query(
+        self, ws: Workspace, fn: Callable[[apsw.Connection], T]
+    ) -> tuple[T, int]:
         """Run a query on one snapshot; its result and that snapshot's generation."""
 
         def run() -> tuple[T, int]:
@@ -307,7 +379,9 @@ class Api:
         return await anyio.to_thread.run_sync(run, limiter=self._readers)
 
     @staticmethod
-    def relative(ws: Workspace, path: str, *, must_exist: bool = False, field: str = "$.path") -> str:
+    def relative(
+        ws: Workspace, path: str, *, must_exist: bool = False, field: str = "$.path"
+    ) -> str:
         """`path` (absolute or workspace-relative) as a relative `/` path.
 
         :raises RpcError: INVALID_PATH when it escapes the root or, with
@@ -361,6 +435,8 @@ def _kinds(kinds: list[str] | None, field: str) -> list[str] | None:
     for index, kind in enumerate(kinds):
         if kind not in SYMBOL_KINDS:
             where = f"{field}[{index}]" if field.endswith("s") else field
-            raise invalid_params(f"unknown kind {kind!r}; one of {', '.join(sorted(SYMBOL_KINDS))}", where)
+            raise invalid_params(
+                f"unknown kind {kind!r}; one of {', '.join(sorted(SYMBOL_KINDS))}",
+                where,
+            )
     return kinds
-

@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import msgspec
 import structlog
+
 from axd.protocol import PROTOCOL_VERSION, __version__
 from axd.protocol import methods as m
 from axd.protocol import types as t

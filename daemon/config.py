@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
 from axd.protocol.paths import default_socket_path, default_state_dir
 
 if TYPE_CHECKING:

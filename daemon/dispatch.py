@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import anyio
 import msgspec
 import structlog
+
 from axd.protocol.errors import ErrorCode, RpcError
 from axd.protocol.jsonrpc import (
     Call,

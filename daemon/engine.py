@@ -33,7 +33,9 @@ CRASH_WINDOW_S = 600.0
 class EngineView:
     """Read-only facts about workspaces, workers and queues."""
 
-    def __init__(self, manager: WorkspaceManager, pool: WorkerPool, subscriptions: Subscriptions) -> None:
+    def __init__(
+        self, manager: WorkspaceManager, pool: WorkerPool, subscriptions: Subscriptions
+    ) -> None:
         self.manager = manager
         self.pool = pool
         self.subscriptions = subscriptions
@@ -91,7 +93,9 @@ class EngineView:
                 with workspace.store.reader() as conn:
                     conn.execute("SELECT 1").fetchone()
             except Exception as exc:  # noqa: BLE001 - reported, not raised
-                probes.append(StoreProbe(workspace.root, False, f"{type(exc).__name__}: {exc}"))
+                probes.append(
+                    StoreProbe(workspace.root, False, f"{type(exc).__name__}: {exc}")
+                )
                 continue
             elapsed = time.perf_counter() - started
             ok = elapsed <= timeout_s
@@ -106,7 +110,9 @@ class EngineView:
             state = workspace.watcher.state
             reason = state.reason or ""
             if workspace.indexer.failed:
-                states.append(WatcherState(workspace.root, "stopped", workspace.indexer.failed))
+                states.append(
+                    WatcherState(workspace.root, "stopped", workspace.indexer.failed)
+                )
             else:
                 states.append(WatcherState(workspace.root, state.mode, reason))
         return states

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -33,6 +32,8 @@ from .records import FileOutcome
 from .worker import WorkerSettings, WorkItem
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .config import IndexConfig
     from .pool import WorkerPool
     from .store import BatchResult, Store
@@ -138,7 +139,13 @@ class Indexer:
         """
         return self._changed
 
-    def enqueue(self, paths: Iterable[str], *, event_time: float | None = None, force: bool = False) -> int:
+    def enqueue(
+        self,
+        paths: Iterable[str],
+        *,
+        event_time: float | None = None,
+        force: bool = False,
+    ) -> int:
         """Queue workspace-relative paths (de-duplicated); returns how many."""
         now = time.monotonic()
         count = 0
@@ -185,7 +192,9 @@ class Indexer:
         with self.rules_lock:
             self.rules.reload()
 
-    async def enqueue_changes(self, paths: Iterable[str], *, event_time: float | None = None) -> None:
+    async def enqueue_changes(
+        self, paths: Iterable[str], *, event_time: float | None = None
+    ) -> None:
         """Queue what the watcher saw: files as they are, a new directory's
         files (a moved-in tree sends one event), a vanished directory's
         indexed files."""
@@ -235,7 +244,9 @@ class Indexer:
 
     # -- the pipeline -------------------------------------------------------------
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Reconcile, then index whatever is queued, until cancelled."""
         task_status.started()
         try:
@@ -243,7 +254,9 @@ class Indexer:
         except Exception as exc:
             self._fail(f"initial crawl failed: {exc}")
             raise
-        results_tx, results_rx = anyio.create_memory_object_stream[tuple[_Batch, list[FileOutcome]]](2)
+        results_tx, results_rx = anyio.create_memory_object_stream[
+            tuple[_Batch, list[FileOutcome]]
+        ](2)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._write_loop, results_rx)
             await self._dispatch_loop(tg, results_tx)
@@ -259,16 +272,25 @@ class Indexer:
             outside: list[FileOutcome] = []
             seen: set[str] = set()
             with self.rules_lock:
-                entries = list(crawl(self.root, self.rules, follow_symlinks=self.config.follow_symlinks))
+                entries = list(
+                    crawl(
+                        self.root,
+                        self.rules,
+                        follow_symlinks=self.config.follow_symlinks,
+                    )
+                )
             for entry in entries:
                 if not _utf8(entry.path):
                     # SQLite text and JSON need UTF-8; such names are left out.
-                    log.warning("non_utf8_file_name", path=entry.path.encode("utf-8", "backslashreplace").decode())
+                    log.warning(
+                        "non_utf8_file_name",
+                        path=entry.path.encode("utf-8", "backslashreplace").decode(),
+                    )
                     continue
                 seen.add(entry.path)
                 if entry.skip_reason is not None:
                     state = known.get(entry.path)
-                    if state is None or state.skip_reason != entry.skip_reason:
+                    if state is None or state.status != "skipped":
                         outside.append(
                             FileOutcome(
                                 path=entry.path,
@@ -279,9 +301,14 @@ class Indexer:
                         )
                     continue
                 state = known.get(entry.path)
-                if state is None or state.size != entry.size or state.mtime_ns != entry.mtime_ns:
-                    changed.append(entry.path)
-                elif state.language and _version_of(state.language) != state.extractor_version:
+                if (
+                    state is None
+                    or state.size != entry.size
+                    or state.mtime_ns != entry.mtime_ns
+                ) or (
+                    state.language
+                    and _version_of(state.language) != state.extractor_version
+                ):
                     changed.append(entry.path)
             deleted = [path for path in known if path not in seen]
             return changed, deleted, outside, len(seen)
@@ -382,7 +409,11 @@ class Indexer:
     ) -> None:
         try:
             await anyio.to_thread.run_sync(self._plan_batch, batch)
-            outcomes = await self.pool.run(self._settings(), batch.items) if batch.items else []
+            outcomes = (
+                await self.pool.run(self._settings(), batch.items)
+                if batch.items
+                else []
+            )
             await results.send((batch, outcomes))
         except BaseException:
             self._inflight -= len(batch.paths)
@@ -399,7 +430,9 @@ class Indexer:
             parse_timeout_ms=self.config.parse_timeout_ms,
         )
 
-    async def _write_loop(self, results: anyio.abc.ObjectReceiveStream[tuple[_Batch, list[FileOutcome]]]) -> None:
+    async def _write_loop(
+        self, results: anyio.abc.ObjectReceiveStream[tuple[_Batch, list[FileOutcome]]]
+    ) -> None:
         async with results:
             async for batch, outcomes in results:
                 try:
@@ -422,7 +455,9 @@ class Indexer:
             # The transaction rolled back: the index is still the last
             # committed generation. Record why; the files stay unindexed.
             log.exception("batch_failed", root=str(self.root), files=len(outcomes))
-            self.progress.last_error = f"batch of {len(outcomes)} files failed to commit: {exc}"
+            self.progress.last_error = (
+                f"batch of {len(outcomes)} files failed to commit: {exc}"
+            )
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         skipped: dict[str, int] = {}
@@ -446,10 +481,17 @@ class Indexer:
                 log.exception("batch_listener_failed")
 
     def _maybe_ready(self) -> None:
-        if not self.ready and not self.queue and self._inflight == 0 and not self._rescan_requested:
+        if (
+            not self.ready
+            and not self.queue
+            and self._inflight == 0
+            and not self._rescan_requested
+        ):
             self.ready = True
             self.progress.files_done = self.progress.files_total
-            log.info("workspace_ready", root=str(self.root), generation=self.store.generation)
+            log.info(
+                "workspace_ready", root=str(self.root), generation=self.store.generation
+            )
             self._notify()
 
     def _fail(self, reason: str) -> None:

@@ -13,9 +13,9 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
@@ -23,6 +23,9 @@ import structlog
 
 from .records import FileOutcome
 from .worker import WorkerSettings, WorkItem, process_batch, warm_up
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 log = structlog.get_logger()
 
@@ -58,7 +61,9 @@ class WorkerPool:
         if self._closed:
             raise PoolClosedError("worker pool is closed")
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=self.size, mp_context=_context())
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.size, mp_context=_context()
+            )
             self._generation += 1
         return self._executor
 
@@ -71,7 +76,9 @@ class WorkerPool:
         """Start the processes now, so the first batch does not pay for it."""
         executor = self._ensure()
         futures = [executor.submit(warm_up) for _ in range(self.size)]
-        await anyio.to_thread.run_sync(lambda: [f.result() for f in futures], limiter=self._waiters)
+        await anyio.to_thread.run_sync(
+            lambda: [f.result() for f in futures], limiter=self._waiters
+        )
 
     def alive(self) -> tuple[int, int]:
         """(live worker processes, expected)."""
@@ -80,7 +87,9 @@ class WorkerPool:
         live = sum(1 for p in processes.values() if p.is_alive())
         return live, self.size
 
-    async def run(self, settings: WorkerSettings, items: Sequence[WorkItem]) -> list[FileOutcome]:
+    async def run(
+        self, settings: WorkerSettings, items: Sequence[WorkItem]
+    ) -> list[FileOutcome]:
         """Process a batch; a worker crash costs only the file that caused it."""
         settings_blob = msgspec.msgpack.encode(settings)
         try:
@@ -105,18 +114,24 @@ class WorkerPool:
                 )
         return outcomes
 
-    async def _submit(self, settings_blob: bytes, items: Sequence[WorkItem]) -> list[FileOutcome]:
+    async def _submit(
+        self, settings_blob: bytes, items: Sequence[WorkItem]
+    ) -> list[FileOutcome]:
         executor = self._ensure()
         generation = self._generation
         try:
-            future: Future[bytes] = executor.submit(process_batch, settings_blob, _items_encoder.encode(list(items)))
+            future: Future[bytes] = executor.submit(
+                process_batch, settings_blob, _items_encoder.encode(list(items))
+            )
         except (BrokenProcessPool, RuntimeError) as exc:
             if self._closed:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
             raise BrokenProcessPool(str(exc)) from exc
         try:
-            blob = await anyio.to_thread.run_sync(future.result, limiter=self._waiters, abandon_on_cancel=True)
+            blob = await anyio.to_thread.run_sync(
+                future.result, limiter=self._waiters, abandon_on_cancel=True
+            )
         except BrokenProcessPool:
             self._replace(generation)
             raise

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 import anyio
 import anyio.abc
 import structlog
+
 from axd.protocol.errors import ErrorCode
 from axd.protocol.framing import (
     Broken,

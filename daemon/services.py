@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import structlog
 
 from .api import Api
@@ -17,8 +18,6 @@ from .subscriptions import Subscriptions
 from .workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
-    import anyio.abc
-
     from .app import Daemon
     from .ops import Ops
     from .store import BatchResult
@@ -27,7 +26,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
-async def start_services(daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]) -> None:
+async def start_services(
+    daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]
+) -> None:
     """Start every service and register its methods on `daemon.registry`."""
     config = daemon.config
     pool = WorkerPool(config.index.workers or os.cpu_count() or 2)
@@ -65,7 +66,9 @@ def _observe(manager: WorkspaceManager, pool: WorkerPool, ops: Ops) -> None:
     """Feed index events into metrics."""
     restarts_seen = 0
 
-    def batch_done(workspace: Workspace, result: BatchResult, freshness: list[float]) -> None:
+    def batch_done(
+        workspace: Workspace, result: BatchResult, freshness: list[float]
+    ) -> None:
         nonlocal restarts_seen
         ops.metrics.batch_committed(
             workspace.id,
@@ -80,11 +83,15 @@ def _observe(manager: WorkspaceManager, pool: WorkerPool, ops: Ops) -> None:
             ops.metrics.worker_restarted()
 
     def added(workspace: Workspace) -> None:
-        workspace.watcher.on_fallback.append(lambda: ops.metrics.watcher_fallback(workspace.id))
+        workspace.watcher.on_fallback.append(
+            lambda: ops.metrics.watcher_fallback(workspace.id)
+        )
 
     manager.on_batch.append(batch_done)
     manager.on_added.append(added)
-    manager.on_removed.append(lambda workspace: ops.metrics.forget_workspace(workspace.id))
+    manager.on_removed.append(
+        lambda workspace: ops.metrics.forget_workspace(workspace.id)
+    )
 
 
 async def _announce_readiness(manager: WorkspaceManager, ops: Ops) -> None:
@@ -92,7 +99,9 @@ async def _announce_readiness(manager: WorkspaceManager, ops: Ops) -> None:
     STATUS= lines with progress meanwhile (systemd shows them)."""
     while not all(ws.indexer.ready for ws in list(manager.workspaces.values())):
         done = sum(ws.indexer.progress.files_done for ws in manager.workspaces.values())
-        total = sum(ws.indexer.progress.files_total for ws in manager.workspaces.values())
+        total = sum(
+            ws.indexer.progress.files_total for ws in manager.workspaces.values()
+        )
         ops.notify_status(f"indexing: {done}/{total} files")
         await anyio.sleep(1)
     count = len(manager.workspaces)

@@ -311,7 +311,9 @@ class Store:
                     chunk,
                 )
                 for path, size, mtime, digest, version, language, status in rows:
-                    found[path] = FileState(size, mtime, digest, version, language, status)
+                    found[path] = FileState(
+                        size, mtime, digest, version, language, status
+                    )
         return found
 
     def paths_under(self, directory: str, *, limit: int | None = None) -> list[str]:

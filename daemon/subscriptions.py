@@ -61,35 +61,54 @@ class Subscriptions:
         """Live subscriptions (the `axd_subscribers` gauge)."""
         return len(self.by_id)
 
-    async def subscribe(self, p: t.SubscribeParams, ctx: RequestContext) -> t.Subscribed:
+    async def subscribe(
+        self, p: t.SubscribeParams, ctx: RequestContext
+    ) -> t.Subscribed:
         workspace = self.manager.find(p.root)
         if ctx.peer is None:
             raise not_found("subscriptions need a connection to deliver to")
         peer = ctx.peer
         ident = f"sub-{next(self._ids)}"
-        self.by_id[ident] = Subscription(ident, peer, workspace.root, frozenset(p.events))
-        peer.on_close(lambda: self.by_id.pop(ident, None))
+        self.by_id[ident] = Subscription(
+            ident, peer, workspace.root, frozenset(p.events)
+        )
+        peer.on_close(lambda: self._forget(ident))
         return t.Subscribed(subscription=ident)
+
+    def _forget(self, ident: str) -> None:
+        self.by_id.pop(ident, None)
 
     async def unsubscribe(self, p: t.UnsubscribeParams, ctx: RequestContext) -> t.Ok:
         if self.by_id.pop(p.subscription, None) is None:
-            raise not_found(f"no subscription {p.subscription!r}", subscription=p.subscription)
+            raise not_found(
+                f"no subscription {p.subscription!r}", subscription=p.subscription
+            )
         return t.Ok(ok=True)
 
     def _targets(self, root: str | None, event: str) -> list[Subscription]:
-        return [s for s in self.by_id.values() if event in s.events and (root is None or s.root == root)]
+        return [
+            s
+            for s in self.by_id.values()
+            if event in s.events and (root is None or s.root == root)
+        ]
 
-    def _send(self, subscription: Subscription, method: str, params: msgspec.Struct) -> None:
+    def _send(
+        self, subscription: Subscription, method: str, params: msgspec.Struct
+    ) -> None:
         if not subscription.peer.notify(method, _encoder.encode(params)):
             # Buffer full: the server closed that connection; on_close drops
             # the rest of its subscriptions.
             self.by_id.pop(subscription.id, None)
 
-    def batch_committed(self, workspace: Workspace, result: BatchResult, freshness: list[float]) -> None:
+    def batch_committed(
+        self, workspace: Workspace, result: BatchResult, freshness: list[float]
+    ) -> None:
         """Fan an `index.changed` out for one committed batch."""
         if not result.changes:
             return
-        changes = [t.FileChange(path=path, change=kind) for path, kind in result.changes]  # type: ignore[arg-type]
+        changes = [
+            t.FileChange(path=path, change=kind) for path, kind in result.changes
+        ]
         for subscription in self._targets(workspace.root, "index.changed"):
             params = t.IndexChanged(
                 subscription=subscription.id,
@@ -102,7 +121,9 @@ class Subscriptions:
     def health_changed(self, status: str, previous: str) -> None:
         """Fan a `health.changed` out to every subscriber of it."""
         for subscription in self._targets(None, "health.changed"):
-            params = t.HealthChanged(subscription=subscription.id, status=status, previous=previous)
+            params = t.HealthChanged(
+                subscription=subscription.id, status=status, previous=previous
+            )
             self._send(subscription, "health.changed", params)
 
     async def progress_loop(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,6 +29,8 @@ import structlog
 from watchfiles import Change, awatch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .config import WatchConfig
     from .indexer import Indexer
 
@@ -80,7 +81,9 @@ class Watcher:
         self._restart = anyio.Event()
         self.on_fallback: list[Callable[[], None]] = []
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Watch until cancelled; re-plans when top-level directories change."""
         started = False
         force_polling = self.config.force_polling
@@ -88,7 +91,9 @@ class Watcher:
             self._set_mode("polling", "force_polling is set in [watch]")
         while True:
             if not self.root.is_dir():
-                self._set_mode("stopped", f"workspace root {self.root} no longer exists")
+                self._set_mode(
+                    "stopped", f"workspace root {self.root} no longer exists"
+                )
                 self.indexer.fail(f"workspace root {self.root} no longer exists")
                 if not started:
                     task_status.started()
@@ -96,16 +101,22 @@ class Watcher:
                 await self._wait_for_root()
                 continue
             tops = await anyio.to_thread.run_sync(self._top_level_dirs)
-            failure = await self._watch_until_replan(tops, force_polling, task_status if not started else None)
+            failure = await self._watch_until_replan(
+                tops, force_polling, task_status if not started else None
+            )
             started = True
             if failure is None:
                 continue
             if force_polling:
-                log.error("polling_watch_failed", root=str(self.root), error=str(failure))
+                log.error(
+                    "polling_watch_failed", root=str(self.root), error=str(failure)
+                )
                 await anyio.sleep(1)
                 continue
             force_polling = True
-            self._set_mode("polling", f"native watching failed ({failure}); polling instead")
+            self._set_mode(
+                "polling", f"native watching failed ({failure}); polling instead"
+            )
             self.state.fallbacks += 1
             for callback in self.on_fallback:
                 callback()
@@ -125,7 +136,12 @@ class Watcher:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch, [str(self.root)], False, force_polling)
                 if tops:
-                    tg.start_soon(self._watch, [str(self.root / name) for name in tops], True, force_polling)
+                    tg.start_soon(
+                        self._watch,
+                        [str(self.root / name) for name in tops],
+                        True,
+                        force_polling,
+                    )
                 tg.start_soon(self._storm_clock)
                 if not force_polling:
                     self._set_mode("native", None)
@@ -169,7 +185,9 @@ class Watcher:
                 names.append(entry.name)
         return sorted(names)
 
-    async def _watch(self, paths: list[str], recursive: bool, force_polling: bool) -> None:
+    async def _watch(
+        self, paths: list[str], recursive: bool, force_polling: bool
+    ) -> None:
         async for changes in awatch(
             *paths,
             watch_filter=None,
@@ -183,9 +201,34 @@ class Watcher:
         ):
             await self._handle(changes, top_level=not recursive)
 
-    async def _handle(self, changes: set[tuple[Change, str]], *, top_level: bool) -> None:
+    async def _handle(
+        self, changes: set[tuple[Change, str]], *, top_level: bool
+    ) -> None:
         now = time.time()
         self.state.events += len(changes)
+        paths, replan, rescan = await anyio.to_thread.run_sync(
+            self._sort_changes, changes, top_level
+        )
+        if rescan:
+            self.indexer.reload_rules()
+            self.indexer.request_rescan()
+        if paths:
+            if self._storm_check():
+                for path in paths:
+                    if len(self._held) < STORM_MAX_PATHS:
+                        self._held[path] = now
+                    else:  # too many to hold: a full stat pass will find them
+                        self.indexer.request_rescan()
+                        break
+            else:
+                await self.indexer.enqueue_changes(paths, event_time=now)
+        if replan:
+            self._restart.set()
+
+    def _sort_changes(
+        self, changes: set[tuple[Change, str]], top_level: bool
+    ) -> tuple[set[str], bool, bool]:
+        """(paths to queue, re-plan watches?, rules changed?) — in a thread."""
         root = str(self.root)
         replan = False
         rescan = False
@@ -193,13 +236,16 @@ class Watcher:
         for change, absolute in changes:
             relative = os.path.relpath(absolute, root).replace(os.sep, "/")
             if relative.startswith("..") or relative == ".":
-                if not self.root.is_dir():
-                    self._restart.set()
+                replan = replan or not self.root.is_dir()
                 continue
-            if top_level and "/" not in relative:
-                # A top-level directory appeared or vanished: watch it (or not).
-                if change != Change.modified and (change == Change.deleted or os.path.isdir(absolute)):
-                    replan = True
+            # A top-level directory appeared or vanished: watch it (or not).
+            if (
+                top_level
+                and "/" not in relative
+                and change != Change.modified
+                and (change == Change.deleted or os.path.isdir(absolute))
+            ):
+                replan = True
             if relative.startswith(".git/"):
                 if relative == ".git/info/exclude":
                     rescan = True
@@ -209,22 +255,7 @@ class Watcher:
             if self.indexer.is_ignore_file(relative):
                 rescan = True
             paths.add(relative)
-        if rescan:
-            self.indexer.reload_rules()
-            self.indexer.request_rescan()
-        if paths:
-            if self._storm_check():
-                for path in paths:
-                    if len(self._held) < STORM_MAX_PATHS:
-                        self._held[path] = now
-                    else:
-                        rescan = True
-                if rescan:
-                    self.indexer.request_rescan()
-            else:
-                await self.indexer.enqueue_changes(paths, event_time=now)
-        if replan:
-            self._restart.set()
+        return paths, replan, rescan
 
     def _storm_check(self) -> bool:
         """Whether a git operation is running now; flushes when it ended."""
@@ -236,7 +267,9 @@ class Watcher:
         if locked and self._storm_started is not None:
             if time.monotonic() - self._storm_started < STORM_LIMIT_S:
                 return True
-            log.warning("vcs_storm_too_long", root=str(self.root), seconds=STORM_LIMIT_S)
+            log.warning(
+                "vcs_storm_too_long", root=str(self.root), seconds=STORM_LIMIT_S
+            )
         return False
 
     async def _storm_clock(self) -> None:
@@ -257,4 +290,6 @@ class Watcher:
             self._storm_started = None
             self.state.storm = False
             if held:
-                await self.indexer.enqueue_changes(set(held), event_time=min(held.values()))
+                await self.indexer.enqueue_changes(
+                    set(held), event_time=min(held.values())
+                )

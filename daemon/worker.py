@@ -60,7 +60,9 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
     absolute = os.path.join(settings.root, path)
     language = detect_language(path, b"")
     try:
-        fd = os.open(absolute, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(
+            absolute, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        )
     except FileNotFoundError:
         return FileOutcome(path=path, status="missing")
     except OSError as exc:
@@ -74,18 +76,32 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
             return _skip(path, "too_large", detail, language, info)
         if language is None and "." in os.path.basename(path).lstrip("."):
             # An unknown extension: no need to read it to know we can't parse it.
-            return _skip(path, "unsupported", "no language for this file name", None, info)
+            return _skip(
+                path, "unsupported", "no language for this file name", None, info
+            )
         try:
             data = _read_all(fd, info.st_size)
         except OSError as exc:
-            return _skip(path, "unreadable", f"cannot read: {exc.strerror}", language, info)
+            return _skip(
+                path, "unreadable", f"cannot read: {exc.strerror}", language, info
+            )
     finally:
         os.close(fd)
     if language is None:
         language = detect_language(path, data[:HEAD_BYTES])
         if language is None:
-            return _skip(path, "unsupported", "no language for this file name or shebang", None, info)
-    verdict = classify(data, max_file_bytes=settings.max_file_bytes, max_line_bytes=settings.max_line_bytes)
+            return _skip(
+                path,
+                "unsupported",
+                "no language for this file name or shebang",
+                None,
+                info,
+            )
+    verdict = classify(
+        data,
+        max_file_bytes=settings.max_file_bytes,
+        max_line_bytes=settings.max_line_bytes,
+    )
     if verdict is not None:
         reason, detail = verdict
         return _skip(path, reason, detail, language, info)
@@ -130,7 +146,7 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
 
 def _read_all(fd: int, size_hint: int) -> bytes:
     # One read for the common case; loop for files that grew since fstat.
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, max(size_hint, 65536))
         if not chunk:

@@ -114,7 +114,9 @@ class WorkspaceManager:
         best: Workspace | None = None
         for candidate in candidates:
             for workspace in self.workspaces.values():
-                if workspace.contains(candidate) and (best is None or len(workspace.root) > len(best.root)):
+                if workspace.contains(candidate) and (
+                    best is None or len(workspace.root) > len(best.root)
+                ):
                     best = workspace
         if best is None:
             raise RpcError(
@@ -142,10 +144,9 @@ class WorkspaceManager:
         """
         if not os.path.isabs(root):
             raise invalid_path(f"root must be an absolute path: {root!r}", root)
-        resolved = os.path.realpath(root)
-        if not os.path.isdir(resolved):
-            what = "does not exist" if not os.path.exists(resolved) else "is not a directory"
-            raise invalid_path(f"{root} {what}", root)
+        resolved, problem = await anyio.to_thread.run_sync(_check_root, root)
+        if problem:
+            raise invalid_path(f"{root} {problem}", root)
         async with self._lock:
             existing = self.workspaces.get(resolved)
             if existing is not None:
@@ -165,9 +166,15 @@ class WorkspaceManager:
         ident = workspace_id(root)
         directory = self.state_dir / "workspaces" / ident
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "root").write_text(root + "\n", encoding="utf-8", errors="surrogateescape")
-        store = await anyio.to_thread.run_sync(lambda: Store.open(directory / "index.db", root=root))
-        indexer = Indexer(Path(root), store, self.pool, self.config.index, self._write_limiter)
+        (directory / "root").write_text(
+            root + "\n", encoding="utf-8", errors="surrogateescape"
+        )
+        store = await anyio.to_thread.run_sync(
+            lambda: Store.open(directory / "index.db", root=root)
+        )
+        indexer = Indexer(
+            Path(root), store, self.pool, self.config.index, self._write_limiter
+        )
         workspace = Workspace(
             root=root,
             id=ident,
@@ -177,10 +184,14 @@ class WorkspaceManager:
             watcher=Watcher(Path(root), indexer, self.config.watch),
             added_at=_now(),
         )
-        indexer.listeners.append(lambda result, times: self._batch_done(workspace, result, times))
+        indexer.listeners.append(
+            lambda result, times: self._batch_done(workspace, result, times)
+        )
         return workspace
 
-    def _batch_done(self, workspace: Workspace, result: BatchResult, times: list[float]) -> None:
+    def _batch_done(
+        self, workspace: Workspace, result: BatchResult, times: list[float]
+    ) -> None:
         workspace.last_indexed_at = _now()
         for callback in self.on_batch:
             callback(workspace, result, times)
@@ -211,7 +222,9 @@ class WorkspaceManager:
             callback(workspace)
         await anyio.to_thread.run_sync(workspace.store.close)
         if purge:
-            await anyio.to_thread.run_sync(lambda: shutil.rmtree(workspace.directory, ignore_errors=True))
+            await anyio.to_thread.run_sync(
+                lambda: shutil.rmtree(workspace.directory, ignore_errors=True)
+            )
         log.info("workspace_removed", root=workspace.root, purged=purge)
 
     async def close(self) -> None:
@@ -220,14 +233,20 @@ class WorkspaceManager:
             workspace.scope.cancel()
         for workspace in list(self.workspaces.values()):
             try:
-                await anyio.to_thread.run_sync(workspace.store.checkpoint, limiter=self._write_limiter)
-                await anyio.to_thread.run_sync(workspace.store.close, limiter=self._write_limiter)
+                await anyio.to_thread.run_sync(
+                    workspace.store.checkpoint, limiter=self._write_limiter
+                )
+                await anyio.to_thread.run_sync(
+                    workspace.store.close, limiter=self._write_limiter
+                )
             except Exception:
                 log.exception("store_close_failed", root=workspace.root)
 
     # -- waiting ------------------------------------------------------------------
 
-    async def wait(self, workspace: Workspace, generation: int | None, timeout_s: float) -> None:
+    async def wait(
+        self, workspace: Workspace, generation: int | None, timeout_s: float
+    ) -> None:
         """Until the queue is empty and (if given) `generation` is committed.
 
         :raises RpcError: TIMEOUT after `timeout_s`.
@@ -244,12 +263,18 @@ class WorkspaceManager:
         raise RpcError(
             ErrorCode.TIMEOUT,
             f"index.wait timed out after {timeout_s:g} s (generation {workspace.generation}"
-            + (f", waiting for {generation})" if generation is not None else ", queue not empty)"),
+            + (
+                f", waiting for {generation})"
+                if generation is not None
+                else ", queue not empty)"
+            ),
             generation=workspace.generation,
             queue_depth=workspace.indexer.queue_depth,
         )
 
-    async def wait_generation(self, workspace: Workspace, generation: int, timeout_s: float) -> None:
+    async def wait_generation(
+        self, workspace: Workspace, generation: int, timeout_s: float
+    ) -> None:
         """Until `generation` is committed (read-your-writes for queries).
 
         :raises RpcError: TIMEOUT after `timeout_s`.
@@ -272,14 +297,25 @@ class WorkspaceManager:
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
-            log.error("workspace_registry_unreadable", path=str(self._registry_path), error=str(exc))
+            log.error(
+                "workspace_registry_unreadable",
+                path=str(self._registry_path),
+                error=str(exc),
+            )
             return []
-        return [str(entry["root"]) for entry in data.get("workspaces", []) if "root" in entry]
+        return [
+            str(entry["root"])
+            for entry in data.get("workspaces", [])
+            if "root" in entry
+        ]
 
     def _save_registry(self) -> None:
         payload = {
             "version": 1,
-            "workspaces": [{"root": ws.root, "id": ws.id, "added_at": ws.added_at} for ws in self.workspaces.values()],
+            "workspaces": [
+                {"root": ws.root, "id": ws.id, "added_at": ws.added_at}
+                for ws in self.workspaces.values()
+            ],
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         temporary = self._registry_path.with_suffix(".json.tmp")
@@ -288,6 +324,18 @@ class WorkspaceManager:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._registry_path)
+
+
+def _check_root(root: str) -> tuple[str, str | None]:
+    """The resolved root, and why it cannot be a workspace (or None)."""
+    resolved = os.path.realpath(root)
+    if not os.path.exists(resolved):
+        return resolved, "does not exist"
+    if not os.path.isdir(resolved):
+        return resolved, "is not a directory"
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        return resolved, "is not readable"
+    return resolved, None
 
 
 def _now() -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+
 from axd.client.aio import AsyncClient
 from axd.daemon.app import Daemon
 from axd.daemon.config import Config, IndexConfig, LogConfig, MetricsConfig, WatchConfig

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from axd.daemon.classify import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_LINE_BYTES,
@@ -12,8 +15,6 @@ from axd.daemon.classify import (
     content_hash,
 )
 from axd.daemon.records import SKIP_REASONS
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 LIMITS = {"max_file_bytes": 2 * 1024 * 1024, "max_line_bytes": 5000}
 SOURCE = b"def f(x):\n    return x + 1\n\n\nclass A:\n    pass\n"

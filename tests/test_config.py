@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+
 from axd.daemon.config import Config, ConfigError, load, load_file, parse_addr
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from axd.daemon.crawl import CrawlEntry, CrawlStats, crawl
 from axd.daemon.ignore import IgnoreRules
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from axd.protocol.framing import (
     Broken,
     ContentLengthDecoder,
@@ -13,8 +16,6 @@ from axd.protocol.framing import (
     detect_framing,
     encode,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 BODIES = [
     b'{"jsonrpc":"2.0","method":"server.info","id":1}',

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
+
 from axd.daemon.ignore import IgnoreMatch, IgnoreRules
 
 if TYPE_CHECKING:

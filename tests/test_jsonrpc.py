@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from axd.protocol.errors import ErrorCode
 from axd.protocol.jsonrpc import (
     Call,

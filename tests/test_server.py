@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 import pytest
+from support import environment_for, with_config
+
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
 from axd.daemon.app import Daemon
@@ -23,7 +25,6 @@ from axd.daemon.server import AlreadyRunningError, SocketPathError
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.methods import Method
-from support import environment_for, with_config
 
 if TYPE_CHECKING:
     from axd.daemon.dispatch import RequestContext
@@ -36,7 +37,8 @@ def raw_exchange(
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(path))
-        sock.sendall(payload)
+        if payload:
+            sock.sendall(payload)
         data = b""
         replies: list[object] = []
         while len(replies) < expect:
@@ -309,6 +311,12 @@ def test_sigterm_with_requests_in_flight_exits_zero(config: Config) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10)
             sock.connect(str(path))
+            # One answer first: the connection is accepted, not in the backlog
+            # (a backlog connection is reset when the listener closes).
+            sock.sendall(b'{"jsonrpc":"2.0","method":"server.info","id":"first"}\n')
+            first = b""
+            while not first.endswith(b"\n"):
+                first += sock.recv(65536)
             sock.sendall(
                 b"".join(
                     b'{"jsonrpc":"2.0","method":"rpc.discover","id":%d}\n' % i
