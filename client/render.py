@@ -223,7 +223,8 @@ def _section(name: str, values: dict[str, Any]) -> None:
 
 
 def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, Any]:
-    """Wait for a workspace's first index; a progress bar on a terminal."""
+    """Wait for a workspace's first index; on a terminal, a progress bar fed
+    by `index.progress` notifications (files/s, ETA)."""
     if quiet or not sys.stderr.isatty():
         return _wait_ready(client, root)
     from rich.progress import (
@@ -234,6 +235,7 @@ def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, A
         TimeRemainingColumn,
     )
 
+    client.call_raw("subscribe", {"root": root, "events": ["index.progress"]})
     columns = (
         TextColumn("indexing"),
         BarColumn(),
@@ -244,16 +246,30 @@ def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, A
     started = time.monotonic()
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("index", total=None, rate=0.0)
+        client.settimeout(1.0)
         while True:
+            try:
+                method, params = client.next_notification()
+            except TimeoutError:
+                method, params = "", b"{}"
+            if method == "index.progress":
+                note = json.loads(params)
+                rate = note["files_indexed"] / max(time.monotonic() - started, 1e-3)
+                progress.update(
+                    task,
+                    total=note["files_total"] or None,
+                    completed=note["files_indexed"],
+                    rate=rate,
+                )
+                if note["state"] == "indexing":
+                    continue
+            # A quiet second or a state change: ask where things stand.
+            client.settimeout(60)
             status = json.loads(client.call_raw("index.status", {"root": root}))
-            done = status["files_indexed"] + sum(status["files_skipped"].values())
-            rate = done / max(time.monotonic() - started, 1e-3)
-            progress.update(
-                task, total=status["files_total"] or None, completed=done, rate=rate
-            )
+            client.settimeout(1.0)
             if status["state"] != "indexing" and status["queue_depth"] == 0:
+                client.settimeout(60)
                 return status  # type: ignore[no-any-return]
-            time.sleep(0.2)
 
 
 def _wait_ready(client: Client, root: str) -> dict[str, Any]:
