@@ -187,9 +187,9 @@ class Daemon:
     # -- server.* methods ---------------------------------------------------------
 
     def _register_server_methods(self) -> None:
-        self.registry.register(m.SERVER_INFO, self._server_info)
-        self.registry.register(m.SERVER_SHUTDOWN, self._server_shutdown)
-        self.registry.register(m.RPC_DISCOVER, self._rpc_discover)
+        self.registry.register(m.SERVER_INFO, self._server_info, instant=True)
+        self.registry.register(m.SERVER_SHUTDOWN, self._server_shutdown, instant=True)
+        self.registry.register(m.RPC_DISCOVER, self._rpc_discover, instant=True)
 
     async def _server_info(self, params: t.Empty, ctx: RequestContext) -> t.ServerInfo:
         return t.ServerInfo(

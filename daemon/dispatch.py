@@ -70,6 +70,7 @@ class _Route(Generic[P, R]):
     method: Method[P, R]
     handler: Handler[P, R]
     decoder: msgspec.json.Decoder[P]
+    instant: bool = False
 
 
 class Observer(Protocol):
@@ -105,10 +106,27 @@ class Registry:
         self.shutting_down = False
         self.inflight = 0  # requests being handled now, across connections
 
-    def register(self, method: Method[P, R], handler: Handler[P, R]) -> None:
-        """Route `method` to `handler` (replacing any earlier one)."""
+    def register(
+        self, method: Method[P, R], handler: Handler[P, R], *, instant: bool = False
+    ) -> None:
+        """Route `method` to `handler` (replacing any earlier one).
+
+        `instant`: the handler never awaits anything that can block (it
+        answers from memory), so it runs inline on the connection's read
+        loop without a task, a deadline or log context: the hot path of
+        `server.info`-style calls.
+        """
         decoder: msgspec.json.Decoder[P] = msgspec.json.Decoder(method.params)
-        self._routes[method.name] = _Route(method, handler, decoder)
+        self._routes[method.name] = _Route(method, handler, decoder, instant)
+
+    def is_instant(self, parsed: list[Call | Invalid] | Call | Invalid) -> bool:
+        """Whether a parsed message can be answered inline (see `register`)."""
+        if isinstance(parsed, Invalid):
+            return True
+        if isinstance(parsed, Call):
+            route = self._routes.get(parsed.method)
+            return route is None or route.instant
+        return False
 
     def methods(self) -> list[Method[Any, Any]]:
         """Every registered method, in registration order."""
@@ -119,7 +137,12 @@ class Registry:
 
     async def handle(self, body: bytes, peer: Peer | None) -> bytes | None:
         """The reply to one framed message, or None when none is due."""
-        parsed = parse_message(body)
+        return await self.handle_parsed(parse_message(body), peer)
+
+    async def handle_parsed(
+        self, parsed: list[Call | Invalid] | Call | Invalid, peer: Peer | None
+    ) -> bytes | None:
+        """The reply to one parsed message, or None when none is due."""
         if isinstance(parsed, list):
             replies: list[bytes | None] = [None] * len(parsed)
 
@@ -201,6 +224,16 @@ class Registry:
                 "shutting_down",
             )
         context = RequestContext(peer, call.id)
+        if route.instant:
+            try:
+                result = await route.handler(params, context)
+                return encode_result(call.id, self._encoder.encode(result)), "ok"
+            except RpcError as exc:
+                return encode_error(call.id, exc.code, exc.message, exc.data), exc.code.kind
+            except Exception:
+                log.exception("handler_failed", method=call.method, id=call.id)
+                message = "internal error"
+                return encode_error(call.id, ErrorCode.INTERNAL_ERROR, message), "internal_error"
         try:
             with structlog.contextvars.bound_contextvars(
                 method=call.method, request_id=call.id

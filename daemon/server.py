@@ -31,7 +31,15 @@ from axd.protocol.framing import (
     encode,
     make_decoder,
 )
-from axd.protocol.jsonrpc import encode_error, encode_notification
+from axd.protocol.jsonrpc import (
+    Call,
+    Invalid,
+    encode_error,
+    encode_notification,
+    parse_message,
+)
+
+Parsed = list[Call | Invalid] | Call | Invalid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,6 +136,7 @@ class Connection:
     async def serve(self) -> None:
         """Read, dispatch and answer until the client goes or we stop."""
         config = self._server.config
+        registry = self._server.registry
         limiter = anyio.Semaphore(config.max_inflight_per_connection)
         try:
             async with anyio.create_task_group() as tg:
@@ -144,8 +153,13 @@ class Connection:
                 while True:
                     for frame in decoder.feed(data):
                         if isinstance(frame, Message):
+                            parsed = parse_message(frame.body)
                             await limiter.acquire()
-                            tg.start_soon(self._answer, frame.body, limiter)
+                            if registry.is_instant(parsed):
+                                # Answers from memory: no task needed.
+                                await self._answer(parsed, limiter)
+                            else:
+                                tg.start_soon(self._answer, parsed, limiter)
                         elif isinstance(frame, Oversized):
                             message = (
                                 f"message of {frame.size} bytes exceeds max_message_bytes "
@@ -202,11 +216,11 @@ class Connection:
                 return framing, data
             data = b""  # only whitespace so far: nothing worth keeping
 
-    async def _answer(self, body: bytes, limiter: anyio.Semaphore) -> None:
+    async def _answer(self, parsed: Parsed, limiter: anyio.Semaphore) -> None:
         # Counted until the reply is queued, so a graceful stop waits for it.
         self._server.inflight += 1
         try:
-            reply = await self._server.registry.handle(body, self)
+            reply = await self._server.registry.handle_parsed(parsed, self)
             if reply is not None:
                 await self._send(reply)
         finally:
