@@ -15,6 +15,8 @@ import anyio
 import anyio.abc
 import msgspec
 
+from axd.protocol.jsonrpc import Incoming
+
 from .connection import DaemonUnavailableError, RemoteError
 
 if TYPE_CHECKING:
@@ -27,15 +29,7 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
-class _Message(msgspec.Struct):
-    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
-    result: msgspec.Raw = msgspec.Raw(b"null")
-    error: dict[str, Any] | None = None
-    method: str | None = None
-    params: msgspec.Raw = msgspec.Raw(b"{}")
-
-
-_decoder = msgspec.json.Decoder(_Message)
+_decoder = msgspec.json.Decoder(Incoming)
 _encoder = msgspec.json.Encoder()
 
 
@@ -46,7 +40,7 @@ class AsyncClient:
         self._stream = stream
         self.path = path
         self._ids = itertools.count(1)
-        self._waiting: dict[int, MemoryObjectSendStream[_Message]] = {}
+        self._waiting: dict[int, MemoryObjectSendStream[Incoming]] = {}
         self._write_lock = anyio.Lock()
         tx, rx = anyio.create_memory_object_stream[tuple[str, bytes]](math.inf)
         self._notes_tx, self.notifications = tx, rx
@@ -95,7 +89,7 @@ class AsyncClient:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params is not None:
             message["params"] = params
-        tx, rx = anyio.create_memory_object_stream[_Message](1)
+        tx, rx = anyio.create_memory_object_stream[Incoming](1)
         self._waiting[request_id] = tx
         try:
             async with self._write_lock:
@@ -147,8 +141,8 @@ class AsyncClient:
                 waiter.close()
             self._notes_tx.close()
 
-    def _dispatch(self, message: _Message) -> None:
-        if message.method is not None and message.id is msgspec.UNSET:
+    def _dispatch(self, message: Incoming) -> None:
+        if message.method is not None and message.is_notification:
             self._notes_tx.send_nowait((message.method, bytes(message.params)))
             return
         if isinstance(message.id, int):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import msgspec
 
 from axd.protocol.errors import ErrorCode
+from axd.protocol.jsonrpc import Incoming
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,15 +55,7 @@ class RemoteError(Exception):
             return str(self.code)
 
 
-class _Response(msgspec.Struct):
-    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
-    result: msgspec.Raw = msgspec.Raw(b"null")
-    error: dict[str, Any] | None = None
-    method: str | None = None
-    params: msgspec.Raw = msgspec.Raw(b"{}")
-
-
-_response_decoder = msgspec.json.Decoder(_Response)
+_response_decoder = msgspec.json.Decoder(Incoming)
 _encoder = msgspec.json.Encoder()
 
 
@@ -125,7 +118,7 @@ class Client:
             ) from exc
         while True:
             response = _response_decoder.decode(self._read_line())
-            if response.method is not None and response.id is msgspec.UNSET:
+            if response.method is not None and response.is_notification:
                 self.notifications.append((response.method, bytes(response.params)))
                 continue
             if response.id != request_id:

@@ -206,40 +206,18 @@ class Registry:
         try:
             params = route.decoder.decode(call.params)
         except msgspec.ValidationError as exc:
-            text = str(exc)
-            return (
-                encode_error(
-                    call.id,
-                    ErrorCode.INVALID_PARAMS,
-                    f"invalid params: {text}",
-                    {"field": field_of(text)},
-                ),
-                "invalid_params",
-            )
+            return _invalid_params(call.id, exc), "invalid_params"
         if self.shutting_down and call.method != "server.info":
-            return (
-                encode_error(
-                    call.id, ErrorCode.SHUTTING_DOWN, "the daemon is stopping"
-                ),
-                "shutting_down",
-            )
+            message = "the daemon is stopping"
+            return encode_error(
+                call.id, ErrorCode.SHUTTING_DOWN, message
+            ), "shutting_down"
         context = RequestContext(peer, call.id)
-        if route.instant:
-            try:
-                result = await route.handler(params, context)
-                return encode_result(call.id, self._encoder.encode(result)), "ok"
-            except RpcError as exc:
-                return encode_error(call.id, exc.code, exc.message, exc.data), exc.code.kind
-            except Exception:
-                log.exception("handler_failed", method=call.method, id=call.id)
-                message = "internal error"
-                return encode_error(call.id, ErrorCode.INTERNAL_ERROR, message), "internal_error"
         try:
-            with structlog.contextvars.bound_contextvars(
-                method=call.method, request_id=call.id
-            ):
-                with anyio.fail_after(self.request_timeout_s):
-                    result = await route.handler(params, context)
+            if route.instant:
+                result = await route.handler(params, context)
+            else:
+                result = await self._guarded(route, params, context, call.method)
             return encode_result(call.id, self._encoder.encode(result)), "ok"
         except RpcError as exc:
             return encode_error(call.id, exc.code, exc.message, exc.data), exc.code.kind
@@ -248,19 +226,31 @@ class Registry:
                 f"request exceeded the server's {self.request_timeout_s:g} s deadline"
             )
             return encode_error(call.id, ErrorCode.TIMEOUT, message), "timeout"
-        except msgspec.ValidationError as exc:
-            text = str(exc)
-            return (
-                encode_error(
-                    call.id,
-                    ErrorCode.INVALID_PARAMS,
-                    f"invalid params: {text}",
-                    {"field": field_of(text)},
-                ),
-                "invalid_params",
-            )
+        except msgspec.ValidationError as exc:  # a handler decoding nested params
+            return _invalid_params(call.id, exc), "invalid_params"
         except Exception:
             log.exception("handler_failed", method=call.method, id=call.id)
+            message = "internal error"
             return encode_error(
-                call.id, ErrorCode.INTERNAL_ERROR, "internal error"
+                call.id, ErrorCode.INTERNAL_ERROR, message
             ), "internal_error"
+
+    async def _guarded(
+        self, route: _Route[Any, Any], params: Any, context: RequestContext, method: str
+    ) -> Any:
+        """Run a handler under the request deadline, with log context bound."""
+        with structlog.contextvars.bound_contextvars(
+            method=method, request_id=context.request_id
+        ):
+            with anyio.fail_after(self.request_timeout_s):
+                return await route.handler(params, context)
+
+
+def _invalid_params(request_id: RequestId, exc: msgspec.ValidationError) -> bytes:
+    text = str(exc)
+    return encode_error(
+        request_id,
+        ErrorCode.INVALID_PARAMS,
+        f"invalid params: {text}",
+        {"field": field_of(text)},
+    )

@@ -7,7 +7,7 @@ offsets, end column exclusive. Byte offsets are 0-based into the file.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -21,16 +21,7 @@ SkipReason = Literal[
     "parse_timeout",
     "parse_failed",
 ]
-SKIP_REASONS: tuple[str, ...] = (
-    "binary",
-    "too_large",
-    "minified",
-    "unreadable",
-    "unsupported",
-    "symlink_outside_root",
-    "parse_timeout",
-    "parse_failed",
-)
+SKIP_REASONS: tuple[str, ...] = get_args(SkipReason)
 
 ReferenceKind = Literal["call", "reference", "import"]
 

@@ -51,6 +51,23 @@ class Invalid:
 
 Parsed = Call | Invalid
 
+
+class Incoming(msgspec.Struct):
+    """What a client reads: a response (id + result/error) or a notification
+    (method + params, no id)."""
+
+    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: dict[str, Any] | None = None
+    method: str | None = None
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+    @property
+    def is_notification(self) -> bool:
+        """A server→client notification rather than a response."""
+        return self.method is not None and self.id is msgspec.UNSET
+
+
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _any_decoder = msgspec.json.Decoder()
