@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     from .systemd import inherited_listener
 
     configure(config.log)
+    # Query threads wait on the GIL while the writer thread works; CPython's
+    # default 5 ms hand-over interval shows up directly in query p95 during
+    # re-indexing (perf/RESULTS.md, "Query latency"). 1 ms trades a little
+    # throughput for latency, which is what an editor waits on.
+    sys.setswitchinterval(0.001)
     roots = [os.path.abspath(root) for root in args.add]
     daemon = Daemon(
         config,

@@ -219,8 +219,14 @@ def write_batch(
     *,
     generation: int,
     root: Path | None,
+    defer_links: bool = False,
 ) -> BatchResult:
-    """Write a batch in the caller's transaction; bump the generation if it changed."""
+    """Write a batch in the caller's transaction; bump the generation if it changed.
+
+    `defer_links` skips import resolution (a bulk first index resolves every
+    import once at the end with `linker.relink_all`: re-resolving per batch
+    grows with the index, 22x the time for 10x the files).
+    """
     started = time.perf_counter()
     result = BatchResult(generation=generation)
     # The last word on a path wins when a batch names it twice.
@@ -301,7 +307,7 @@ def write_batch(
             if was_indexed:
                 result.changes.append((path, "deleted"))
     writer.flush()
-    if new_ids or added or removed or configs:
+    if not defer_links and (new_ids or added or removed or configs):
         result.imports_resolved = relink(
             conn,
             DbFacts(conn, root),

@@ -173,3 +173,19 @@ def relink(
         [(t, i, t) for t, i in updates],
     )
     return len(updates)
+
+
+def relink_all(conn: apsw.Connection, facts: DbFacts) -> int:
+    """Resolve every import in the index once (after a bulk first index)."""
+    updates: list[tuple[int | None, int]] = []
+    for import_id, module, path, language in conn.execute(
+        "SELECT i.id, i.module, f.path, i.language FROM imports i"
+        " JOIN files f ON f.id = i.file_id"
+    ):
+        target = resolve_import(str(module), str(path), language, facts)
+        updates.append((None if target is None else facts.id_of(target), int(import_id)))
+    conn.executemany(
+        "UPDATE imports SET target_id = ? WHERE id = ? AND target_id IS NOT ?",
+        [(t, i, t) for t, i in updates],
+    )
+    return len(updates)

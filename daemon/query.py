@@ -11,6 +11,7 @@ connection) and ``took_ms``. Search lives in `ranking`, the import graph in
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from axd.daemon.fts import PathFilter, split_identifier
@@ -211,6 +212,17 @@ def chunks(conn: apsw.Connection, path: str, line: int | None = None) -> list[Ch
 
 _EXACT, _PREFIX, _HUMP, _SUBSTRING = 1.0, 0.8, 0.6, 0.4
 _SCAN_CAP = 5_000  # rows examined per tier; keeps broad queries bounded
+# Above this many symbols (~10 ms of scanning), the substring tier matches
+# word starts through the FTS index instead of scanning every name.
+_SUBSTRING_SCAN_MAX = 250_000
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def _symbol_rows(conn: apsw.Connection) -> int:
+    """About how many symbols there are: the largest id, read from the
+    primary key's b-tree in O(log n)."""
+    row = conn.execute("SELECT max(id) FROM symbols").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def _hump_segments(query: str) -> list[str]:
@@ -238,7 +250,10 @@ def symbol_search(
 
     Exact and prefix use the ``name_lower`` index (a range scan), camel-hump
     the ``initials`` index, and the substring tier (only run when the others
-    leave room) a scan bounded by `_SCAN_CAP` matches. Within a tier shorter
+    leave room) a scan bounded by `_SCAN_CAP` matches — on workspaces of more
+    than `_SUBSTRING_SCAN_MAX` symbols only names with a word that starts
+    with the query (an FTS prefix query on the ``names`` column), since a
+    full scan would take hundreds of milliseconds. Within a tier shorter
     names rank first; an exact case-sensitive match gets a small bonus.
     """
     q = query.strip()
@@ -257,11 +272,17 @@ def symbol_search(
     def add(
         sql: str, params: list[object], base: float, hump: Sequence[str] = ()
     ) -> None:
-        rows = conn.execute(
-            "SELECT s.id, " + sql + kind_sql + " LIMIT ?",
-            [*params, *kind_params, _SCAN_CAP],
-        )
-        for symbol_id, name in rows:
+        scan = "SELECT s.id AS id, " + sql + kind_sql + " LIMIT ?"
+        args = [*params, *kind_params, _SCAN_CAP]
+        if not hump:
+            # The tier's order (case-exact first, then shorter, then id) in
+            # SQL: only the rows that can make the cut reach Python.
+            scan = (
+                f"SELECT id, name FROM ({scan})"
+                " ORDER BY name = ? DESC, length(name), id LIMIT ?"
+            )
+            args += [q, limit + len(found)]
+        for symbol_id, name in conn.execute(scan, args):
             if symbol_id in found:
                 continue
             if hump and not hump_match(hump, split_identifier(name)):
@@ -270,27 +291,47 @@ def symbol_search(
             extra = max(0, len(name) - len(q))
             found[symbol_id] = base + 0.1 / (1 + extra) + (0.05 if name == q else 0.0)
 
-    add("s.name FROM symbols s WHERE s.name_lower = ?", [ql], _EXACT)
-    add(
-        "s.name_lower FROM symbols s WHERE s.name_lower > ? AND s.name_lower < ?",
-        [ql, ql + "\U0010ffff"],
-        _PREFIX,
-    )
-    segments = _hump_segments(q)
-    if len(segments) > 1:
-        initials = "".join(s[0] for s in segments)
+    # Tiers never cross: once `limit` are found, lower tiers cannot place.
+    add("s.name AS name FROM symbols s WHERE s.name_lower = ?", [ql], _EXACT)
+    if len(found) < limit:
         add(
-            "s.name FROM symbols s WHERE s.initials >= ? AND s.initials < ?",
-            [initials, initials + "\U0010ffff"],
+            "s.name_lower AS name FROM symbols s"
+            " WHERE s.name_lower > ? AND s.name_lower < ?",
+            [ql, ql + "\U0010ffff"],
+            _PREFIX,
+        )
+    segments = _hump_segments(q)
+    if len(segments) > 1 and len(found) < limit:
+        initials = "".join(s[0] for s in segments)
+        # Every segment is part of the lower-cased name: filtering on that in
+        # SQL leaves few rows for hump_match to check in Python.
+        add(
+            "s.name AS name FROM symbols s WHERE s.initials >= ? AND s.initials < ?"
+            + " AND instr(s.name_lower, ?) > 0" * len(segments),
+            [initials, initials + "\U0010ffff", *segments],
             _HUMP,
             segments,
         )
     if len(found) < limit:
-        add(
-            "s.name_lower FROM symbols s WHERE instr(s.name_lower, ?) > 0",
-            [ql],
-            _SUBSTRING,
-        )
+        if _symbol_rows(conn) <= _SUBSTRING_SCAN_MAX:
+            add(
+                "s.name_lower AS name FROM symbols s WHERE instr(s.name_lower, ?) > 0",
+                [ql],
+                _SUBSTRING,
+            )
+        elif _WORDS.fullmatch(ql) and len(ql) >= 3:
+            # Too many symbols to scan: names with a word starting with the
+            # query, found through the FTS ``names`` column (whole and split
+            # names), e.g. ``metadata`` → ``IIOMetadataFormatImpl``. Queries
+            # of several words are left to the prefix and camel-hump tiers.
+            match = '{names} : "' + ql + '" *'
+            add(
+                "s.name_lower AS name FROM symbols s WHERE s.chunk_id IN"
+                " (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?)"
+                " AND instr(s.name_lower, ?) > 0",
+                [match, ql],
+                _SUBSTRING,
+            )
     best = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:limit]
     rows = conn.execute(
         "SELECT s.id, s.name, s.qualified_name, s.kind, f.path, s.start_line,"

@@ -27,6 +27,7 @@ import apsw
 
 from axd.daemon import migrator
 from axd.daemon.batch import BatchResult, write_batch
+from axd.daemon.linker import DbFacts, relink_all
 from axd.daemon.migrator import Migrator
 
 if TYPE_CHECKING:
@@ -249,7 +250,11 @@ class Store:
             return result
 
     def apply_batch(
-        self, outcomes: Sequence[FileOutcome], deleted: Sequence[str] = ()
+        self,
+        outcomes: Sequence[FileOutcome],
+        deleted: Sequence[str] = (),
+        *,
+        defer_links: bool = False,
     ) -> BatchResult:
         """Write one batch in one transaction (see `batch.write_batch`).
 
@@ -263,11 +268,35 @@ class Store:
         current = self._generation
         result = self._write(
             lambda conn: write_batch(
-                conn, outcomes, deleted, generation=current, root=self._root
+                conn,
+                outcomes,
+                deleted,
+                generation=current,
+                root=self._root,
+                defer_links=defer_links,
             )
         )
         self._generation = result.generation
         return result
+
+    def relink_all(self) -> int:
+        """Resolve every import in one transaction, after batches written with
+        `defer_links`; bumps the generation when any edge changed. Returns the
+        number of imports resolved."""
+
+        def run(conn: apsw.Connection) -> tuple[int, bool]:
+            before = conn.total_changes()
+            count = relink_all(conn, DbFacts(conn, self._root))
+            changed = conn.total_changes() != before
+            if changed:
+                value = _read_generation(conn) + 1
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+            return count, changed
+
+        count, changed = self._write(run)
+        if changed:
+            self._generation += 1
+        return count
 
     def bump_generation(self, at_least: int | None = None) -> int:
         """Commit a new generation with no data change, above `at_least` if given.

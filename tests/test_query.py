@@ -163,6 +163,108 @@ def test_no_match_and_fallback_to_any_term(conn: apsw.Connection) -> None:
     ]
 
 
+# Ranking over a second, stdlib-like tree: qualified names and paths, partial
+# matches, test files.
+RANKED = [
+    FileSpec(
+        "futures/thread.py",
+        "class ThreadPoolExecutor:\n    def submit(self, fn):\n        pass\n",
+        symbols=[
+            Sym("ThreadPoolExecutor", "class", end_needle="pass"),
+            Sym("submit", "method", "ThreadPoolExecutor.submit", "def submit",
+                "pass", parent=0),
+        ],
+    ),
+    FileSpec(
+        "futures/process.py",
+        "class ProcessPoolExecutor:\n    def submit(self, fn):\n        pass\n",
+        symbols=[
+            Sym("ProcessPoolExecutor", "class", end_needle="pass"),
+            Sym("submit", "method", "ProcessPoolExecutor.submit", "def submit",
+                "pass", parent=0),
+        ],
+    ),
+    FileSpec(
+        "urls/parse.py",
+        'def parse_qs(qs):\n    """Parse a query given as a string argument."""\n'
+        "    return qs\n",
+        symbols=[Sym("parse_qs", end_needle="return qs",
+                     docstring="Parse a query given as a string argument.")],
+    ),
+    FileSpec(
+        "urls/log.py",
+        "def log(url):\n    # parse the url, log the query string\n    return url\n",
+        symbols=[Sym("log", end_needle="return url")],
+    ),
+    FileSpec(
+        "pkg/clock.py",
+        "def tick_clock(n):\n    return n\n",
+        symbols=[Sym("tick_clock", end_needle="return n")],
+    ),
+    FileSpec(
+        "tests/clock.py",
+        "def tick_clock(n):\n    return n\n",
+        symbols=[Sym("tick_clock", end_needle="return n")],
+    ),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ranked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
+    store = Store.open(tmp_path_factory.mktemp("ranked") / "index.db")
+    store.apply_batch([indexed(spec) for spec in RANKED], [])
+    with store.reader() as reader:
+        yield reader
+    store.close()
+
+
+def test_qualified_name_words_count_for_the_name(ranked: apsw.Connection) -> None:
+    hits = ranking.search(ranked, "thread pool executor submit")
+    assert hits[0].path == "futures/thread.py"
+    assert hits[0].factors.name > hits[1].factors.name
+
+
+def test_chunks_missing_a_word_still_compete(ranked: apsw.Connection) -> None:
+    # urls/log.py has every word; parse_qs lacks "url" but its name and
+    # docstring answer the question.
+    hits = ranking.search(ranked, "parse url query string")
+    assert [h.path for h in hits] == ["urls/parse.py", "urls/log.py"]
+
+
+def test_test_files_rank_below_the_code(ranked: apsw.Connection) -> None:
+    hits = ranking.search(ranked, "tick clock")
+    assert [h.path for h in hits] == ["pkg/clock.py", "tests/clock.py"]
+    assert hits[0].score > hits[1].score
+    # Asking for tests: no penalty, and the path's words count for the name.
+    hits = ranking.search(ranked, "tick clock test")
+    assert [h.path for h in hits] == ["tests/clock.py", "pkg/clock.py"]
+
+
+@pytest.mark.parametrize(
+    "path, is_test",
+    [
+        ("tests/clock.py", True),
+        ("src/test/util.py", True),
+        ("idlelib/idle_test/test_x.py", True),
+        ("pkg/test_clock.py", True),
+        ("server_test.go", True),
+        ("web/app.spec.ts", True),
+        ("conftest.py", True),
+        ("unittest/case.py", False),
+        ("pkg/testing_tools.py", False),
+        ("contest/entry.py", False),
+    ],
+)
+def test_is_test_path(path: str, is_test: bool) -> None:
+    assert ranking.is_test_path(path) is is_test
+
+
+def test_stem_joins_inflections() -> None:
+    assert ranking.stem("directories") == ranking.stem("directory")
+    assert ranking.stem("parsing") == ranking.stem("parse") == ranking.stem("parsed")
+    assert ranking.stem("url") == "url"
+
+
 # -- definitions ----------------------------------------------------------------------
 
 
@@ -269,3 +371,17 @@ def test_symbol_search_order_exact_prefix_hump_substring(conn: apsw.Connection) 
     kinds = query.symbol_search(conn, "handle", kinds=["variable"])
     assert [s.name for s in kinds] == ["handleRequestCount"]
     assert query.symbol_search(conn, "   ") == []
+
+
+def test_symbol_search_word_starts_on_large_workspaces(
+    conn: apsw.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = [s.name for s in query.symbol_search(conn, "request")]
+    assert "HandleRequest" in full and "handleRequestCount" in full
+    assert "rehandle" in [s.name for s in query.symbol_search(conn, "andle")]
+    # Past the scan limit: word starts through FTS, no mid-word substrings.
+    monkeypatch.setattr(query, "_SUBSTRING_SCAN_MAX", 0)
+    assert sorted(s.name for s in query.symbol_search(conn, "request")) == sorted(
+        n for n in full if "request" in n.lower()
+    )
+    assert query.symbol_search(conn, "andle") == []

@@ -1,0 +1,463 @@
+"""A large, deterministic source tree for benchmarks, made of real files.
+
+``build_corpus(dest, target_files, seed)`` lays out about `target_files`
+files under ``dest/tree/pkgNNNN/<source>/<original relative path>``, drawn
+from real source code found on this machine:
+
+* the Python standard library (``sysconfig.get_paths()["stdlib"]``, without
+  its ``site-packages``) and the base interpreter's ``site-packages``,
+* this virtualenv's ``site-packages`` (``purelib``),
+* ``/usr/lib/python3`` (distribution packages),
+* C and C++ headers from ``/usr/include``,
+* JavaScript from ``/usr/lib/node_modules``,
+* Java from a JDK's ``lib/src.zip`` (extracted once),
+* any ``.go`` files in those places.
+
+Only files with a source extension in `EXTENSIONS`, at most 1 MiB and with
+no NUL byte in their first 8 KiB are used. Path components that axd ignores
+by default (``node_modules``, ``__pycache__``, ``.venv``...) are renamed or
+left out so that axd and ctags see the same tree.
+
+Every distinct source file is first copied once into ``dest/.sources/``
+(a private copy, so nothing done to the corpus can touch system files), and
+the tree is built from hard links to those copies (plain copies when
+``dest`` is on another filesystem than the cache, which cannot happen with
+the default layout). The pool of distinct files (~40,000 on the reference
+machine) is shuffled with `seed` and dealt out, pass after pass, into
+directories of `FILES_PER_PACKAGE` files until `target_files` is reached,
+so most files appear two or three times at 100,000 files.
+
+**Hard links share an inode.** Appending to a corpus file in place changes
+every other path linked to it (and their mtime). A benchmark that edits a
+file must first give it its own inode: `make_private(path)`.
+
+Building is idempotent: ``dest/.corpus.json`` records the parameters and
+the `CorpusInfo`; when they match and the tree is there, it is reused
+(about 0.1 s). A rebuild goes to a temporary directory that replaces the
+tree at the end; concurrent builders of the same `dest` take turns on a
+lock file.
+
+    .venv/bin/python perf/corpus.py perf/corpus [--files 100000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import random
+import shutil
+import sys
+import sysconfig
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "DEFAULT_DEST",
+    "EXTENSIONS",
+    "CorpusInfo",
+    "build_corpus",
+    "make_private",
+]
+
+FORMAT_VERSION = 1
+DEFAULT_DEST = Path(__file__).resolve().parent / "corpus"
+MAX_FILE_BYTES = 1024 * 1024
+FILES_PER_PACKAGE = 250
+SNIFF_BYTES = 8192
+
+# Extension -> language (axd's names for them).
+EXTENSIONS: dict[str, str] = {
+    ".py": "python",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".java": "java",
+    ".go": "go",
+    ".ts": "typescript",
+    ".rs": "rust",
+    ".rb": "ruby",
+    ".php": "php",
+}
+
+# Directory names axd's built-in rules ignore: renamed so the file stays in
+# the tree for both axd and ctags (node_modules), or left out (caches).
+_RENAME_DIRS = {"node_modules": "node_mods", ".venv": "venv_"}
+_SKIP_DIRS = frozenset(
+    {
+        "__pycache__",
+        ".git",
+        ".hg",
+        ".svn",
+        ".jj",
+        ".bzr",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".tox",
+        ".nox",
+    }
+)
+
+
+@dataclass
+class CorpusInfo:
+    """What a built corpus holds (also ``dest/.corpus.json``)."""
+
+    root: Path
+    files: int
+    bytes: int
+    languages: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One distinct file of the pool: where it came from and its cached copy."""
+
+    label: str  # which source tree ("stdlib", "include"...)
+    rel: str  # "/"-separated path inside that tree, renamed as needed
+    cached: Path  # the private copy under dest/.sources
+    size: int
+    language: str
+
+
+# -- discovering the pool -------------------------------------------------------------
+
+
+def _source_dirs() -> list[tuple[str, Path, frozenset[str]]]:
+    """(label, directory, directory names to skip at its top) of real source."""
+    paths = sysconfig.get_paths()
+    stdlib = Path(paths["stdlib"])
+    found: list[tuple[str, Path, frozenset[str]]] = [
+        ("stdlib", stdlib, frozenset({"site-packages", "dist-packages"})),
+        ("base-site-packages", stdlib / "site-packages", frozenset()),
+        ("venv-site-packages", Path(paths["purelib"]), frozenset()),
+        ("usr-python3", Path("/usr/lib/python3"), frozenset()),
+        ("include", Path("/usr/include"), frozenset()),
+        ("node", Path("/usr/lib/node_modules"), frozenset()),
+    ]
+    seen: set[Path] = set()
+    unique = []
+    for label, directory, skip in found:
+        try:
+            real = directory.resolve(strict=True)
+        except OSError:
+            continue
+        if real in seen or not real.is_dir():
+            continue
+        seen.add(real)
+        unique.append((label, real, skip))
+    return unique
+
+
+def _clean_rel(parts: list[str]) -> str | None:
+    out = []
+    for part in parts:
+        if part in _SKIP_DIRS:
+            return None
+        out.append(_RENAME_DIRS.get(part, part))
+    return "/".join(out)
+
+
+def _walk(directory: Path, skip_top: frozenset[str]) -> Iterator[tuple[str, Path]]:
+    """(cleaned relative path, real path) of candidate files, sorted."""
+    for current, dirs, files in os.walk(directory):
+        dirs.sort()
+        if current == str(directory):
+            dirs[:] = [d for d in dirs if d not in skip_top]
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        relative_dir = os.path.relpath(current, directory)
+        prefix = [] if relative_dir == "." else relative_dir.split(os.sep)
+        for name in sorted(files):
+            if os.path.splitext(name)[1].lower() not in EXTENSIONS:
+                continue
+            rel = _clean_rel([*prefix, name])
+            if rel is not None:
+                yield rel, Path(current, name)
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return b"\0" not in handle.read(SNIFF_BYTES)
+    except OSError:
+        return False
+
+
+def _cache_file(src: Path, cached: Path) -> int | None:
+    """Copy `src` to `cached` unless an equal-sized copy is there; its size."""
+    try:
+        info = src.stat()  # follows symlinks
+    except OSError:
+        return None
+    if not os.path.isfile(src) or info.st_size > MAX_FILE_BYTES:
+        return None
+    with contextlib.suppress(OSError):
+        if cached.stat().st_size == info.st_size:
+            return info.st_size
+    if not _is_text(src):
+        return None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(src, cached)
+    except OSError:
+        return None
+    return info.st_size
+
+
+def _java_zip() -> Path | None:
+    candidates = sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip"))
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidates.insert(0, Path(java_home) / "lib" / "src.zip")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _java_sources(cache: Path) -> list[_Source]:
+    """.java files of a JDK's src.zip, extracted once into the cache."""
+    archive = _java_zip()
+    if archive is None:
+        return []
+    out: list[_Source] = []
+    with zipfile.ZipFile(archive) as zf:
+        for entry in sorted(zf.infolist(), key=lambda e: e.filename):
+            name = entry.filename
+            if (
+                not name.endswith(".java")
+                or entry.is_dir()
+                or entry.file_size > MAX_FILE_BYTES
+            ):
+                continue
+            rel = _clean_rel(name.split("/"))
+            if rel is None:
+                continue
+            cached = cache / "java" / rel
+            try:
+                present = cached.stat().st_size == entry.file_size
+            except OSError:
+                present = False
+            if not present:
+                data = zf.read(entry)
+                if b"\0" in data[:SNIFF_BYTES]:
+                    continue
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(data)
+            out.append(_Source("java", rel, cached, entry.file_size, "java"))
+    return out
+
+
+def _pool(cache: Path) -> list[_Source]:
+    """Every distinct usable source file, each copied once into `cache`."""
+    pool: list[_Source] = []
+    seen: set[Path] = set()
+    for label, directory, skip in _source_dirs():
+        for rel, path in _walk(directory, skip):
+            try:
+                real = path.resolve(strict=True)
+            except OSError:
+                continue
+            if real in seen:
+                continue
+            seen.add(real)
+            cached = cache / label / rel
+            size = _cache_file(real, cached)
+            if size is None:
+                continue
+            language = EXTENSIONS[os.path.splitext(rel)[1].lower()]
+            pool.append(_Source(label, rel, cached, size, language))
+    pool += _java_sources(cache)
+    return pool
+
+
+# -- laying out the tree ----------------------------------------------------------------
+
+
+def _place(src: Path, dst: Path, use_links: list[bool]) -> None:
+    if use_links[0]:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            use_links[0] = False  # another filesystem (or no links): copy
+    shutil.copyfile(src, dst)
+
+
+def _layout(pool: list[_Source], tree: Path, target: int, seed: int) -> CorpusInfo:
+    rng = random.Random(seed)
+    order: list[_Source] = []
+    placed: set[str] = set()
+    made_dirs: set[str] = set()
+    use_links = [True]
+    total_bytes = 0
+    languages: dict[str, int] = {}
+    files = 0
+    while files < target and pool:
+        order = list(pool)
+        rng.shuffle(order)
+        for source in order:
+            if files >= target:
+                break
+            package = f"pkg{files // FILES_PER_PACKAGE:04d}"
+            rel = f"{package}/{source.label}/{source.rel}"
+            copy = 2
+            while rel in placed:  # the same file twice in one package
+                rel = f"{package}/{source.label}_{copy}/{source.rel}"
+                copy += 1
+            placed.add(rel)
+            parent = rel.rpartition("/")[0]
+            if parent not in made_dirs:
+                os.makedirs(tree / parent, exist_ok=True)
+                made_dirs.add(parent)
+            _place(source.cached, tree / rel, use_links)
+            files += 1
+            total_bytes += source.size
+            languages[source.language] = languages.get(source.language, 0) + 1
+    return CorpusInfo(
+        root=tree,
+        files=files,
+        bytes=total_bytes,
+        languages=dict(sorted(languages.items(), key=lambda kv: -kv[1])),
+    )
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+def _manifest_matches(
+    manifest: Path, target_files: int, seed: int
+) -> CorpusInfo | None:
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    params = data.get("params", {})
+    if params != {"format": FORMAT_VERSION, "target_files": target_files, "seed": seed}:
+        return None
+    info = data.get("info", {})
+    root = Path(info.get("root", ""))
+    last = data.get("last_file")
+    if not root.is_dir() or not last or not (root / last).is_file():
+        return None
+    return CorpusInfo(
+        root=root,
+        files=int(info["files"]),
+        bytes=int(info["bytes"]),
+        languages={str(k): int(v) for k, v in info["languages"].items()},
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_corpus(dest: Path, target_files: int = 100_000, seed: int = 0) -> CorpusInfo:
+    """Build (or reuse) a tree of about `target_files` real source files.
+
+    The tree is ``dest/tree`` (`CorpusInfo.root`); ``dest/.corpus.json``
+    describes it. Deterministic for a given machine and `seed`.
+    """
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = dest / ".corpus.json"
+    with _locked(dest / ".corpus.lock"):
+        reused = _manifest_matches(manifest, target_files, seed)
+        if reused is not None:
+            return reused
+        tree = dest / "tree"
+        building = dest / f"tree.building-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        pool = _pool(dest / ".sources")
+        pool.sort(key=lambda s: (s.label, s.rel))
+        info = _layout(pool, building, target_files, seed)
+        with contextlib.suppress(FileNotFoundError):
+            manifest.unlink()  # no manifest pointing at a half-replaced tree
+        if tree.exists():
+            old = dest / f"tree.old-{os.getpid()}"
+            tree.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        building.rename(tree)
+        info.root = tree
+        last = _last_file(tree)
+        record = {
+            "params": {
+                "format": FORMAT_VERSION,
+                "target_files": target_files,
+                "seed": seed,
+            },
+            "info": {**asdict(info), "root": str(tree)},
+            "pool_files": len(pool),
+            "pool_bytes": sum(s.size for s in pool),
+            "last_file": last,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        tmp = manifest.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(manifest)
+        return info
+
+
+def _last_file(tree: Path) -> str | None:
+    packages = sorted(p for p in tree.iterdir() if p.is_dir())
+    for package in reversed(packages):
+        for current, _dirs, files in os.walk(package):
+            if files:
+                return os.path.relpath(os.path.join(current, files[0]), tree)
+    return None
+
+
+def make_private(path: Path) -> None:
+    """Give a corpus file its own inode (same content), so that editing it
+    changes no other path of the tree."""
+    path = Path(path)
+    if path.stat().st_nlink <= 1:
+        return
+    tmp = path.with_name(path.name + ".private-tmp")
+    shutil.copyfile(path, tmp)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: build the corpus and print its description."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dest", type=Path, nargs="?", default=DEFAULT_DEST)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    info = build_corpus(args.dest, args.files, args.seed)
+    elapsed = time.perf_counter() - started
+    print(
+        f"{info.root}: {info.files} files, {info.bytes / 1e6:.1f} MB,"
+        f" languages {info.languages} ({elapsed:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
