@@ -183,7 +183,9 @@ def relink_all(conn: apsw.Connection, facts: DbFacts) -> int:
         " JOIN files f ON f.id = i.file_id"
     ):
         target = resolve_import(str(module), str(path), language, facts)
-        updates.append((None if target is None else facts.id_of(target), int(import_id)))
+        updates.append(
+            (None if target is None else facts.id_of(target), int(import_id))
+        )
     conn.executemany(
         "UPDATE imports SET target_id = ? WHERE id = ? AND target_id IS NOT ?",
         [(t, i, t) for t, i in updates],

@@ -290,7 +290,9 @@ class Store:
             changed = conn.total_changes() != before
             if changed:
                 value = _read_generation(conn) + 1
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'generation'", (value,)
+                )
             return count, changed
 
         count, changed = self._write(run)
