@@ -74,10 +74,12 @@ class AsyncClient:
     ) -> None:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
-        await self._stream.aclose()
-        self._notes_tx.close()
-        self.notifications.close()
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._stream.aclose()
+            self._notes_tx.close()
+            self.notifications.close()
 
     async def call_raw(self, method: str, params: Any = None) -> bytes:
         """One request; the raw JSON of its result.

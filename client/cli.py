@@ -18,6 +18,7 @@ from axd.protocol.paths import default_socket_path, default_state_dir
 
 from . import render
 from .connection import Client, DaemonUnavailableError, RemoteError, connect_or_start
+from .doctor import add_doctor_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--root")
     command("health", cmd_health, "component health (exit 1 unless HEALTHY)")
+    add_doctor_command(sub, common)
     command("metrics", cmd_metrics, "Prometheus metrics text")
     p = command("config", cmd_config, "check or show the configuration")
     config_sub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)

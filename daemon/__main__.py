@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path=config_path,
         initial_roots=roots,
         inherited_socket=inherited_listener(),
+        env=env,
     )
     try:
         anyio.run(daemon.run)

@@ -196,7 +196,10 @@ class Api:
                     "not seen by the crawl (e.g. inside a symlinked directory)"
                 )
             return t.FileExplanation(**base)
-        base.update(language=info.language, size=info.size)
+        # A file with a row reports the generation that last changed it (so
+        # a client can tell whether a batch re-parsed it); others report the
+        # workspace's current generation.
+        base.update(language=info.language, size=info.size, generation=info.generation)
         if info.indexed:
             base.update(
                 indexed=True,

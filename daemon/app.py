@@ -52,8 +52,12 @@ class Daemon:
         config_path: Path | None = None,
         initial_roots: list[str] | None = None,
         inherited_socket: socket.socket | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config = config
+        # The environment the config was loaded with (with --log-level folded
+        # in): a SIGHUP reload must see the same overrides.
+        self.env = dict(os.environ) if env is None else env
         self.config_path = config_path
         self.socket_path = runtime_socket_path(config)
         self.state_dir = state_directory(config)
@@ -164,6 +168,7 @@ class Daemon:
                 socket_path=self.config.socket_path,
                 state_dir=self.config.state_dir,
                 metrics_addr=self.config.metrics.addr,
+                env=self.env,
             )
         except ConfigError as exc:
             log.error("config_reload_rejected", error=str(exc))
@@ -177,6 +182,14 @@ class Daemon:
         """Take the settings that can change at run time."""
         from .logging import configure
 
+        # Read once at start: a change needs a restart. Say so, not silently.
+        fixed = [
+            name
+            for name in ("socket_path", "state_dir", "index", "watch", "metrics")
+            if getattr(fresh, name) != getattr(self.config, name)
+        ]
+        if fixed:
+            log.warning("config_needs_restart", sections=fixed)
         self.config = fresh
         self.server.config = fresh.server
         self.registry.request_timeout_s = fresh.server.request_timeout_s

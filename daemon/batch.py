@@ -273,9 +273,19 @@ def write_batch(
             and (prior.skip_reason, prior.detail)
             == (outcome.skip_reason, outcome.detail)
         ):
+            # Same reason again: refresh the stat fields, and the version and
+            # language (rows from before they were recorded would otherwise
+            # be re-queued at every start).
             conn.execute(
-                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
-                (outcome.size, outcome.mtime_ns, prior.id),
+                "UPDATE files SET size = ?, mtime_ns = ?, extractor_version = ?,"
+                " language = ? WHERE id = ?",
+                (
+                    outcome.size,
+                    outcome.mtime_ns,
+                    outcome.extractor_version,
+                    outcome.language,
+                    prior.id,
+                ),
             )
             result.files_skipped += 1
             continue

@@ -21,7 +21,11 @@ _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
     "warning": logging.WARNING,
+    "warn": logging.WARNING,
     "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
 }
 # structlog's JSONRenderer passes default=, which msgspec rejects; repr() is
 # the fallback for anything msgspec cannot encode.
@@ -42,9 +46,38 @@ def wants_json(config: LogConfig, stream: Any = sys.stderr) -> bool:
     return under_supervisor or not stream.isatty()
 
 
+# The level in force. Loggers are cached on first use, so the level cannot
+# be baked into their class (a SIGHUP reload would never reach them): the
+# first processor drops events below it instead.
+_threshold = [logging.INFO]
+
+
+def _below_threshold(logger: Any, method_name: str, event_dict: Any) -> Any:
+    if _LEVELS.get(method_name, logging.CRITICAL) < _threshold[0]:
+        raise structlog.DropEvent
+    return event_dict
+
+
+_configured = [False]
+
+
+def set_level(level: str) -> None:
+    """Change the level of every logger, cached ones included (SIGHUP)."""
+    _threshold[0] = _LEVELS[level]
+
+
 def configure(config: LogConfig, *, cache: bool = True) -> None:
-    """Configure structlog once for the process (`cache=False` in tests)."""
+    """Configure structlog for the process (`cache=False` in tests).
+
+    Called again (a config reload), it only changes the level: the output
+    format is fixed for the life of the process.
+    """
+    set_level(config.level)
+    if _configured[0]:
+        return
+    _configured[0] = True
     processors: list[Any] = [
+        _below_threshold,
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -60,7 +93,8 @@ def configure(config: LogConfig, *, cache: bool = True) -> None:
         factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[config.level]),
+        # DEBUG here: `_below_threshold` applies the (changeable) level.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=factory,
         cache_logger_on_first_use=cache,
     )

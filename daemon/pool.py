@@ -3,17 +3,20 @@
 tree-sitter holds the GIL while parsing, so parallelism comes from
 processes. A worker that dies (segfault, OOM kill, `kill -9`) breaks the
 executor; the pool then starts a fresh one and re-runs the failed batch one
-file at a time, so only the file that crashes a worker again is recorded as
-`parse_failed` — never retried forever, never taking its batch with it.
+file at a time on a one-process executor of its own, so only the file that
+crashes a worker again, alone, is recorded as `parse_failed` — never retried
+forever, never taking its batch (or another batch) with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
@@ -21,8 +24,9 @@ import anyio
 import msgspec
 import structlog
 
+from .languages import LANGUAGES, detect_language
 from .records import FileOutcome
-from .worker import WorkerSettings, WorkItem, process_batch, warm_up
+from .worker import WorkerSettings, WorkItem, exit_with, process_batch, warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +35,72 @@ log = structlog.get_logger()
 
 _items_encoder = msgspec.msgpack.Encoder()
 _outcomes_decoder = msgspec.msgpack.Decoder(list[FileOutcome])
+
+
+def _result(future: Future[bytes], executor: ProcessPoolExecutor) -> bytes:
+    """`future.result()`, but never forever on an executor with a dead worker.
+
+    The executor notices a dead worker and fails its futures; a worker killed
+    at the wrong moment (holding a queue lock) can leave its management
+    thread stuck for ever in a read of the half-written result, and every
+    batch on that executor would wait for ever. A dead worker (or an
+    executor we shut down) seen twice, a second apart, with our job still
+    pending: broken.
+    """
+    # The dict itself: shutdown() drops the executor's reference to it.
+    processes = getattr(executor, "_processes", None) or {}
+    dead_checks = 0
+    while True:
+        try:
+            return future.result(timeout=1.0)
+        except FuturesTimeoutError:
+            shut_down = bool(getattr(executor, "_shutdown_thread", False))
+            if shut_down or any(
+                p.exitcode is not None for p in list(processes.values())
+            ):
+                dead_checks += 1
+                if dead_checks >= 2:
+                    raise BrokenProcessPool(
+                        "a worker died; its batch is lost"
+                    ) from None
+            else:
+                dead_checks = 0
+
+
+def _kill_workers(executor: ProcessPoolExecutor) -> None:
+    """End the survivors of a broken executor.
+
+    Their batches are lost anyway, and a survivor keeps the result pipe open,
+    so a management thread stuck reading a dead worker's half-written result
+    would otherwise never see EOF (nor would the survivor ever exit).
+    """
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+
+
+def _crashed_outcome(root: str, path: str) -> FileOutcome:
+    """`parse_failed` for a file that crashes a worker, with its size and
+    mtime: a warm restart must see it unchanged and not crash on it again."""
+    language = detect_language(path, b"")
+    spec = LANGUAGES.get(language) if language else None
+    try:
+        info = os.stat(os.path.join(root, path))
+    except OSError:
+        size = mtime_ns = 0
+    else:
+        size, mtime_ns = info.st_size, info.st_mtime_ns
+    return FileOutcome(
+        path=path,
+        status="skipped",
+        language=language,
+        size=size,
+        mtime_ns=mtime_ns,
+        skip_reason="parse_failed",
+        detail="a worker process crashed while parsing this file, in its batch and again alone",
+        extractor_version=spec.extractor_version if spec else 0,
+    )
 
 
 class PoolClosedError(Exception):
@@ -56,16 +126,26 @@ class WorkerPool:
         self._closed = False
         # Jobs waiting on futures each hold a thread; bound them.
         self._waiters = anyio.CapacityLimiter(self.size * 4)
+        # A one-process executor for re-running a broken batch file by file.
+        self._isolation: ProcessPoolExecutor | None = None
+        self._isolating = anyio.Lock()
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._closed:
             raise PoolClosedError("worker pool is closed")
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.size, mp_context=_context()
-            )
+            self._executor = self._new_executor(self.size)
             self._generation += 1
         return self._executor
+
+    @staticmethod
+    def _new_executor(size: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=size,
+            mp_context=_context(),
+            initializer=exit_with,
+            initargs=(os.getpid(),),
+        )
 
     @property
     def started(self) -> bool:
@@ -75,10 +155,19 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the processes now, so the first batch does not pay for it."""
         executor = self._ensure()
-        futures = [executor.submit(warm_up) for _ in range(self.size)]
-        await anyio.to_thread.run_sync(
-            lambda: [f.result() for f in futures], limiter=self._waiters
-        )
+        generation = self._generation
+        try:
+            futures = [executor.submit(warm_up) for _ in range(self.size)]
+            await anyio.to_thread.run_sync(
+                lambda: [f.result() for f in futures], limiter=self._waiters
+            )
+        except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
+            # A worker died at start: the first batch starts a fresh executor.
+            # Never fatal to the daemon this runs in.
+            if self._closed:
+                return
+            log.warning("worker_pool_start_failed", error=str(exc))
+            self._replace(generation)
 
     def alive(self) -> tuple[int, int]:
         """(live worker processes, expected)."""
@@ -95,24 +184,54 @@ class WorkerPool:
         try:
             return await self._submit(settings_blob, items)
         except BrokenProcessPool:
-            self._crashed()
-        # Isolate the culprit: every file alone, on a fresh executor.
+            pass
+        # Isolate the culprit: every file alone, on a one-process executor of
+        # its own. A crash there can only be that file's (on the shared
+        # executor, another batch's crasher would take an innocent file down
+        # with it). One isolation at a time keeps that executor to itself.
         outcomes: list[FileOutcome] = []
-        for item in items:
+        async with self._isolating:
             try:
-                outcomes += await self._submit(settings_blob, [item])
-            except BrokenProcessPool:
-                self._crashed()
-                log.error("worker_crashed_on_file", path=item.path)
-                outcomes.append(
-                    FileOutcome(
-                        path=item.path,
-                        status="skipped",
-                        skip_reason="parse_failed",
-                        detail="a worker process crashed while parsing this file",
-                    )
-                )
+                for item in items:
+                    try:
+                        outcomes += await self._solo(settings_blob, item)
+                    except BrokenProcessPool:
+                        log.error("worker_crashed_on_file", path=item.path)
+                        outcomes.append(_crashed_outcome(settings.root, item.path))
+            finally:
+                self._close_isolation()
         return outcomes
+
+    async def _solo(self, settings_blob: bytes, item: WorkItem) -> list[FileOutcome]:
+        """One file on the isolation executor.
+
+        :raises BrokenProcessPool: its worker died (the executor is replaced).
+        """
+        if self._closed:
+            raise PoolClosedError("worker pool is closed")
+        if self._isolation is None:
+            self._isolation = self._new_executor(1)
+        executor = self._isolation
+        try:
+            future: Future[bytes] = executor.submit(
+                process_batch, settings_blob, _items_encoder.encode([item])
+            )
+            blob = await anyio.to_thread.run_sync(
+                _result, future, executor, limiter=self._waiters, abandon_on_cancel=True
+            )
+        except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
+            if self._closed:
+                raise PoolClosedError("worker pool is closed") from exc
+            self._close_isolation()
+            self.restarts += 1
+            self._crashed()
+            raise BrokenProcessPool(str(exc)) from exc
+        return _outcomes_decoder.decode(blob)
+
+    def _close_isolation(self) -> None:
+        executor, self._isolation = self._isolation, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def _submit(
         self, settings_blob: bytes, items: Sequence[WorkItem]
@@ -130,37 +249,49 @@ class WorkerPool:
             raise BrokenProcessPool(str(exc)) from exc
         try:
             blob = await anyio.to_thread.run_sync(
-                future.result, limiter=self._waiters, abandon_on_cancel=True
+                _result, future, executor, limiter=self._waiters, abandon_on_cancel=True
             )
-        except BrokenProcessPool:
+        except (BrokenProcessPool, CancelledError) as exc:
+            # CancelledError: another job saw the breakage first and shut
+            # this executor down with our job still queued.
+            if self._closed:
+                raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
-            raise
+            raise BrokenProcessPool(str(exc)) from exc
         return _outcomes_decoder.decode(blob)
 
     def _replace(self, generation: int) -> None:
         # Several jobs may see the same breakage; replace the executor once.
         if generation == self._generation and self._executor is not None:
             old, self._executor = self._executor, None
+            _kill_workers(old)
             old.shutdown(wait=False, cancel_futures=True)
             self.restarts += 1
+            self._crashed()
 
     def _crashed(self) -> None:
+        # Once per broken executor, however many batches it took down.
         now = time.monotonic()
         self.recent_crashes = [t for t in self.recent_crashes if now - t < 600] + [now]
 
     def pids(self) -> list[int]:
         """Worker process ids (for tests and `axd doctor`)."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        return [p.pid for p in processes.values() if p.pid is not None]
+        pids = []
+        for executor in (self._executor, self._isolation):
+            processes = getattr(executor, "_processes", None) or {}
+            pids += [p.pid for p in processes.values() if p.pid is not None]
+        return pids
 
     def close(self) -> None:
         """Stop the workers (running batches are abandoned)."""
         self._closed = True
+        pids = self.pids()
+        self._close_isolation()
+        for pid in pids:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
         if self._executor is not None:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, 15)
-                except ProcessLookupError:
-                    pass
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

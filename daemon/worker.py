@@ -9,7 +9,9 @@ one the index has, parse and extract. One bad file never fails its batch.
 from __future__ import annotations
 
 import os
+import select
 import stat
+import threading
 import time
 
 import msgspec
@@ -74,13 +76,16 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
         if info.st_size > settings.max_file_bytes:
             detail = f"{info.st_size} bytes > limit {settings.max_file_bytes}"
             return _skip(path, "too_large", detail, language, info)
-        if language is None and "." in os.path.basename(path).lstrip("."):
+        name = os.path.basename(path)
+        if language is None and "." in name.lstrip("."):
             # An unknown extension: no need to read it to know we can't parse it.
-            return _skip(
-                path, "unsupported", "no language for this file name", None, info
-            )
+            extension = "." + name.rsplit(".", 1)[1]
+            detail = f"no language for {extension!r} files"
+            return _skip(path, "unsupported", detail, None, info)
         try:
-            data = _read_all(fd, info.st_size)
+            # Never more than the limit allows, even from a file that keeps
+            # growing while we read it (a log being written).
+            data = _read_all(fd, info.st_size, settings.max_file_bytes + 1)
         except OSError as exc:
             return _skip(
                 path, "unreadable", f"cannot read: {exc.strerror}", language, info
@@ -126,7 +131,11 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
             timeout_ms=settings.parse_timeout_ms,
         )
     except ParseTimeoutError:
-        detail = f"parse exceeded {settings.parse_timeout_ms} ms"
+        spent = (time.perf_counter() - started) * 1000
+        detail = (
+            f"parse exceeded {settings.parse_timeout_ms} ms"
+            f" (stopped after {spent:.0f} ms, {info.st_size} bytes)"
+        )
         return _skip(path, "parse_timeout", detail, language, info, digest)
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail its batch
         detail = f"{type(exc).__name__}: {exc}"[:300]
@@ -144,14 +153,18 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
     )
 
 
-def _read_all(fd: int, size_hint: int) -> bytes:
-    # One read for the common case; loop for files that grew since fstat.
+def _read_all(fd: int, size_hint: int, limit: int) -> bytes:
+    """Up to `limit` bytes: one read for the common case, a loop for files
+    that grew since fstat."""
     chunks: list[bytes] = []
-    while True:
-        chunk = os.read(fd, max(size_hint, 65536))
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, min(max(size_hint, 65536), remaining))
         if not chunk:
-            return b"".join(chunks)
+            break
         chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _skip(
@@ -171,7 +184,48 @@ def _skip(
         content_hash=digest,
         skip_reason=reason,  # type: ignore[arg-type]
         detail=detail,
+        # The version that judged it: a warm restart compares it with the
+        # current one (see Indexer._reconcile) and must not re-read an
+        # unchanged skipped file every time.
+        extractor_version=_version(language),
     )
+
+
+def _version(language: str | None) -> int:
+    spec = LANGUAGES.get(language) if language else None
+    return spec.extractor_version if spec else 0
+
+
+def exit_with(daemon_pid: int) -> None:
+    """Executor initializer: end this worker when the daemon process ends.
+
+    Workers are children of multiprocessing's forkserver, not of the daemon;
+    a daemon killed with SIGKILL (OOM killer, `kill -9`) would otherwise
+    leave them, and the forkserver, blocked on their queues forever.
+    """
+    thread = threading.Thread(
+        target=_wait_for_exit, args=(daemon_pid,), name="axd-parent-watch", daemon=True
+    )
+    thread.start()
+
+
+def _wait_for_exit(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)  # Linux >= 5.3: readable once `pid` exits
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while True:  # macOS, old kernels: poll
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            time.sleep(1.0)
+    os._exit(1)
 
 
 def warm_up() -> int:
