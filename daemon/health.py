@@ -324,7 +324,9 @@ class HealthMonitor:
         parts += [
             f"{s.workspace}: polling ({s.reason or 'configured'})" for s in polling
         ]
-        return _Verdict("HEALTHY", "; ".join(parts))
+        # Polling follows changes, but late and at a cost (a full scan every
+        # interval): degraded until native watching is back.
+        return _Verdict("DEGRADED" if polling else "HEALTHY", "; ".join(parts))
 
     async def _check_workers(self) -> _Verdict:
         state = self.facts.worker_state()

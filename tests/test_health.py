@@ -148,10 +148,14 @@ async def test_stopped_watcher_degrades(tmp_path: Path, facts: FakeFacts) -> Non
     report = await monitor.check()
     assert report.status == "DEGRADED"
     assert "inotify watch limit" in report.checks["watcher"].detail
+    # Polling still follows changes, late: degraded, with the reason.
     facts.watchers = [WatcherState("ws2", "polling", "fell back")]
     report = await monitor.check()
+    assert report.checks["watcher"].status == "DEGRADED"
+    assert "polling (fell back)" in report.checks["watcher"].detail
+    facts.watchers = [WatcherState("ws2", "native")]
+    report = await monitor.check()
     assert report.checks["watcher"].status == "HEALTHY"
-    assert "polling" in report.checks["watcher"].detail
 
 
 async def test_workers(tmp_path: Path, facts: FakeFacts) -> None:
