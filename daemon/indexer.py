@@ -105,13 +105,24 @@ class Indexer:
         self._changed = anyio.Event()  # replaced after every state change
         self._write_limiter = write_limiter
         self._rescan_requested = False
+        self._reconciling = False
+        # A cold first index (empty store) writes its batches without
+        # resolving imports and resolves them all once before turning ready:
+        # per-batch re-resolution grows with the index (perf/RESULTS.md).
+        self._bulk = store.generation == 0
+        self._deferred_batches = 0
 
     # -- what others ask ----------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """Whether anything is queued or being processed."""
-        return bool(self.queue) or self._inflight > 0 or self._rescan_requested
+        return (
+            bool(self.queue)
+            or self._inflight > 0
+            or self._rescan_requested
+            or self._reconciling
+        )
 
     @property
     def queue_depth(self) -> int:
@@ -168,7 +179,17 @@ class Indexer:
 
     def fail(self, reason: str) -> None:
         """Mark the workspace failed (root gone...); health says why."""
-        self._fail(reason)
+        if self.failed != reason:
+            self._fail(reason)
+
+    def recover(self) -> None:
+        """The cause of `fail` is gone: reconcile with the disk again."""
+        if self.failed is not None:
+            log.info("workspace_recovered", root=str(self.root))
+        self.failed = None
+        self.progress.last_error = None
+        self.request_rescan()
+        self._notify()
 
     def is_ignored(self, path: str, *, is_dir: bool) -> bool:
         """Whether the ignore rules exclude `path` (thread-safe)."""
@@ -193,30 +214,44 @@ class Indexer:
             self.rules.reload()
 
     async def enqueue_changes(
-        self, paths: Iterable[str], *, event_time: float | None = None
+        self,
+        paths: Iterable[str],
+        *,
+        event_time: float | None = None,
+        created: Iterable[str] = (),
     ) -> None:
         """Queue what the watcher saw: files as they are, a new directory's
         files (a moved-in tree sends one event), a vanished directory's
-        indexed files."""
-        expanded = await anyio.to_thread.run_sync(self._expand, list(paths))
+        indexed files. `created`: paths whose event was a creation."""
+        expanded = await anyio.to_thread.run_sync(
+            self._expand, list(paths), set(created)
+        )
         self.enqueue(expanded, event_time=event_time)
 
-    def _expand(self, paths: list[str]) -> list[str]:
+    def _expand(self, paths: list[str], created: set[str] | None = None) -> list[str]:
+        """In a thread: the files an event on each path may have changed.
+
+        The path itself is always queued (a file that became a directory
+        leaves the index that way), and so is whatever the index holds
+        under it (a directory that became a file, or vanished).
+        """
+        created = created or set()
         out: list[str] = []
         for path in paths:
             absolute = self.root / path
-            if absolute.is_dir() and not absolute.is_symlink():
-                if self.is_ignored(path, is_dir=True):
-                    continue
-                # A directory we index files of sends events for them itself;
-                # one we know nothing of was created or moved in whole.
-                if not self.store.paths_under(path, limit=1):
-                    out += self._files_under(path)
-            elif not absolute.exists() and not absolute.is_symlink():
-                out.append(path)
-                out += self.store.paths_under(path)  # it may have been a directory
-            else:
-                out.append(path)
+            out.append(path)
+            known = self.store.paths_under(path)
+            out += known
+            try:
+                is_dir = absolute.is_dir() and not absolute.is_symlink()
+            except OSError:
+                is_dir = False
+            if not is_dir or self.is_ignored(path, is_dir=True):
+                continue
+            # A directory whose files we index sends events for them itself;
+            # one created, moved in or unknown to us arrives as one event.
+            if path in created or not known:
+                out += self._files_under(path)
         return out
 
     def _files_under(self, directory: str) -> list[str]:
@@ -263,6 +298,18 @@ class Indexer:
 
     async def _reconcile(self) -> None:
         """The stat pass: queue what differs from the index, drop the vanished."""
+        # Cleared before the crawl: a request made while it runs (an ignore
+        # file written in two steps) gets a pass of its own.
+        self._rescan_requested = False
+        self._reconciling = True
+        try:
+            await self._reconcile_once()
+        finally:
+            self._reconciling = False
+            self._maybe_ready()
+            self._notify()
+
+    async def _reconcile_once(self) -> None:
         started = time.perf_counter()
         self.reload_rules()
 
@@ -314,7 +361,11 @@ class Indexer:
             return changed, deleted, outside, len(seen)
 
         changed, deleted, outside, total = await anyio.to_thread.run_sync(plan)
-        self._rescan_requested = False
+        if not await anyio.to_thread.run_sync(self.root.is_dir):
+            # A vanished root crawls as empty: that is no reason to empty the
+            # index. The watcher reports it and asks again when it is back.
+            self.fail(f"workspace root {self.root} no longer exists")
+            return
         if deleted or outside:
             await self._commit(_Batch([], deleted), outside)
         self.enqueue(changed)
@@ -342,7 +393,12 @@ class Indexer:
         async with results:
             while True:
                 if self._rescan_requested:
-                    await self._reconcile()
+                    try:
+                        await self._reconcile()
+                    except Exception as exc:
+                        log.exception("reconcile_failed", root=str(self.root))
+                        self.progress.last_error = f"stat pass failed: {exc}"
+                        self._notify()
                 if not self.queue:
                     self._wakeup = anyio.Event()
                     if self.queue or self._rescan_requested:
@@ -415,11 +471,27 @@ class Indexer:
                 else []
             )
             await results.send((batch, outcomes))
+        except Exception as exc:
+            # The batch is lost, not the workspace: the files stay as the
+            # index had them until their next change or stat pass.
+            self._batch_lost(batch)
+            log.exception(
+                "batch_parse_failed", root=str(self.root), files=len(batch.paths)
+            )
+            self.progress.last_error = (
+                f"batch of {len(batch.paths)} files failed: {type(exc).__name__}: {exc}"
+            )
         except BaseException:
-            self._inflight -= len(batch.paths)
+            self._batch_lost(batch)
             raise
         finally:
             slots.release()
+
+    def _batch_lost(self, batch: _Batch) -> None:
+        """A batch taken from the queue will never reach the writer."""
+        self._inflight -= len(batch.paths)
+        self._maybe_ready()
+        self._notify()
 
     def _settings(self) -> WorkerSettings:
         return WorkerSettings(
@@ -439,8 +511,29 @@ class Indexer:
                     await self._commit(batch, outcomes)
                 finally:
                     self._inflight -= len(batch.paths)
-                    self._maybe_ready()
-                    self._notify()
+                if self._bulk and self._deferred_batches and not self.busy:
+                    await self._link_imports()
+                self._maybe_ready()
+                self._notify()
+
+    async def _link_imports(self) -> None:
+        """End of a bulk first index: resolve every import in one pass."""
+        started = time.perf_counter()
+        try:
+            count = await anyio.to_thread.run_sync(
+                self.store.relink_all, limiter=self._write_limiter
+            )
+        except Exception as exc:
+            log.exception("import_linking_failed", root=str(self.root))
+            self.progress.last_error = f"resolving imports failed: {exc}"
+            return  # stays in bulk mode: retried after the next batch
+        self._bulk = False
+        log.info(
+            "imports_linked",
+            root=str(self.root),
+            imports=count,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
     async def _commit(self, batch: _Batch, outcomes: list[FileOutcome]) -> None:
         started = time.perf_counter()
@@ -448,9 +541,13 @@ class Indexer:
         kept = [o for o in outcomes if o.status != "missing"]
         deleted = batch.deleted + missing
         try:
+            defer = self._bulk and any(o.status == "indexed" for o in kept)
             result = await anyio.to_thread.run_sync(
-                self.store.apply_batch, kept, deleted, limiter=self._write_limiter
+                lambda: self.store.apply_batch(kept, deleted, defer_links=defer),
+                limiter=self._write_limiter,
             )
+            if defer:
+                self._deferred_batches += 1
         except Exception as exc:
             # The transaction rolled back: the index is still the last
             # committed generation. Record why; the files stay unindexed.
@@ -481,12 +578,16 @@ class Indexer:
                 log.exception("batch_listener_failed")
 
     def _maybe_ready(self) -> None:
+        if self._bulk and self._deferred_batches:
+            return  # the write loop links imports first, then calls again
         if (
             not self.ready
             and not self.queue
             and self._inflight == 0
             and not self._rescan_requested
+            and not self._reconciling
         ):
+            self._bulk = False
             self.ready = True
             self.progress.files_done = self.progress.files_total
             log.info(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 PROGRESS_INTERVAL_S = 0.5
+FRESH_DELAY_S = 0.05
 _encoder = msgspec.json.Encoder()
 
 
@@ -48,6 +49,9 @@ class Subscriptions:
         self.manager = manager
         self.by_id: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
+        # New `index.progress` subscribers get the current progress at once.
+        self._fresh: set[str] = set()
+        self._wake = anyio.Event()
         manager.on_batch.append(self.batch_committed)
         manager.on_removed.append(self._workspace_removed)
 
@@ -73,10 +77,14 @@ class Subscriptions:
             ident, peer, workspace.root, frozenset(p.events)
         )
         peer.on_close(lambda: self._forget(ident))
+        if "index.progress" in p.events:
+            self._fresh.add(ident)
+            self._wake.set()
         return t.Subscribed(subscription=ident)
 
     def _forget(self, ident: str) -> None:
         self.by_id.pop(ident, None)
+        self._fresh.discard(ident)
 
     async def unsubscribe(self, p: t.UnsubscribeParams, ctx: RequestContext) -> t.Ok:
         if self.by_id.pop(p.subscription, None) is None:
@@ -127,19 +135,27 @@ class Subscriptions:
             self._send(subscription, "health.changed", params)
 
     async def progress_loop(self) -> None:
-        """While a workspace indexes, send `index.progress` every half second."""
+        """While a workspace indexes, send `index.progress` every half second;
+        a new subscriber gets the current progress right away."""
         last: dict[str, tuple[int, int, str]] = {}
         while True:
-            await anyio.sleep(PROGRESS_INTERVAL_S)
+            with anyio.move_on_after(PROGRESS_INTERVAL_S):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = anyio.Event()
+                # Let the `subscribe` reply go out first.
+                await anyio.sleep(FRESH_DELAY_S)
+            fresh, self._fresh = self._fresh, set()
             for root, workspace in list(self.manager.workspaces.items()):
                 targets = self._targets(root, "index.progress")
                 if not targets:
                     continue
                 progress = workspace.indexer.progress
                 snapshot = (progress.files_done, progress.files_total, workspace.state)
-                if last.get(root) == snapshot:
-                    continue
-                last[root] = snapshot
+                if last.get(root) != snapshot:
+                    last[root] = snapshot
+                else:
+                    targets = [s for s in targets if s.id in fresh]
                 for subscription in targets:
                     params = t.IndexProgress(
                         subscription=subscription.id,

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import structlog
 from watchfiles import Change, awatch
 
@@ -43,6 +44,9 @@ GIT_LOCKS = (".git/index.lock", ".git/HEAD.lock", ".git/MERGE_HEAD.lock")
 STORM_LIMIT_S = 60.0
 # Changes held at most during a storm; past that, they are queued anyway.
 STORM_MAX_PATHS = 200_000
+# How often the end of a storm, and a vanished root's return, are checked.
+STORM_POLL_S = 0.1
+ROOT_POLL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -77,8 +81,14 @@ class Watcher:
         self.config = config
         self.state = WatchState()
         self._held: dict[str, float] = {}
+        self._held_created: set[str] = set()
         self._storm_started: float | None = None
+        # A lock older than STORM_LIMIT_S is stale: ignored until it goes.
+        self._stale_lock = False
+        # A rescan asked for during a storm runs when the storm ends.
+        self._rescan_after_storm = False
         self._restart = anyio.Event()
+        self._tops: frozenset[str] = frozenset()
         self.on_fallback: list[Callable[[], None]] = []
 
     async def run(
@@ -86,25 +96,35 @@ class Watcher:
     ) -> None:
         """Watch until cancelled; re-plans when top-level directories change."""
         started = False
+        planned = False
         force_polling = self.config.force_polling
-        if force_polling:
-            self._set_mode("polling", "force_polling is set in [watch]")
         while True:
             if not self.root.is_dir():
-                self._set_mode(
-                    "stopped", f"workspace root {self.root} no longer exists"
-                )
-                self.indexer.fail(f"workspace root {self.root} no longer exists")
+                reason = f"workspace root {self.root} no longer exists"
+                self._set_mode("stopped", reason)
+                self.indexer.fail(reason)
                 if not started:
                     task_status.started()
                     started = True
                 await self._wait_for_root()
+                planned = False
                 continue
+            if force_polling:
+                self._set_mode(
+                    "polling",
+                    "force_polling is set in [watch]"
+                    if self.config.force_polling
+                    else self.state.reason,
+                )
             tops = await anyio.to_thread.run_sync(self._top_level_dirs)
             failure = await self._watch_until_replan(
-                tops, force_polling, task_status if not started else None
+                tops,
+                force_polling,
+                task_status if not started else None,
+                rescan=planned,
             )
             started = True
+            planned = True
             if failure is None:
                 continue
             if force_polling:
@@ -121,38 +141,70 @@ class Watcher:
             for callback in self.on_fallback:
                 callback()
             # Changes may have been missed while the watch broke.
-            self.indexer.request_rescan()
+            self._request_rescan()
 
     async def _watch_until_replan(
         self,
         tops: list[str],
         force_polling: bool,
         task_status: anyio.abc.TaskStatus[None] | None,
+        *,
+        rescan: bool = False,
     ) -> BaseException | None:
-        """Watch until the top-level directories change; the failure, if any."""
+        """Watch until the top-level directories change; the failure, if any.
+
+        With `rescan`, reconcile once the new watches are in place: changes
+        made while the watches were being replaced were seen by nobody.
+        """
         self._restart = anyio.Event()
+        self._tops = frozenset(tops)
+        # awatch's thread only notices cancellation at its rust timeout
+        # (5 s); setting its stop event ends it within one step.
+        stop = anyio.Event()
         failure: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch, [str(self.root)], False, force_polling)
+                tg.start_soon(self._stop_on_cancel, stop)
+                tg.start_soon(self._watch, [str(self.root)], False, force_polling, stop)
                 if tops:
                     tg.start_soon(
                         self._watch,
                         [str(self.root / name) for name in tops],
                         True,
                         force_polling,
+                        stop,
                     )
                 tg.start_soon(self._storm_clock)
+                tg.start_soon(self._root_guard)
+                # Let the watch tasks register their watches (awatch does it
+                # before its first await) before anyone relies on them.
+                await anyio.lowlevel.checkpoint()
                 if not force_polling:
                     self._set_mode("native", None)
                 self.state.watched_dirs = 1 + len(tops)
                 if task_status is not None:
                     task_status.started()
+                if rescan:
+                    self._request_rescan()
                 await self._restart.wait()
+                stop.set()
                 tg.cancel_scope.cancel()
         except* (OSError, RuntimeError) as group:
             failure = group.exceptions[0]
         return failure
+
+    async def _root_guard(self) -> None:
+        """Re-plan when the root goes (a moved root may send no event)."""
+        while await anyio.to_thread.run_sync(self.root.is_dir):  # noqa: ASYNC110 - a moved root may send no event to wait on
+            await anyio.sleep(ROOT_POLL_S)
+        self._restart.set()
+
+    @staticmethod
+    async def _stop_on_cancel(stop: anyio.Event) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
 
     def _set_mode(self, mode: WatchMode, reason: str | None) -> None:
         if (mode, reason) != (self.state.mode, self.state.reason):
@@ -162,10 +214,16 @@ class Watcher:
 
     async def _wait_for_root(self) -> None:
         while not self.root.is_dir():  # noqa: ASYNC110 - a deleted root sends no events to wait on
-            await anyio.sleep(2)
+            await anyio.sleep(ROOT_POLL_S)
         log.info("workspace_root_back", root=str(self.root))
-        self.indexer.failed = None
-        self.indexer.request_rescan()
+        self.indexer.recover()
+
+    def _request_rescan(self) -> None:
+        """Reconcile now, or when the running git operation ends."""
+        if self._storm_started is not None:
+            self._rescan_after_storm = True
+        else:
+            self.indexer.request_rescan()
 
     def _top_level_dirs(self) -> list[str]:
         names = []
@@ -186,18 +244,22 @@ class Watcher:
         return sorted(names)
 
     async def _watch(
-        self, paths: list[str], recursive: bool, force_polling: bool
+        self,
+        paths: list[str],
+        recursive: bool,
+        force_polling: bool,
+        stop: anyio.Event,
     ) -> None:
         async for changes in awatch(
             *paths,
             watch_filter=None,
+            stop_event=stop,
             debounce=max(self.config.debounce_ms, 1),
             step=max(self.config.step_ms, 1),
             recursive=recursive,
             force_polling=force_polling,
             poll_delay_ms=self.config.poll_interval_ms,
             ignore_permission_denied=True,
-            raise_interrupt=False,
         ):
             await self._handle(changes, top_level=not recursive)
 
@@ -206,81 +268,100 @@ class Watcher:
     ) -> None:
         now = time.time()
         self.state.events += len(changes)
-        paths, replan, rescan = await anyio.to_thread.run_sync(
-            self._sort_changes, changes, top_level
-        )
-        if rescan:
+        sorted_ = await anyio.to_thread.run_sync(self._sort_changes, changes, top_level)
+        if sorted_.rules_changed:
             self.indexer.reload_rules()
-            self.indexer.request_rescan()
-        if paths:
-            if self._storm_check():
-                for path in paths:
+            self._request_rescan()
+        if sorted_.lock_touched or sorted_.paths:
+            storm = self._storm_check()
+        else:
+            storm = False
+        if sorted_.paths:
+            if storm:
+                for path in sorted_.paths:
                     if len(self._held) < STORM_MAX_PATHS:
-                        self._held[path] = now
+                        self._held.setdefault(path, now)
+                        if path in sorted_.created:
+                            self._held_created.add(path)
                     else:  # too many to hold: a full stat pass will find them
-                        self.indexer.request_rescan()
+                        self._rescan_after_storm = True
                         break
             else:
-                await self.indexer.enqueue_changes(paths, event_time=now)
-        if replan:
+                await self.indexer.enqueue_changes(
+                    sorted_.paths, event_time=now, created=sorted_.created
+                )
+        if sorted_.replan:
             self._restart.set()
 
     def _sort_changes(
         self, changes: set[tuple[Change, str]], top_level: bool
-    ) -> tuple[set[str], bool, bool]:
-        """(paths to queue, re-plan watches?, rules changed?) — in a thread."""
+    ) -> _Sorted:
+        """What a set of events means for the index — in a thread."""
         root = str(self.root)
-        replan = False
-        rescan = False
-        paths: set[str] = set()
+        out = _Sorted()
         for change, absolute in changes:
             relative = os.path.relpath(absolute, root).replace(os.sep, "/")
-            if relative.startswith("..") or relative == ".":
-                replan = replan or not self.root.is_dir()
+            if relative.startswith("../") or relative in (".", ".."):
+                out.replan = out.replan or not self.root.is_dir()
                 continue
+            first, _, rest = relative.partition("/")
             # A top-level directory appeared or vanished: watch it (or not).
-            if (
-                top_level
-                and "/" not in relative
-                and change != Change.modified
-                and (change == Change.deleted or os.path.isdir(absolute))
-            ):
-                replan = True
-            if relative.startswith(".git/"):
+            if top_level and not rest:
+                if change == Change.deleted:
+                    out.replan = out.replan or first in self._tops
+                elif first not in self._tops and os.path.isdir(absolute):
+                    out.replan = True
+            if first == ".git":
                 if relative == ".git/info/exclude":
-                    rescan = True
+                    out.rules_changed = True
+                    out.replan = True  # it may (un)ignore a top-level directory
                 elif relative in GIT_LOCKS:
-                    self._storm_check()
+                    out.lock_touched = True
                 continue
             if self.indexer.is_ignore_file(relative):
-                rescan = True
-            paths.add(relative)
-        return paths, replan, rescan
+                out.rules_changed = True
+                if "/" not in relative:
+                    out.replan = True
+            elif self._inside_ignored_dir(relative):
+                continue  # e.g. src/build/x.o under an ignored build/
+            out.paths.add(relative)
+            if change == Change.added:
+                out.created.add(relative)
+        return out
+
+    def _inside_ignored_dir(self, relative: str) -> bool:
+        parent = relative.rpartition("/")[0]
+        return bool(parent) and self.indexer.is_ignored(parent, is_dir=True)
 
     def _storm_check(self) -> bool:
-        """Whether a git operation is running now; flushes when it ended."""
+        """Whether a git operation is running now (starts a storm if so)."""
         locked = any(os.path.exists(self.root / lock) for lock in GIT_LOCKS)
-        if locked and self._storm_started is None:
+        if not locked:
+            self._stale_lock = False
+            return False
+        if self._stale_lock:
+            return False
+        if self._storm_started is None:
             self._storm_started = time.monotonic()
             self.state.storm = True
             log.info("vcs_storm_started", root=str(self.root))
-        if locked and self._storm_started is not None:
-            if time.monotonic() - self._storm_started < STORM_LIMIT_S:
-                return True
-            log.warning(
-                "vcs_storm_too_long", root=str(self.root), seconds=STORM_LIMIT_S
-            )
+            return True
+        if time.monotonic() - self._storm_started < STORM_LIMIT_S:
+            return True
+        log.warning("vcs_storm_too_long", root=str(self.root), seconds=STORM_LIMIT_S)
+        self._stale_lock = True
         return False
 
     async def _storm_clock(self) -> None:
         """Release held changes once the git lock is gone."""
         while True:
-            await anyio.sleep(0.1)
+            await anyio.sleep(STORM_POLL_S)
             if self._storm_started is None:
                 continue
             if self._storm_check():
                 continue
             held, self._held = self._held, {}
+            created, self._held_created = self._held_created, set()
             log.info(
                 "vcs_storm_ended",
                 root=str(self.root),
@@ -289,7 +370,21 @@ class Watcher:
             )
             self._storm_started = None
             self.state.storm = False
+            if self._rescan_after_storm:
+                self._rescan_after_storm = False
+                self.indexer.request_rescan()
             if held:
                 await self.indexer.enqueue_changes(
-                    set(held), event_time=min(held.values())
+                    set(held), event_time=min(held.values()), created=created
                 )
+
+
+@dataclass(slots=True)
+class _Sorted:
+    """Events sorted out (`Watcher._sort_changes`)."""
+
+    paths: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)  # of `paths`: added ones
+    replan: bool = False  # the top-level directories changed
+    rules_changed: bool = False  # an ignore file changed
+    lock_touched: bool = False  # a git lock appeared or went

@@ -207,6 +207,8 @@ class WorkspaceManager:
             except Exception as exc:
                 workspace.error = str(exc) or type(exc).__name__
                 log.exception("workspace_crashed", root=workspace.root)
+                # Wake index.wait callers: they return with state "error".
+                workspace.indexer.fail(workspace.error)
 
     async def remove(self, root: str, *, purge: bool) -> None:
         """Stop indexing `root`; `purge` also deletes its state directory.
