@@ -248,8 +248,12 @@ class WorkerPool:
             self._replace(generation)
             raise BrokenProcessPool(str(exc)) from exc
         try:
-            blob = await anyio.to_thread.run_sync(
-                _result, future, executor, limiter=self._waiters, abandon_on_cancel=True
+            # Decoded in the waiter thread too: a batch's records are large,
+            # and the event loop has queries to answer.
+            return await anyio.to_thread.run_sync(
+                lambda: _outcomes_decoder.decode(_result(future, executor)),
+                limiter=self._waiters,
+                abandon_on_cancel=True,
             )
         except (BrokenProcessPool, CancelledError) as exc:
             # CancelledError: another job saw the breakage first and shut
@@ -258,7 +262,6 @@ class WorkerPool:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
             raise BrokenProcessPool(str(exc)) from exc
-        return _outcomes_decoder.decode(blob)
 
     def _replace(self, generation: int) -> None:
         # Several jobs may see the same breakage; replace the executor once.
