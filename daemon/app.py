@@ -225,6 +225,8 @@ class Daemon:
 
     async def _rpc_discover(self, params: t.Empty, ctx: RequestContext) -> Any:
         if self._discover_cache is None:
-            document = openrpc_document(m.ALL)
+            # What this daemon serves (the registry), not every method of the
+            # protocol: a client must not discover methods that answer -32601.
+            document = openrpc_document(self.registry.methods())
             self._discover_cache = msgspec.Raw(msgspec.json.encode(document))
         return self._discover_cache

@@ -350,3 +350,13 @@ def test_openrpc_lists_every_documented_method() -> None:
     assert names == {method.name for method in m.ALL} - {"rpc.discover"}
     for method in document["methods"]:
         assert isinstance(method["params"], list) and "schema" in method["result"]
+
+
+async def test_rpc_discover_lists_what_this_daemon_serves(
+    daemon: Daemon, client: AsyncClient
+) -> None:
+    document = json.loads(await client.call_raw("rpc.discover"))
+    listed = {method["name"] for method in document["methods"]}
+    served = {method.name for method in daemon.registry.methods()}
+    assert listed == served - {"rpc.discover"}
+    assert {"search", "symbols.definition", "health", "subscribe"} <= listed
