@@ -44,7 +44,7 @@ class IndexConfig(_Section, frozen=True, kw_only=True):
     max_line_bytes: int = 5000
     max_chunk_bytes: int = 4096
     parse_timeout_ms: int = 5000
-    batch_files: int = 64
+    batch_files: int = 128
     exclude: list[str] = []
     follow_symlinks: bool = False
 
