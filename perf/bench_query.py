@@ -50,18 +50,19 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import apsw
-
-from axd.client.connection import Client, RemoteError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from axd.client.connection import Client
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from corpus import build_corpus, make_private
+from daemon_proc import Daemon
 
 TARGETS_MS = {
     "symbols.definition": 5.0,
@@ -79,55 +80,6 @@ _DEF_KINDS = ("function", "method", "class", "struct", "interface")
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class Daemon:
-    """A real daemon on a temporary socket, stopped on exit."""
-
-    def __init__(self, base: Path, state: Path) -> None:
-        self.socket = base / "axd.sock"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axd.daemon", "--socket", str(self.socket),
-             "--state-dir", str(state), "--metrics-addr", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.client = Client.connect(self.socket, timeout=3600)
-                self.client.call_raw("server.info")
-                break
-            except Exception:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-
-    def connect(self) -> Client:
-        return Client.connect(self.socket, timeout=3600)
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        return json.loads(self.client.call_raw(method, params))
-
-    def wait(self, root: str) -> Any:
-        """`index.wait` until ready (the server caps one request at 60 s)."""
-        while True:
-            try:
-                return self.call("index.wait", {"root": root, "timeout_s": 45})
-            except RemoteError as exc:
-                if exc.code != -32008:  # TIMEOUT: wait again
-                    raise
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def draw_inputs(db: Path, samples: int, seed: int) -> dict[str, list[Any]]:

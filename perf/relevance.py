@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -43,13 +42,14 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import apsw
 
-from axd.client.connection import Client, RemoteError
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from daemon_proc import Daemon
+
 QUERIES = HERE / "queries_stdlib.json"
 LIMIT = 10
 GOAL = 0.30  # axd MRR@10 at least 30% above plain BM25
@@ -106,52 +106,6 @@ def copy_stdlib(src: Path, dest: Path) -> int:
                 shutil.copyfile(Path(dirpath) / name, target)
                 count += 1
     return count
-
-
-class Daemon:
-    """A real daemon on a temporary socket, stopped on exit."""
-
-    def __init__(self, base: Path, state: Path) -> None:
-        self.socket = base / "axd.sock"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axd.daemon", "--socket", str(self.socket),
-             "--state-dir", str(state), "--metrics-addr", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.client = Client.connect(self.socket, timeout=600)
-                self.client.call_raw("server.info")
-                break
-            except Exception:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        return json.loads(self.client.call_raw(method, params))
-
-    def wait(self, root: str) -> Any:
-        """`index.wait` until ready (the server caps one request at 60 s)."""
-        while True:
-            try:
-                return self.call("index.wait", {"root": root, "timeout_s": 45})
-            except RemoteError as exc:
-                if exc.code != -32008:  # TIMEOUT: wait again
-                    raise
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def resolve(daemon: Daemon, root: str, queries: list[Query]) -> list[str]:
