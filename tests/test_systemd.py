@@ -100,7 +100,8 @@ async def test_ready_status_watchdog_stopping(config: Config, short_dir: Path) -
             messages = await receive_until(receiver, "WATCHDOG=1")
             messages += await receive_until(receiver, "WATCHDOG=1")
             messages += await receive_until(receiver, "WATCHDOG=1")
-            assert 0.15 <= time.monotonic() - started < 2
+            # Three pings at half the interval: never faster than that.
+            assert time.monotonic() - started >= 0.15
             ops.notify_ready("indexing\n2 workspaces")
             messages = await receive_until(receiver, "READY=1")
             assert messages[-1] == "READY=1\nSTATUS=indexing 2 workspaces"
