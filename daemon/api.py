@@ -264,12 +264,8 @@ class Api:
         )
 
     async def outline(self, p: t.PathParams, ctx: RequestContext) -> t.OutlineResult:
-        ws, started = await self._prepare(p)
-        path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(ws, lambda c: query.outline(c, path))
-        return t.OutlineResult(
-            symbols=found, generation=generation, took_ms=_since(started)
-        )
+        found, generation, took = await self._on_file(p, query.outline)
+        return t.OutlineResult(symbols=found, generation=generation, took_ms=took)
 
     async def symbol_search(
         self, p: t.SymbolSearchParams, ctx: RequestContext
@@ -287,32 +283,20 @@ class Api:
     async def chunks(self, p: t.ChunksParams, ctx: RequestContext) -> t.ChunksResult:
         if p.line is not None and p.line < 1:
             raise invalid_params("line is 1-based", "$.line")
-        ws, started = await self._prepare(p)
-        path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(
-            ws, lambda c: query.chunks(c, path, line=p.line)
+        found, generation, took = await self._on_file(
+            p, lambda c, path: query.chunks(c, path, line=p.line)
         )
-        return t.ChunksResult(
-            chunks=found, generation=generation, took_ms=_since(started)
-        )
+        return t.ChunksResult(chunks=found, generation=generation, took_ms=took)
 
     async def imports(self, p: t.PathParams, ctx: RequestContext) -> t.ImportsResult:
-        ws, started = await self._prepare(p)
-        path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(ws, lambda c: graph.imports(c, path))
-        return t.ImportsResult(
-            imports=found, generation=generation, took_ms=_since(started)
-        )
+        found, generation, took = await self._on_file(p, graph.imports)
+        return t.ImportsResult(imports=found, generation=generation, took_ms=took)
 
     async def importers(
         self, p: t.PathParams, ctx: RequestContext
     ) -> t.ImportersResult:
-        ws, started = await self._prepare(p)
-        path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(ws, lambda c: graph.importers(c, path))
-        return t.ImportersResult(
-            importers=found, generation=generation, took_ms=_since(started)
-        )
+        found, generation, took = await self._on_file(p, graph.importers)
+        return t.ImportersResult(importers=found, generation=generation, took_ms=took)
 
     async def dependencies(
         self, p: t.GraphWalkParams, ctx: RequestContext
@@ -329,14 +313,10 @@ class Api:
     ) -> t.GraphWalkResult:
         if p.depth is not None and p.depth < 1:
             raise invalid_params("depth must be >= 1 (omit it for no limit)", "$.depth")
-        ws, started = await self._prepare(p)
-        path = self.relative(ws, p.path, must_exist=True)
-        found, generation = await self._query(
-            ws, lambda c: walk(c, path, depth=p.depth)
+        found, generation, took = await self._on_file(
+            p, lambda c, path: walk(c, path, depth=p.depth)
         )
-        return t.GraphWalkResult(
-            paths=found, generation=generation, took_ms=_since(started)
-        )
+        return t.GraphWalkResult(paths=found, generation=generation, took_ms=took)
 
     async def cycles(self, p: t.CyclesParams, ctx: RequestContext) -> t.CyclesResult:
         _check_limit(p.limit, "$.limit", maximum=100_000)
@@ -365,6 +345,15 @@ class Api:
         if p.min_generation is not None and ws.generation < p.min_generation:
             await self.manager.wait_generation(ws, p.min_generation, p.timeout_s)
         return ws, started
+
+    async def _on_file(
+        self, p: t.PathParams, fn: Callable[[apsw.Connection, str], T]
+    ) -> tuple[T, int, float]:
+        """A query about one existing file: (result, generation, took_ms)."""
+        ws, started = await self._prepare(p)
+        path = self.relative(ws, p.path, must_exist=True)
+        found, generation = await self._query(ws, lambda c: fn(c, path))
+        return found, generation, _since(started)
 
     async def _read(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
         """Run a store method in a reader thread."""
