@@ -15,9 +15,8 @@ import anyio
 import anyio.abc
 import msgspec
 
+from axd.client.connection import DaemonUnavailableError, RemoteError
 from axd.protocol.jsonrpc import Incoming
-
-from .connection import DaemonUnavailableError, RemoteError
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from axd.client import render
+from axd.client.connection import (
+    Client,
+    DaemonUnavailableError,
+    RemoteError,
+    connect_or_start,
+)
+from axd.client.doctor import add_doctor_command
 from axd.protocol import __version__
 from axd.protocol.paths import default_socket_path, default_state_dir
-
-from . import render
-from .connection import Client, DaemonUnavailableError, RemoteError, connect_or_start
-from .doctor import add_doctor_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -29,9 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from axd.client.connection import Client, DaemonUnavailableError, RemoteError
 from axd.protocol import __version__
-
-from .connection import Client, DaemonUnavailableError, RemoteError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

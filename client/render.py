@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .connection import Client, RemoteError
+    from axd.client.connection import Client, RemoteError
 
 
 def out(text: str, end: str = "\n") -> None:
@@ -273,7 +273,7 @@ def wait_with_progress(client: Client, root: str, *, quiet: bool) -> dict[str, A
 
 
 def _wait_ready(client: Client, root: str) -> dict[str, Any]:
-    from .connection import RemoteError
+    from axd.client.connection import RemoteError
 
     while True:
         try:

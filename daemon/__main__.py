@@ -9,7 +9,7 @@ import sys
 import anyio
 import structlog
 
-from .config import ConfigError, load
+from axd.daemon.config import ConfigError, load
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"axd: config error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
 
-    from .app import Daemon
-    from .logging import configure
-    from .server import AlreadyRunningError, SocketPathError
-    from .systemd import inherited_listener
+    from axd.daemon.lifecycle import Daemon
+    from axd.daemon.ops.logging import configure
+    from axd.daemon.ops.systemd import inherited_listener
+    from axd.daemon.rpc.server import AlreadyRunningError, SocketPathError
 
     configure(config.log)
     # Query threads wait on the GIL while the writer thread works; CPython's

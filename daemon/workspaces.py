@@ -21,16 +21,15 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.index.indexer import Indexer
+from axd.daemon.index.watcher import Watcher
+from axd.daemon.store.store import Store
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
-from .indexer import Indexer
-from .store import Store
-from .watcher import Watcher
-
 if TYPE_CHECKING:
-    from .config import Config
-    from .pool import WorkerPool
-    from .store import BatchResult
+    from axd.daemon.config import Config
+    from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.store.store import BatchResult
 
 log = structlog.get_logger()
 
@@ -341,7 +340,7 @@ def _check_root(root: str) -> tuple[str, str | None]:
 
 
 def _now() -> str:
-    from .app import utc_now
+    from axd.daemon.lifecycle import utc_now
 
     return utc_now()
 

@@ -132,7 +132,7 @@ def floor_child(root: str) -> None:
     """(a), in a fresh process: read + parse every file, print JSON."""
     from tree_sitter_language_pack import get_parser
 
-    from axd.daemon.languages import detect_language
+    from axd.daemon.index.languages import detect_language
 
     parsers: dict[str, Any] = {}
     files = parsed_bytes = 0
@@ -523,12 +523,12 @@ def breakdown_child(root: str, every: int) -> None:
     import msgspec
     from tree_sitter_language_pack import get_parser
 
-    from axd.daemon.classify import classify, content_hash
-    from axd.daemon.extract import extract
-    from axd.daemon.languages import detect_language
+    from axd.daemon.index.classify import classify, content_hash
+    from axd.daemon.index.extract import extract
+    from axd.daemon.index.languages import detect_language
+    from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
     from axd.daemon.records import FileOutcome
-    from axd.daemon.store import Store
-    from axd.daemon.worker import WorkerSettings, WorkItem, process_file
+    from axd.daemon.store.store import Store
 
     settings = WorkerSettings(
         root=root,

@@ -58,8 +58,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axd.daemon.classify import classify
-from axd.daemon.extract import ParseTimeoutError, extract
+from axd.daemon.index.classify import classify
+from axd.daemon.index.extract import ParseTimeoutError, extract
 
 RECALL_GOAL = 0.95
 PRECISION_GOAL = 0.90

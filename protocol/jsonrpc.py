@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import ErrorCode
+from axd.protocol.errors import ErrorCode
 
 RequestId = int | str | None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import types as t
+from axd.protocol import types as t
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from . import PROTOCOL_VERSION, __version__
+from axd.protocol import PROTOCOL_VERSION, __version__
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .methods import Method
+    from axd.protocol.methods import Method
 
 
 def _ref_template(name: str) -> str:

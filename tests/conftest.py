@@ -11,8 +11,8 @@ import anyio
 import pytest
 
 from axd.client.aio import AsyncClient
-from axd.daemon.app import Daemon
 from axd.daemon.config import Config, IndexConfig, LogConfig, MetricsConfig, WatchConfig
+from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -9,8 +9,8 @@ import tree_sitter_language_pack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from axd.daemon.chunker import Unit, chunk_file, chunk_lines
-from axd.daemon.extract import extract
+from axd.daemon.index.chunker import Unit, chunk_file, chunk_lines
+from axd.daemon.index.extract import extract
 
 if TYPE_CHECKING:
     from axd.daemon.records import ChunkRecord

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from axd.daemon.crawl import CrawlEntry, CrawlStats, crawl
-from axd.daemon.ignore import IgnoreRules
+from axd.daemon.index.crawl import CrawlEntry, CrawlStats, crawl
+from axd.daemon.index.ignore import IgnoreRules
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -19,8 +19,8 @@ from axd.client import doctor
 
 if TYPE_CHECKING:
     from axd.client.aio import AsyncClient
-    from axd.daemon.app import Daemon
     from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
 
 
 @pytest.fixture

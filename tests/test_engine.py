@@ -25,8 +25,8 @@ import apsw
 import msgspec
 
 from axd.client.aio import AsyncClient
-from axd.daemon.app import Daemon
-from axd.daemon.languages import LANGUAGES
+from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

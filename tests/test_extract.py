@@ -3,7 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from axd.daemon.extract import (
+from axd.daemon.index.extract import (
     ParseTimeoutError,
     QueryFileError,
     UnknownLanguageError,

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_records import FileSpec, Sym, indexed
 
-from axd.daemon import ranking
-from axd.daemon.fts import compound_terms, parse_query, split_identifier
-from axd.daemon.store import Store
+from axd.daemon.query import search as ranking
+from axd.daemon.store.fts import compound_terms, parse_query, split_identifier
+from axd.daemon.store.store import Store
 from axd.protocol.errors import ErrorCode, RpcError
 
 if TYPE_CHECKING:

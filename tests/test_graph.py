@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 from store_records import FileSpec, indexed
 
-from axd.daemon import graph
+from axd.daemon.query import graph
 from axd.daemon.records import FileOutcome
-from axd.daemon.store import Store
+from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

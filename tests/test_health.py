@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from axd.daemon.config import Config, HealthConfig
-from axd.daemon.health import (
+from axd.daemon.ops.health import (
     HealthMonitor,
     NoEngine,
     QueueState,
@@ -21,15 +21,15 @@ from axd.daemon.health import (
     WorkerState,
     worst,
 )
-from axd.daemon.metrics import Metrics
-from axd.daemon.ops import Ops, start_ops
-from axd.daemon.systemd import Notifier
+from axd.daemon.ops.metrics import Metrics
+from axd.daemon.ops.service import Ops, start_ops
+from axd.daemon.ops.systemd import Notifier
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from axd.daemon.app import Daemon
+    from axd.daemon.lifecycle import Daemon
     from axd.protocol.types import HealthStatus
 
 HUGE = 1 << 62  # more free bytes than any disk has

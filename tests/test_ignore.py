@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from axd.daemon.ignore import IgnoreMatch, IgnoreRules
+from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import tree_sitter_language_pack
 
-from axd.daemon.extract import QUERY_DIR, check_query
-from axd.daemon.languages import (
+from axd.daemon.index.extract import QUERY_DIR, check_query
+from axd.daemon.index.languages import (
     LANGUAGE_ALIASES,
     LANGUAGES,
     canonical_language,

@@ -22,8 +22,8 @@ import pytest
 from support import with_config
 
 from axd.client.aio import AsyncClient
-from axd.daemon.app import Daemon
 from axd.daemon.config import IndexConfig
+from axd.daemon.lifecycle import Daemon
 from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t

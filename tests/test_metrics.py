@@ -18,11 +18,11 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from axd.client.aio import AsyncClient
-from axd.daemon.app import Daemon
-from axd.daemon.health import NoEngine
-from axd.daemon.metrics import Metrics, WorkspaceStats
-from axd.daemon.ops import Ops, start_ops
-from axd.daemon.systemd import Notifier
+from axd.daemon.lifecycle import Daemon
+from axd.daemon.ops.health import NoEngine
+from axd.daemon.ops.metrics import Metrics, WorkspaceStats
+from axd.daemon.ops.service import Ops, start_ops
+from axd.daemon.ops.systemd import Notifier
 from axd.protocol import methods as m
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import apsw
 import pytest
 
-from axd.daemon import migrator
-from axd.daemon.migrator import MigrationChecksumError, MigrationError, Migrator
-from axd.daemon.store import Store
+from axd.daemon.store import migrator
+from axd.daemon.store.migrator import MigrationChecksumError, MigrationError, Migrator
+from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""Tree-sitter query files (daemon/queries/<language>.scm) for the non-core languages.
+"""Tree-sitter query files (daemon/index/queries/<language>.scm) for the non-core languages.
 
 Independent of the extractor: a small helper runs each query over a sample written for
 the test and interprets the captures by the convention the extractor uses
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from axd.daemon.languages import LANGUAGES as REGISTRY
+from axd.daemon.index.languages import LANGUAGES as REGISTRY
 from axd.daemon.records import SYMBOL_KINDS
 
 tree_sitter = pytest.importorskip("tree_sitter")
 language_pack = pytest.importorskip("tree_sitter_language_pack")
 
-QUERY_DIR = Path(__file__).resolve().parent.parent / "daemon" / "queries"
+QUERY_DIR = Path(__file__).resolve().parent.parent / "daemon" / "index" / "queries"
 CONTAINERS = {"class", "struct", "interface", "trait", "scope"}
 
 

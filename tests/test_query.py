@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 from store_records import FileSpec, Sym, indexed
 
-from axd.daemon import query, ranking
-from axd.daemon.store import Store
+from axd.daemon.query import search as ranking
+from axd.daemon.query import symbols as query
+from axd.daemon.store.store import Store
 from axd.protocol.errors import RpcError
 
 if TYPE_CHECKING:

@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from axd.daemon import graph, query, ranking
-from axd.daemon.extract import extract
-from axd.daemon.languages import detect_language
+from axd.daemon.index.extract import extract
+from axd.daemon.index.languages import detect_language
+from axd.daemon.query import graph
+from axd.daemon.query import search as ranking
+from axd.daemon.query import symbols as query
 from axd.daemon.records import FileOutcome
-from axd.daemon.store import Store
+from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

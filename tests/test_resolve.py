@@ -6,7 +6,12 @@ import posixpath
 
 import pytest
 
-from axd.daemon.resolve import file_components, import_key, parse_jsonc, resolve_import
+from axd.daemon.index.resolve import (
+    file_components,
+    import_key,
+    parse_jsonc,
+    resolve_import,
+)
 
 
 class DictFacts:

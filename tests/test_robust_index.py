@@ -28,7 +28,7 @@ from support import environment_for, with_config
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
-from axd.daemon.app import Daemon
+from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable

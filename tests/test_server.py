@@ -19,15 +19,15 @@ from support import environment_for, with_config
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
-from axd.daemon.app import Daemon
 from axd.daemon.config import Config, ServerConfig
-from axd.daemon.server import AlreadyRunningError, SocketPathError
+from axd.daemon.lifecycle import Daemon
+from axd.daemon.rpc.server import AlreadyRunningError, SocketPathError
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.methods import Method
 
 if TYPE_CHECKING:
-    from axd.daemon.dispatch import RequestContext
+    from axd.daemon.rpc.dispatch import RequestContext
 
 
 def raw_exchange(

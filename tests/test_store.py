@@ -11,7 +11,7 @@ import pytest
 from store_records import FileSpec, Sym, indexed, plain, skipped
 
 from axd.daemon.records import FileOutcome
-from axd.daemon.store import Store, StoreClosedError, read_generation
+from axd.daemon.store.store import Store, StoreClosedError, read_generation
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -14,11 +14,11 @@ import anyio
 import anyio.abc
 import pytest
 
-from axd.daemon.app import Daemon
-from axd.daemon.health import NoEngine
-from axd.daemon.metrics import NoWorkspaces
-from axd.daemon.ops import start_ops
-from axd.daemon.systemd import Notifier, inherited_listener
+from axd.daemon.lifecycle import Daemon
+from axd.daemon.ops.health import NoEngine
+from axd.daemon.ops.metrics import NoWorkspaces
+from axd.daemon.ops.service import start_ops
+from axd.daemon.ops.systemd import Notifier, inherited_listener
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from axd.client.aio import AsyncClient
-    from axd.daemon.app import Daemon
     from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from .health import QueueState, StoreProbe, WatcherState, WorkerState
-from .metrics import WorkspaceStats
+from axd.daemon.ops.health import QueueState, StoreProbe, WatcherState, WorkerState
+from axd.daemon.ops.metrics import WorkspaceStats
 
 if TYPE_CHECKING:
-    from .pool import WorkerPool
-    from .store import StoreCounts
-    from .subscriptions import Subscriptions
-    from .workspaces import WorkspaceManager
+    from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.rpc.subscriptions import Subscriptions
+    from axd.daemon.store.store import StoreCounts
+    from axd.daemon.workspaces import WorkspaceManager
 
 log = structlog.get_logger()
 

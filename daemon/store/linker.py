@@ -20,7 +20,7 @@ import json
 import posixpath
 from typing import TYPE_CHECKING
 
-from axd.daemon.resolve import CONFIG_FILES, file_components, resolve_import
+from axd.daemon.index.resolve import CONFIG_FILES, file_components, resolve_import
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -9,19 +9,19 @@ import anyio
 import anyio.abc
 import structlog
 
-from .api import Api
-from .engine import EngineView
-from .languages import LANGUAGES
-from .ops import start_ops
-from .pool import WorkerPool
-from .subscriptions import Subscriptions
-from .workspaces import WorkspaceManager
+from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.pool import WorkerPool
+from axd.daemon.ops.probes import EngineView
+from axd.daemon.ops.service import start_ops
+from axd.daemon.rpc.api import Api
+from axd.daemon.rpc.subscriptions import Subscriptions
+from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
-    from .app import Daemon
-    from .ops import Ops
-    from .store import BatchResult
-    from .workspaces import Workspace
+    from axd.daemon.lifecycle import Daemon
+    from axd.daemon.ops.service import Ops
+    from axd.daemon.store.store import BatchResult
+    from axd.daemon.workspaces import Workspace
 
 log = structlog.get_logger()
 

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from .config import ServerConfig
-    from .dispatch import Registry
+    from axd.daemon.config import ServerConfig
+    from axd.daemon.rpc.dispatch import Registry
 
 log = structlog.get_logger()
 

@@ -15,7 +15,7 @@ import msgspec
 import structlog
 
 if TYPE_CHECKING:
-    from .config import LogConfig
+    from axd.daemon.config import LogConfig
 
 _LEVELS = {
     "debug": logging.DEBUG,

@@ -25,18 +25,18 @@ import anyio
 import anyio.abc
 import structlog
 
-from .crawl import crawl
-from .ignore import IgnoreMatch, IgnoreRules
-from .languages import LANGUAGES, detect_language
-from .records import FileOutcome
-from .worker import WorkerSettings, WorkItem
+from axd.daemon.index.crawl import crawl
+from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
+from axd.daemon.index.languages import LANGUAGES, detect_language
+from axd.daemon.index.worker import WorkerSettings, WorkItem
+from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .config import IndexConfig
-    from .pool import WorkerPool
-    from .store import BatchResult, Store
+    from axd.daemon.config import IndexConfig
+    from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.store.store import BatchResult, Store
 
 log = structlog.get_logger()
 

@@ -14,7 +14,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from axd.daemon.fts import PathFilter, split_identifier
+from axd.daemon.store.fts import PathFilter, split_identifier
 from axd.protocol.types import (
     Chunk,
     Definition,

@@ -21,9 +21,9 @@ from axd.protocol import types as t
 from axd.protocol.errors import not_found
 
 if TYPE_CHECKING:
-    from .dispatch import Peer, Registry, RequestContext
-    from .store import BatchResult
-    from .workspaces import Workspace, WorkspaceManager
+    from axd.daemon.rpc.dispatch import Peer, Registry, RequestContext
+    from axd.daemon.store.store import BatchResult
+    from axd.daemon.workspaces import Workspace, WorkspaceManager
 
 log = structlog.get_logger()
 

@@ -35,7 +35,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .records import SkipReason
+    from axd.daemon.records import SkipReason
 
 __all__ = [
     "BINARY_SNIFF_BYTES",

@@ -54,13 +54,13 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from .records import SkipReason  # msgspec reads annotations at run time
+from axd.daemon.records import SkipReason  # msgspec reads annotations at run time
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from .ignore import IgnoreRules
+    from axd.daemon.index.ignore import IgnoreRules
 
 __all__ = ["CrawlEntry", "CrawlStats", "crawl"]
 

@@ -16,10 +16,10 @@ import time
 
 import msgspec
 
-from .classify import classify, content_hash
-from .extract import ParseTimeoutError, extract
-from .languages import LANGUAGES, detect_language
-from .records import FileOutcome
+from axd.daemon.index.classify import classify, content_hash
+from axd.daemon.index.extract import ParseTimeoutError, extract
+from axd.daemon.index.languages import LANGUAGES, detect_language
+from axd.daemon.records import FileOutcome
 
 # Enough for any shebang line; read before the language is known.
 HEAD_BYTES = 256

@@ -3,7 +3,7 @@
 Pure functions over bytes, run in the worker processes; nothing here touches
 the disk except reading the bundled query files once per process.
 
-Query-file capture convention (``daemon/queries/<language>.scm``; every
+Query-file capture convention (``daemon/index/queries/<language>.scm``; every
 language follows it, so this module never branches on the language):
 
 * ``@definition.<kind>`` on the node spanning the whole definition, ``<kind>``
@@ -68,8 +68,8 @@ import msgspec
 import tree_sitter_language_pack
 from tree_sitter import Parser, Query, QueryCursor
 
-from axd.daemon.chunker import Unit, chunk_file
-from axd.daemon.languages import LANGUAGES, LanguageSpec, canonical_language
+from axd.daemon.index.chunker import Unit, chunk_file
+from axd.daemon.index.languages import LANGUAGES, LanguageSpec, canonical_language
 from axd.daemon.records import (
     SYMBOL_KINDS,
     Extraction,

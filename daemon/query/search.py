@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from axd.daemon.fts import PathFilter, parse_query, split_identifier
-from axd.daemon.languages import canonical_language
-from axd.daemon.query import as_int, make_range
+from axd.daemon.index.languages import canonical_language
+from axd.daemon.query.symbols import as_int, make_range
 from axd.daemon.records import SYMBOL_KINDS
+from axd.daemon.store.fts import PathFilter, parse_query, split_identifier
 from axd.protocol.errors import invalid_params
 from axd.protocol.types import SearchFactors, SearchHit
 

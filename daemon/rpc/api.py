@@ -13,23 +13,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from axd.daemon.index.languages import canonical_language
+from axd.daemon.query import graph
+from axd.daemon.query import search as ranking
+from axd.daemon.query import symbols as query
+from axd.daemon.records import SKIP_REASONS, SYMBOL_KINDS
+from axd.daemon.store.store import read_generation
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, invalid_path
-
-from . import graph, query, ranking
-from .languages import canonical_language
-from .records import SKIP_REASONS, SYMBOL_KINDS
-from .store import read_generation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import apsw
 
-    from .dispatch import Registry, RequestContext
-    from .store import Store
-    from .workspaces import Workspace, WorkspaceManager
+    from axd.daemon.rpc.dispatch import Registry, RequestContext
+    from axd.daemon.store.store import Store
+    from axd.daemon.workspaces import Workspace, WorkspaceManager
 
 T = TypeVar("T")
 

@@ -32,8 +32,8 @@ from watchfiles import Change, awatch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .config import WatchConfig
-    from .indexer import Indexer
+    from axd.daemon.config import WatchConfig
+    from axd.daemon.index.indexer import Indexer
 
 log = structlog.get_logger()
 

@@ -34,9 +34,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from axd.daemon.records import SKIP_REASONS
 from axd.protocol import __version__
-
-from .records import SKIP_REASONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping

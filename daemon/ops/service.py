@@ -17,21 +17,20 @@ import anyio.abc
 import msgspec
 import structlog
 
+from axd.daemon.config import ConfigError, parse_addr
+from axd.daemon.ops.health import HealthFacts, HealthMonitor
+from axd.daemon.ops.http import HttpServer, Response
+from axd.daemon.ops.metrics import Metrics, WorkspaceStatsSource
+from axd.daemon.ops.systemd import Notifier
 from axd.protocol import methods as m
 from axd.protocol import types as t
-
-from .config import ConfigError, parse_addr
-from .health import HealthFacts, HealthMonitor
-from .http import HttpServer, Response
-from .metrics import Metrics, WorkspaceStatsSource
-from .systemd import Notifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .app import Daemon
-    from .config import Config
-    from .dispatch import RequestContext
+    from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
+    from axd.daemon.rpc.dispatch import RequestContext
 
 log = structlog.get_logger()
 

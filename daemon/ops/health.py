@@ -32,8 +32,8 @@ from axd.protocol.types import HealthCheck, HealthReport, HealthStatus
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .config import HealthConfig
-    from .metrics import Metrics
+    from axd.daemon.config import HealthConfig
+    from axd.daemon.ops.metrics import Metrics
 
 log = structlog.get_logger()
 
@@ -141,7 +141,9 @@ def worst(statuses: list[HealthStatus]) -> HealthStatus:
 
 
 def _utc_now() -> str:
-    from .app import utc_now  # app imports the world; only needed at run time
+    from axd.daemon.lifecycle import (
+        utc_now,  # app imports the world; only needed at run time
+    )
 
     return utc_now()
 

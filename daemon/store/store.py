@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import apsw
 
-from axd.daemon import migrator
-from axd.daemon.batch import BatchResult, write_batch
-from axd.daemon.linker import DbFacts, relink_all
-from axd.daemon.migrator import Migrator
+from axd.daemon.store import migrator
+from axd.daemon.store.batch import BatchResult, write_batch
+from axd.daemon.store.linker import DbFacts, relink_all
+from axd.daemon.store.migrator import Migrator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

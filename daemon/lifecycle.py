@@ -19,14 +19,19 @@ import anyio.abc
 import msgspec
 import structlog
 
+from axd.daemon.config import (
+    Config,
+    ConfigError,
+    load,
+    runtime_socket_path,
+    state_directory,
+)
+from axd.daemon.rpc.dispatch import Registry, RequestContext
+from axd.daemon.rpc.server import Server
 from axd.protocol import PROTOCOL_VERSION, __version__
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.openrpc import openrpc_document
-
-from .config import Config, ConfigError, load, runtime_socket_path, state_directory
-from .dispatch import Registry, RequestContext
-from .server import Server
 
 if TYPE_CHECKING:
     import socket
@@ -126,7 +131,7 @@ class Daemon:
 
     async def _start_services(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the services behind the methods (filled in by `services`)."""
-        from .services import start_services
+        from axd.daemon.assemble import start_services
 
         await start_services(self, tg, self._initial_roots)
 
@@ -180,7 +185,7 @@ class Daemon:
 
     def apply_config(self, fresh: Config) -> None:
         """Take the settings that can change at run time."""
-        from .logging import configure
+        from axd.daemon.ops.logging import configure
 
         # Read once at start: a change needs a restart. Say so, not silently.
         fixed = [

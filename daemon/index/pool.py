@@ -24,9 +24,15 @@ import anyio
 import msgspec
 import structlog
 
-from .languages import LANGUAGES, detect_language
-from .records import FileOutcome
-from .worker import WorkerSettings, WorkItem, exit_with, process_batch, warm_up
+from axd.daemon.index.languages import LANGUAGES, detect_language
+from axd.daemon.index.worker import (
+    WorkerSettings,
+    WorkItem,
+    exit_with,
+    process_batch,
+    warm_up,
+)
+from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

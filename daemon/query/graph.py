@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from axd.daemon.query import make_range
+from axd.daemon.query.symbols import make_range
 from axd.protocol.types import GraphPath, ImportEdge, Importer
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from axd.daemon.languages import canonical_language
+from axd.daemon.index.languages import canonical_language
 from axd.daemon.records import SYMBOL_KINDS
 from axd.protocol.errors import invalid_params
 

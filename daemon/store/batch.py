@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from axd.daemon.fts import compound_terms, name_terms, split_identifier
-from axd.daemon.linker import DbFacts, relink
-from axd.daemon.resolve import CONFIG_FILES, import_key
+from axd.daemon.index.resolve import CONFIG_FILES, import_key
+from axd.daemon.store.fts import compound_terms, name_terms, split_identifier
+from axd.daemon.store.linker import DbFacts, relink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

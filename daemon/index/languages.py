@@ -1,7 +1,7 @@
 """The language registry: which files are which language, and per-language knobs.
 
 Everything language-specific that is not a tree-sitter query lives here as
-data, so adding a language is a query file under ``daemon/queries/`` and one
+data, so adding a language is a query file under ``daemon/index/queries/`` and one
 `LanguageSpec` line below, never a new class. Language names are the ones
 tree-sitter-language-pack uses (PROTOCOL.md, Clarifications).
 """
@@ -25,7 +25,7 @@ class LanguageSpec:
     extensions: tuple[str, ...] = ()  # with the dot, matched case-insensitively
     filenames: tuple[str, ...] = ()  # exact base names (Dockerfile, Makefile)
     interpreters: tuple[str, ...] = ()  # shebang programs, version suffix ignored
-    # Query file under daemon/queries/; "" means "<name>.scm".
+    # Query file under daemon/index/queries/; "" means "<name>.scm".
     query: str = ""
     # Bump when the query or a knob changes what is extracted, so the indexer
     # re-extracts files whose content did not change. The default moves when
@@ -61,7 +61,7 @@ class LanguageSpec:
 
     @property
     def query_file(self) -> str:
-        """The query file name under ``daemon/queries/``."""
+        """The query file name under ``daemon/index/queries/``."""
         return self.query or f"{self.name}.scm"
 
 

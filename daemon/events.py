@@ -1,0 +1,186 @@
+"""The daemon's typed events and their one fan-out.
+
+A stage that finishes something publishes one event; whoever cares holds its
+own bounded receive stream from `Events.subscribe`. Publishing never blocks
+and never fails because of a subscriber: a subscriber whose buffer is full
+misses events and is told so once by a `Lagged` marker on its next receive
+(it then re-reads state, as a Watchman client does after a fresh instance).
+Nothing reaches back into the object that created it, and there are no
+callback lists to register with.
+
+Publishing is thread-safe: the indexer's commit runs in a worker thread and
+publishes from there; delivery is a non-blocking `send_nowait`, which anyio
+memory streams allow from any thread only through the event loop, so
+`publish_threadsafe` hops onto the loop first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+import anyio.from_thread
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import (
+        MemoryObjectReceiveStream,
+        MemoryObjectSendStream,
+    )
+
+ChangeKind = Literal["added", "modified", "deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One path a committed batch touched."""
+
+    path: str
+    change: ChangeKind
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCommitted:
+    """A workspace committed a generation that readers can now see."""
+
+    root: str
+    workspace_id: str
+    generation: int
+    changes: tuple[FileChange, ...]
+    seconds: float = 0.0
+    files_indexed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    parse_errors: int = 0
+    freshness_s: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceAdded:
+    """A workspace was opened (added by a client or resumed at start)."""
+
+    root: str
+    workspace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRemoved:
+    """A workspace was removed; its state may have been purged."""
+
+    root: str
+    workspace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceReady:
+    """A workspace finished its first index (or its warm-start reconcile)."""
+
+    root: str
+    workspace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceStateChanged:
+    """A workspace's state or its reason changed (ready, degraded, error...)."""
+
+    root: str
+    workspace_id: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """The overall health status moved."""
+
+    status: str
+    previous: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherFellBack:
+    """A workspace's watcher lost native events and polls instead."""
+
+    root: str
+    workspace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRestarted:
+    """The worker pool replaced a crashed worker process."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlagsChanged:
+    """A flag definition was set, deleted, reloaded or killed."""
+
+    names: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lagged:
+    """Marker: this subscriber missed `missed` events (its buffer was full)."""
+
+    missed: int
+
+
+Event = (
+    BatchCommitted
+    | WorkspaceAdded
+    | WorkspaceRemoved
+    | WorkspaceReady
+    | WorkspaceStateChanged
+    | HealthChanged
+    | WatcherFellBack
+    | WorkerRestarted
+    | FlagsChanged
+    | Lagged
+)
+
+
+class _Subscriber:
+    __slots__ = ("missed", "rx", "tx")
+
+    def __init__(self, depth: int) -> None:
+        self.tx: MemoryObjectSendStream[Event]
+        self.rx: MemoryObjectReceiveStream[Event]
+        self.tx, self.rx = anyio.create_memory_object_stream[Event](depth)
+        self.missed = 0
+
+
+class Events:
+    """Fan-out of daemon events: publish never blocks on a subscriber."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[_Subscriber] = []
+
+    def subscribe(self, depth: int = 1024) -> MemoryObjectReceiveStream[Event]:
+        """A new bounded stream of every event published from now on.
+
+        Closing the returned stream unsubscribes.
+        """
+        subscriber = _Subscriber(depth)
+        self._subscribers.append(subscriber)
+        return subscriber.rx
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscribers are attached (for tests and metrics)."""
+        return len(self._subscribers)
+
+    def publish(self, event: Event) -> None:
+        """Deliver `event` to every subscriber now (call on the event loop)."""
+        for subscriber in list(self._subscribers):
+            try:
+                if subscriber.missed:
+                    subscriber.tx.send_nowait(Lagged(subscriber.missed))
+                    subscriber.missed = 0
+                subscriber.tx.send_nowait(event)
+            except anyio.WouldBlock:
+                subscriber.missed += 1
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._subscribers.remove(subscriber)
+
+    def publish_threadsafe(self, event: Event) -> None:
+        """`publish` from a worker thread started by `anyio.to_thread`."""
+        anyio.from_thread.run_sync(self.publish, event)
