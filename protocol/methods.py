@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from axd.protocol import flags as fl
+from axd.protocol import snapshots as sn
+from axd.protocol import telemetry as tm
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
@@ -83,33 +86,35 @@ HEALTH = _m("health", t.Empty, t.HealthReport, "Component health.")
 METRICS = _m("metrics", t.Empty, t.MetricsText, "Prometheus text exposition.")
 
 SNAPSHOT_CREATE = _m(
-    "snapshot.create", t.SnapshotCreateParams, t.Snapshot, "Snapshot the index."
+    "snapshot.create", sn.SnapshotCreateParams, sn.Snapshot, "Snapshot the index."
 )
-SNAPSHOT_LIST = _m("snapshot.list", t.RootParams, t.SnapshotList, "List snapshots.")
+SNAPSHOT_LIST = _m("snapshot.list", t.RootParams, sn.SnapshotList, "List snapshots.")
 SNAPSHOT_RESTORE = _m(
-    "snapshot.restore", t.SnapshotIdParams, t.SnapshotRestored, "Restore a snapshot."
+    "snapshot.restore", sn.SnapshotIdParams, sn.SnapshotRestored, "Restore a snapshot."
 )
-SNAPSHOT_DELETE = _m("snapshot.delete", t.SnapshotIdParams, t.Ok, "Delete a snapshot.")
-DB_STATUS = _m("db.status", t.RootParams, t.DbStatus, "Schema migrations state.")
+SNAPSHOT_DELETE = _m("snapshot.delete", sn.SnapshotIdParams, t.Ok, "Delete a snapshot.")
+DB_STATUS = _m("db.status", t.RootParams, sn.DbStatus, "Schema migrations state.")
 
 FLAGS_EVALUATE = _m(
-    "flags.evaluate", t.FlagEvaluateParams, t.FlagEvaluation, "Evaluate a flag."
+    "flags.evaluate", fl.FlagEvaluateParams, fl.FlagEvaluation, "Evaluate a flag."
 )
 FLAGS_EVALUATE_ALL = _m(
-    "flags.evaluate_all", t.FlagEvaluateAllParams, t.FlagEvaluations, "Every flag."
+    "flags.evaluate_all", fl.FlagEvaluateAllParams, fl.FlagEvaluations, "Every flag."
 )
-FLAGS_LIST = _m("flags.list", t.Empty, t.FlagList, "Flag definitions.")
-FLAGS_SET = _m("flags.set", t.FlagDefinition, t.FlagSetResult, "Create/replace a flag.")
-FLAGS_DELETE = _m("flags.delete", t.FlagNameParams, t.Ok, "Delete a flag.")
+FLAGS_LIST = _m("flags.list", t.Empty, fl.FlagList, "Flag definitions.")
+FLAGS_SET = _m(
+    "flags.set", fl.FlagDefinition, fl.FlagSetResult, "Create/replace a flag."
+)
+FLAGS_DELETE = _m("flags.delete", fl.FlagNameParams, t.Ok, "Delete a flag.")
 
 TELEMETRY_STATUS = _m("telemetry.status", t.Empty, Free, "Consent and counters.")
 TELEMETRY_CONSENT = _m(
-    "telemetry.consent", t.TelemetryConsentParams, Free, "Opt in or out."
+    "telemetry.consent", tm.TelemetryConsentParams, Free, "Opt in or out."
 )
-TELEMETRY_STATS = _m("telemetry.stats", t.SinceParams, Free, "Usage statistics.")
-TELEMETRY_ERRORS = _m("telemetry.errors", t.SinceParams, Free, "Recorded errors.")
+TELEMETRY_STATS = _m("telemetry.stats", tm.SinceParams, Free, "Usage statistics.")
+TELEMETRY_ERRORS = _m("telemetry.errors", tm.SinceParams, Free, "Recorded errors.")
 TELEMETRY_PERFORMANCE = _m(
-    "telemetry.performance", t.SinceParams, Free, "Latency percentiles."
+    "telemetry.performance", tm.SinceParams, Free, "Latency percentiles."
 )
 TELEMETRY_EXPORT = _m("telemetry.export", t.Empty, Free, "Everything recorded.")
 TELEMETRY_CLEAR = _m("telemetry.clear", t.Empty, Free, "Delete everything recorded.")

@@ -7,7 +7,7 @@ accepts a newer client.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -401,110 +401,3 @@ class HealthReport(Result, frozen=True, kw_only=True):
 
 class MetricsText(Result, frozen=True, kw_only=True):
     text: str
-
-
-class SnapshotCreateParams(RootParams, frozen=True, kw_only=True):
-    label: str | None = None
-
-
-class Snapshot(Result, frozen=True, kw_only=True):
-    id: str
-    label: str | None
-    created_at: str
-    generation: int
-    size_bytes: int
-
-
-class SnapshotList(Result, frozen=True, kw_only=True):
-    snapshots: list[Snapshot]
-
-
-class SnapshotIdParams(RootParams, frozen=True, kw_only=True):
-    id: str
-
-
-class SnapshotRestored(Result, frozen=True, kw_only=True):
-    id: str
-    generation: int
-
-
-class Migration(Result, frozen=True, kw_only=True):
-    version: int
-    name: str
-    checksum: str
-    applied_at: str | None = None
-
-
-class DbStatus(Result, frozen=True, kw_only=True):
-    current: int
-    latest: int
-    applied: list[Migration]
-    pending: list[Migration]
-    modified: list[Migration]
-
-
-class FlagVariant(Result, frozen=True, kw_only=True):
-    name: str
-    weight: float = 1.0
-
-
-class FlagDefinition(Params, frozen=True, kw_only=True):
-    name: str
-    enabled: bool = True
-    rollout_percentage: float | None = None
-    allow: list[str] = []
-    deny: list[str] = []
-    cohorts: list[str] = []
-    enabled_after: str | None = None
-    expires_at: str | None = None
-    variants: list[FlagVariant] | None = None
-    kill_error_rate: float | None = None
-    description: str | None = None
-
-
-class FlagEvaluateParams(Params, frozen=True, kw_only=True):
-    flag: str
-    subject: str | None = None
-    attributes: dict[str, Any] | None = None
-
-
-class FlagEvaluation(Result, frozen=True, kw_only=True):
-    flag: str
-    enabled: bool
-    variant: str | None
-    reason: str
-
-
-class FlagEvaluateAllParams(Params, frozen=True, kw_only=True):
-    subject: str | None = None
-    attributes: dict[str, Any] | None = None
-
-
-class FlagDecision(Result, frozen=True, kw_only=True):
-    enabled: bool
-    variant: str | None
-    reason: str
-
-
-class FlagEvaluations(Result, frozen=True, kw_only=True):
-    flags: dict[str, FlagDecision]
-
-
-class FlagList(Result, frozen=True, kw_only=True):
-    flags: list[FlagDefinition]
-
-
-class FlagSetResult(Result, frozen=True, kw_only=True):
-    flag: FlagDefinition
-
-
-class FlagNameParams(Params, frozen=True, kw_only=True):
-    name: str
-
-
-class TelemetryConsentParams(Params, frozen=True, kw_only=True):
-    enabled: bool
-
-
-class SinceParams(Params, frozen=True, kw_only=True):
-    since: str | None = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import apsw
 
-from axd.protocol.types import DbStatus, Migration
+from axd.protocol.snapshots import DbStatus, Migration
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

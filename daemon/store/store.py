@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
     from axd.daemon.records import FileOutcome
-    from axd.protocol.types import DbStatus, Migration
+    from axd.protocol.snapshots import DbStatus, Migration
 
 __all__ = [
     "BatchResult",
