@@ -33,6 +33,15 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     max_connections: int = 256
     # Requests one connection may have in flight; more wait (backpressure).
     max_inflight_per_connection: int = 64
+    # Of those, how many run at once (batch elements included): one client
+    # cannot occupy every reader thread, so others' requests wait for at
+    # most this many of its requests per busy connection, never its backlog.
+    max_concurrent_per_connection: int = 4
+    # Requests in one batch; a longer batch is refused with -32600.
+    max_batch: int = 256
+    # Array/object nesting in one message; deeper is refused with -32600
+    # before decoding (decoders recurse).
+    max_nesting_depth: int = 64
     request_timeout_s: float = 60.0
     # In-flight requests get this long to finish when the daemon stops.
     shutdown_grace_s: float = 5.0

@@ -140,14 +140,27 @@ class Registry:
         return await self.handle_parsed(parse_message(body), peer)
 
     async def handle_parsed(
-        self, parsed: list[Call | Invalid] | Call | Invalid, peer: Peer | None
+        self,
+        parsed: list[Call | Invalid] | Call | Invalid,
+        peer: Peer | None,
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> bytes | None:
-        """The reply to one parsed message, or None when none is due."""
+        """The reply to one parsed message, or None when none is due.
+
+        `limiter`: the connection's share of concurrency; each batch element
+        that is not instant runs under it, so a long batch queues behind its
+        own connection instead of flooding the daemon.
+        """
         if isinstance(parsed, list):
             replies: list[bytes | None] = [None] * len(parsed)
 
             async def run(index: int, item: Call | Invalid) -> None:
-                replies[index] = await self._handle_one(item, peer)
+                if limiter is None or self.is_instant(item):
+                    replies[index] = await self._handle_one(item, peer)
+                    return
+                async with limiter:
+                    replies[index] = await self._handle_one(item, peer)
 
             async with anyio.create_task_group() as tg:
                 for index, item in enumerate(parsed):
@@ -205,7 +218,9 @@ class Registry:
             )
         try:
             params = route.decoder.decode(call.params)
-        except msgspec.ValidationError as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            # DecodeError: the envelope kept params raw, so invalid UTF-8 or
+            # malformed text inside them shows up only now.
             return _invalid_params(call.id, exc), "invalid_params"
         if self.shutting_down and call.method != "server.info":
             message = "the daemon is stopping"
@@ -226,7 +241,8 @@ class Registry:
                 f"request exceeded the server's {self.request_timeout_s:g} s deadline"
             )
             return encode_error(call.id, ErrorCode.TIMEOUT, message), "timeout"
-        except msgspec.ValidationError as exc:  # a handler decoding nested params
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            # a handler decoding nested params
             return _invalid_params(call.id, exc), "invalid_params"
         except Exception:
             log.exception("handler_failed", method=call.method, id=call.id)
@@ -246,7 +262,7 @@ class Registry:
                 return await route.handler(params, context)
 
 
-def _invalid_params(request_id: RequestId, exc: msgspec.ValidationError) -> bytes:
+def _invalid_params(request_id: RequestId, exc: msgspec.MsgspecError) -> bytes:
     text = str(exc)
     return encode_error(
         request_id,

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import itertools
 import os
+import select
 import socket
 import stat
 from typing import IO, TYPE_CHECKING
@@ -21,9 +22,16 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.permissions import (
+    UnsafeDirectoryError,
+    check_shared_dir,
+    private_dir,
+)
+from axd.daemon.supervise import Fault, fault_kind, report_crash, unwrap
 from axd.protocol.errors import ErrorCode
 from axd.protocol.framing import (
     Broken,
+    Decoder,
     Framing,
     Message,
     Oversized,
@@ -53,6 +61,17 @@ log = structlog.get_logger()
 READ_SIZE = 256 * 1024
 # Notifications a slow subscriber may have waiting before it is dropped.
 OUTBOX_MESSAGES = 1024
+# How often a half-closed client with work in flight is checked for having
+# gone entirely (then its work is cancelled).
+PEER_POLL_S = 0.1
+# Bounds on the courtesy of a last error before a connection is closed.
+LAST_WORD_S = 2.0
+# A refused connection's input is read and dropped for this long (and up to
+# this many bytes) so that closing it is a clean end of stream, not a reset.
+REFUSE_DRAIN_S = 2.0
+REFUSE_DRAIN_BYTES = 1 << 20
+# How long a refused client has to show its framing before we answer.
+REFUSE_SNIFF_S = 0.2
 
 
 class AlreadyRunningError(Exception):
@@ -64,7 +83,14 @@ class SocketPathError(Exception):
 
 
 class Connection:
-    """One client connection: its framing, outbox and in-flight requests."""
+    """One client connection: its framing, outbox and in-flight requests.
+
+    Isolation by construction: whatever goes wrong while reading, decoding,
+    dispatching or writing for this connection ends this connection only
+    (`serve` never raises anything but cancellation), with a last -32700 or
+    -32603 answer where the framing still allows one, one log line naming
+    the connection and one `axd_connection_errors_total{kind}` count.
+    """
 
     _ids = itertools.count(1)
 
@@ -82,6 +108,9 @@ class Connection:
         # Messages handed to the outbox and not yet written to the socket: a
         # graceful stop waits for this to reach zero.
         self._pending = 0
+        # True while a message is half written: no last word may follow.
+        self._mid_write = False
+        self._raw: socket.socket | None = _raw_socket(stream)
 
     # -- the Peer protocol -------------------------------------------------------
 
@@ -131,101 +160,190 @@ class Connection:
         """Messages waiting in the outbox."""
         return self._pending
 
+    def peer_gone(self) -> bool:
+        """Whether the client has closed its end entirely (not just half-closed).
+
+        A client that shuts down only its sending side (`nc -U`, `socat`
+        at end of input) still reads its answers; one that closed the socket
+        will never read them, so its work can be cancelled.
+        """
+        if self._raw is None or self._raw.fileno() < 0:
+            return self._closed
+        poller = select.poll()
+        poller.register(self._raw.fileno(), select.POLLHUP)
+        return any(
+            events & (select.POLLHUP | select.POLLNVAL) for _, events in poller.poll(0)
+        )
+
     # -- serving --------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Read, dispatch and answer until the client goes or we stop."""
-        config = self._server.config
-        registry = self._server.registry
-        limiter = anyio.Semaphore(config.max_inflight_per_connection)
+        """Read, dispatch and answer until the client goes or we stop.
+
+        Never raises an exception (only cancellation passes through).
+        """
+        failure: BaseException | None = None
         try:
-            async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
-                if self._closed:
-                    tg.cancel_scope.cancel()
-                tg.start_soon(self._write_loop)
-                first = await self._read_first()
-                if first is None:
-                    return
-                framing, data = first
-                self._framing = framing
-                decoder = make_decoder(framing, config.max_message_bytes)
-                while True:
-                    for frame in decoder.feed(data):
-                        if isinstance(frame, Message):
-                            parsed = parse_message(frame.body)
-                            await limiter.acquire()
-                            if registry.is_instant(parsed):
-                                # Answers from memory: no task needed.
-                                await self._answer(parsed, limiter)
-                            else:
-                                tg.start_soon(self._answer, parsed, limiter)
-                        elif isinstance(frame, Oversized):
-                            message = (
-                                f"message of {frame.size} bytes exceeds max_message_bytes "
-                                f"({config.max_message_bytes}); it was discarded"
-                            )
-                            await self._send(
-                                encode_error(None, ErrorCode.INVALID_REQUEST, message)
-                            )
-                        elif isinstance(frame, Broken):
-                            await self._send(
-                                encode_error(
-                                    None,
-                                    ErrorCode.PARSE_ERROR,
-                                    f"unreadable framing: {frame.reason}",
-                                )
-                            )
-                            await self._outbox_tx.aclose()
-                            return
-                    try:
-                        data = await self._stream.receive(READ_SIZE)
-                    except (
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                    ):
-                        break
-                # The client finished sending: answer what is in flight, then close.
-                await self._drain_inflight(limiter)
-                await self._outbox_tx.aclose()
+            try:
+                await self._serve()
+            except* Exception as group:  # noqa: BLE001 - isolation: see the class doc
+                failure = group
+            if failure is not None:
+                self._server.connection_failed(self, failure)
+                await self._last_word(failure)
         finally:
             self.close()
             self._outbox_tx.close()
             self._outbox_rx.close()
             with anyio.CancelScope(shield=True):
-                await self._stream.aclose()
+                await self._end_stream()
 
-    async def _drain_inflight(self, limiter: anyio.Semaphore) -> None:
+    async def _serve(self) -> None:
+        config = self._server.config
+        # Read-ahead: requests admitted from this connection, answered or not.
+        admitted = anyio.Semaphore(config.max_inflight_per_connection)
+        # Of those, how many run at once (fairness across connections).
+        running = anyio.CapacityLimiter(config.max_concurrent_per_connection)
+        async with anyio.create_task_group() as tg:
+            self._scope = tg.cancel_scope
+            if self._closed:
+                tg.cancel_scope.cancel()
+            tg.start_soon(self._write_loop)
+            first = await self._read_first()
+            if first is None:
+                await self._outbox_tx.aclose()
+                return
+            framing, data = first
+            self._framing = framing
+            decoder = make_decoder(framing, config.max_message_bytes)
+            chunk: bytes | None = data
+            while chunk is not None:
+                if not await self._take(decoder, chunk, tg, admitted, running):
+                    await self._outbox_tx.aclose()
+                    return
+                chunk = await self._receive()
+            if self.peer_gone():
+                # Nobody will read the answers: stop the work for them now.
+                log.debug("client_vanished", connection=self.connection_id)
+                tg.cancel_scope.cancel()
+                return
+            # Half-closed: answer what is in flight, then close; stop early if
+            # the client goes away meanwhile.
+            with anyio.CancelScope() as watch:
+                tg.start_soon(self._watch_peer, watch)
+                await self._drain_inflight(admitted)
+                watch.cancel()
+            await self._outbox_tx.aclose()
+
+    async def _take(
+        self,
+        decoder: Decoder,
+        data: bytes,
+        tg: anyio.abc.TaskGroup,
+        admitted: anyio.Semaphore,
+        running: anyio.CapacityLimiter,
+    ) -> bool:
+        """Frame, parse and start answering `data`; False: close the connection."""
+        config = self._server.config
+        registry = self._server.registry
+        try:
+            frames = decoder.feed(data)
+        except Exception as exc:
+            raise Fault("decode", exc) from exc
+        for frame in frames:
+            if isinstance(frame, Message):
+                try:
+                    parsed = parse_message(
+                        frame.body,
+                        max_depth=config.max_nesting_depth,
+                        max_batch=config.max_batch,
+                    )
+                except Exception as exc:
+                    raise Fault("decode", exc) from exc
+                await admitted.acquire()
+                if registry.is_instant(parsed):
+                    # Answers from memory: no task needed.
+                    await self._answer(parsed, admitted, running)
+                else:
+                    tg.start_soon(self._answer, parsed, admitted, running)
+            elif isinstance(frame, Oversized):
+                message = (
+                    f"message of {frame.size} bytes exceeds max_message_bytes "
+                    f"({config.max_message_bytes}); it was discarded"
+                )
+                await self._send(encode_error(None, ErrorCode.INVALID_REQUEST, message))
+            elif isinstance(frame, Broken):
+                reason = f"unreadable framing: {frame.reason}"
+                await self._send(encode_error(None, ErrorCode.PARSE_ERROR, reason))
+                return False
+        return True
+
+    async def _receive(self) -> bytes | None:
+        """The next bytes from the client; None at its end of stream."""
+        try:
+            return await self._stream.receive(READ_SIZE)
+        except (
+            anyio.EndOfStream,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        ):
+            return None
+        except Exception as exc:
+            raise Fault("read", exc) from exc
+
+    async def _watch_peer(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            # No event says "the peer closed" while we are not reading.
+            while not self.peer_gone():  # noqa: ASYNC110
+                await anyio.sleep(PEER_POLL_S)
+            log.debug("client_vanished", connection=self.connection_id)
+            self.close()
+
+    async def _drain_inflight(self, admitted: anyio.Semaphore) -> None:
         for _ in range(self._server.config.max_inflight_per_connection):
-            await limiter.acquire()
+            await admitted.acquire()
 
     async def _read_first(self) -> tuple[Framing, bytes] | None:
-        data = b""
         while True:
-            try:
-                data += await self._stream.receive(READ_SIZE)
-            except (
-                anyio.EndOfStream,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-            ):
+            data = await self._receive()
+            if data is None:
                 return None
             framing = detect_framing(data)
             if framing is not None:
                 return framing, data
-            data = b""  # only whitespace so far: nothing worth keeping
+            # only whitespace so far: nothing worth keeping
 
-    async def _answer(self, parsed: Parsed, limiter: anyio.Semaphore) -> None:
+    async def _answer(
+        self,
+        parsed: Parsed,
+        admitted: anyio.Semaphore,
+        running: anyio.CapacityLimiter,
+    ) -> None:
         # Counted until the reply is queued, so a graceful stop waits for it.
         self._server.inflight += 1
         try:
-            reply = await self._server.registry.handle_parsed(parsed, self)
+            registry = self._server.registry
+            if isinstance(parsed, list):
+                reply = await registry.handle_parsed(parsed, self, limiter=running)
+            elif registry.is_instant(parsed):
+                reply = await registry.handle_parsed(parsed, self)
+            else:
+                async with running:
+                    reply = await registry.handle_parsed(parsed, self)
             if reply is not None:
                 await self._send(reply)
+        except Exception as exc:
+            request_id = parsed.id if isinstance(parsed, Call) else None
+            raise Fault(
+                "dispatch",
+                exc,
+                reply=encode_error(
+                    request_id, ErrorCode.INTERNAL_ERROR, "internal error"
+                ),
+            ) from exc
         finally:
             self._server.inflight -= 1
-            limiter.release()
+            admitted.release()
 
     async def _send(self, body: bytes) -> None:
         self._pending += 1
@@ -245,12 +363,44 @@ class Connection:
                             parts.append(self._outbox_rx.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
+                    self._mid_write = True
                     await self._stream.send(b"".join(parts))
+                    self._mid_write = False
                     self._pending -= len(parts)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass  # the client went away: nothing to write to
+        except Exception as exc:
+            raise Fault("write", exc) from exc
+        finally:
+            self._pending = 0
+            self.close()
+
+    async def _last_word(self, failure: BaseException) -> None:
+        """Tell the client why its connection ends, if the framing allows."""
+        leaf = unwrap(failure)
+        kind = leaf.kind if isinstance(leaf, Fault) else "internal"
+        if kind in ("read", "write") or self._mid_write:
+            return  # the stream itself failed, or a message is half written
+        reply = leaf.reply if isinstance(leaf, Fault) else None
+        if reply is None:
+            code = (
+                ErrorCode.PARSE_ERROR if kind == "decode" else ErrorCode.INTERNAL_ERROR
+            )
+            text = "parse error" if kind == "decode" else "internal error"
+            reply = encode_error(None, code, f"{text}; closing the connection")
+        with anyio.move_on_after(LAST_WORD_S, shield=True):
+            try:
+                await self._stream.send(encode(self._framing, reply))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                pass
+
+    async def _end_stream(self) -> None:
+        """Close so the client sees a clean end of stream, not a reset."""
+        _discard_unread(self._raw)
+        try:
+            await self._stream.aclose()
+        except OSError:
             pass
-        self._pending = 0
-        self.close()
 
 
 class Server:
@@ -268,6 +418,21 @@ class Server:
         self._listener: anyio.abc.SocketListener | None = None
         self.accepting = anyio.Event()
         self._owns_path = True
+        # Connection failures by kind (read, decode, dispatch, write, internal)
+        # and who wants to hear of them (metrics).
+        self.connection_errors: dict[str, int] = {}
+        self.on_connection_error: list[Callable[[str], None]] = []
+
+    def connection_failed(self, connection: Connection, failure: BaseException) -> None:
+        """Log (once) and count a connection that ended on an unexpected error."""
+        kind = fault_kind(failure)
+        self.connection_errors[kind] = self.connection_errors.get(kind, 0) + 1
+        report_crash("connection", failure, connection=connection.connection_id)
+        for listener in list(self.on_connection_error):
+            try:
+                listener(kind)
+            except Exception:
+                log.exception("connection_error_listener_failed")
 
     def pending_output(self) -> bool:
         """Whether any connection still has replies queued to write."""
@@ -279,18 +444,25 @@ class Server:
         return len(self.connections)
 
     def claim_socket(self, *, inherited: bool = False) -> None:
-        """Lock and prepare the socket path (0700 directory; stale file gone).
+        """Lock and prepare the socket path (stale file gone).
+
+        A missing directory is created 0700; an existing one is never
+        chmodded, and refused if others may write to it without the
+        sticky bit (they could replace the socket).
 
         :raises AlreadyRunningError: another daemon holds the lock or listens.
-        :raises SocketPathError: the path exists and is not a socket.
+        :raises SocketPathError: the path exists and is not a socket, or its
+            directory is unsafe or cannot be created.
         """
         directory = self.socket_path.parent
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            os.chmod(directory, 0o700)
-        except PermissionError as exc:
+            if not private_dir(directory):
+                check_shared_dir(directory)
+        except UnsafeDirectoryError as exc:
+            raise SocketPathError(str(exc)) from exc
+        except OSError as exc:
             raise SocketPathError(
-                f"cannot make {directory} private (mode 0700): {exc.strerror}"
+                f"cannot create {directory}: {exc.strerror or exc}"
             ) from exc
         lock_path = self.socket_path.with_name(self.socket_path.name + ".lock")
         lock_file = open(lock_path, "a+b")  # noqa: SIM115 - held for the daemon's lifetime
@@ -363,27 +535,51 @@ class Server:
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     return  # stop_accepting() closed the listener
                 except OSError as exc:
-                    if exc.errno in (errno.EMFILE, errno.ENFILE):
-                        log.warning("accept_failed", error=exc.strerror)
+                    # Out of descriptors, or a client that gave up while in
+                    # the backlog: the listener itself is fine.
+                    level = log.warning if exc.errno in _FD_ERRNOS else log.info
+                    level("accept_failed", error=exc.strerror or str(exc))
+                    if exc.errno in _FD_ERRNOS:
                         await anyio.sleep(0.1)
-                        continue
-                    raise
+                    continue
                 tg.start_soon(self._handle, stream)
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        if self.registry.shutting_down:
-            await _refuse(stream, ErrorCode.SHUTTING_DOWN, "the daemon is stopping")
+        try:
+            if self.registry.shutting_down:
+                await _refuse(stream, ErrorCode.SHUTTING_DOWN, "the daemon is stopping")
+                return
+            if len(self.connections) >= self.config.max_connections:
+                self._reap_departed()
+            if len(self.connections) >= self.config.max_connections:
+                message = (
+                    f"too many connections (max_connections = "
+                    f"{self.config.max_connections}); retry later"
+                )
+                await _refuse(stream, ErrorCode.OVERLOADED, message)
+                return
+            connection = Connection(stream, self)
+        except Exception as exc:  # noqa: BLE001 - the accept loop outlives any client
+            report_crash("connection_setup", exc)
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
             return
-        if len(self.connections) >= self.config.max_connections:
-            message = f"too many connections (max_connections = {self.config.max_connections}); retry later"
-            await _refuse(stream, ErrorCode.OVERLOADED, message)
-            return
-        connection = Connection(stream, self)
         self.connections.add(connection)
         try:
             await connection.serve()
         finally:
             self.connections.discard(connection)
+
+    def _reap_departed(self) -> None:
+        """Stop counting connections whose clients have closed already.
+
+        The server notices a close only when it next reads; a client that
+        closed and reconnects at once must not find its old slot taken.
+        """
+        for connection in list(self.connections):
+            if connection.peer_gone():
+                self.connections.discard(connection)
+                connection.close()
 
     async def stop_accepting(self) -> None:
         """Close the listening socket and remove its path."""
@@ -405,16 +601,60 @@ class Server:
             self._lock_file = None
 
 
+_FD_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
 async def _refuse(
     stream: anyio.abc.SocketStream, code: ErrorCode, message: str
 ) -> None:
-    with anyio.move_on_after(2):
-        try:
-            await stream.send(encode("ndjson", encode_error(None, code, message)))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            pass
-    with anyio.CancelScope(shield=True):
-        await stream.aclose()
+    """Answer one error in the client's framing, then end the stream cleanly.
+
+    The client may already have sent a request: its input is read and
+    dropped before closing (closing with unread input is a reset, which
+    the client would see as ECONNRESET instead of our answer).
+    """
+    framing: Framing = "ndjson"
+    try:
+        with anyio.move_on_after(REFUSE_SNIFF_S):
+            while (first := await stream.receive(READ_SIZE)) is not None:
+                framing = detect_framing(first) or framing
+                if detect_framing(first) is not None:
+                    break
+        with anyio.move_on_after(LAST_WORD_S):
+            await stream.send(encode(framing, encode_error(None, code, message)))
+        await stream.send_eof()
+        with anyio.move_on_after(REFUSE_DRAIN_S):
+            dropped = 0
+            while dropped < REFUSE_DRAIN_BYTES:
+                dropped += len(await stream.receive(READ_SIZE))
+    except (
+        anyio.EndOfStream,
+        anyio.BrokenResourceError,
+        anyio.ClosedResourceError,
+        OSError,
+    ):
+        pass
+    finally:
+        with anyio.CancelScope(shield=True):
+            _discard_unread(_raw_socket(stream))
+            await stream.aclose()
+
+
+def _raw_socket(stream: anyio.abc.ByteStream) -> socket.socket | None:
+    raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+    return raw if isinstance(raw, socket.socket) else None
+
+
+def _discard_unread(raw: socket.socket | None) -> None:
+    """Drop input the client sent and we never read (see `_refuse`)."""
+    if raw is None or raw.fileno() < 0:
+        return
+    try:
+        for _ in range(64):
+            if not raw.recv(READ_SIZE, socket.MSG_DONTWAIT):
+                return
+    except OSError:
+        return
 
 
 def _someone_listens(path: Path) -> bool:

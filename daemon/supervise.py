@@ -1,0 +1,104 @@
+"""Failure isolation: one place that decides what a crash may take down.
+
+A resident service must survive its own bugs: an exception in one
+connection, one subscription or one background task ends that part only,
+is logged once (with the part's identity) and counted, and everything else
+carries on. Cancellation is never caught (it is how the daemon stops), nor
+are `KeyboardInterrupt`/`SystemExit`.
+
+`Fault` tags an exception with the stage it came from (`read`, `decode`,
+`dispatch`, `write`, ...), so the one handler at the top of a connection can
+log and count it by kind without guessing from the exception type.
+
+Usage::
+
+    tg.start_soon(supervised, "progress_loop", subscriptions.progress_loop)
+
+    await supervised(
+        "indexer", workspace.indexer.run,
+        on_crash=lambda exc: workspace.indexer.fail(describe(exc)),
+        root=workspace.root,
+    )
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+log = structlog.get_logger()
+
+
+class Fault(Exception):
+    """An unexpected exception in one stage of serving a connection."""
+
+    def __init__(
+        self, kind: str, cause: BaseException, *, reply: bytes | None = None
+    ) -> None:
+        super().__init__(f"{kind}: {describe(cause)}")
+        self.kind = kind
+        self.cause = cause
+        self.reply = reply  # the last answer the client should get, if any
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for logs and `last_error`: type and message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    name = type(exc).__name__
+    return f"{name}: {text[:200]}" if text else name
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (task groups wrap what they raise)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def fault_kind(exc: BaseException, default: str = "internal") -> str:
+    """The stage a (possibly grouped) exception came from."""
+    leaf = unwrap(exc)
+    return leaf.kind if isinstance(leaf, Fault) else default
+
+
+def report_crash(what: str, exc: BaseException, **fields: Any) -> None:
+    """Log one isolated crash (once, with its traceback and `fields`)."""
+    leaf = unwrap(exc)
+    cause = leaf.cause if isinstance(leaf, Fault) else leaf
+    log.error(
+        "crash_isolated",
+        part=what,
+        kind=fault_kind(exc),
+        error=describe(cause),
+        exc_info=cause,
+        **fields,
+    )
+
+
+async def supervised(
+    what: str,
+    run: Callable[[], Awaitable[object]],
+    *,
+    on_crash: Callable[[BaseException], None] | None = None,
+    **fields: Any,
+) -> bool:
+    """Run `run()`; an exception is reported and swallowed (False returned).
+
+    `on_crash(exc)` then records the failure where users can see it (a
+    workspace's `last_error`, a subscription's end). Cancellation passes.
+    """
+    try:
+        await run()
+    except Exception as exc:  # noqa: BLE001 - the point: isolate, report, go on
+        report_crash(what, exc, **fields)
+        if on_crash is not None:
+            try:
+                on_crash(exc)
+            except Exception:
+                log.exception("crash_handler_failed", part=what, **fields)
+        return False
+    return True
