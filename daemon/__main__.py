@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     from axd.daemon.rpc.server import AlreadyRunningError, SocketPathError
 
     configure(config.log)
+    # Everything the daemon creates holds indexed source text (databases,
+    # WAL files, snapshots, telemetry): readable by the user alone.
+    os.umask(0o077)
     # Query threads wait on the GIL while the writer thread works; CPython's
     # default 5 ms hand-over interval shows up directly in query p95 during
     # re-indexing (perf/RESULTS.md, "Query latency"). 1 ms trades a little

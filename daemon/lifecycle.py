@@ -26,6 +26,7 @@ from axd.daemon.config import (
     runtime_socket_path,
     state_directory,
 )
+from axd.daemon.permissions import private_dir
 from axd.daemon.rpc.dispatch import Registry, RequestContext
 from axd.daemon.rpc.server import Server
 from axd.protocol import PROTOCOL_VERSION, __version__
@@ -104,7 +105,7 @@ class Daemon:
 
         :raises AlreadyRunningError: another daemon serves the socket.
         """
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.server.claim_socket(inherited=self._inherited_socket is not None)
         try:
             await self.server.listen(self._inherited_socket)

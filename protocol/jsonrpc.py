@@ -143,6 +143,17 @@ def parse_message(
     deep = _too_deep(body, max_depth)
     if deep is not None:
         return deep
+    if not body.isascii():
+        # JSON text is UTF-8 (RFC 8259). Decoders check only the strings they
+        # keep: raw params and ignored fields would pass invalid bytes on.
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Invalid(
+                ErrorCode.PARSE_ERROR,
+                f"parse error: invalid UTF-8 at byte {exc.start}",
+                None,
+            )
     first = body.lstrip(b" \t\r\n")[:1]
     if first == b"[":
         try:

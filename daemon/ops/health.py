@@ -77,11 +77,18 @@ class WorkerState(NamedTuple):
 
 
 class QueueState(NamedTuple):
-    """One workspace's pending changes."""
+    """One workspace's pending changes.
+
+    `progress_age_s`: seconds since the workspace last made progress on its
+    queue (committed a batch), or since work started waiting if it has not
+    yet; None when unknown. A deep or old queue that keeps moving is busy as
+    expected (a first index, a re-index after a checkout), not a fault.
+    """
 
     workspace: str
     depth: int
     oldest_age_s: float
+    progress_age_s: float | None = None
 
 
 class HealthFacts(Protocol):
@@ -350,27 +357,57 @@ class HealthMonitor:
         queues = self.facts.queue_state()
         if not queues:
             return _Verdict("HEALTHY", NO_WORKSPACES)
-        config = self.config
         verdicts: list[HealthStatus] = []
         notes: list[str] = []
+        busy: list[str] = []
         for q in queues:
-            if q.oldest_age_s >= config.queue_unhealthy_age_s:
-                verdicts.append("UNHEALTHY")
-            elif (
-                q.oldest_age_s >= config.queue_degraded_age_s
-                or q.depth >= config.queue_degraded_depth
-            ):
-                verdicts.append("DEGRADED")
-            else:
+            verdict, note = self._queue_verdict(q)
+            if verdict is None:
+                if note:
+                    busy.append(note)
                 continue
-            notes.append(
-                f"{q.workspace}: {q.depth} queued, oldest {q.oldest_age_s:.0f} s"
-            )
+            verdicts.append(verdict)
+            notes.append(note)
         if not notes:
             depth = sum(q.depth for q in queues)
             oldest = max(q.oldest_age_s for q in queues)
-            return _Verdict("HEALTHY", f"{depth} queued, oldest {oldest:.1f} s")
+            detail = f"{depth} queued, oldest {oldest:.1f} s"
+            return _Verdict("HEALTHY", "; ".join([detail, *busy]))
         return _Verdict(worst(verdicts), "; ".join(notes))
+
+    def _queue_verdict(self, q: QueueState) -> tuple[HealthStatus | None, str]:
+        """(None, busy note) for a queue that is fine; else (status, why)."""
+        config = self.config
+        if q.progress_age_s is None:
+            # No progress facts: judge by age and depth alone.
+            stalled = q.oldest_age_s
+            deep = q.depth >= config.queue_degraded_depth
+        else:
+            # Stuck means no progress for that long, however old the backlog.
+            stalled = min(q.oldest_age_s, q.progress_age_s)
+            deep = False
+        if stalled >= config.queue_unhealthy_age_s:
+            status: HealthStatus = "UNHEALTHY"
+        elif stalled >= config.queue_degraded_age_s or deep:
+            status = "DEGRADED"
+        else:
+            busy = q.depth and q.progress_age_s is not None
+            note = (
+                f"{q.workspace}: busy, {q.depth} queued, last progress "
+                f"{q.progress_age_s:.0f} s ago"
+                if busy
+                else ""
+            )
+            return None, note
+        if q.progress_age_s is None:
+            return (
+                status,
+                f"{q.workspace}: {q.depth} queued, oldest {q.oldest_age_s:.0f} s",
+            )
+        return status, (
+            f"{q.workspace}: stuck, {q.depth} queued and no progress for "
+            f"{q.progress_age_s:.0f} s"
+        )
 
     async def _check_disk(self) -> _Verdict:
         free = await anyio.to_thread.run_sync(_free_bytes, self.state_dir)

@@ -223,6 +223,13 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
+        self.connection_errors = Counter(
+            "axd_connection_errors",
+            "Connections ended by an unexpected error, by the stage it came from "
+            "(read, decode, dispatch, write, internal); the daemon went on serving.",
+            ["kind"],
+            registry=registry,
+        )
         self.connections = Gauge(
             "axd_connections", "Open client connections.", registry=registry
         )
@@ -291,6 +298,10 @@ class Metrics:
         """Count one answered request (dispatch passes "(unknown)" for strays)."""
         self.requests.labels(method, outcome).inc()
         self.request_seconds.labels(method).observe(seconds)
+
+    def connection_failed(self, kind: str) -> None:
+        """Count a connection the server ended on an unexpected error."""
+        self.connection_errors.labels(kind).inc()
 
     # -- recorded by the indexer ----------------------------------------------------
 

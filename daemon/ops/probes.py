@@ -41,6 +41,8 @@ class EngineView:
         self.subscriptions = subscriptions
         self._counts: dict[str, StoreCounts] = {}
         self._sizes: dict[str, int] = {}
+        # Per workspace: the last progress marker seen and when it changed.
+        self._progress: dict[str, tuple[tuple[int, int, int], float]] = {}
 
     async def refresh_loop(self) -> None:
         """Keep the cached counts fresh (a scrape never touches SQLite)."""
@@ -127,11 +129,22 @@ class EngineView:
         return WorkerState(alive=alive, expected=expected, recent_crashes=recent)
 
     def queue_state(self) -> list[QueueState]:
-        """Depth and oldest item per workspace."""
-        return [
-            QueueState(ws.root, ws.indexer.queue_depth, ws.indexer.oldest_age_s())
-            for ws in list(self.manager.workspaces.values())
-        ]
+        """Depth, oldest item and time since the last progress per workspace."""
+        now = time.monotonic()
+        states = []
+        for ws in list(self.manager.workspaces.values()):
+            depth = ws.indexer.queue_depth
+            progress = ws.indexer.progress
+            marker = (progress.files_done, progress.batches, ws.generation)
+            seen = self._progress.get(ws.id)
+            # An empty queue, or a marker that moved, is progress now.
+            if depth == 0 or seen is None or seen[0] != marker:
+                seen = (marker, now)
+                self._progress[ws.id] = seen
+            states.append(
+                QueueState(ws.root, depth, ws.indexer.oldest_age_s(), now - seen[1])
+            )
+        return states
 
     def ready(self) -> bool:
         """Every workspace finished its first index (`/readyz`)."""

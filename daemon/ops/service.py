@@ -87,6 +87,7 @@ async def start_ops(
     server = daemon.server
     metrics = Metrics(stats=stats, connections=lambda: server.connection_count)
     daemon.registry.observers.append(metrics)
+    server.on_connection_error.append(metrics.connection_failed)
     health = HealthMonitor(
         daemon.config.health, daemon.state_dir, facts, metrics=metrics
     )

@@ -61,6 +61,8 @@ log = structlog.get_logger()
 READ_SIZE = 256 * 1024
 # Notifications a slow subscriber may have waiting before it is dropped.
 OUTBOX_MESSAGES = 1024
+LISTEN_BACKLOG = 512
+_SUN_PATH_MAX = 108  # sizeof(sockaddr_un.sun_path) on Linux
 # How often a half-closed client with work in flight is checked for having
 # gone entirely (then its work is cancelled).
 PEER_POLL_S = 0.1
@@ -508,14 +510,16 @@ class Server:
     async def listen(
         self, inherited: socket.socket | None = None
     ) -> anyio.abc.SocketListener:
-        """Bind (or adopt a socket-activated listener) with mode 0600."""
-        listener: anyio.abc.SocketListener
-        if inherited is not None:
-            listener = await anyio.abc.SocketListener.from_socket(inherited)
-        else:
-            listener = await anyio.create_unix_listener(
-                self.socket_path, mode=0o600, backlog=512
-            )
+        """Bind (or adopt a socket-activated listener) with mode 0600.
+
+        The socket appears at its path only once it listens, with its final
+        mode: it is bound under a temporary name, chmodded, put in listening
+        state and renamed into place. A client that sees the path can
+        connect (no ECONNREFUSED between bind and listen), and no one ever
+        sees it with the umask's mode.
+        """
+        sock = inherited if inherited is not None else _bind_listening(self.socket_path)
+        listener = await anyio.abc.SocketListener.from_socket(sock)
         self._listener = listener
         return listener
 
@@ -638,6 +642,27 @@ async def _refuse(
         with anyio.CancelScope(shield=True):
             _discard_unread(_raw_socket(stream))
             await stream.aclose()
+
+
+def _bind_listening(path: Path) -> socket.socket:
+    temporary = path.with_name(f".{os.getpid()}.sock")
+    if len(os.fsencode(temporary)) >= _SUN_PATH_MAX:
+        temporary = path  # no room for a longer name: bind in place
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        temporary.unlink(missing_ok=True)
+        sock.bind(str(temporary))
+        os.chmod(temporary, 0o600)
+        sock.listen(LISTEN_BACKLOG)
+        if temporary != path:
+            os.replace(temporary, path)
+    except BaseException:
+        sock.close()
+        if temporary != path:
+            temporary.unlink(missing_ok=True)
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _raw_socket(stream: anyio.abc.ByteStream) -> socket.socket | None:
