@@ -221,8 +221,7 @@ class Connection:
             chunk: bytes | None = data
             while chunk is not None:
                 if not await self._take(decoder, chunk, tg, admitted, running):
-                    await self._outbox_tx.aclose()
-                    return
+                    break  # unreadable framing: answer what is in flight, close
                 chunk = await self._receive()
             if self.peer_gone():
                 # Nobody will read the answers: stop the work for them now.
@@ -231,10 +230,10 @@ class Connection:
                 return
             # Half-closed: answer what is in flight, then close; stop early if
             # the client goes away meanwhile.
-            with anyio.CancelScope() as watch:
-                tg.start_soon(self._watch_peer, watch)
-                await self._drain_inflight(admitted)
-                watch.cancel()
+            watch = anyio.CancelScope()
+            tg.start_soon(self._watch_peer, watch)
+            await self._drain_inflight(admitted)
+            watch.cancel()
             await self._outbox_tx.aclose()
 
     async def _take(

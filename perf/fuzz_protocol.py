@@ -1,0 +1,657 @@
+"""A protocol fuzzer: hostile and careless clients against a real daemon.
+
+Hypothesis draws *sessions*: one connection, a framing, and a sequence of
+items from a grammar of frames — well-formed requests for every method of
+`protocol/methods.py` with random params, batches mixing valid and invalid
+elements, random bytes, invalid UTF-8, deep nesting, huge strings and
+numbers, and (ending a session) broken framing: wrong, duplicate or huge
+Content-Length, truncated frames, connections dropped mid-frame. Frames are
+sent whole, split at random points, or byte by byte.
+
+After every session the fuzzer checks that
+
+* every well-formed request with an id got exactly one well-formed answer
+  (unless the session broke its own framing before the answer was due),
+* every byte the daemon wrote was a well-formed message in the session's
+  framing,
+* the daemon still answers `server.info` on a new connection,
+* a control client's queries return what they returned before.
+
+Usage::
+
+    python perf/fuzz_protocol.py --minutes 30        # long run, prints figures
+    pytest tests/test_fuzz_protocol.py               # bounded run in CI
+
+A finding stops the run with the session that caused it (shrunk by
+Hypothesis) and the daemon's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from axd.protocol.methods import METHODS
+
+GUARD_S = 30.0  # hang guard for one answer; the daemon's deadline is 5 s
+MAX_MESSAGE_BYTES = 1 << 20
+REQUEST_TIMEOUT_S = 5
+# Methods that would end the run or change what the control client sees.
+EXCLUDED = frozenset({"server.shutdown", "workspace.remove", "snapshot.restore"})
+FUZZED = sorted(name for name in METHODS if name not in EXCLUDED)
+
+CONTROL_FILES = {
+    "calc.py": "def add_numbers(a, b):\n    return a + b\n\nclass Engine:\n"
+    "    def run(self):\n        return add_numbers(1, 2)\n",
+    "util/strings.py": "import os\n\ndef shout(text):\n    return text.upper()\n",
+    "web/app.ts": "export function renderPage(title: string) { return title }\n",
+}
+
+
+# -- the daemon under test -------------------------------------------------------------
+
+
+class Target:
+    """A real `axd daemon` subprocess on a small tree, and a control client."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.socket = base / "s" / "axd.sock"
+        self.root = base / "repo"
+        self.sandbox = base / "sandbox"  # paths fuzzed params may name
+        self.log_path = base / "daemon.log"
+        for relative, text in CONTROL_FILES.items():
+            path = self.root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        self.sandbox.mkdir()
+        config = base / "config.toml"
+        config.write_text(
+            f"[server]\nmax_message_bytes = {MAX_MESSAGE_BYTES}\n"
+            f"request_timeout_s = {REQUEST_TIMEOUT_S}\n"
+            "[index]\nworkers = 1\n[log]\nlevel = 'warning'\nformat = 'json'\n"
+        )
+        env = dict(os.environ)
+        env.pop("AXD_CONFIG", None)
+        env["XDG_CONFIG_HOME"] = str(base / "xdg")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "axd.daemon", "--socket", str(self.socket),
+             "--state-dir", str(base / "state"), "--config", str(config),
+             "--metrics-addr", "", "--add", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=self._log, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not self.socket.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"daemon did not start:\n{self.log()}")
+            time.sleep(0.05)
+        self.call("index.wait", {"root": str(self.root), "timeout_s": 60})
+        self.baseline = self.control()
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One request on a fresh connection; its result (errors raise)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(GUARD_S * 2)
+            sock.connect(str(self.socket))
+            message = {"jsonrpc": "2.0", "method": method, "id": 1}
+            if params is not None:
+                message["params"] = params
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise ConnectionError(f"{method}: connection closed")
+                data += chunk
+        reply = json.loads(data)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def control(self) -> dict[str, Any]:
+        """The control client's view: results that fuzzing must not change."""
+        root = str(self.root)
+        search = self.call("search", {"root": root, "query": "add numbers"})
+        definition = self.call("symbols.definition", {"root": root, "name": "run"})
+        outline = self.call("symbols.outline", {"root": root, "path": "calc.py"})
+        status = self.call("index.status", {"root": root})
+        return {
+            "search": sorted(hit["path"] for hit in search["results"]),
+            "definition": [
+                (d["qualified_name"], d["path"]) for d in definition["definitions"]
+            ],
+            "outline": [s["name"] for s in outline["symbols"]],
+            "files": status["files_total"],
+            "workspaces": self.call("workspace.list")["workspaces"][0]["root"],
+        }
+
+    def alive(self) -> None:
+        """Raise unless the daemon runs and answers `server.info`."""
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"daemon exited ({self.proc.returncode}):\n{self.log()}"
+            )
+        info = self.call("server.info")
+        assert info["pid"] == self.proc.pid, info
+
+    def log(self) -> str:
+        """The daemon's stderr so far (its last 8 KB)."""
+        self._log.flush()
+        return self.log_path.read_bytes()[-8192:].decode(errors="replace")
+
+    def crashes_logged(self) -> list[str]:
+        """Log lines of isolated crashes (each one a bug to look at)."""
+        self._log.flush()
+        lines = self.log_path.read_bytes().decode(errors="replace").splitlines()
+        return [line for line in lines if "crash_isolated" in line]
+
+    def stop(self) -> None:
+        """Terminate the daemon and close its log."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+# -- the grammar -------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One thing a session sends: bytes, and what it obliges the daemon to."""
+
+    body: bytes  # a message body, or raw bytes when `raw`
+    tracked: tuple[str, ...] = ()  # request ids that must be answered once
+    raw: bool = False  # send as is (no framing): garbage or broken framing
+    breaks: bool = False  # after this, the framing is broken: stop checking
+
+
+@dataclass
+class Session:
+    """One connection's worth of items."""
+
+    framing: str
+    items: list[Item]
+    split: str  # "whole" | "random" | "bytes"
+    cuts: list[int] = field(default_factory=list)
+    drop: bool = False  # close mid-way instead of reading answers
+
+
+_ids = iter(range(1 << 62))
+
+
+def _json_leaf() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(1 << 70), 1 << 70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=40),
+    )
+
+
+JSON = st.recursive(
+    _json_leaf(),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(max_size=10), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _value_for(name: str, target: Target) -> st.SearchStrategy[Any]:
+    """Plausible and implausible values for a params field called `name`."""
+    root = str(target.root)
+    sandbox = str(target.sandbox)
+    if name == "root":
+        return st.one_of(
+            st.just(root),
+            st.just(root + "/util"),
+            st.builds(lambda s: f"{sandbox}/{s}", st.text("abc/.", max_size=12)),
+            st.text(max_size=20).filter(lambda s: not s.startswith("/")),
+            JSON,
+        )
+    if name == "path":
+        return st.one_of(
+            st.sampled_from(["calc.py", "util/strings.py", "web/app.ts", "nope.py"]),
+            st.builds(lambda s: f"{sandbox}/{s}", st.text("abc/.", max_size=12)),
+            st.text(max_size=20).filter(lambda s: not s.startswith("/")),
+            JSON,
+        )
+    if name in ("timeout_s", "min_generation", "generation"):
+        # Bounded: a wait of hours would only test the hang guard.
+        return st.one_of(st.floats(-1, 0.2), st.integers(-5, 3), st.none(), JSON)
+    if name == "depth":
+        return st.one_of(st.integers(-3, 50), JSON)
+    if name in ("limit", "offset", "line"):
+        return st.one_of(st.integers(-10, 10_000), st.integers(), JSON)
+    return JSON
+
+
+def _params(method: str, target: Target) -> st.SearchStrategy[Any]:
+    fields = METHODS[method].params.__struct_fields__
+    known = st.fixed_dictionaries(
+        {}, optional={name: _value_for(name, target) for name in fields}
+    )
+    return st.one_of(
+        known,
+        st.builds(
+            lambda a, b: {**b, **a},
+            known,
+            st.dictionaries(st.text(max_size=8), JSON, max_size=3),
+        ),
+        st.just(None),  # no params member
+        st.lists(JSON, max_size=3),  # positional: -32602
+        JSON,
+    )
+
+
+@st.composite
+def well_formed(
+    draw: st.DrawFn, target: Target, notification: bool = False
+) -> tuple[dict[str, Any], str | None]:
+    """A request object with a fresh id (or a notification)."""
+    method = draw(st.sampled_from(FUZZED))
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    params = draw(_params(method, target))
+    if params is not None:
+        message["params"] = params
+    if notification:
+        return message, None
+    ident = f"t{next(_ids)}"
+    message["id"] = ident
+    return message, ident
+
+
+@st.composite
+def request_item(draw: st.DrawFn, target: Target) -> Item:
+    message, ident = draw(
+        well_formed(target, notification=draw(st.booleans()) and draw(st.booleans()))
+    )
+    return Item(json.dumps(message).encode(), (ident,) if ident else ())
+
+
+@st.composite
+def batch_item(draw: st.DrawFn, target: Target) -> Item:
+    elements: list[bytes] = []
+    tracked: list[str] = []
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["request", "request", "notification", "junk"]))
+        if kind == "junk":
+            elements.append(json.dumps(draw(JSON)).encode())
+            continue
+        message, ident = draw(well_formed(target, notification=kind == "notification"))
+        elements.append(json.dumps(message).encode())
+        if ident:
+            tracked.append(ident)
+    return Item(b"[" + b",".join(elements) + b"]", tuple(tracked))
+
+
+def _nested(depth: int, kind: str) -> bytes:
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@st.composite
+def hostile_item(draw: st.DrawFn, target: Target) -> Item:
+    """A message body that is not a valid request (answered or ignored)."""
+    kind = draw(
+        st.sampled_from(
+            [
+                "bytes",
+                "utf8",
+                "deep",
+                "deep-params",
+                "string",
+                "number",
+                "json",
+                "empty-batch",
+            ]
+        )
+    )
+    if kind == "bytes":
+        body = draw(st.binary(min_size=1, max_size=200))
+    elif kind == "utf8":
+        bad = draw(
+            st.sampled_from(
+                [b"\xff", b"\xc3(", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]
+            )
+        )
+        body = (
+            b'{"jsonrpc":"2.0","method":"search","params":{"root":"'
+            + bad
+            + b'"},"id":"u"}'
+        )
+    elif kind == "deep":
+        body = _nested(
+            draw(st.integers(60, 20_000)), draw(st.sampled_from(["array", "object"]))
+        )
+    elif kind == "deep-params":
+        inner = _nested(
+            draw(st.integers(60, 5000)), draw(st.sampled_from(["array", "object"]))
+        )
+        body = (
+            b'{"jsonrpc":"2.0","method":"search","params":{"query":'
+            + inner
+            + b'},"id":"d"}'
+        )
+    elif kind == "string":
+        size = draw(st.integers(1000, 2 * MAX_MESSAGE_BYTES))
+        body = (
+            b'{"jsonrpc":"2.0","method":"search","params":{"root":"x","query":"'
+            + b"q" * size
+            + b'"},"id":"s"}'
+        )
+    elif kind == "number":
+        digits = draw(st.integers(30, 50_000))
+        body = (
+            b'{"jsonrpc":"2.0","method":"search","params":{"limit":'
+            + b"9" * digits
+            + b'},"id":5}'
+        )
+    elif kind == "empty-batch":
+        body = b"[]"
+    else:
+        body = json.dumps(draw(JSON)).encode()
+    return Item(body)
+
+
+@st.composite
+def breaking_item(draw: st.DrawFn, framing: str) -> Item:
+    """Framing that cannot be resynchronised, or a frame cut short."""
+    body = b'{"jsonrpc":"2.0","method":"server.info","id":"cut"}'
+    if framing == "ndjson":
+        cut = draw(st.integers(1, len(body) - 1))
+        return Item(body[:cut], raw=True, breaks=True)
+    kind = draw(
+        st.sampled_from(
+            ["short", "long", "duplicate", "huge", "garbage", "none", "truncated"]
+        )
+    )
+    if kind == "short":
+        data = b"Content-Length: %d\r\n\r\n%s" % (len(body) - 5, body)
+    elif kind == "long":
+        data = b"Content-Length: %d\r\n\r\n%s" % (len(body) + 50, body)
+    elif kind == "duplicate":
+        data = b"Content-Length: 3\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    elif kind == "huge":
+        data = b"Content-Length: %d\r\n\r\n%s" % (
+            draw(st.integers(MAX_MESSAGE_BYTES + 1, 1 << 62)),
+            body,
+        )
+    elif kind == "garbage":
+        data = draw(st.binary(min_size=1, max_size=100)) + b"\r\n\r\n"
+    elif kind == "none":
+        data = b"Content-Type: x\r\n\r\n" + body
+    else:
+        data = (b"Content-Length: %d\r\n\r\n%s" % (len(body), body))[
+            : draw(st.integers(1, 30))
+        ]
+    return Item(data, raw=True, breaks=True)
+
+
+@st.composite
+def sessions(draw: st.DrawFn, target: Target) -> Session:
+    """One connection: a framing, items, how they are cut, how it ends."""
+    framing = draw(st.sampled_from(["ndjson", "content-length"]))
+    items = draw(
+        st.lists(
+            st.one_of(
+                request_item(target),
+                request_item(target),
+                batch_item(target),
+                hostile_item(target),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    if draw(st.sampled_from([False] * 4 + [True])):
+        items.append(draw(breaking_item(framing)))
+    split = draw(st.sampled_from(["whole", "whole", "random", "bytes"]))
+    cuts = (
+        draw(st.lists(st.integers(0, 1 << 16), max_size=8)) if split == "random" else []
+    )
+    drop = draw(st.sampled_from([False] * 7 + [True]))
+    return Session(framing, items, split, cuts, drop=drop)
+
+
+# -- running and checking ------------------------------------------------------------------
+
+
+def frame(framing: str, item: Item) -> bytes:
+    """The bytes of one item on the wire."""
+    if item.raw:
+        return item.body
+    if framing == "ndjson":
+        # A body may hold newlines (random bytes): each line is a message
+        # of its own then, which is still hostile input, not a broken frame.
+        return item.body.replace(b"\n", b" ") + b"\n"
+    return b"Content-Length: %d\r\n\r\n%s" % (len(item.body), item.body)
+
+
+def _chunks(data: bytes, session: Session) -> list[bytes]:
+    if session.split == "whole" or not data:
+        return [data]
+    if session.split == "bytes" and len(data) <= 4096:
+        return [data[i : i + 1] for i in range(len(data))]
+    points = sorted({c % len(data) for c in session.cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+
+
+def _messages(framing: str, data: bytes) -> tuple[list[Any], bytes]:
+    """Complete messages in `data` (each must be valid JSON) and the rest."""
+    found: list[Any] = []
+    while True:
+        if framing == "ndjson":
+            line, sep, rest = data.partition(b"\n")
+            if not sep:
+                return found, data
+            found.append(json.loads(line))
+            data = rest
+            continue
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            return found, data
+        name, _, value = head.partition(b":")
+        assert name.strip().lower() == b"content-length", head
+        length = int(value)
+        if len(rest) < length:
+            return found, data
+        found.append(json.loads(rest[:length]))
+        data = rest[length:]
+
+
+def _check_response(message: Any) -> None:
+    assert isinstance(message, dict), message
+    assert message.get("jsonrpc") == "2.0", message
+    if "method" in message and "id" not in message:
+        return  # a notification (subscriptions)
+    assert ("result" in message) != ("error" in message), message
+    if "error" in message:
+        error = message["error"]
+        assert isinstance(error["code"], int) and isinstance(error["message"], str)
+        assert isinstance(error["data"], dict) and "kind" in error["data"], error
+
+
+@dataclass
+class Stats:
+    """What a run sent and what it found."""
+
+    sessions: int = 0
+    messages: int = 0
+    bytes_sent: int = 0
+    answers: int = 0
+    tracked: int = 0
+    dropped: int = 0
+    broken: int = 0
+
+
+def run_session(target: Target, session: Session, stats: Stats) -> None:
+    """Play one session and check its answers; raise AssertionError on a bug."""
+    stats.sessions += 1
+    expected: list[str] = []
+    data = b""
+    for item in session.items:
+        data += frame(session.framing, item)
+        stats.messages += 1
+        if item.breaks:
+            stats.broken += 1
+            break
+        expected += item.tracked
+    cut_at = len(data) // 2 if session.drop else len(data)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(GUARD_S)
+        sock.connect(str(target.socket))
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for chunk in _chunks(data[:cut_at], session):
+                sock.sendall(chunk)
+                stats.bytes_sent += len(chunk)
+        if session.drop:
+            stats.dropped += 1
+            return
+        _read_answers(sock, session, expected, stats)
+
+
+def _read_answers(
+    sock: socket.socket, session: Session, expected: list[str], stats: Stats
+) -> None:
+    answered: dict[str, int] = {}
+    buffer = b""
+    deadline = time.monotonic() + GUARD_S
+    while any(answered.get(ident, 0) == 0 for ident in expected):
+        assert time.monotonic() < deadline, (
+            f"unanswered: {set(expected) - set(answered)}"
+        )
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError as exc:
+            raise AssertionError("connection reset by the daemon") from exc
+        if not chunk:
+            break
+        buffer += chunk
+        messages, buffer = _messages(session.framing, buffer)
+        for message in messages:
+            stats.answers += 1
+            for reply in message if isinstance(message, list) else [message]:
+                _check_response(reply)
+                ident = reply.get("id")
+                if isinstance(ident, str) and ident.startswith("t"):
+                    answered[ident] = answered.get(ident, 0) + 1
+    stats.tracked += len(expected)
+    missing = [ident for ident in expected if ident not in answered]
+    assert not missing, f"no answer for {missing}"
+    twice = [ident for ident, count in answered.items() if count != 1]
+    assert not twice, f"answered more than once: {twice}"
+
+
+def fuzz(
+    target: Target, stats: Stats, *, examples: int, seed: int | None = None
+) -> None:
+    """Run `examples` sessions drawn by Hypothesis; raise on the first finding."""
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=seed is not None,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    @given(session=sessions(target))
+    def one(session: Session) -> None:
+        run_session(target, session, stats)
+        target.alive()
+
+    one()
+    assert target.control() == target.baseline, "control results changed"
+    crashes = target.crashes_logged()
+    assert not crashes, "isolated crashes logged:\n" + "\n".join(crashes[-5:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fuzz for `--minutes`; print the figures (and the finding, if any)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=1.0)
+    parser.add_argument("--round", type=int, default=200, help="sessions per round")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="axdfz-", dir="/tmp"))
+    target = Target(base)
+    stats = Stats()
+    started = time.monotonic()
+    finding = None
+    rounds = 0
+    try:
+        while time.monotonic() - started < args.minutes * 60:
+            rounds += 1
+            try:
+                fuzz(target, stats, examples=args.round)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                finding = f"{type(exc).__name__}: {exc}"
+                break
+            print(  # noqa: T201 - progress of a long run
+                f"{time.monotonic() - started:7.0f} s  sessions {stats.sessions}  "
+                f"messages {stats.messages}  answers {stats.answers}",
+                flush=True,
+            )
+    finally:
+        rss = _rss_kb(target.proc.pid)
+        target.stop()
+    elapsed = time.monotonic() - started
+    print(  # noqa: T201 - the report
+        json.dumps(
+            {
+                "minutes": round(elapsed / 60, 1),
+                "rounds": rounds,
+                "sessions": stats.sessions,
+                "messages": stats.messages,
+                "bytes_sent": stats.bytes_sent,
+                "answers_checked": stats.answers,
+                "tracked_requests": stats.tracked,
+                "dropped_mid_frame": stats.dropped,
+                "broken_framing": stats.broken,
+                "daemon_rss_kb_at_end": rss,
+                "finding": finding,
+                "daemon_log": str(target.log_path),
+            },
+            indent=2,
+        )
+    )
+    if finding is None:
+        shutil.rmtree(base, ignore_errors=True)
+    return 1 if finding else 0
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
