@@ -567,9 +567,16 @@ def _read_answers(
 
 
 def fuzz(
-    target: Target, stats: Stats, *, examples: int, seed: int | None = None
+    target: Target,
+    stats: Stats,
+    *,
+    examples: int,
+    seed: int | None = None,
+    budget_s: float | None = None,
 ) -> None:
-    """Run `examples` sessions drawn by Hypothesis; raise on the first finding."""
+    """Run up to `examples` sessions drawn by Hypothesis (for at most
+    `budget_s` of sessions); raise on the first finding."""
+    stop_at = time.monotonic() + budget_s if budget_s is not None else None
 
     @settings(
         max_examples=examples,
@@ -582,6 +589,8 @@ def fuzz(
     )
     @given(session=sessions(target))
     def one(session: Session) -> None:
+        if stop_at is not None and time.monotonic() > stop_at:
+            return  # out of time: the remaining examples are no-ops
         run_session(target, session, stats)
         target.alive()
 

@@ -1,0 +1,46 @@
+"""The protocol fuzzer's bounded run: part of every `make test`.
+
+`perf/fuzz_protocol.py` draws sessions of valid, mutated and hostile frames
+with Hypothesis and plays them against a real daemon subprocess over its
+real socket; after every session the daemon must answer `server.info`,
+every well-formed request must have had exactly one well-formed answer,
+and at the end the control client's queries must return what they did
+before and no isolated crash may have been logged. The long run is
+`python perf/fuzz_protocol.py --minutes 30` (perf/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "perf"))
+
+from fuzz_protocol import Stats, Target, fuzz  # noqa: E402 - after the path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# Sessions per run, and a time budget that ends it earlier on a slow machine.
+EXAMPLES = 200
+BUDGET_S = 40
+
+
+@pytest.fixture
+def target(short_dir: Path) -> Iterator[Target]:
+    running = Target(short_dir)
+    yield running
+    running.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(170)  # a hang guard: the run itself is bounded by EXAMPLES
+def test_fuzzed_sessions_never_hurt_the_daemon(target: Target) -> None:
+    stats = Stats()
+    fuzz(target, stats, examples=EXAMPLES, budget_s=BUDGET_S)
+    assert stats.sessions >= 20
+    # The run exercised what it is meant to (not only the easy paths).
+    assert stats.tracked and stats.answers and stats.broken and stats.dropped
