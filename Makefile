@@ -36,8 +36,13 @@ typecheck: $(STAMP)
 	@for pkg in protocol daemon client; do ln -sfn ../../../$$pkg build/typecheck/axd/$$pkg; done
 	$(BIN)/mypy
 
+# Branch coverage of protocol/, daemon/ and client/ across every process the
+# tests start (see [tool.coverage.run] in pyproject.toml), then the summary.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q
+	@rm -rf build/coverage && mkdir -p build/coverage
+	$(BIN)/coverage run -m pytest -q
+	@$(BIN)/coverage combine -q
+	$(BIN)/coverage report
 
 acceptance: $(STAMP)
 	@if [ -d "$(ACCEPTANCE_DIR)" ]; then \

@@ -194,7 +194,7 @@ async def test_max_connections(config: Config) -> None:
             await two.call(m.SERVER_INFO)
             (refused,) = await exchange(instance.socket_path, b"")
             assert error_of(refused)["code"] == -32006
-        await anyio.sleep(0.1)  # slots come back once those two have closed
+        # Slots come back as soon as those two have closed (no wait needed).
         async with await AsyncClient.connect(instance.socket_path) as three:
             assert (await three.call(m.SERVER_INFO)).pid == os.getpid()
         instance.request_stop()
@@ -269,13 +269,15 @@ async def test_path_that_is_not_a_socket_is_left_alone(config: Config) -> None:
 
 async def test_graceful_shutdown_finishes_requests_in_flight(config: Config) -> None:
     instance = Daemon(config)
-    slow: Method[t.Empty, t.Ok] = Method("test.slow", t.Empty, t.Ok, "sleeps")
+    slow: Method[t.Empty, t.Ok] = Method("test.slow", t.Empty, t.Ok, "waits")
+    started, release = anyio.Event(), anyio.Event()
 
-    async def sleep(params: t.Empty, ctx: RequestContext) -> t.Ok:
-        await anyio.sleep(0.4)
+    async def wait(params: t.Empty, ctx: RequestContext) -> t.Ok:
+        started.set()
+        await release.wait()
         return t.Ok()
 
-    instance.registry.register(slow, sleep)
+    instance.registry.register(slow, wait)
     results: list[bool] = []
     answered = anyio.Event()
     async with anyio.create_task_group() as tg:
@@ -287,9 +289,13 @@ async def test_graceful_shutdown_finishes_requests_in_flight(config: Config) -> 
                 answered.set()
 
             tg.start_soon(slow_call)
-            await anyio.sleep(0.1)
+            # In flight for sure (not a guess with a sleep), then the stop.
+            with anyio.fail_after(20):
+                await started.wait()
             assert (await client.call(m.SERVER_SHUTDOWN)).ok
-            with anyio.fail_after(5):
+            assert instance.registry.shutting_down
+            release.set()
+            with anyio.fail_after(20):
                 await answered.wait()
     assert results == [True]
     assert not instance.socket_path.exists()
