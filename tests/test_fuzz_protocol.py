@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "perf"))
 
-from fuzz_protocol import Stats, Target, fuzz  # noqa: E402 - after the path
+from fuzz_protocol import Stats, Target, fuzz
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
