@@ -192,6 +192,32 @@ async def test_queue_age_and_depth(tmp_path: Path, facts: FakeFacts) -> None:
     assert (await monitor.check()).status == "HEALTHY"
 
 
+async def test_a_moving_backlog_is_busy_not_degraded(
+    tmp_path: Path, facts: FakeFacts
+) -> None:
+    monitor = monitor_for(
+        tmp_path,
+        facts,
+        queue_degraded_age_s=120,
+        queue_unhealthy_age_s=900,
+        queue_degraded_depth=100,
+    )
+    # A first index of 13k files: an old, deep queue, but batches commit.
+    facts.queues = [QueueState("ws1", 13_000, 135.0, progress_age_s=0.5)]
+    report = await monitor.check()
+    assert report.status == "HEALTHY", report.checks["queue"]
+    assert "busy" in report.checks["queue"].detail
+    # No progress for longer than the threshold: stuck.
+    facts.queues = [QueueState("ws1", 13_000, 300.0, progress_age_s=200.0)]
+    report = await monitor.check(max_age_s=0)
+    assert report.status == "DEGRADED" and "stuck" in report.checks["queue"].detail
+    facts.queues = [QueueState("ws1", 3, 1000.0, progress_age_s=950.0)]
+    assert (await monitor.check(max_age_s=0)).status == "UNHEALTHY"
+    # A stuck verdict needs both: an old queue *and* no progress.
+    facts.queues = [QueueState("ws1", 3, 10.0, progress_age_s=950.0)]
+    assert (await monitor.check(max_age_s=0)).status == "HEALTHY"
+
+
 async def test_store_failure_and_timeout(tmp_path: Path, facts: FakeFacts) -> None:
     monitor = monitor_for(tmp_path, facts, store_timeout_s=0.2)
     facts.probes = [StoreProbe("ws1", True), StoreProbe("ws2", False, "disk I/O error")]
