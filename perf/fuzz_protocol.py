@@ -34,6 +34,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -600,12 +601,17 @@ def fuzz(
     assert not crashes, "isolated crashes logged:\n" + "\n".join(crashes[-5:])
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: the daemon under test is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fuzz for `--minutes`; print the figures (and the finding, if any)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--round", type=int, default=200, help="sessions per round")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = Path(tempfile.mkdtemp(prefix="axdfz-", dir="/tmp"))
     target = Target(base)
     stats = Stats()

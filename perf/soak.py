@@ -452,6 +452,10 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: the daemon under test is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the soak; print the report as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -460,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hup-every", type=float, default=60)
     parser.add_argument("--sample-every", type=float, default=15)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     report = anyio.run(soak, args)
     print(json.dumps(report, indent=2, default=list))
     ok = report["index_vs_clean"]["equal"] and not report["unprovoked_errors"]
