@@ -29,6 +29,7 @@ from axd.daemon.config import (
 from axd.daemon.permissions import private_dir
 from axd.daemon.rpc.dispatch import Registry, RequestContext
 from axd.daemon.rpc.server import Server
+from axd.daemon.supervise import supervised
 from axd.protocol import PROTOCOL_VERSION, __version__
 from axd.protocol import methods as m
 from axd.protocol import types as t
@@ -160,7 +161,8 @@ class Daemon:
         ) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
-                    await self.reload()
+                    # A bug in a config listener must not end the daemon.
+                    await supervised("reload", self.reload)
                 else:
                     log.info("signal_received", signal=signal.Signals(signum).name)
                     self.request_stop()

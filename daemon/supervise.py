@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import structlog
 
 if TYPE_CHECKING:
@@ -79,26 +80,40 @@ def report_crash(what: str, exc: BaseException, **fields: Any) -> None:
     )
 
 
+# Restarts of a crashing background loop back off up to this long.
+MAX_BACKOFF_S = 30.0
+
+
 async def supervised(
     what: str,
     run: Callable[[], Awaitable[object]],
     *,
     on_crash: Callable[[BaseException], None] | None = None,
+    restart: bool = False,
     **fields: Any,
 ) -> bool:
     """Run `run()`; an exception is reported and swallowed (False returned).
 
     `on_crash(exc)` then records the failure where users can see it (a
-    workspace's `last_error`, a subscription's end). Cancellation passes.
+    workspace's `last_error`, a subscription's end). `restart`: a background
+    loop that must keep running is started again after a crash, with a
+    back-off (1 s, doubling, at most `MAX_BACKOFF_S`), until cancelled.
+    Cancellation always passes through.
     """
-    try:
-        await run()
-    except Exception as exc:  # noqa: BLE001 - the point: isolate, report, go on
-        report_crash(what, exc, **fields)
-        if on_crash is not None:
-            try:
-                on_crash(exc)
-            except Exception:
-                log.exception("crash_handler_failed", part=what, **fields)
-        return False
-    return True
+    backoff = 1.0
+    while True:
+        try:
+            await run()
+        except Exception as exc:  # noqa: BLE001 - the point: isolate, report, go on
+            report_crash(what, exc, restart=restart, **fields)
+            if on_crash is not None:
+                try:
+                    on_crash(exc)
+                except Exception:
+                    log.exception("crash_handler_failed", part=what, **fields)
+            if not restart:
+                return False
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            continue
+        return True
