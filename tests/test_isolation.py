@@ -521,3 +521,27 @@ def test_state_files_are_private(config: Config, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(GUARD_S)
+
+
+async def test_long_polls_do_not_hold_back_the_same_clients_queries(
+    daemon: Daemon, repo: Path
+) -> None:
+    share = daemon.config.server.max_concurrent_per_connection
+    raw = await connect_raw(daemon.socket_path)
+    for ident in range(share + 2):
+        wait = {"root": str(repo), "generation": 10_000, "timeout_s": GUARD_S}
+        await raw.send_message(
+            json.dumps(
+                {"jsonrpc": "2.0", "method": "index.wait", "params": wait, "id": ident}
+            ).encode()
+        )
+    query = {"root": str(repo), "query": "add_numbers"}
+    await raw.send_message(
+        json.dumps(
+            {"jsonrpc": "2.0", "method": "search", "params": query, "id": "q"}
+        ).encode()
+    )
+    reply = await raw.reply()  # the waits are still waiting: this is the search
+    assert isinstance(reply, dict) and reply["id"] == "q", reply
+    assert [hit["path"] for hit in reply["result"]["results"]] == ["calc.py"]
+    await raw.stream.aclose()

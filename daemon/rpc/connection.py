@@ -300,7 +300,7 @@ class Connection:
             registry = self._server.registry
             if isinstance(parsed, list):
                 reply = await registry.handle_parsed(parsed, self, limiter=running)
-            elif registry.is_instant(parsed):
+            elif registry.is_unthrottled(parsed):
                 reply = await registry.handle_parsed(parsed, self)
             else:
                 async with running:

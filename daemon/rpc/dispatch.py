@@ -105,6 +105,10 @@ class Registry:
         self.request_timeout_s = 60.0
         self.shutting_down = False
         self.inflight = 0  # requests being handled now, across connections
+        # Methods that mostly wait for an event (not work): they do not take
+        # a slot of their connection's concurrency share, so an editor's
+        # long-poll cannot hold back its own queries.
+        self.waiting_methods: set[str] = {"index.wait"}
 
     def register(
         self, method: Method[P, R], handler: Handler[P, R], *, instant: bool = False
@@ -127,6 +131,12 @@ class Registry:
             route = self._routes.get(parsed.method)
             return route is None or route.instant
         return False
+
+    def is_unthrottled(self, parsed: list[Call | Invalid] | Call | Invalid) -> bool:
+        """Instant, or one of `waiting_methods`: runs outside the fair share."""
+        if isinstance(parsed, Call) and parsed.method in self.waiting_methods:
+            return True
+        return self.is_instant(parsed)
 
     def methods(self) -> list[Method[Any, Any]]:
         """Every registered method, in registration order."""
@@ -156,7 +166,7 @@ class Registry:
             replies: list[bytes | None] = [None] * len(parsed)
 
             async def run(index: int, item: Call | Invalid) -> None:
-                if limiter is None or self.is_instant(item):
+                if limiter is None or self.is_unthrottled(item):
                     replies[index] = await self._handle_one(item, peer)
                     return
                 async with limiter:
