@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+import structlog
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import Config, IndexConfig, LogConfig, MetricsConfig, WatchConfig
@@ -16,6 +17,19 @@ from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+# structlog's default console renderer formats tracebacks with rich, locals
+# included: seconds per traceback on a loaded machine (test_full_disk once
+# hit its 60 s timeout inside that renderer). In-process daemons log plain
+# tracebacks in tests.
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback
+        ),
+    ]
+)
 
 
 @pytest.fixture

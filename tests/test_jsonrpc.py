@@ -64,7 +64,7 @@ def test_parse_errors_and_batches() -> None:
         ErrorCode.PARSE_ERROR, "parse error: invalid JSON", None
     )
     assert parse_message(b"\xff\xfe") == Invalid(
-        ErrorCode.PARSE_ERROR, "parse error: invalid JSON", None
+        ErrorCode.PARSE_ERROR, "parse error: invalid UTF-8 at byte 0", None
     )
     empty = parse_message(b" []")
     assert isinstance(empty, Invalid) and empty.code is ErrorCode.INVALID_REQUEST
