@@ -43,6 +43,9 @@ unit: $(STAMP)
 	$(BIN)/coverage run -m pytest -q
 	@$(BIN)/coverage combine -q
 	$(BIN)/coverage report
+	@for pkg in protocol daemon client; do \
+	  printf '%-10s' "$$pkg/"; $(BIN)/coverage report --include="$$pkg/*" | grep TOTAL; \
+	done
 
 acceptance: $(STAMP)
 	@if [ -d "$(ACCEPTANCE_DIR)" ]; then \
