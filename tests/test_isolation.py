@@ -290,6 +290,27 @@ async def test_a_fault_outside_the_handler_ends_that_connection_only(
     assert 'axd_connection_errors_total{kind="dispatch"} 1.0' in metrics.text
 
 
+NOTE: Method[t.Empty, t.Ok] = Method("test.note", t.Empty, t.Ok, "bad notify")
+
+
+async def test_a_bad_notification_stays_with_its_subscription(
+    daemon: Daemon,
+) -> None:
+    delivered: list[bool] = []
+
+    async def publish(params: t.Empty, ctx: RequestContext) -> t.Ok:
+        # A publisher's bug: params that are not encoded JSON bytes.
+        assert ctx.peer is not None
+        delivered.append(ctx.peer.notify("index.changed", {"not": "bytes"}))  # type: ignore[arg-type]
+        return t.Ok()
+
+    daemon.registry.register(NOTE, publish)
+    async with await AsyncClient.connect(daemon.socket_path) as one:
+        assert (await one.call(NOTE)).ok  # the publisher was not hurt
+        assert delivered == [False]
+        assert (await one.call(m.SERVER_INFO)).pid == os.getpid()
+
+
 # -- batches: the limit, fairness, cancellation ---------------------------------------
 
 HOLD: Method[t.Empty, t.Ok] = Method("test.hold", t.Empty, t.Ok, "waits for a gate")

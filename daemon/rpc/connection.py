@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 import structlog
 
-from axd.daemon.supervise import Fault, unwrap
+from axd.daemon.supervise import Fault, report_crash, unwrap
 from axd.protocol.errors import ErrorCode
 from axd.protocol.framing import (
     Broken,
@@ -95,9 +95,14 @@ class Connection:
         if self._closed:
             return False
         try:
-            self._outbox_tx.send_nowait(
-                encode(self._framing, encode_notification(method, params))
-            )
+            payload = encode(self._framing, encode_notification(method, params))
+        except Exception as exc:  # noqa: BLE001 - one subscription's fault stays its own
+            # Called from the publishers' side (an indexer's commit, the
+            # health monitor): a bad notification must not reach them.
+            report_crash("notification", exc, connection=self.connection_id)
+            return False
+        try:
+            self._outbox_tx.send_nowait(payload)
             self._pending += 1
         except anyio.WouldBlock:
             log.warning(
