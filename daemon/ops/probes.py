@@ -116,7 +116,10 @@ class EngineView:
                     WatcherState(workspace.root, "stopped", workspace.indexer.failed)
                 )
             else:
-                states.append(WatcherState(workspace.root, state.mode, reason))
+                configured = workspace.watcher.config.force_polling
+                states.append(
+                    WatcherState(workspace.root, state.mode, reason, configured)
+                )
         return states
 
     def worker_state(self) -> WorkerState:
