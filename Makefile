@@ -40,12 +40,11 @@ typecheck: $(STAMP)
 # tests start (see [tool.coverage.run] in pyproject.toml), then the summary.
 unit: $(STAMP)
 	@rm -rf build/coverage && mkdir -p build/coverage
-	$(BIN)/coverage run -m pytest -q
-	@$(BIN)/coverage combine -q
-	$(BIN)/coverage report
-	@for pkg in protocol daemon client; do \
+	@status=0; $(BIN)/coverage run -m pytest -q || status=$$?; \
+	$(BIN)/coverage combine -q && $(BIN)/coverage report; \
+	for pkg in protocol daemon client; do \
 	  printf '%-10s' "$$pkg/"; $(BIN)/coverage report --include="$$pkg/*" | grep TOTAL; \
-	done
+	done; exit $$status
 
 acceptance: $(STAMP)
 	@if [ -d "$(ACCEPTANCE_DIR)" ]; then \
