@@ -522,7 +522,7 @@ def test_state_files_are_private(config: Config, tmp_path: Path) -> None:
     try:
         cli = [str(Path(sys.executable).parent / "axd"), "--no-start", "call"]
         wait = json.dumps({"root": str(root), "timeout_s": GUARD_S})
-        deadline = time.monotonic() + GUARD_S  # hang guard for the start-up
+        deadline = time.monotonic() + 2 * GUARD_S  # hang guard for the start-up
         while True:
             done = subprocess.run(
                 [*cli, "index.wait", wait], env=env, capture_output=True, check=False
