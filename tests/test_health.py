@@ -192,14 +192,6 @@ async def test_queue_age_and_depth(tmp_path: Path, facts: FakeFacts) -> None:
     assert (await monitor.check()).status == "HEALTHY"
 
 
-async def test_polling_by_choice_is_healthy(tmp_path: Path, facts: FakeFacts) -> None:
-    monitor = monitor_for(tmp_path, facts)
-    facts.watchers = [WatcherState("ws1", "polling", "force_polling", configured=True)]
-    report = await monitor.check(max_age_s=0)
-    assert report.checks["watcher"].status == "HEALTHY"
-    assert "polling as configured" in report.checks["watcher"].detail
-
-
 async def test_a_moving_backlog_is_busy_not_degraded(
     tmp_path: Path, facts: FakeFacts
 ) -> None:

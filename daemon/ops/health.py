@@ -61,16 +61,11 @@ class StoreProbe(NamedTuple):
 
 
 class WatcherState(NamedTuple):
-    """How one workspace is watched; `reason` explains polling or stopped.
-
-    `configured`: polling because the config asks for it (`force_polling`),
-    which is the user's choice, not a degradation.
-    """
+    """How one workspace is watched; `reason` explains polling or stopped."""
 
     workspace: str
     mode: WatcherMode
     reason: str = ""
-    configured: bool = False
 
 
 class WorkerState(NamedTuple):
@@ -326,17 +321,15 @@ class HealthMonitor:
         if not states:
             return _Verdict("HEALTHY", NO_WORKSPACES)
         stopped = [s for s in states if s.mode == "stopped"]
-        polling = [s for s in states if s.mode == "polling" and not s.configured]
-        chosen = [s for s in states if s.mode == "polling" and s.configured]
+        polling = [s for s in states if s.mode == "polling"]
         if stopped:
             details = "; ".join(
                 f"{s.workspace}: stopped ({s.reason or 'no reason given'})"
                 for s in stopped
             )
             return _Verdict("DEGRADED", details)
-        native = len(states) - len(polling) - len(chosen)
+        native = len(states) - len(polling)
         parts = [f"{native} native"] if native else []
-        parts += [f"{len(chosen)} polling as configured"] if chosen else []
         parts += [
             f"{s.workspace}: polling ({s.reason or 'configured'})" for s in polling
         ]

@@ -116,10 +116,7 @@ class EngineView:
                     WatcherState(workspace.root, "stopped", workspace.indexer.failed)
                 )
             else:
-                configured = workspace.watcher.config.force_polling
-                states.append(
-                    WatcherState(workspace.root, state.mode, reason, configured)
-                )
+                states.append(WatcherState(workspace.root, state.mode, reason))
         return states
 
     def worker_state(self) -> WorkerState:
