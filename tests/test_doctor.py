@@ -48,8 +48,16 @@ async def test_doctor_passes_on_a_healthy_daemon(
     )
     by_name = {check.name: check for check in report.checks}
     assert report.reachable
-    assert report.ok, doctor.render_text(report)
-    assert report.exit_code == 0
+    # The fixture forces polling, which health reports as DEGRADED once it
+    # has re-checked after the workspace was added (when is a matter of
+    # timing): that one finding is expected, every other check must pass.
+    expected = {"health", "health.watcher"}
+    failing = {check.name for check in report.checks if check.ok is False}
+    assert failing <= expected, doctor.render_text(report)
+    if failing:
+        assert "polling (force_polling" in by_name["health.watcher"].detail
+    else:
+        assert report.ok and report.exit_code == 0
     info = by_name["daemon"]
     assert info.data["socket"] == str(daemon.socket_path)
     assert isinstance(info.data["pid"], int)
