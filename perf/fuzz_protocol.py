@@ -40,11 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from axd.protocol.methods import METHODS
@@ -572,8 +573,9 @@ def fuzz(
     stats: Stats,
     *,
     examples: int,
-    seed: int | None = None,
+    seed_value: int | None = None,
     budget_s: float | None = None,
+    shrink: bool = True,
 ) -> None:
     """Run up to `examples` sessions drawn by Hypothesis (for at most
     `budget_s` of sessions); raise on the first finding."""
@@ -583,8 +585,7 @@ def fuzz(
         max_examples=examples,
         deadline=None,
         database=None,
-        derandomize=seed is not None,
-        phases=[Phase.generate, Phase.shrink],
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )
@@ -595,6 +596,8 @@ def fuzz(
         run_session(target, session, stats)
         target.alive()
 
+    if seed_value is not None:
+        one = seed(seed_value)(one)
     one()
     assert target.control() == target.baseline, "control results changed"
     crashes = target.crashes_logged()
@@ -610,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--round", type=int, default=200, help="sessions per round")
+    parser.add_argument("--seed", type=int, help="replay a run (Hypothesis seed)")
+    parser.add_argument("--no-shrink", action="store_true", help="report unshrunk")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = Path(tempfile.mkdtemp(prefix="axdfz-", dir="/tmp"))
@@ -622,9 +627,16 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() - started < args.minutes * 60:
             rounds += 1
             try:
-                fuzz(target, stats, examples=args.round)
+                fuzz(
+                    target,
+                    stats,
+                    examples=args.round,
+                    seed_value=args.seed,
+                    shrink=not args.no_shrink,
+                )
             except Exception as exc:  # noqa: BLE001 - reported below
-                finding = f"{type(exc).__name__}: {exc}"
+                finding = "".join(traceback.format_exception(exc))[-20_000:]
+                print(finding, flush=True)
                 break
             print(
                 f"{time.monotonic() - started:7.0f} s  sessions {stats.sessions}  "
