@@ -16,14 +16,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import anyio
 import anyio.abc
 
-from axd.client.exchange import (
-    connection_lost,
-    decode_message,
-    decode_result,
-    encode_request,
-    no_daemon,
-    result_of,
-)
+from axd.client import exchange
 from axd.protocol.jsonrpc import Incoming
 
 if TYPE_CHECKING:
@@ -59,7 +52,7 @@ class AsyncClient:
         try:
             stream = await anyio.connect_unix(str(path))
         except OSError as exc:
-            raise no_daemon(path, exc) from exc
+            raise exchange.no_daemon(path, exc) from exc
         return cls(stream, Path(path))
 
     async def __aenter__(self) -> Self:
@@ -94,20 +87,22 @@ class AsyncClient:
         self._waiting[request_id] = tx
         try:
             async with self._write_lock:
-                await self._stream.send(encode_request(request_id, method, params))
+                await self._stream.send(
+                    exchange.encode_request(request_id, method, params)
+                )
             try:
                 response = await rx.receive()
             except anyio.EndOfStream:
-                raise connection_lost(self.path) from None
+                raise exchange.connection_lost(self.path) from None
         finally:
             self._waiting.pop(request_id, None)
             tx.close()
             rx.close()
-        return result_of(response)
+        return exchange.result_of(response)
 
     async def call(self, method: Method[P, R], params: P | None = None) -> R:
         """A typed call through the protocol's method table."""
-        return decode_result(method, await self.call_raw(method.name, params))
+        return exchange.decode_result(method, await self.call_raw(method.name, params))
 
     async def _read_loop(self) -> None:
         buffer = b""
@@ -124,7 +119,7 @@ class AsyncClient:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        self._dispatch(decode_message(line))
+                        self._dispatch(exchange.decode_message(line))
         finally:
             for waiter in self._waiting.values():
                 waiter.close()

@@ -66,12 +66,8 @@ def register(commands: Commands) -> None:
     p.add_argument("query", nargs="+")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--lang", action="append", help="only this language (repeatable)")
-    p.add_argument(
-        "--path",
-        dest="path_glob",
-        action="append",
-        help="only paths matching this glob",
-    )
+    only_paths = "only paths matching this glob"
+    p.add_argument("--path", dest="path_glob", action="append", help=only_paths)
     p.add_argument("--kind", action="append", help="only this symbol kind")
     p.add_argument("--root")
     p = commands.add("def", cmd_def, "where is NAME defined?")
