@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from axd.client import render
 from axd.client.connection import Client
-from axd.client.context import EXIT_OK, UsageError
+from axd.client.context import EXIT_OK, UsageError, default_deadline
 from axd.client.exchange import DaemonUnavailableError, RemoteError
 from axd.protocol import methods as m
 
@@ -27,7 +28,7 @@ def cmd_status(ctx: Context) -> int:
 
 def cmd_stop(ctx: Context) -> int:
     try:
-        client = Client.connect(ctx.socket_path)
+        client = Client.connect(ctx.socket_path, default_deadline(os.environ))
     except DaemonUnavailableError:
         render.err(f"no daemon is running at {ctx.socket_path}")
         return EXIT_OK
