@@ -152,17 +152,18 @@ class Client:
         """A typed call through the protocol's method table."""
         return decode_result(method, self.call_raw(method.name, params))
 
-    def next_notification(
-        self, timeout: float | None = None
-    ) -> tuple[str, bytes] | None:
-        """The next notification (method, params); None if `timeout` s pass first."""
+    def next_notification(self, timeout: float | None = None) -> tuple[str, bytes]:
+        """The next notification (method, params), waiting up to `timeout` s.
+
+        :raises DaemonTimeoutError: none came within `timeout`.
+        """
         if self.notifications:
             return self.notifications.pop(0)
         until = None if timeout is None else time.monotonic() + timeout
         while (message := self._next_message(until)) is not None:
             if message.method is not None:
                 return message.method, bytes(message.params)
-        return None
+        raise DaemonTimeoutError(f"no notification within {timeout:g} s")
 
     def _next_message(self, until: float | None) -> Incoming | None:
         """The next message, or None when the monotonic time `until` passes."""

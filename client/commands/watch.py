@@ -27,8 +27,6 @@ def cmd_watch(ctx: Context) -> int:
         render.err(f"watching {root} (Ctrl-C to stop)")
     while True:
         note = client.next_notification()  # a live view waits for as long as it runs
-        if note is None:
-            continue
         method, params = note[0], decode_notification(*note)
         if ctx.json:
             builtins = msgspec.to_builtins(params)

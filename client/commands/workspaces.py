@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 
 from axd.client import render
 from axd.client.context import EXIT_OK
-from axd.client.exchange import RemoteError, decode_notification
+from axd.client.exchange import (
+    DaemonTimeoutError,
+    RemoteError,
+    decode_notification,
+)
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
@@ -57,14 +61,15 @@ def _wait_ready(client: Client, root: str, *, progress: bool) -> t.IndexStatus:
     started = time.monotonic()
     with render.IndexingProgress() as bar:
         while True:
-            note = client.next_notification(timeout=1.0)
-            if note is not None:
-                params = decode_notification(*note)
-                if isinstance(params, t.IndexProgress):
-                    rate = params.files_indexed / max(time.monotonic() - started, 1e-3)
-                    bar.update(params.files_indexed, params.files_total, rate)
-                    if params.state == "indexing":
-                        continue
+            try:
+                params = decode_notification(*client.next_notification(timeout=1.0))
+            except DaemonTimeoutError:
+                params = None  # a quiet second
+            if isinstance(params, t.IndexProgress):
+                rate = params.files_indexed / max(time.monotonic() - started, 1e-3)
+                bar.update(params.files_indexed, params.files_total, rate)
+                if params.state == "indexing":
+                    continue
             # A quiet second or a state change: ask where things stand.
             status = client.call(m.INDEX_STATUS, t.RootParams(root=root))
             if status.state != "indexing" and status.queue_depth == 0:
