@@ -224,10 +224,12 @@ def test_connection_refused_is_one_line_exit_3(config: Config) -> None:
 
 
 def _connections(client: Client) -> float:
-    text = client.call(m.METRICS).text
-    values = [line.split()[-1] for line in text.splitlines()]
-    names = [line.split()[0] for line in text.splitlines() if line.strip()]
-    return float(values[names.index("axd_connections")])
+    """The daemon's `axd_connections` gauge."""
+    for line in client.call(m.METRICS).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "axd_connections":
+            return float(value)
+    raise AssertionError("no axd_connections gauge in the metrics")
 
 
 def test_the_daemon_killed_mid_call_is_one_line_exit_3(
