@@ -16,6 +16,7 @@ memory streams allow from any thread only through the event loop, so
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -23,10 +24,14 @@ import anyio
 import anyio.from_thread
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anyio.streams.memory import (
         MemoryObjectReceiveStream,
         MemoryObjectSendStream,
     )
+
+    from axd.daemon.config import Config
 
 ChangeKind = Literal["added", "modified", "deleted"]
 
@@ -118,6 +123,13 @@ class FlagsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigReloaded:
+    """SIGHUP: the daemon took a new config (the settings that may change)."""
+
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
 class Lagged:
     """Marker: this subscriber missed `missed` events (its buffer was full)."""
 
@@ -134,6 +146,7 @@ Event = (
     | WatcherFellBack
     | WorkerRestarted
     | FlagsChanged
+    | ConfigReloaded
     | Lagged
 )
 
@@ -163,6 +176,28 @@ class Events:
         self._subscribers.append(subscriber)
         return subscriber.rx
 
+    @contextlib.contextmanager
+    def subscribed(
+        self, depth: int = 1024
+    ) -> Iterator[MemoryObjectReceiveStream[Event]]:
+        """`subscribe` for the length of a ``with`` block; both ends of the
+        stream are closed and the subscriber dropped on the way out."""
+        subscriber = _Subscriber(depth)
+        self._subscribers.append(subscriber)
+        try:
+            yield subscriber.rx
+        finally:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(subscriber)
+            subscriber.tx.close()
+            subscriber.rx.close()
+
+    def close(self) -> None:
+        """End every subscriber's stream (the daemon is stopping)."""
+        subscribers, self._subscribers = self._subscribers, []
+        for subscriber in subscribers:
+            subscriber.tx.close()
+
     @property
     def subscriber_count(self) -> int:
         """How many subscribers are attached (for tests and metrics)."""
@@ -180,6 +215,7 @@ class Events:
                 subscriber.missed += 1
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._subscribers.remove(subscriber)
+                subscriber.tx.close()
 
     def publish_threadsafe(self, event: Event) -> None:
         """`publish` from a worker thread started by `anyio.to_thread`."""
