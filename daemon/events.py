@@ -8,10 +8,9 @@ misses events and is told so once by a `Lagged` marker on its next receive
 Nothing reaches back into the object that created it, and there are no
 callback lists to register with.
 
-Publishing is thread-safe: the indexer's commit runs in a worker thread and
-publishes from there; delivery is a non-blocking `send_nowait`, which anyio
-memory streams allow from any thread only through the event loop, so
-`publish_threadsafe` hops onto the loop first.
+`publish` is called on the event loop (the committer publishes there once
+its transaction returns from the writer's thread); from a worker thread use
+`publish_threadsafe`, which hops onto the loop first.
 """
 
 from __future__ import annotations

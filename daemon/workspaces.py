@@ -27,9 +27,10 @@ import structlog
 
 from axd.daemon.clock import utc_now
 from axd.daemon.events import BatchCommitted, WorkspaceAdded, WorkspaceRemoved
+from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
 from axd.daemon.index.indexer import Indexer
 from axd.daemon.index.rules import WorkspaceRules
-from axd.daemon.index.watcher import STREAM_DEPTH, Watcher, WatchMessage
+from axd.daemon.index.watcher import Watcher
 from axd.daemon.store.store import Store
 from axd.daemon.store.writer import Writer
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path

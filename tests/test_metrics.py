@@ -276,10 +276,9 @@ async def test_recordings_follow_the_events(ops: Ops) -> None:
         WatcherFellBack("/r", "ws1"),
     ):
         ops.events.publish(event)
+    fallbacks = "axd_watcher_fallbacks_total"
     with anyio.fail_after(5):
-        while not sample(
-            ops.metrics.text(), "axd_watcher_fallbacks_total", workspace="ws1"
-        ):  # noqa: ASYNC110 - no event to wait on
+        while not sample(ops.metrics.text(), fallbacks, workspace="ws1"):  # noqa: ASYNC110 - no event to wait on
             await anyio.sleep(0.01)
     text = ops.metrics.text()
     assert sample(text, "axd_files_indexed_total", workspace="ws1") == 4

@@ -24,10 +24,10 @@ import anyio.abc
 import structlog
 
 from axd.daemon.events import WorkspaceReady
+from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
 from axd.daemon.index.committer import Committer, Progress
 from axd.daemon.index.planner import Batch, Planner
 from axd.daemon.index.queue import WorkQueue
-from axd.daemon.index.watcher import Changed, RescanNeeded, RootBack, RootGone
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
     from axd.daemon.config import IndexConfig
     from axd.daemon.events import Events
+    from axd.daemon.index.changes import WatchMessage
     from axd.daemon.index.pool import WorkerPool
     from axd.daemon.index.rules import WorkspaceRules
-    from axd.daemon.index.watcher import WatchMessage
     from axd.daemon.records import FileOutcome
     from axd.daemon.store.writer import Writer
 

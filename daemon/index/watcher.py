@@ -36,12 +36,14 @@ import structlog
 from watchfiles import Change, awatch
 
 from axd.daemon.events import WatcherFellBack
+from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from axd.daemon.config import WatchConfig
     from axd.daemon.events import Events
+    from axd.daemon.index.changes import WatchMessage
     from axd.daemon.index.rules import WorkspaceRules
 
 log = structlog.get_logger()
@@ -56,37 +58,6 @@ STORM_MAX_PATHS = 200_000
 # How often the end of a storm, and a vanished root's return, are checked.
 STORM_POLL_S = 0.1
 ROOT_POLL_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Changed:
-    """Paths changed on disk (workspace-relative); `created` were added."""
-
-    paths: frozenset[str]
-    event_time: float  # wall clock of the event, for edit-to-queryable
-    created: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class RescanNeeded:
-    """Events may have been missed or the ignore rules changed: stat pass."""
-
-
-@dataclass(frozen=True, slots=True)
-class RootGone:
-    """The workspace root vanished."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RootBack:
-    """The vanished root is back."""
-
-
-WatchMessage = Changed | RescanNeeded | RootGone | RootBack
-# Messages the watcher may send ahead of the indexer before `send()` waits.
-STREAM_DEPTH = 64
 
 
 @dataclass(slots=True)
