@@ -15,7 +15,8 @@ Checks run every `health.interval_s` in a background task and on demand
 shares one run. Blocking probes run in worker threads under a deadline.
 
 A transition is published as a `HealthChanged` event (subscriptions turn it
-into `health.changed`); new thresholds arrive as a `ConfigReloaded` event.
+into `health.changed`); new thresholds arrive as a `ConfigReloaded` event,
+and a `WatcherFellBack` or `WorkerRestarted` event triggers a re-check.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ import anyio.abc
 import structlog
 
 from axd.daemon.clock import utc_now
-from axd.daemon.events import ConfigReloaded, Events, HealthChanged
+from axd.daemon.events import (
+    ConfigReloaded,
+    Events,
+    HealthChanged,
+    WatcherFellBack,
+    WorkerRestarted,
+)
 from axd.protocol.types import HealthCheck, HealthReport, HealthStatus
 
 if TYPE_CHECKING:
@@ -232,6 +239,11 @@ class HealthMonitor:
             async for event in stream:
                 if isinstance(event, ConfigReloaded):
                     self.configure(event.config.health)
+                elif isinstance(event, (WatcherFellBack, WorkerRestarted)):
+                    # A component just broke: re-check now, not at the next
+                    # interval. (Not on BatchCommitted: a store probe per
+                    # commit would cost more than it tells.)
+                    self._wake.set()
 
     async def _check_loop(self) -> None:
         while True:
