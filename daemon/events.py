@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import anyio
+import anyio.abc
 import anyio.from_thread
+import structlog
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from anyio.streams.memory import (
         MemoryObjectReceiveStream,
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     )
 
     from axd.daemon.config import Config
+
+log = structlog.get_logger()
 
 ChangeKind = Literal["added", "modified", "deleted"]
 
@@ -190,6 +194,24 @@ class Events:
                 self._subscribers.remove(subscriber)
             subscriber.tx.close()
             subscriber.rx.close()
+
+    async def follow(
+        self,
+        handle: Callable[[Event], None],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run `handle` on every event published from now on, in order, until
+        cancelled: a consumer's loop (`await tg.start(events.follow, ...)`
+        returns once it is subscribed)."""
+        with self.subscribed() as stream:
+            task_status.started()
+            async for event in stream:
+                try:
+                    handle(event)
+                except Exception:
+                    # One bad event must not end the consumer for good.
+                    log.exception("event_handler_failed", event=type(event).__name__)
 
     def close(self) -> None:
         """End every subscriber's stream (the daemon is stopping)."""

@@ -28,7 +28,9 @@ import structlog
 from axd.daemon.clock import utc_now
 from axd.daemon.events import BatchCommitted, WorkspaceAdded, WorkspaceRemoved
 from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
+from axd.daemon.index.committer import Committer
 from axd.daemon.index.indexer import Indexer
+from axd.daemon.index.planner import Planner
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.watcher import Watcher
 from axd.daemon.store.store import Store
@@ -37,7 +39,7 @@ from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
 if TYPE_CHECKING:
     from axd.daemon.config import Config
-    from axd.daemon.events import Events
+    from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
 
 log = structlog.get_logger()
@@ -144,7 +146,7 @@ class WorkspaceManager:
         they are all added."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            await tg.start(self._follow)
+            await tg.start(self.events.follow, self._on_event)
             for root in self._load_registry():
                 try:
                     await self.add(root, persist=False)
@@ -154,17 +156,12 @@ class WorkspaceManager:
                 await self.add(root)
             task_status.started()
 
-    async def _follow(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
+    def _on_event(self, event: Event) -> None:
         """Each workspace's `last_indexed_at`, from its committed batches."""
-        with self.events.subscribed() as stream:
-            task_status.started()
-            async for event in stream:
-                if isinstance(event, BatchCommitted):
-                    workspace = self.workspaces.get(event.root)
-                    if workspace is not None:
-                        workspace.last_indexed_at = utc_now()
+        if isinstance(event, BatchCommitted):
+            workspace = self.workspaces.get(event.root)
+            if workspace is not None:
+                workspace.last_indexed_at = utc_now()
 
     async def add(self, root: str, *, persist: bool = True) -> Workspace:
         """Add (or return the existing) workspace for `root`.
@@ -203,6 +200,8 @@ class WorkspaceManager:
         writer = Writer(store)
         rules = WorkspaceRules(Path(root), self.config.index.exclude)
         index, watch, events = self.config.index, self.config.watch, self.events
+        planner = Planner(Path(root), store, rules, index)
+        committer = Committer(Path(root), ident, writer, self.pool, index, events)
         return Workspace(
             root=root,
             id=ident,
@@ -210,7 +209,7 @@ class WorkspaceManager:
             store=store,
             writer=writer,
             rules=rules,
-            indexer=Indexer(Path(root), ident, writer, self.pool, index, rules, events),
+            indexer=Indexer(planner, committer, index),
             watcher=Watcher(Path(root), ident, rules, watch, events),
             added_at=utc_now(),
         )

@@ -59,14 +59,13 @@ class Committer:
         pool: WorkerPool,
         config: IndexConfig,
         events: Events,
-        progress: Progress,
     ) -> None:
         self.root = root
         self.workspace_id = workspace_id
         self.writer = writer
         self.pool = pool
         self.events = events
-        self.progress = progress
+        self.progress = Progress()
         self._settings = WorkerSettings(
             root=str(root),
             max_file_bytes=config.max_file_bytes,

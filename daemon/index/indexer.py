@@ -25,23 +25,19 @@ import structlog
 
 from axd.daemon.events import WorkspaceReady
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
-from axd.daemon.index.committer import Committer, Progress
-from axd.daemon.index.planner import Batch, Planner
+from axd.daemon.index.planner import Batch
 from axd.daemon.index.queue import WorkQueue
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from pathlib import Path
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from axd.daemon.config import IndexConfig
-    from axd.daemon.events import Events
     from axd.daemon.index.changes import WatchMessage
-    from axd.daemon.index.pool import WorkerPool
-    from axd.daemon.index.rules import WorkspaceRules
+    from axd.daemon.index.committer import Committer
+    from axd.daemon.index.planner import Planner
     from axd.daemon.records import FileOutcome
-    from axd.daemon.store.writer import Writer
 
 log = structlog.get_logger()
 
@@ -52,25 +48,13 @@ class Indexer:
     """Keeps one workspace's index equal to its files on disk."""
 
     def __init__(
-        self,
-        root: Path,
-        workspace_id: str,
-        writer: Writer,
-        pool: WorkerPool,
-        config: IndexConfig,
-        rules: WorkspaceRules,
-        events: Events,
+        self, planner: Planner, committer: Committer, config: IndexConfig
     ) -> None:
-        self.root = root
-        self.workspace_id = workspace_id
+        self.planner = planner
+        self.committer = committer
         self.config = config
-        self.pool = pool
-        self.events = events
-        self.progress = Progress()
-        self.planner = Planner(root, writer.store, rules, config)
-        self.committer = Committer(
-            root, workspace_id, writer, pool, config, events, self.progress
-        )
+        self.root = planner.root
+        self.progress = committer.progress
         self.queue = WorkQueue()
         self.ready = False  # the first full index has been committed
         self.failed: str | None = None
@@ -257,7 +241,7 @@ class Indexer:
     ) -> None:
         # A batch per worker in flight, plus one parsed batch waiting for the
         # writer: the pool never idles while the writer commits.
-        slots = anyio.Semaphore(self.pool.size + 1)
+        slots = anyio.Semaphore(self.committer.pool.size + 1)
         async with parsed:
             while True:
                 if self._rescan_requested:
@@ -339,7 +323,9 @@ class Indexer:
             self.progress.files_done = self.progress.files_total
             generation = self.committer.writer.store.generation
             log.info("workspace_ready", root=str(self.root), generation=generation)
-            self.events.publish(WorkspaceReady(str(self.root), self.workspace_id))
+            self.committer.events.publish(
+                WorkspaceReady(str(self.root), self.committer.workspace_id)
+            )
             self._notify()
 
     def _notify(self) -> None:
@@ -347,4 +333,4 @@ class Indexer:
         event.set()
 
 
-__all__ = ["Indexer", "Progress"]
+__all__ = ["Indexer"]

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.daemon.config import HealthConfig
+    from axd.daemon.events import Event
     from axd.daemon.ops.metrics import Metrics
 
 log = structlog.get_logger()
@@ -227,23 +228,18 @@ class HealthMonitor:
         """Check now, then every `interval_s` (sooner after `configure`);
         take new thresholds from `ConfigReloaded` events."""
         async with anyio.create_task_group() as tg:
-            await tg.start(self._follow)
+            await tg.start(self.events.follow, self._on_event)
             task_status.started()
             await self._check_loop()
 
-    async def _follow(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        with self.events.subscribed() as stream:
-            task_status.started()
-            async for event in stream:
-                if isinstance(event, ConfigReloaded):
-                    self.configure(event.config.health)
-                elif isinstance(event, (WatcherFellBack, WorkerRestarted)):
-                    # A component just broke: re-check now, not at the next
-                    # interval. (Not on BatchCommitted: a store probe per
-                    # commit would cost more than it tells.)
-                    self._wake.set()
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigReloaded):
+            self.configure(event.config.health)
+        elif isinstance(event, (WatcherFellBack, WorkerRestarted)):
+            # A component just broke: re-check now, not at the next interval.
+            # (Not on BatchCommitted: a store probe per commit would cost
+            # more than it tells.)
+            self._wake.set()
 
     async def _check_loop(self) -> None:
         while True:

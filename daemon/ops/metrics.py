@@ -2,7 +2,7 @@
 
 Counters and histograms are recorded as things happen: requests through the
 dispatch `RequestObserver` protocol (`request_done`), everything else from
-the daemon's events (`follow`: committed batches, worker restarts, watcher
+the daemon's events (`record`: committed batches, worker restarts, watcher
 fallbacks, removed workspaces).
 Gauges that mirror live state (queue depth, files per workspace, connections)
 are read at scrape time from a `WorkspaceStatsSource`, so they can never go
@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import anyio
-import anyio.abc
 import structlog
 from prometheus_client import (
     CollectorRegistry,
@@ -52,7 +50,7 @@ from axd.protocol import __version__
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
-    from axd.daemon.events import Events
+    from axd.daemon.events import Event
     from axd.protocol.types import HealthStatus
 
 log = structlog.get_logger()
@@ -309,33 +307,25 @@ class Metrics:
 
     # -- recorded from the daemon's events -------------------------------------------
 
-    async def follow(
-        self,
-        events: Events,
-        *,
-        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Record what the daemon's events tell, until cancelled."""
-        with events.subscribed() as stream:
-            task_status.started()
-            async for event in stream:
-                if isinstance(event, BatchCommitted):
-                    self.batch_committed(
-                        event.workspace_id,
-                        event.seconds,
-                        event.files_indexed,
-                        event.skipped,
-                        event.parse_errors,
-                        event.freshness_s,
-                    )
-                elif isinstance(event, WorkerRestarted):
-                    self.worker_restarted()
-                elif isinstance(event, WatcherFellBack):
-                    self.watcher_fallback(event.workspace_id)
-                elif isinstance(event, WorkspaceRemoved):
-                    self.forget_workspace(event.workspace_id)
-                elif isinstance(event, Lagged):
-                    log.warning("metrics_missed_events", missed=event.missed)
+    def record(self, event: Event) -> None:
+        """Count what one of the daemon's events tells (`Events.follow`)."""
+        if isinstance(event, BatchCommitted):
+            self.batch_committed(
+                event.workspace_id,
+                event.seconds,
+                event.files_indexed,
+                event.skipped,
+                event.parse_errors,
+                event.freshness_s,
+            )
+        elif isinstance(event, WorkerRestarted):
+            self.worker_restarted()
+        elif isinstance(event, WatcherFellBack):
+            self.watcher_fallback(event.workspace_id)
+        elif isinstance(event, WorkspaceRemoved):
+            self.forget_workspace(event.workspace_id)
+        elif isinstance(event, Lagged):
+            log.warning("metrics_missed_events", missed=event.missed)
 
     def batch_committed(
         self,

@@ -122,7 +122,7 @@ class Ops:
         scrapes are secondary."""
         try:
             async with anyio.create_task_group() as tg:
-                await tg.start(self.metrics.follow, self.events)
+                await tg.start(self.events.follow, self.metrics.record)
                 await tg.start(self.health.run)
                 await self._start_http(tg)
                 interval = self.notifier.watchdog_interval_s

@@ -33,7 +33,7 @@ from axd.protocol import types as t
 from axd.protocol.errors import not_found
 
 if TYPE_CHECKING:
-    from axd.daemon.events import Events
+    from axd.daemon.events import Event, Events
     from axd.daemon.rpc.dispatch import Peer, RequestContext
     from axd.daemon.workspaces import WorkspaceManager
 
@@ -72,17 +72,18 @@ class Subscriptions:
         """Turn events into notifications, and sample progress, until cancelled."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._progress_loop)
-            with self.events.subscribed() as stream:
-                task_status.started()
-                async for event in stream:
-                    if isinstance(event, BatchCommitted):
-                        self._batch_committed(event)
-                    elif isinstance(event, HealthChanged):
-                        self._health_changed(event)
-                    elif isinstance(event, WorkspaceRemoved):
-                        self._workspace_removed(event.root)
-                    elif isinstance(event, Lagged):
-                        log.warning("subscriptions_missed_events", missed=event.missed)
+            await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, BatchCommitted):
+            self._batch_committed(event)
+        elif isinstance(event, HealthChanged):
+            self._health_changed(event)
+        elif isinstance(event, WorkspaceRemoved):
+            self._workspace_removed(event.root)
+        elif isinstance(event, Lagged):
+            log.warning("subscriptions_missed_events", missed=event.missed)
 
     @property
     def count(self) -> int:
