@@ -108,6 +108,28 @@ async def test_ready_status_watchdog_stopping(config: Config, short_dir: Path) -
             tg.cancel_scope.cancel()
 
 
+async def test_ready_waits_for_the_first_index(
+    config: Config, short_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    for n in range(40):
+        (root / f"m{n}.py").write_text(f"def f{n}():\n    return {n}\n")
+    path = short_dir / "notify.sock"
+    async with await anyio.create_unix_datagram_socket(local_path=path) as receiver:
+        env = {"NOTIFY_SOCKET": str(path)}
+        daemon = Daemon(config, initial_roots=[str(root)], env=env)
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            messages = await receive_until(receiver, "READY=1")
+            assert messages[-1] == "READY=1\nSTATUS=serving 1 workspace"
+            # READY=1 came from the WorkspaceReady event: the index is complete.
+            workspace = daemon.parts.workspaces.find(str(root))
+            assert workspace.indexer.ready and workspace.state == "ready"
+            assert workspace.store.counts().files_indexed == 40
+            daemon.request_stop()
+
+
 def test_inherited_listener_needs_our_pid(short_dir: Path) -> None:
     assert (
         inherited_listener({"LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDS": "1"})
