@@ -214,10 +214,13 @@ class Events:
                     log.exception("event_handler_failed", event=type(event).__name__)
 
     def close(self) -> None:
-        """End every subscriber's stream (the daemon is stopping)."""
+        """Close every subscriber's stream, both ends: the daemon stopped and
+        its consumers with it (one that had not started yet leaves no open
+        stream behind)."""
         subscribers, self._subscribers = self._subscribers, []
         for subscriber in subscribers:
             subscriber.tx.close()
+            subscriber.rx.close()
 
     @property
     def subscriber_count(self) -> int:

@@ -220,11 +220,14 @@ class WorkspaceManager:
                 changes_tx, changes_rx = anyio.create_memory_object_stream[
                     WatchMessage
                 ](STREAM_DEPTH)
-                async with anyio.create_task_group() as tg:
-                    # The watcher starts first: a change made while the first
-                    # crawl runs waits in the stream, never lost.
-                    await tg.start(workspace.watcher.run, changes_tx)
-                    await tg.start(workspace.indexer.run, changes_rx)
+                # Closed here too: a task cancelled before it began leaves
+                # its end open otherwise.
+                with changes_tx, changes_rx:
+                    async with anyio.create_task_group() as tg:
+                        # The watcher starts first: a change made while the
+                        # first crawl runs waits in the stream, never lost.
+                        await tg.start(workspace.watcher.run, changes_tx)
+                        await tg.start(workspace.indexer.run, changes_rx)
             except Exception as exc:
                 workspace.error = str(exc) or type(exc).__name__
                 log.exception("workspace_crashed", root=workspace.root)

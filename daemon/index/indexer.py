@@ -159,11 +159,12 @@ class Indexer:
             self.fail(f"initial crawl failed: {exc}")
             raise
         parsed_tx, parsed_rx = anyio.create_memory_object_stream[Parsed](2)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._write_loop, parsed_rx)
-            tg.start_soon(self._intake_loop, changes)
-            task_status.started()
-            await self._dispatch_loop(tg, parsed_tx)
+        with parsed_tx, parsed_rx:  # even if a loop is cancelled before it began
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._write_loop, parsed_rx)
+                tg.start_soon(self._intake_loop, changes)
+                task_status.started()
+                await self._dispatch_loop(tg, parsed_tx)
 
     async def _intake_loop(
         self, changes: MemoryObjectReceiveStream[WatchMessage]
