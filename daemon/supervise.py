@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import structlog
 
 if TYPE_CHECKING:
@@ -117,3 +118,45 @@ async def supervised(
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             continue
         return True
+
+
+class _Once:
+    """Passes the first `started()` on to the real task status, ignores later
+    ones (a restarted part reports started again; its starter already went on)."""
+
+    def __init__(self, status: anyio.abc.TaskStatus[None]) -> None:
+        self._status = status
+        self.done = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self._status.started(value)
+
+
+async def supervised_service(
+    what: str,
+    run: Callable[..., Awaitable[object]],
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """`tg.start(supervised_service, name, part.run)`: run a long-lived part
+    that reports started (`run(task_status=...)`), restarting it after a crash.
+
+    A crash before the part first reported started propagates: a daemon
+    that cannot start its parts must fail its start, not retry forever.
+    After that a crash is reported and the part restarted (with
+    `supervised`'s back-off), so a bug in one part never ends the daemon.
+    """
+    once = _Once(task_status)
+    backoff = 1.0
+    while True:
+        try:
+            await run(task_status=once)
+            return
+        except Exception as exc:
+            if not once.done:
+                raise
+            report_crash(what, exc, restart=True)
+        await anyio.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF_S)

@@ -67,7 +67,12 @@ class Server:
     """Accepts connections on a Unix socket and serves them."""
 
     def __init__(
-        self, config: ServerConfig, registry: Registry, socket_path: Path
+        self,
+        config: ServerConfig,
+        registry: Registry,
+        socket_path: Path,
+        *,
+        on_connection_error: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -79,18 +84,18 @@ class Server:
         self.accepting = anyio.Event()
         self._owns_path = True
         # Connection failures by kind (read, decode, dispatch, write, internal)
-        # and who wants to hear of them (metrics).
+        # and who else counts them (metrics).
         self.connection_errors: dict[str, int] = {}
-        self.on_connection_error: list[Callable[[str], None]] = []
+        self._on_connection_error = on_connection_error
 
     def connection_failed(self, connection: Connection, failure: BaseException) -> None:
         """Log (once) and count a connection that ended on an unexpected error."""
         kind = fault_kind(failure)
         self.connection_errors[kind] = self.connection_errors.get(kind, 0) + 1
         report_crash("connection", failure, connection=connection.connection_id)
-        for listener in list(self.on_connection_error):
+        if self._on_connection_error is not None:
             try:
-                listener(kind)
+                self._on_connection_error(kind)
             except Exception:
                 log.exception("connection_error_listener_failed")
 
