@@ -71,6 +71,7 @@ class _Route(Generic[P, R]):
     handler: Handler[P, R]
     decoder: msgspec.json.Decoder[P]
     instant: bool = False
+    waits: Callable[[Any], float] | None = None
 
 
 class RequestObserver(Protocol):
@@ -138,7 +139,12 @@ class Registry:
         self.observer_failures = 0
 
     def register(
-        self, method: Method[P, R], handler: Handler[P, R], *, instant: bool = False
+        self,
+        method: Method[P, R],
+        handler: Handler[P, R],
+        *,
+        instant: bool = False,
+        waits: Callable[[Any], float] | None = None,
     ) -> None:
         """Route `method` to `handler` (replacing any earlier one).
 
@@ -146,9 +152,19 @@ class Registry:
         answers from memory), so it runs inline on the connection's read
         loop without a task, a deadline or log context: the hot path of
         `server.info`-style calls.
+
+        `waits(params)`: how long the request may wait on purpose (its own
+        `timeout_s`: `index.wait`, a query's `min_generation`). Its deadline
+        is that plus `request_timeout_s`, so the wait ends first, with its
+        own TIMEOUT error, however long the client asked to wait.
         """
         decoder: msgspec.json.Decoder[P] = msgspec.json.Decoder(method.params)
-        self._routes[method.name] = _Route(method, handler, decoder, instant)
+        self._routes[method.name] = _Route(method, handler, decoder, instant, waits)
+
+    def deadline_s(self, route: _Route[P, Any], params: P) -> float:
+        """The request deadline of one call: see `register`'s `waits`."""
+        waited = route.waits(params) if route.waits is not None else 0.0
+        return self.request_timeout_s + max(0.0, waited)
 
     def is_instant(self, parsed: list[Call | Invalid] | Call | Invalid) -> bool:
         """Whether a parsed message can be answered inline (see `register`)."""
@@ -275,9 +291,8 @@ class Registry:
         except RpcError as exc:
             return encode_error(call.id, exc.code, exc.message, exc.data), exc.code.kind
         except TimeoutError:
-            message = (
-                f"request exceeded the server's {self.request_timeout_s:g} s deadline"
-            )
+            deadline = self.deadline_s(route, params)
+            message = f"request exceeded the server's {deadline:g} s deadline"
             return encode_error(call.id, ErrorCode.TIMEOUT, message), "timeout"
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             # a handler decoding nested params
@@ -296,7 +311,7 @@ class Registry:
         with structlog.contextvars.bound_contextvars(
             method=method, request_id=context.request_id
         ):
-            with anyio.fail_after(self.request_timeout_s):
+            with anyio.fail_after(self.deadline_s(route, params)):
                 return await route.handler(params, context)
 
 

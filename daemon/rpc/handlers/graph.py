@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from axd.daemon.query import graph
-from axd.daemon.rpc.handlers.reads import check_limit, since
+from axd.daemon.rpc.handlers.reads import check_limit, since, waited
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.errors import invalid_params
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 def register(registry: Registry, services: Services) -> None:
     """Route this area's methods."""
     handlers = _Graph(services)
-    r = registry.register
+    r = partial(registry.register, waits=waited)
     r(m.GRAPH_IMPORTS, handlers.imports)
     r(m.GRAPH_IMPORTERS, handlers.importers)
     r(m.GRAPH_DEPENDENCIES, handlers.dependencies)

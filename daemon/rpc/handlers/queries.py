@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from axd.daemon.query import search as ranking
 from axd.daemon.query import symbols as query
-from axd.daemon.rpc.handlers.reads import check_limit, kinds, languages, relative, since
+from axd.daemon.rpc.handlers.reads import (
+    check_limit,
+    kinds,
+    languages,
+    relative,
+    since,
+    waited,
+)
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.errors import invalid_params
@@ -20,7 +28,7 @@ if TYPE_CHECKING:
 def register(registry: Registry, services: Services) -> None:
     """Route this area's methods."""
     handlers = _Queries(services)
-    r = registry.register
+    r = partial(registry.register, waits=waited)
     r(m.SEARCH, handlers.search)
     r(m.SYMBOLS_DEFINITION, handlers.definition)
     r(m.SYMBOLS_REFERENCES, handlers.references)

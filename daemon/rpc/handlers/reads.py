@@ -156,3 +156,9 @@ def kinds(names: list[str] | None, field: str) -> list[str] | None:
                 where,
             )
     return names
+
+
+def waited(p: t.QueryParams) -> float:
+    """How long a query may wait on purpose: `timeout_s` for `min_generation`
+    (its deadline grows by that much, see `Registry.register`)."""
+    return p.timeout_s if p.min_generation is not None else 0.0

@@ -26,7 +26,7 @@ def register(registry: Registry, services: Services) -> None:
     r(m.WORKSPACE_REMOVE, handlers.workspace_remove)
     r(m.WORKSPACE_LIST, handlers.workspace_list)
     r(m.INDEX_STATUS, handlers.index_status)
-    r(m.INDEX_WAIT, handlers.index_wait)
+    r(m.INDEX_WAIT, handlers.index_wait, waits=lambda p: p.timeout_s)
     r(m.INDEX_REINDEX, handlers.index_reindex)
     r(m.FILES_EXPLAIN, handlers.files_explain)
 
