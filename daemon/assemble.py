@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.abc
+
 from axd.daemon.events import Events
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.ops.facts import EngineFacts
@@ -40,8 +43,6 @@ from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import anyio.abc
 
     from axd.daemon.config import Config
 
@@ -146,5 +147,8 @@ async def stop(parts: Parts) -> None:
     """After the task group ended: flush and close every workspace's store,
     then the worker pool their indexers used."""
     await parts.workspaces.close()
-    parts.pool.close()
+    # Bounded, in a thread: ends the workers and joins the pool's threads,
+    # so none is left for the interpreter to wait on at exit.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(parts.pool.close)
     parts.events.close()

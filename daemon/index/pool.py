@@ -18,6 +18,7 @@ import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
@@ -36,6 +37,7 @@ from axd.daemon.index.worker import (
 from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Sequence
 
     from axd.daemon.events import Events
@@ -89,6 +91,69 @@ def _kill_workers(executor: ProcessPoolExecutor) -> None:
             process.kill()
 
 
+# Bounds of a pool's close: workers get this long to exit after SIGTERM
+# (then SIGKILL), and an executor's management thread this long to end.
+CLOSE_GRACE_S = 2.0
+THREAD_JOIN_S = 5.0
+
+
+def _shut_down(executor: ProcessPoolExecutor) -> Retired:
+    """`shutdown(wait=False)`, keeping what `_retire` joins later (shutdown
+    forgets the executor's thread and processes)."""
+    retired = Retired(
+        executor,
+        getattr(executor, "_executor_manager_thread", None),
+        list((getattr(executor, "_processes", None) or {}).values()),
+    )
+    executor.shutdown(wait=False, cancel_futures=True)
+    return retired
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """A shut-down executor with its thread and worker processes."""
+
+    executor: ProcessPoolExecutor
+    thread: threading.Thread | None
+    processes: list[multiprocessing.process.BaseProcess]
+
+
+def _retire(retired: Retired) -> bool:
+    """Shut `executor` down leaving no process or thread behind (bounded).
+
+    `shutdown(wait=False)` alone leaves the executor's management thread
+    running; the interpreter joins it at exit without a bound, so a thread
+    still waiting on a worker (or stuck reading a result a killed worker
+    half-wrote) hangs the process's exit. Here the workers are ended
+    (SIGTERM, SIGKILL after `CLOSE_GRACE_S`) and the thread joined; one
+    stuck in a read is given EOF by closing our end of the result pipe.
+    True when the thread ended.
+    """
+    executor, thread, processes = retired.executor, retired.thread, retired.processes
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.terminate()
+    deadline = time.monotonic() + CLOSE_GRACE_S
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                process.kill()
+                process.join(CLOSE_GRACE_S)
+    if thread is None:
+        return True
+    thread.join(THREAD_JOIN_S)
+    if thread.is_alive():
+        result_queue = getattr(executor, "_result_queue", None)
+        with contextlib.suppress(OSError, AttributeError):
+            result_queue._writer.close()  # type: ignore[union-attr]
+        thread.join(THREAD_JOIN_S)
+    if thread.is_alive():
+        log.warning("worker_pool_thread_left", thread=thread.name)
+        return False
+    return True
+
+
 def _crashed_outcome(root: str, path: str) -> FileOutcome:
     """`parse_failed` for a file that crashes a worker, with its size and
     mtime: a warm restart must see it unchanged and not crash on it again."""
@@ -140,6 +205,9 @@ class WorkerPool:
         # A one-process executor for re-running a broken batch file by file.
         self._isolation: ProcessPoolExecutor | None = None
         self._isolating = anyio.Lock()
+        # Executors shut down while running (broken ones): `close` joins
+        # what they left (their threads end on their own, normally).
+        self._retired: list[Retired] = []
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._closed:
@@ -241,7 +309,7 @@ class WorkerPool:
     def _close_isolation(self) -> None:
         executor, self._isolation = self._isolation, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            self._retired.append(_shut_down(executor))
 
     async def _submit(
         self, settings_blob: bytes, items: Sequence[WorkItem]
@@ -278,7 +346,7 @@ class WorkerPool:
         if generation == self._generation and self._executor is not None:
             old, self._executor = self._executor, None
             _kill_workers(old)
-            old.shutdown(wait=False, cancel_futures=True)
+            self._retired.append(_shut_down(old))
             self._crashed()
 
     def _crashed(self) -> None:
@@ -296,16 +364,18 @@ class WorkerPool:
             pids += [p.pid for p in processes.values() if p.pid is not None]
         return pids
 
-    def close(self) -> None:
-        """Stop the workers (running batches are abandoned)."""
+    def close(self) -> bool:
+        """Stop the workers (running batches are abandoned), leaving no
+        process or thread behind: blocks at most a few seconds per executor
+        (`_retire`). True when every executor's thread ended."""
         self._closed = True
-        pids = self.pids()
-        self._close_isolation()
-        for pid in pids:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        retiring = [
+            _shut_down(executor)
+            for executor in (self._executor, self._isolation)
+            if executor is not None
+        ]
+        retiring += self._retired
+        self._executor = self._isolation = None
+        self._retired = []
+        ended = [_retire(retired) for retired in retiring]  # every one, no short cut
+        return all(ended)
