@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,6 +21,8 @@ from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from axd.client.aio import AsyncClient
     from axd.daemon.config import Config
     from axd.daemon.lifecycle import Daemon
