@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import anyio
+import anyio.abc
 import pytest
 from structlog.testing import capture_logs
 
-from axd.daemon.supervise import Fault, describe, fault_kind, supervised
+from axd.daemon.supervise import (
+    Fault,
+    describe,
+    fault_kind,
+    supervised,
+    supervised_service,
+)
 
 
 async def test_a_crash_is_reported_and_contained() -> None:
@@ -73,3 +80,40 @@ def test_fault_kinds_survive_exception_groups() -> None:
     assert describe(RuntimeError("line one\nline two")) == "RuntimeError: line one"
     with pytest.raises(Fault):
         raise fault
+
+
+async def test_a_service_that_cannot_start_fails_its_start() -> None:
+    async def unstartable(
+        *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        raise OSError("address in use")
+
+    async with anyio.create_task_group() as tg:
+        with pytest.raises(OSError, match="address in use"):
+            await tg.start(supervised_service, "ops", unstartable)
+
+
+async def test_a_started_service_that_crashes_is_restarted() -> None:
+    runs = 0
+    second = anyio.Event()
+
+    async def service(
+        *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        nonlocal runs
+        runs += 1
+        task_status.started()  # reported twice; the starter hears it once
+        if runs == 1:
+            raise KeyError("bug after start")
+        second.set()
+        await anyio.sleep_forever()
+
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(supervised_service, "subscriptions", service)
+            with anyio.fail_after(30):  # hang guard: the back-off is 1 s
+                await second.wait()
+            tg.cancel_scope.cancel()
+    assert runs == 2
+    (entry,) = [e for e in logs if e["event"] == "crash_isolated"]
+    assert entry["part"] == "subscriptions" and entry["restart"] is True
