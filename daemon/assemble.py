@@ -13,6 +13,7 @@ from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.ops.probes import EngineView
 from axd.daemon.ops.service import start_ops
+from axd.daemon.rpc import flag_methods, telemetry_methods
 from axd.daemon.rpc.api import Api
 from axd.daemon.rpc.subscriptions import Subscriptions
 from axd.daemon.workspaces import WorkspaceManager
@@ -51,6 +52,10 @@ async def start_services(
 
     ops = await start_ops(daemon, tg, facts=engine, stats=engine, ready=engine.ready)
     ops.health.on_change(subscriptions.health_changed)
+    # flags: before the indexers and the server start (runtime.flag_on);
+    # events=None until core's shared Events instance is assembled here.
+    flags = await flag_methods.register(daemon, tg, metrics=ops.metrics.registry)
+    await telemetry_methods.register(daemon, tg, flags=flags, manager=manager)
     _observe(manager, pool, ops)
 
     tg.start_soon(pool.start)

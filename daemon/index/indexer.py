@@ -25,6 +25,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.crawl import crawl
 from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
 from axd.daemon.index.languages import LANGUAGES, detect_language
@@ -498,7 +499,9 @@ class Indexer:
             root=str(self.root),
             max_file_bytes=self.config.max_file_bytes,
             max_line_bytes=self.config.max_line_bytes,
-            max_chunk_bytes=self.config.max_chunk_bytes,
+            # Flag index.fine_chunks (flags/runtime.py): half-size chunks.
+            max_chunk_bytes=self.config.max_chunk_bytes
+            // (2 if flag_on("index.fine_chunks") else 1),
             parse_timeout_ms=self.config.parse_timeout_ms,
         )
 

@@ -76,7 +76,11 @@ class _Route(Generic[P, R]):
 class Observer(Protocol):
     """Told about every answered request (metrics, telemetry, logs)."""
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None: ...
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
+        """`size`: bytes of the reply (telemetry's result size)."""
+        ...
 
 
 _AT_PATH = re.compile(r" - at `(?P<path>\$[^`]*)`$")
@@ -173,6 +177,7 @@ class Registry:
                 item.method if item.method in self._routes else "(unknown)",
                 outcome,
                 elapsed,
+                len(reply),
             )
         log.debug(
             "request",
