@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import structlog
 
 from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
@@ -53,6 +54,9 @@ async def running(
                 yield daemon, client
         finally:
             daemon.request_stop()
+    # configure() bound stderr as it is now (pytest's capture, closed after
+    # this test): later tests must not log into it.
+    structlog.reset_defaults()
 
 
 async def call(client: AsyncClient, method: str, params: Any = None) -> Any:
