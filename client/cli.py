@@ -21,6 +21,8 @@ from axd.client.connection import (
     connect_or_start,
 )
 from axd.client.doctor import add_doctor_command
+from axd.client.flags import add_flags_command
+from axd.client.telemetry import add_telemetry_command, offer_consent
 from axd.protocol import __version__
 from axd.protocol.paths import default_socket_path, default_state_dir
 
@@ -401,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?")
     config_sub.add_parser("show", parents=[common], help="print the effective config")
+    add_flags_command(sub, common)
+    add_telemetry_command(sub, common)
     return parser
 
 
@@ -436,7 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     ctx = Context(args)
     try:
-        return int(args.handler(ctx))
+        code = int(args.handler(ctx))
+        offer_consent(ctx)  # once, on a terminal only (client/telemetry.py)
+        return code
     except UsageError as exc:
         render.err(str(exc))
         return EXIT_USAGE
