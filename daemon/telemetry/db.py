@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import apsw
+import msgspec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -31,6 +32,8 @@ BUCKET_BASE_MS = 0.01
 BUCKET_FACTOR = 1.25
 MAX_BUCKET = 100  # 0.01 ms x 1.25^100: far past any request deadline
 _LOG_FACTOR = math.log(BUCKET_FACTOR)
+_HISTOGRAM = msgspec.json.Decoder(list[int])
+_JSON = msgspec.json.Encoder()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(
@@ -58,9 +61,8 @@ CREATE TABLE IF NOT EXISTS daily(
 CREATE TABLE IF NOT EXISTS daily_latency(
     day TEXT NOT NULL,
     name TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (day, name, bucket)
+    histogram TEXT NOT NULL,  -- JSON [bucket, count, bucket, count, ...]
+    PRIMARY KEY (day, name)
 ) WITHOUT ROWID;
 """
 
@@ -118,7 +120,9 @@ class TelemetryDB:
         daily: dict[tuple[str, str, str, str, str], list[float]] = defaultdict(
             lambda: [0, 0.0, 0]
         )
-        latency: dict[tuple[str, str, int], int] = defaultdict(int)
+        latency: dict[tuple[str, str], dict[int, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
         for ts, kind, name, outcome, ms, size, variant in events:
             day = day_of(ts)
             row = daily[(day, kind, name, outcome, variant or "")]
@@ -126,7 +130,7 @@ class TelemetryDB:
             row[1] += ms or 0.0
             row[2] += size or 0
             if kind == "request" and ms is not None:
-                latency[(day, name, bucket_of(ms))] += 1
+                latency[(day, name)][bucket_of(ms)] += 1
         with self.conn:
             self.conn.executemany(
                 "INSERT INTO events(ts, kind, name, outcome, duration_ms, size,"
@@ -141,12 +145,21 @@ class TelemetryDB:
                 " total_size = total_size + excluded.total_size",
                 [(*key, int(v[0]), v[1], int(v[2])) for key, v in daily.items()],
             )
-            self.conn.executemany(
-                "INSERT INTO daily_latency(day, name, bucket, count)"
-                " VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
-                [(*key, count) for key, count in latency.items()],
-            )
+            for (day, name), histogram in latency.items():
+                row = self.conn.execute(
+                    "SELECT histogram FROM daily_latency WHERE day = ? AND name = ?",
+                    (day, name),
+                ).fetchone()
+                if row is not None:
+                    pairs = _HISTOGRAM.decode(str(row[0]))
+                    for bucket, count in zip(pairs[::2], pairs[1::2], strict=True):
+                        histogram[bucket] += count
+                flat = [n for pair in sorted(histogram.items()) for n in pair]
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO daily_latency(day, name, histogram)"
+                    " VALUES (?, ?, ?)",
+                    (day, name, _JSON.encode(flat).decode()),
+                )
 
     def prune(self, now: float, retention_days: int, aggregate_days: int) -> int:
         """Delete raw events past retention and aggregates past theirs;
@@ -184,14 +197,17 @@ class TelemetryDB:
                 int(total_size),  # type: ignore[arg-type]
             )
 
-    def latency_rows(self, since_day: str) -> Iterator[tuple[str, int, int]]:
-        """(method, bucket, count) summed over the days since `since_day`."""
-        for name, bucket, count in self.conn.execute(
-            "SELECT name, bucket, sum(count) FROM daily_latency WHERE day >= ?"
-            " GROUP BY name, bucket",
-            (since_day,),
+    def histograms(self, since_day: str) -> dict[str, dict[int, int]]:
+        """Per method, its latency histogram summed over the days since."""
+        out: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for name, text in self.conn.execute(
+            "SELECT name, histogram FROM daily_latency WHERE day >= ?", (since_day,)
         ):
-            yield str(name), int(bucket), int(count)  # type: ignore[arg-type]
+            merged = out[str(name)]
+            pairs = _HISTOGRAM.decode(str(text))
+            for bucket, count in zip(pairs[::2], pairs[1::2], strict=True):
+                merged[bucket] += count
+        return out
 
     def days_covered(self, since_day: str) -> int:
         """Distinct days with aggregates since `since_day`."""

@@ -44,9 +44,7 @@ def method_stats(db: TelemetryDB | None, since_day: str) -> list[tm.MethodStats]
         sizes[name] += size
         if outcome != "ok":
             errors[name] += count
-    histograms: dict[str, dict[int, int]] = defaultdict(dict)
-    for name, bucket, count in db.latency_rows(since_day):
-        histograms[name][bucket] = count
+    histograms = db.histograms(since_day)
     rows = [
         tm.MethodStats(
             method=name,
