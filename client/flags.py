@@ -38,7 +38,9 @@ def _variant(text: str) -> dict[str, Any]:
     try:
         return {"name": name, "weight": float(weight) if sep else 1.0}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME[=WEIGHT], got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected NAME[=WEIGHT], got {text!r}"
+        ) from None
 
 
 def _attribute(text: str) -> tuple[str, Any]:
@@ -242,7 +244,9 @@ def add_flags_command(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `axd flags ...` to the CLI's subparsers (`common`: global options)."""
     help_text = "feature flags: list, define, roll out, evaluate, stats"
     parser = sub.add_parser("flags", parents=[common], help=help_text)
-    actions = parser.add_subparsers(dest="flags_action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(
+        dest="flags_action", metavar="ACTION", required=True
+    )
 
     def action(name: str, handler: Callable[[Context], int], text: str) -> Any:
         p = actions.add_parser(name, parents=[common], help=text, description=text)

@@ -11,7 +11,6 @@ reinstalls of the client; `axd telemetry enable|disable` changes it later.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,12 +21,19 @@ from axd.client import render
 from axd.client.connection import DaemonUnavailableError, RemoteError
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Mapping
 
     from axd.client.cli import Context
 
 EXIT_OK = 0
-CI_MARKERS = ("CI", "CONTINUOUS_INTEGRATION", "BUILD_NUMBER", "RUN_ID", "GITHUB_ACTIONS")
+CI_MARKERS = (
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "BUILD_NUMBER",
+    "RUN_ID",
+    "GITHUB_ACTIONS",
+)
 # Commands after which no question is asked: they do not use the daemon, or
 # they are about telemetry, or their output is read by programs.
 QUIET_COMMANDS = frozenset(

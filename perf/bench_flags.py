@@ -104,7 +104,7 @@ def round_trips(path: Path, count: int) -> tuple[list[float], list[float]]:
     info = b'{"jsonrpc":"2.0","method":"server.info","id":1}\n'
     flags: list[float] = []
     infos: list[float] = []
-    for i in range(200):  # warm-up
+    for _ in range(200):  # warm-up
         once(info)
     for i in range(count):
         name = FLAGS[i % len(FLAGS)].name
@@ -137,7 +137,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; "
-        f"load average {open('/proc/loadavg').read().split()[:3]}"
+        f"load average {Path('/proc/loadavg').read_text().split()[:3]}"
     )
     evaluations, lookups = in_process(args.evaluations)
     report(

@@ -124,7 +124,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; "
-        f"load average {open('/proc/loadavg').read().split()[:3]}"
+        f"load average {Path('/proc/loadavg').read_text().split()[:3]}"
     )
     with tempfile.TemporaryDirectory(prefix="axdb-", dir="/tmp") as tmp:
         base = Path(tmp)
@@ -156,7 +156,11 @@ def main() -> None:
             conn = Connection(daemon.socket)
             conn.call("telemetry.consent", {"enabled": True})
             info = [conn.call("server.info")[0] for _ in range(50)]
-            for method in ("telemetry.stats", "telemetry.errors", "telemetry.performance"):
+            for method in (
+                "telemetry.stats",
+                "telemetry.errors",
+                "telemetry.performance",
+            ):
                 times = [conn.call(method)[0] for _ in range(20)]
                 _, reply = conn.call(method)
                 assert "result" in reply, reply  # type: ignore[operator]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,6 @@ import structlog
 
 from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
-from axd.daemon.ops.logging import configure
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -41,7 +41,12 @@ async def running(
     config_path: Path | None = None,
 ) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
     """A real in-process daemon on a real socket, and a client of it."""
-    configure(config.log, cache=False)
+    # Warnings and errors only (thousands of requests would otherwise each
+    # print a debug line); structlog.testing.capture_logs still works inside.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=False,
+    )
     daemon = Daemon(
         config,
         env=env if env is not None else isolated_env(config),
@@ -54,8 +59,6 @@ async def running(
                 yield daemon, client
         finally:
             daemon.request_stop()
-    # configure() bound stderr as it is now (pytest's capture, closed after
-    # this test): later tests must not log into it.
     structlog.reset_defaults()
 
 

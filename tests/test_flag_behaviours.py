@@ -1,4 +1,3 @@
-# ruff: noqa: ASYNC240
 # (tests write source files with plain blocking calls on purpose)
 """axd's own behaviours behind flags, both paths, through the real daemon:
 `search.exact_name_boost` (ranking) and `index.fine_chunks` (chunking)."""

@@ -3,12 +3,12 @@ service's announcement on the daemon's event fan-out."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+import structlog.testing
 from flagtools import call, evaluate_many, running, subjects
 
 from axd.daemon.events import Events, FlagsChanged
@@ -38,15 +38,34 @@ async def _errors(client: AsyncClient, people: list[str]) -> None:
 
 
 def _kills(metrics_text: str) -> float:
-    match = re.search(r'^axd_flag_kills_total\{flag="risky"\} (\S+)$', metrics_text, re.M)
+    match = re.search(
+        r'^axd_flag_kills_total\{flag="risky"\} (\S+)$', metrics_text, re.MULTILINE
+    )
     return float(match[1]) if match else 0.0
 
 
 async def test_auto_kill_fires_once_above_min_sample_and_persists(
-    config: Config, capsys: pytest.CaptureFixture[str]
+    config: Config,
 ) -> None:
     people = subjects(60)
     async with running(config) as (_, client):
+        logs = await _kill_risky(client, people)
+    kills = [entry for entry in logs if entry.get("event") == "flag_killed"]
+    assert len(kills) == 1 and kills[0]["flag"] == "risky"
+    assert kills[0]["log_level"] == "warning"
+
+    async with running(config) as (_, client):  # the kill is persisted
+        answer = await call(client, "flags.evaluate", {"flag": "risky", "subject": "a"})
+        assert answer["reason"] == "killed"
+        await call(client, "flags.set", RISKY)  # only flags.set undoes it
+        answer = await call(client, "flags.evaluate", {"flag": "risky", "subject": "a"})
+        assert answer["reason"] == "rollout" and answer["enabled"]
+        stats = await call(client, "flags.stats", {"name": "risky"})
+        assert stats["killed"] is None and stats["window"]["errors"] == 0
+
+
+async def _kill_risky(client: AsyncClient, people: list[str]) -> list[dict[str, Any]]:
+    with structlog.testing.capture_logs() as logs:
         await call(client, "flags.set", RISKY)
         await evaluate_many(client, "risky", people[:40])
         await _errors(client, people[:30])  # 75 % errors, but 40 < 50 exposures
@@ -72,20 +91,7 @@ async def test_auto_kill_fires_once_above_min_sample_and_persists(
         assert stats["killed"]["errors"] == 31
         listed = (await call(client, "flags.list"))["flags"]
         assert listed[0]["killed"] is True
-    # The daemon logs JSON lines to stderr.
-    logs = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    kills = [entry for entry in logs if entry.get("event") == "flag_killed"]
-    assert len(kills) == 1 and kills[0]["flag"] == "risky"
-    assert kills[0]["level"] == "warning"
-
-    async with running(config) as (_, client):  # the kill is persisted
-        answer = await call(client, "flags.evaluate", {"flag": "risky", "subject": "a"})
-        assert answer["reason"] == "killed"
-        await call(client, "flags.set", RISKY)  # only flags.set undoes it
-        answer = await call(client, "flags.evaluate", {"flag": "risky", "subject": "a"})
-        assert answer["reason"] == "rollout" and answer["enabled"]
-        stats = await call(client, "flags.stats", {"name": "risky"})
-        assert stats["killed"] is None and stats["window"]["errors"] == 0
+    return logs
 
 
 async def test_no_kill_below_the_rate_or_without_a_kill_rate(config: Config) -> None:
@@ -100,7 +106,9 @@ async def test_no_kill_below_the_rate_or_without_a_kill_rate(config: Config) -> 
         for subject in people:
             await call(client, "flags.track", {"flag": "plain", "subject": subject})
         for flag in ("risky", "plain"):
-            answer = await call(client, "flags.evaluate", {"flag": flag, "subject": "q"})
+            answer = await call(
+                client, "flags.evaluate", {"flag": flag, "subject": "q"}
+            )
             assert answer["reason"] == "rollout", flag
         assert _kills((await call(client, "metrics"))["text"]) == 0
 

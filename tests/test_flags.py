@@ -1,4 +1,3 @@
-# ruff: noqa: ASYNC240
 # (tests write config files with plain blocking calls on purpose)
 """Feature flags through the real daemon: rollout, rules, reasons,
 overrides, persistence, validation (issue #13's checks)."""
@@ -261,7 +260,10 @@ async def test_definitions_survive_a_restart(config: Config) -> None:
             {"name": "x", "variants": [{"name": "a"}, {"name": "a"}]},
             "$.variants[1].name",
         ),
-        ({"name": "x", "variants": [{"name": "a", "weight": -1}]}, "$.variants[0].weight"),
+        (
+            {"name": "x", "variants": [{"name": "a", "weight": -1}]},
+            "$.variants[0].weight",
+        ),
         ({"name": "x", "variants": [{"name": "a", "weight": 0}]}, "$.variants"),
         ({"name": "x", "allow": "everyone"}, "$.allow"),
     ],
@@ -282,9 +284,7 @@ async def test_delete_unknown_and_config_flags(config: Config, tmp_path: Path) -
     config_file.write_text("[flags.definitions.from-file]\nrollout_percentage = 5\n")
     loaded = msgspec.structs.replace(
         config,
-        flags=msgspec.toml.decode(
-            config_file.read_bytes(), type=type(config)
-        ).flags,
+        flags=msgspec.toml.decode(config_file.read_bytes(), type=type(config)).flags,
     )
     async with running(loaded, None, config_file) as (_, client):
         with pytest.raises(RemoteError) as caught:

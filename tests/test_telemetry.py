@@ -1,4 +1,3 @@
-# ruff: noqa: ASYNC240
 # (tests read databases and write source files with plain blocking calls)
 """Local telemetry through the real daemon: off by default, consent,
 DO_NOT_TRACK, what is stored (and what never is), retention, export, clear."""
@@ -155,8 +154,12 @@ async def test_no_paths_queries_symbols_or_user_names_are_stored(
             },
         )
         await call(client, "search", {"root": root, "query": "marsupial reserve"})
-        await call(client, "symbols.definition", {"root": root, "name": "embezzle_funds_xq"})
-        await call(client, "symbols.references", {"root": root, "name": "embezzle_funds_xq"})
+        await call(
+            client, "symbols.definition", {"root": root, "name": "embezzle_funds_xq"}
+        )
+        await call(
+            client, "symbols.references", {"root": root, "name": "embezzle_funds_xq"}
+        )
         await call(client, "chunks.get", {"root": root, "path": str(source)})
         await call(client, "files.explain", {"root": root, "path": str(source)})
         with pytest.raises(RemoteError):

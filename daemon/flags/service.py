@@ -216,7 +216,9 @@ class FlagService:
             counts.window, now, rate, flag.definition.kill_min_samples
         )
         if kill:
-            self._kill(flag.name, KillRecord(now, errors / exposures, exposures, errors))
+            self._kill(
+                flag.name, KillRecord(now, errors / exposures, exposures, errors)
+            )
 
     def _kill(self, name: str, record: KillRecord) -> None:
         self._killed[name] = record

@@ -119,15 +119,13 @@ class FlagStore:
         """Every stored definition, by name."""
         return [
             _DECODER.decode(str(row[0]).encode())
-            for row in self._conn.execute(
-                "SELECT definition FROM flags ORDER BY name"
-            )
+            for row in self._conn.execute("SELECT definition FROM flags ORDER BY name")
         ]
 
     def kills(self) -> dict[str, KillRecord]:
         """Flags switched off by the auto-kill and not set since."""
         return {
-            str(name): KillRecord(float(at), float(rate), int(n), int(x))  # type: ignore[arg-type]
+            str(name): KillRecord(float(at), float(rate), int(n), int(x))
             for name, at, rate, n, x in self._conn.execute(
                 "SELECT name, at, error_rate, exposures, errors FROM kills"
             )
@@ -137,12 +135,12 @@ class FlagStore:
         """Per flag: (counting since, {arm: (exposures, errors)})."""
         out: dict[str, tuple[float | None, dict[str, tuple[int, int]]]] = {}
         for name, since in self._conn.execute("SELECT name, since FROM counting_since"):
-            out[str(name)] = (float(since), {})  # type: ignore[arg-type]
+            out[str(name)] = (float(since), {})
         for name, arm, n, x in self._conn.execute(
             "SELECT name, arm, exposures, errors FROM arms"
         ):
             entry = out.setdefault(str(name), (None, {}))
-            entry[1][str(arm)] = (int(n), int(x))  # type: ignore[call-overload]
+            entry[1][str(arm)] = (int(n), int(x))
         return out
 
     def put(self, definition: FlagDefinition) -> None:

@@ -141,9 +141,7 @@ class FlagMethods:
     async def list(self, p: t.Empty, ctx: RequestContext) -> fl.FlagList:
         return fl.FlagList(flags=self.service.definitions())
 
-    async def set(
-        self, p: fl.FlagDefinition, ctx: RequestContext
-    ) -> fl.FlagSetResult:
+    async def set(self, p: fl.FlagDefinition, ctx: RequestContext) -> fl.FlagSetResult:
         return fl.FlagSetResult(flag=await self.service.set(p))
 
     async def delete(self, p: fl.FlagNameParams, ctx: RequestContext) -> t.Ok:

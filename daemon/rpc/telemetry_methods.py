@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio.abc
-
 from axd.daemon.telemetry.service import Telemetry
 from axd.protocol import methods as m
 from axd.protocol import telemetry as tm
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    import anyio.abc
+
     from axd.daemon.config import Config
     from axd.daemon.flags.service import FlagService
     from axd.daemon.lifecycle import Daemon

@@ -85,4 +85,3 @@ def write_consent(path: Path, enabled: bool) -> Consent:
         Path(tmp).unlink(missing_ok=True)
         raise
     return consent
-

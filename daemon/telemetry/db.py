@@ -78,7 +78,7 @@ def bucket_ms(bucket: int) -> float:
     """A bucket's representative latency (its geometric middle)."""
     if bucket <= 0:
         return BUCKET_BASE_MS
-    return BUCKET_BASE_MS * BUCKET_FACTOR ** (bucket - 0.5)
+    return float(BUCKET_BASE_MS * BUCKET_FACTOR ** (bucket - 0.5))
 
 
 def day_of(ts: float) -> str:
@@ -146,12 +146,12 @@ class TelemetryDB:
                 [(*key, int(v[0]), v[1], int(v[2])) for key, v in daily.items()],
             )
             for (day, name), histogram in latency.items():
-                row = self.conn.execute(
+                stored = self.conn.execute(
                     "SELECT histogram FROM daily_latency WHERE day = ? AND name = ?",
                     (day, name),
                 ).fetchone()
-                if row is not None:
-                    pairs = _HISTOGRAM.decode(str(row[0]))
+                if stored is not None:
+                    pairs = _HISTOGRAM.decode(str(stored[0]))
                     for bucket, count in zip(pairs[::2], pairs[1::2], strict=True):
                         histogram[bucket] += count
                 flat = [n for pair in sorted(histogram.items()) for n in pair]
@@ -177,7 +177,7 @@ class TelemetryDB:
         """(raw events, oldest event's epoch)."""
         row = self.conn.execute("SELECT count(*), min(ts) FROM events").fetchone()
         assert row is not None
-        return int(row[0]), (float(row[1]) if row[1] is not None else None)  # type: ignore[arg-type]
+        return int(row[0]), (float(row[1]) if row[1] is not None else None)
 
     def daily_rows(
         self, since_day: str, kind: str
@@ -192,9 +192,9 @@ class TelemetryDB:
                 str(name),
                 str(outcome),
                 str(variant),
-                int(count),  # type: ignore[arg-type]
-                float(total_ms),  # type: ignore[arg-type]
-                int(total_size),  # type: ignore[arg-type]
+                int(count),
+                float(total_ms),
+                int(total_size),
             )
 
     def histograms(self, since_day: str) -> dict[str, dict[int, int]]:
@@ -214,11 +214,11 @@ class TelemetryDB:
         row = self.conn.execute(
             "SELECT count(DISTINCT day) FROM daily WHERE day >= ?", (since_day,)
         ).fetchone()
-        return int(row[0]) if row else 0  # type: ignore[arg-type]
+        return int(row[0]) if row else 0
 
     def raw(self, since: float) -> Iterable[Event]:
         """Raw events since `since`, oldest first."""
-        return self.conn.execute(  # type: ignore[return-value]
+        return self.conn.execute(
             "SELECT ts, kind, name, outcome, duration_ms, size, variant FROM events"
             " WHERE ts >= ? ORDER BY ts, id",
             (since,),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -30,7 +30,7 @@ from axd.protocol import telemetry as tm
 from axd.protocol.errors import invalid_params
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from axd.daemon.config import TelemetryConfig
@@ -235,7 +235,7 @@ class Telemetry:
     ) -> tm.TelemetryStats | tm.TelemetryErrors | tm.TelemetryPerformance:
         """One of the `stats`, `errors`, `performance` reports."""
         day = self.since_day(since)
-        build = {
+        build: Callable[[TelemetryDB | None, str], Any] = {
             "stats": reports.stats,
             "errors": reports.errors,
             "performance": reports.performance,
@@ -254,7 +254,11 @@ class Telemetry:
         await self.flush()
         async with self._lock:
             db = await self._reader()
-            rows = await anyio.to_thread.run_sync(lambda: list(db.raw(start))) if db else []
+            rows = (
+                await anyio.to_thread.run_sync(lambda: list(db.raw(start)))
+                if db
+                else []
+            )
         return tm.TelemetryExport(
             events=[
                 tm.TelemetryEvent(
