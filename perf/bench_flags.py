@@ -56,7 +56,14 @@ def percentile(values: list[float], q: float) -> float:
 
 def in_process(count: int) -> tuple[list[float], list[float]]:
     """(evaluation µs, dict lookup µs), interleaved so load hits both alike."""
+    import logging
+
     import anyio
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         service = FlagService(FlagStore(Path(tmp) / "flags.db"))

@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -178,6 +179,8 @@ def test_consent_is_asked_once_on_a_terminal(daemon_up: Config) -> None:
     assert "[y/N]" not in in_ci
     not_tracked = _on_a_terminal(c, ["status"], None, DO_NOT_TRACK="1")
     assert "[y/N]" not in not_tracked
+    as_json = _on_a_terminal(c, ["status", "--json"], None)
+    assert "[y/N]" not in as_json
     assert axd_json(c, "telemetry", "status")["consent"] is None  # type: ignore[index]
     first = _on_a_terminal(c, ["status"], b"y\n")
     assert "Keep them? [y/N]" in first and "telemetry on" in first
@@ -186,3 +189,37 @@ def test_consent_is_asked_once_on_a_terminal(daemon_up: Config) -> None:
     assert "[y/N]" not in second
     consent = Path(_env(c)["XDG_CONFIG_HOME"]) / "axd" / "telemetry.json"
     assert json.loads(consent.read_text())["enabled"] is True
+
+
+def test_config_flags_reload_on_a_real_sighup(config: Config, tmp_path: Path) -> None:
+    config_file = tmp_path / "axd.toml"
+    config_file.write_text("[flags.definitions.hup]\nenabled = false\n")
+    env = _env(config)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "axd.daemon", "--config", str(config_file)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def reason() -> str:
+            proc = axd(config, "--no-start", "flags", "eval", "hup", "--json")
+            return (
+                str(json.loads(proc.stdout)["reason"]) if proc.returncode == 0 else ""
+            )
+
+        deadline = time.monotonic() + 30
+        while reason() != "disabled":
+            assert time.monotonic() < deadline and daemon.poll() is None
+            time.sleep(0.05)
+        config_file.write_text("[flags.definitions.hup]\nenabled = true\n")
+        daemon.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while reason() != "default":
+            assert time.monotonic() < deadline and daemon.poll() is None
+            time.sleep(0.05)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
