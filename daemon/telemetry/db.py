@@ -123,8 +123,11 @@ class TelemetryDB:
         latency: dict[tuple[str, str], dict[int, int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        days: dict[int, str] = {}  # day_of once per UTC day, not per event
         for ts, kind, name, outcome, ms, size, variant in events:
-            day = day_of(ts)
+            day = days.get(int(ts // 86_400)) or days.setdefault(
+                int(ts // 86_400), day_of(ts)
+            )
             row = daily[(day, kind, name, outcome, variant or "")]
             row[0] += 1
             row[1] += ms or 0.0

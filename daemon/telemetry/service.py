@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 DB_FILE = "telemetry.db"
-BATCH = 512  # events that wake the writer before its interval
+# Events that wake the writer before its interval: large, because each
+# write holds the GIL for a moment that requests then wait out (p99).
+BATCH = 4096
 MAX_BUFFER = 100_000  # beyond this (writer stuck) events are dropped, counted
 PRUNE_INTERVAL_S = 3600.0
 
