@@ -66,6 +66,8 @@ def overhead(daemon: Daemon, calls: int, blocks: int) -> dict[bool, list[float]]
         conn.call("server.info")
     for block in range(blocks * 2):
         enabled = block % 2 == 1
+        # telemetry.status writes what is buffered: switching off discards it.
+        daemon.call("telemetry.status")
         daemon.call("telemetry.consent", {"enabled": enabled})
         for i in range(calls // blocks):
             if i % 2:
