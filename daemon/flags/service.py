@@ -87,6 +87,9 @@ class FlagService:
                 self._by_method.setdefault(method, []).append(name)
                 self._request_bound.add(name)
         self.exposure_listeners: list[Exposure] = []
+        # One writer at a time: a flush must not write back counts that a
+        # flags.set running in another thread has just reset.
+        self._write_lock = anyio.Lock()
         self._recompile()
         for name, (since, arms) in store.counts().items():
             counts = self._new_counts(name, since)
@@ -270,11 +273,13 @@ class FlagService:
         :raises RpcError: -32602 for an incoherent definition.
         """
         valid = msgspec.structs.replace(validate(definition), source="api")
-        await anyio.to_thread.run_sync(self.store.put, valid)
-        self._stored[valid.name] = valid
-        self._killed.pop(valid.name, None)
-        self._counts.pop(valid.name, None)
-        self._recompile()
+        async with self._write_lock:
+            await anyio.to_thread.run_sync(self.store.put, valid)
+            self._stored[valid.name] = valid
+            self._killed.pop(valid.name, None)
+            self._counts.pop(valid.name, None)
+            self._pending_kills = [k for k in self._pending_kills if k[0] != valid.name]
+            self._recompile()
         log.info("flag_set", flag=valid.name)
         if self.events is not None:
             self.events.publish(FlagsChanged((valid.name,), "set"))
@@ -293,11 +298,13 @@ class FlagService:
                     flag=name,
                 )
             raise not_found(f"no flag {name!r}", flag=name)
-        await anyio.to_thread.run_sync(self.store.delete, name)
-        del self._stored[name]
-        self._killed.pop(name, None)
-        self._counts.pop(name, None)
-        self._recompile()
+        async with self._write_lock:
+            await anyio.to_thread.run_sync(self.store.delete, name)
+            del self._stored[name]
+            self._killed.pop(name, None)
+            self._counts.pop(name, None)
+            self._pending_kills = [k for k in self._pending_kills if k[0] != name]
+            self._recompile()
         log.info("flag_deleted", flag=name)
         if self.events is not None:
             self.events.publish(FlagsChanged((name,), "deleted"))
@@ -336,6 +343,10 @@ class FlagService:
 
     async def flush(self) -> None:
         """Persist pending kills and changed counts now (in a thread)."""
+        async with self._write_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         kills, self._pending_kills = self._pending_kills, []
         dirty: dict[str, tuple[float | None, dict[str, tuple[int, int]]]] = {}
         for name, counts in self._counts.items():
