@@ -54,10 +54,18 @@ def _opted_out(env: Mapping[str, str]) -> bool:
     return env.get("AXD_TELEMETRY", "").strip().lower() in ("0", "false", "no", "off")
 
 
+def decided_here(env: Mapping[str, str] = os.environ) -> bool:
+    """The answer is on file in this user's config dir (where the daemon,
+    started by this client, keeps it): no need to ask the daemon again."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return (Path(base) / "axd" / "telemetry.json").exists()
+
+
 def should_ask(ctx: Context, env: Mapping[str, str] = os.environ) -> bool:
     """Whether this run may ask the consent question (before asking the daemon)."""
     return (
         not ctx.json
+        and not decided_here(env)
         and getattr(ctx.args, "command", None) not in QUIET_COMMANDS
         and not any(env.get(marker) for marker in CI_MARKERS)
         and not _opted_out(env)
