@@ -52,14 +52,16 @@ async def running(
         env=env if env is not None else isolated_env(config),
         config_path=config_path,
     )
-    async with anyio.create_task_group() as tg:
-        await tg.start(daemon.run)
-        try:
-            async with await AsyncClient.connect(daemon.socket_path) as client:
-                yield daemon, client
-        finally:
-            daemon.request_stop()
-    structlog.reset_defaults()
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            try:
+                async with await AsyncClient.connect(daemon.socket_path) as client:
+                    yield daemon, client
+            finally:
+                daemon.request_stop()
+    finally:
+        structlog.reset_defaults()
 
 
 async def call(client: AsyncClient, method: str, params: Any = None) -> Any:
