@@ -1,114 +1,171 @@
-"""Wires the services behind the wire methods into a running daemon."""
+"""Builds the daemon from its config, once, in order; then starts it.
+
+`assemble` constructs every long-lived part, each complete when created
+(nothing is filled in later), in the order data flows:
+
+1. events: the one fan-out every stage publishes to (`daemon/events.py`);
+2. index: the worker pool and the workspaces (each a store, its writer,
+   its rules, an indexer and a watcher);
+3. ops: metrics, health, the HTTP listener and sd_notify. Built before the
+   registry because metrics observes every request the registry answers;
+4. telemetry and flags: local opt-in statistics, and the feature flags
+   (`flags.db`; the daemon's own behaviours ask them through
+   `flags.runtime.flag_on`). Both observe requests too, flags' exposures
+   are telemetry events;
+5. rpc: subscriptions, the method registry, the socket server, and every
+   method's handler (`rpc/handlers/`).
+
+`start` then runs them in a task group in the same order, so a part is
+listening to the events before anything can publish one it needs, and the
+flags are loaded and installed before the indexers and the server start.
+`lifecycle.Daemon` owns the process around this: the socket, signals,
+reloads and the shutdown order.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.abc
-import structlog
-
-from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.events import Events
+from axd.daemon.flags import runtime
+from axd.daemon.flags.service import FlagService, kills_counter
 from axd.daemon.index.pool import WorkerPool
-from axd.daemon.ops.probes import EngineView
-from axd.daemon.ops.service import start_ops
-from axd.daemon.rpc import flag_methods, telemetry_methods
-from axd.daemon.rpc.api import Api
+from axd.daemon.ops.facts import EngineFacts
+from axd.daemon.ops.supervisor import Ops, announce_readiness
+from axd.daemon.ops.systemd import Notifier
+from axd.daemon.rpc.dispatch import Observers, Registry
+from axd.daemon.rpc.handlers import register_all
+from axd.daemon.rpc.handlers.reads import Reads
+from axd.daemon.rpc.handlers.services import ProcessInfo, Services
+from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
+from axd.daemon.telemetry.service import Telemetry
 from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
-    from axd.daemon.lifecycle import Daemon
-    from axd.daemon.ops.service import Ops
-    from axd.daemon.store.store import BatchResult
-    from axd.daemon.workspaces import Workspace
+    from pathlib import Path
 
-log = structlog.get_logger()
+    import anyio.abc
 
-
-async def start_services(
-    daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]
-) -> None:
-    """Start every service and register its methods on `daemon.registry`."""
-    config = daemon.config
-    pool = WorkerPool(config.index.workers or os.cpu_count() or 2)
-    manager = WorkspaceManager(config, daemon.state_dir, pool)
-    subscriptions = Subscriptions(manager)
-    engine = EngineView(manager, pool, subscriptions)
-
-    # Stop hooks run last-registered first: workspaces (flush, checkpoint)
-    # before the pool their indexers use.
-    async def close_pool() -> None:
-        pool.close()
-
-    daemon.on_stop(close_pool)
-    daemon.on_stop(manager.close)
-
-    Api(manager).register(daemon.registry)
-    subscriptions.register(daemon.registry)
-    daemon.languages = sorted(LANGUAGES)
-    daemon.workspace_roots = manager.roots
-
-    ops = await start_ops(daemon, tg, facts=engine, stats=engine, ready=engine.ready)
-    ops.health.on_change(subscriptions.health_changed)
-    # flags: before the indexers and the server start (runtime.flag_on);
-    # events=None until core's shared Events instance is assembled here.
-    flags = await flag_methods.register(daemon, tg, metrics=ops.metrics.registry)
-    await telemetry_methods.register(daemon, tg, flags=flags, manager=manager)
-    _observe(manager, pool, ops)
-
-    tg.start_soon(pool.start)
-    tg.start_soon(subscriptions.progress_loop)
-    tg.start_soon(engine.refresh_loop)
-    await manager.start(tg)
-    for root in initial_roots:
-        await manager.add(root)
-    tg.start_soon(_announce_readiness, manager, ops)
+    from axd.daemon.config import Config
 
 
-def _observe(manager: WorkspaceManager, pool: WorkerPool, ops: Ops) -> None:
-    """Feed index events into metrics."""
-    restarts_seen = 0
+FLAGS_DB = "flags.db"
 
-    def batch_done(
-        workspace: Workspace, result: BatchResult, freshness: list[float]
-    ) -> None:
-        nonlocal restarts_seen
-        ops.metrics.batch_committed(
-            workspace.id,
-            result.ms / 1000,
-            result.files_indexed,
-            workspace.indexer.progress.last_skipped,
-            workspace.indexer.progress.last_parse_errors,
-            freshness,
-        )
-        while restarts_seen < pool.restarts:
-            restarts_seen += 1
-            ops.metrics.worker_restarted()
 
-    def added(workspace: Workspace) -> None:
-        workspace.watcher.on_fallback.append(
-            lambda: ops.metrics.watcher_fallback(workspace.id)
-        )
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The assembled daemon: every long-lived part, built once."""
 
-    manager.on_batch.append(batch_done)
-    manager.on_added.append(added)
-    manager.on_removed.append(
-        lambda workspace: ops.metrics.forget_workspace(workspace.id)
+    process: ProcessInfo
+    events: Events
+    pool: WorkerPool
+    workspaces: WorkspaceManager
+    facts: EngineFacts
+    ops: Ops
+    telemetry: Telemetry
+    flags: FlagService
+    subscriptions: Subscriptions
+    registry: Registry
+    server: Server
+
+
+def assemble(
+    config: Config, *, socket_path: Path, state_dir: Path, env: dict[str, str]
+) -> Parts:
+    """Every part of a daemon serving `config` (nothing runs yet)."""
+    process = ProcessInfo()
+    events = Events()
+
+    pool = WorkerPool(config.index.workers or os.cpu_count() or 2, events)
+    workspaces = WorkspaceManager(config, state_dir, pool, events)
+
+    subscriptions = Subscriptions(workspaces, events)
+    facts = EngineFacts(workspaces, pool, subscriptions)
+    ops = Ops(
+        config,
+        state_dir,
+        events,
+        facts=facts,
+        stats=facts,
+        ready=facts.ready,
+        # Read at scrape time; `server` is bound below, before anything runs.
+        connections=lambda: server.connection_count,
+        notifier=Notifier(env),
+    )
+
+    # Records nothing without consent; reads the consent file only.
+    telemetry = Telemetry(state_dir, config.telemetry, env, events)
+    flags = FlagService(
+        state_dir / FLAGS_DB,
+        env=env,
+        events=events,
+        kills_counter=kills_counter(ops.metrics.registry),
+        daemon_flags={flag.name: flag.methods for flag in runtime.DAEMON_FLAGS},
+        exposures=telemetry,
+    )
+    flags.configure(config.flags)
+
+    registry = Registry(
+        Observers(ops.metrics, flags, telemetry),
+        request_timeout_s=config.server.request_timeout_s,
+    )
+    server = Server(config.server, registry, socket_path)
+    services = Services(
+        process=process,
+        workspaces=workspaces,
+        reads=Reads(workspaces),
+        subscriptions=subscriptions,
+        ops=ops,
+        flags=flags,
+        telemetry=telemetry,
+    )
+    register_all(registry, services)
+    return Parts(
+        process=process,
+        events=events,
+        pool=pool,
+        workspaces=workspaces,
+        facts=facts,
+        ops=ops,
+        telemetry=telemetry,
+        flags=flags,
+        subscriptions=subscriptions,
+        registry=registry,
+        server=server,
     )
 
 
-async def _announce_readiness(manager: WorkspaceManager, ops: Ops) -> None:
-    """READY=1 once every resumed workspace finished its first index;
-    STATUS= lines with progress meanwhile (systemd shows them)."""
-    while not all(ws.indexer.ready for ws in list(manager.workspaces.values())):
-        done = sum(ws.indexer.progress.files_done for ws in manager.workspaces.values())
-        total = sum(
-            ws.indexer.progress.files_total for ws in manager.workspaces.values()
-        )
-        ops.notify_status(f"indexing: {done}/{total} files")
-        await anyio.sleep(1)
-    count = len(manager.workspaces)
-    ops.notify_ready(f"serving {count} workspace{'s' if count != 1 else ''}")
-    log.info("all_workspaces_ready", workspaces=count)
+async def start(
+    parts: Parts, tg: anyio.abc.TaskGroup, initial_roots: list[str]
+) -> None:
+    """Start every part in `tg`; returns once the socket serves.
+
+    Each part reports started only when it is (its event stream subscribed,
+    its listener bound, its workspaces added).
+    """
+    await tg.start(parts.ops.run)
+    await tg.start(parts.subscriptions.run)
+    await tg.start(parts.telemetry.run)
+    await tg.start(parts.flags.run)  # flags.db loaded
+    # `flag_on` answers from these flags in every task started from here on
+    # (the indexers, the server's connections) and their worker threads.
+    runtime.install(parts.flags)
+    tg.start_soon(parts.pool.start)
+    tg.start_soon(parts.facts.refresh_loop)
+    readiness = parts.events.subscribe()  # before any workspace can be ready
+    await tg.start(parts.workspaces.run, initial_roots)
+    tg.start_soon(announce_readiness, parts.ops, parts.facts, readiness)
+    await tg.start(parts.server.run)
+
+
+async def stop(parts: Parts) -> None:
+    """After the task group ended: flush and close every workspace's store,
+    then the worker pool their indexers used, then flags.db and telemetry."""
+    await parts.workspaces.close()
+    parts.pool.close()
+    await parts.flags.close()
+    await parts.telemetry.close()
+    parts.events.close()

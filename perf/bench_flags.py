@@ -28,7 +28,6 @@ from pathlib import Path
 from daemon_proc import Daemon
 
 from axd.daemon.flags.service import FlagService
-from axd.daemon.flags.store import FlagStore
 from axd.protocol.flags import FlagDefinition, FlagVariant
 
 FLAGS = [
@@ -66,7 +65,8 @@ def in_process(count: int) -> tuple[list[float], list[float]]:
     )
 
     with tempfile.TemporaryDirectory() as tmp:
-        service = FlagService(FlagStore(Path(tmp) / "flags.db"))
+        service = FlagService(Path(tmp) / "flags.db")
+        service.open()
 
         async def define() -> None:
             for flag in FLAGS:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from axd.protocol.types import Params, Result
+from axd.protocol.common import Params, Result
 
 # Flag names: what `AXD_FLAG_<NAME>` and TOML keys can carry without surprises.
 FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -170,9 +170,14 @@ class FlagStats(Result, frozen=True, kw_only=True):
     killed: FlagKill | None
 
 
+# Why definitions changed: flags.set, flags.delete, a config reload, the
+# auto-kill.
+FlagsChangeReason = Literal["set", "deleted", "reloaded", "killed"]
+
+
 class FlagsChangedNote(Result, frozen=True, kw_only=True):
     """`flags.changed` notification: names set, deleted, reloaded or killed."""
 
     subscription: str
     names: list[str]
-    reason: Literal["set", "deleted", "reloaded", "killed"]
+    reason: FlagsChangeReason

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from axd.protocol.types import Params, Result
+from axd.protocol.common import Params, Result
 
 
 class TelemetryConsentParams(Params, frozen=True, kw_only=True):

@@ -3,6 +3,7 @@ service's announcement on the daemon's event fan-out."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,6 @@ from axd.daemon.events import Events, FlagsChanged
 from axd.daemon.flags.runtime import DAEMON_FLAGS
 from axd.daemon.flags.service import FlagService
 from axd.daemon.flags.stats import z_test
-from axd.daemon.flags.store import FlagStore
 from axd.protocol.flags import FlagDefinition
 
 if TYPE_CHECKING:
@@ -94,6 +94,32 @@ async def _kill_risky(client: AsyncClient, people: list[str]) -> list[dict[str, 
     return logs
 
 
+async def test_set_delete_and_auto_kill_reach_flags_changed_subscribers(
+    config: Config, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "a.py").write_text("def a():\n    return 1\n")
+    async with running(config) as (_, client):
+        await call(client, "workspace.add", {"root": str(root)})
+        subscribed = await call(
+            client, "subscribe", {"root": str(root), "events": ["flags.changed"]}
+        )
+        await _kill_risky(client, subjects(60))
+        await call(client, "flags.delete", {"name": "risky"})
+        notes: list[dict[str, Any]] = []
+        with anyio.fail_after(30):
+            while len(notes) < 3:
+                method, params = await client.notifications.receive()
+                if method == "flags.changed":
+                    notes.append(json.loads(params))
+    ident = subscribed["subscription"]
+    assert notes == [
+        {"subscription": ident, "names": ["risky"], "reason": reason}
+        for reason in ("set", "killed", "deleted")
+    ]
+
+
 async def test_no_kill_below_the_rate_or_without_a_kill_rate(config: Config) -> None:
     people = subjects(200)
     async with running(config) as (_, client):
@@ -149,47 +175,43 @@ def test_z_test_matches_a_worked_example() -> None:
 
 async def test_kill_and_set_are_published_to_event_subscribers(tmp_path: Path) -> None:
     events = Events()
-    store = FlagStore(tmp_path / "flags.db")
     service = FlagService(
-        store,
+        tmp_path / "flags.db",
         events=events,
         daemon_flags={flag.name: flag.methods for flag in DAEMON_FLAGS},
     )
-    received = events.subscribe()
+    service.open()
     definition = FlagDefinition(
         name="search.exact_name_boost",
         rollout_percentage=100,
         kill_error_rate=0.45,
         kill_min_samples=10,
     )
-    await service.set(definition)
-    # The dispatch observer: thirteen searches, six failing on the server
-    # side (6/13 > 0.45 at the last one), three failing on the caller's side
-    # (not the flag's fault).
-    for outcome in ["ok"] * 4 + ["invalid_params"] * 3:
-        service.request_done("search", outcome, 0.001)
-    assert not service.kill_of(definition.name)
-    for _ in range(6):
-        service.request_done("search", "internal_error", 0.001)
-    assert service.kill_of(definition.name) is not None
-    assert service.daemon_flag(definition.name) is False
     got: list[Any] = []
-    with anyio.fail_after(5):
-        while len(got) < 2:
-            got.append(await received.receive())
+    with events.subscribed() as received:
+        await service.set(definition)
+        # The dispatch observer: thirteen searches, six failing on the server
+        # side (6/13 > 0.45 at the last one), three failing on the caller's
+        # side (not the flag's fault).
+        for outcome in ["ok"] * 4 + ["invalid_params"] * 3:
+            service.request_done("search", outcome, 0.001)
+        assert not service.kill_of(definition.name)
+        for _ in range(6):
+            service.request_done("search", "internal_error", 0.001)
+        assert service.kill_of(definition.name) is not None
+        assert service.daemon_flag(definition.name) is False
+        with anyio.fail_after(5):
+            while len(got) < 2:
+                got.append(await received.receive())
     assert got == [
         FlagsChanged(("search.exact_name_boost",), "set"),
         FlagsChanged(("search.exact_name_boost",), "killed"),
     ]
-    received.close()
-    # Events has no unsubscribe that closes its side of the stream yet
-    # (reported to the lead); close it so no ResourceWarning is left behind.
-    for subscriber in events._subscribers:
-        subscriber.tx.close()
-    await service.flush()
-    store.close()
-    reopened = FlagService(FlagStore(tmp_path / "flags.db"))
+    assert events.subscriber_count == 0
+    await service.close()
+    reopened = FlagService(tmp_path / "flags.db")
+    reopened.open()
     assert reopened.kill_of(definition.name) is not None
     counts = reopened.counts(definition.name)
     assert counts is not None and counts.arm("on").exposures == 13
-    reopened.store.close()
+    await reopened.close()

@@ -21,8 +21,9 @@ import anyio
 import anyio.abc
 import msgspec
 import structlog
+from prometheus_client import Counter
 
-from axd.daemon.events import FlagsChanged
+from axd.daemon.events import ConfigReloaded, FlagsChanged
 from axd.daemon.flags.evaluate import UNKNOWN, Decision, decide
 from axd.daemon.flags.model import (
     CompiledFlag,
@@ -40,11 +41,12 @@ from axd.protocol.errors import ErrorCode, RpcError, not_found
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
+    from pathlib import Path
 
-    from prometheus_client import Counter
+    from prometheus_client import CollectorRegistry
 
     from axd.daemon.config import FlagsConfig
-    from axd.daemon.events import Events
+    from axd.daemon.events import Event, Events
     from axd.protocol.flags import FlagDefinition
 
 log = structlog.get_logger()
@@ -55,25 +57,41 @@ FLUSH_INTERVAL_S = 2.0
 SERVER_ERRORS = frozenset({"internal_error", "timeout"})
 
 
+def kills_counter(metrics: CollectorRegistry) -> Counter:
+    """`axd_flag_kills_total{flag}` in the daemon's metrics."""
+    return Counter(
+        "axd_flag_kills",
+        "Flags switched off by the auto-kill (error rate over kill_error_rate).",
+        ["flag"],
+        registry=metrics,
+    )
+
+
 class FlagService:
     """Definitions in force and everything evaluated against them."""
 
     def __init__(
         self,
-        store: FlagStore,
+        path: Path,
         *,
+        env: Mapping[str, str] | None = None,
         events: Events | None = None,
         kills_counter: Counter | None = None,
         daemon_flags: Mapping[str, Collection[str]] | None = None,
+        exposures: Exposure | None = None,
     ) -> None:
-        self.store = store
+        """Complete but empty: `open` (or `run`) loads `path` (flags.db)."""
+        self.path = path
+        self.env = dict(env or {})
         self.events = events
         self.kills_counter = kills_counter
-        self.subject = store.subject_id()
-        self._stored = {d.name: d for d in store.definitions()}
+        self.exposures = exposures
+        self._store: FlagStore | None = None
+        self.subject = ""  # this daemon's own subject, kept in flags.db
+        self._stored: dict[str, FlagDefinition] = {}
         self._config: dict[str, FlagDefinition] = {}
         self._compiled: dict[str, CompiledFlag] = {}
-        self._killed: dict[str, KillRecord] = store.kills()
+        self._killed: dict[str, KillRecord] = {}
         self._overrides: dict[str, Override] = {}
         self._override_keys: dict[str, str] = {}
         self._counts: dict[str, FlagCounts] = {}
@@ -86,27 +104,45 @@ class FlagService:
             for method in methods:
                 self._by_method.setdefault(method, []).append(name)
                 self._request_bound.add(name)
-        self.exposure_listeners: list[Exposure] = []
         # One writer at a time: a flush must not write back counts that a
         # flags.set running in another thread has just reset.
         self._write_lock = anyio.Lock()
+
+    def open(self) -> None:
+        """Open flags.db and load what it keeps (blocking: a worker thread).
+
+        :raises FlagStoreError: the file cannot be opened.
+        """
+        store = FlagStore(self.path)
+        self._store = store
+        self.subject = store.subject_id()
+        self._stored = {d.name: d for d in store.definitions()}
+        self._killed = store.kills()
         self._recompile()
         for name, (since, arms) in store.counts().items():
             counts = self._new_counts(name, since)
             for arm, (n, x) in arms.items():
                 counts.arm(arm).exposures, counts.arm(arm).errors = n, x
 
+    @property
+    def store(self) -> FlagStore:
+        """flags.db, once `open`."""
+        if self._store is None:
+            raise RuntimeError("the flag store is not open yet")
+        return self._store
+
     # -- configuration --------------------------------------------------------------
 
-    def configure(self, config: FlagsConfig, env: Mapping[str, str]) -> None:
-        """Take the config file's definitions and overrides (start, SIGHUP)."""
+    def configure(self, config: FlagsConfig) -> None:
+        """Take the config file's definitions and overrides (start, SIGHUP),
+        the environment's `AXD_FLAG_*` winning."""
         fresh: dict[str, FlagDefinition] = {}
         for name, rules in config.definitions.items():
             try:
                 fresh[name] = from_config(name, rules)
             except (RpcError, msgspec.ValidationError) as exc:
                 log.error("flag_config_invalid", flag=name, error=str(exc))
-        overrides, invalid = overrides_from(config.overrides, env)
+        overrides, invalid = overrides_from(config.overrides, self.env)
         for setting in invalid:
             log.warning("flag_override_invalid", setting=setting)
         changed = sorted(
@@ -180,8 +216,8 @@ class FlagService:
         counts.dirty = True
         if decision[0] and flag.definition.kill_error_rate is not None:
             counts.window.expose(now)
-        for listener in self.exposure_listeners:
-            listener.exposed(flag.name, decision[1], decision[2])
+        if self.exposures is not None:
+            self.exposures.exposed(flag.name, decision[1], decision[2])
 
     def track(
         self,
@@ -335,11 +371,29 @@ class FlagService:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Write kills and counts in the background until cancelled."""
-        task_status.started()
-        while True:
-            await anyio.sleep(FLUSH_INTERVAL_S)
-            await self.flush()
+        """Open flags.db (unless open), then follow config reloads and write
+        kills and counts in the background until cancelled."""
+        if self._store is None:
+            await anyio.to_thread.run_sync(self.open)
+        async with anyio.create_task_group() as tg:
+            if self.events is not None:
+                await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+            while True:
+                await anyio.sleep(FLUSH_INTERVAL_S)
+                await self.flush()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigReloaded):
+            self.configure(event.config.flags)
+
+    async def close(self) -> None:
+        """Write what is pending and close flags.db (the daemon stopped)."""
+        if self._store is None:
+            return
+        await self.flush()
+        self._store.close()
+        self._store = None
 
     async def flush(self) -> None:
         """Persist pending kills and changed counts now (in a thread)."""

@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.events import BatchCommitted, ConfigReloaded
 from axd.daemon.telemetry import reports
 from axd.daemon.telemetry.consent import (
     blocked_by,
@@ -34,9 +35,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.daemon.config import TelemetryConfig
-    from axd.daemon.store.batch import BatchResult
+    from axd.daemon.events import Event as DaemonEvent
+    from axd.daemon.events import Events
     from axd.daemon.telemetry.db import Event
-    from axd.daemon.workspaces import Workspace
 
 log = structlog.get_logger()
 
@@ -57,9 +58,15 @@ class Telemetry:
     """Consent state, the event buffer and the telemetry file."""
 
     def __init__(
-        self, state_dir: Path, config: TelemetryConfig, env: Mapping[str, str]
+        self,
+        state_dir: Path,
+        config: TelemetryConfig,
+        env: Mapping[str, str],
+        events: Events | None = None,
     ) -> None:
+        """`events`: where index runs and config reloads come from."""
         self.path = state_dir / DB_FILE
+        self.events = events
         self.config = config
         self.consent_file = consent_path(env)
         self.blocker = blocked_by(env)
@@ -100,9 +107,13 @@ class Telemetry:
         if self.enabled:
             self._add((time.time(), "flag_exposure", flag, reason, None, None, variant))
 
-    def batch_done(
-        self, workspace: Workspace, result: BatchResult, freshness: list[float]
-    ) -> None:
+    def _on_event(self, event: DaemonEvent) -> None:
+        if isinstance(event, BatchCommitted):
+            self._batch_committed(event)
+        elif isinstance(event, ConfigReloaded):
+            self.configure(event.config.telemetry)
+
+    def _batch_committed(self, event: BatchCommitted) -> None:
         """One committed index batch (no workspace identity is kept)."""
         if self.enabled:
             self._add(
@@ -111,8 +122,8 @@ class Telemetry:
                     "index_run",
                     "batch",
                     "ok",
-                    result.ms,
-                    result.files_indexed,
+                    event.seconds * 1000,
+                    event.files_indexed,
                     None,
                 )
             )
@@ -122,17 +133,21 @@ class Telemetry:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Write batches until cancelled; prune what passed retention."""
+        """Follow index runs and reloads; write batches until cancelled;
+        prune what passed retention."""
         if self.path.exists():
             await self._prune()
-        task_status.started()
-        while True:
-            with anyio.move_on_after(self.config.flush_interval_s):
-                await self._wake.wait()
-            self._wake = anyio.Event()
-            await self.flush()
-            if time.time() - self._last_prune > PRUNE_INTERVAL_S and self._db:
-                await self._prune()
+        async with anyio.create_task_group() as tg:
+            if self.events is not None:
+                await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+            while True:
+                with anyio.move_on_after(self.config.flush_interval_s):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                await self.flush()
+                if time.time() - self._last_prune > PRUNE_INTERVAL_S and self._db:
+                    await self._prune()
 
     async def flush(self) -> None:
         """Write what is buffered now (nothing when telemetry is off)."""

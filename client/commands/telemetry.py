@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axd.client import render
-from axd.client.connection import DaemonUnavailableError, RemoteError
+from axd.client.context import EXIT_OK
+from axd.client.exchange import DaemonUnavailableError, RemoteError
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable, Mapping
 
-    from axd.client.cli import Context
+    from axd.client.context import Commands, Context
 
-EXIT_OK = 0
 CI_MARKERS = (
     "CI",
     "CONTINUOUS_INTEGRATION",
@@ -80,7 +79,7 @@ def offer_consent(ctx: Context) -> None:
     if not should_ask(ctx):
         return
     try:
-        if ctx.call("telemetry.status").get("consent") is not None:
+        if ctx.call_raw("telemetry.status").get("consent") is not None:
             return
         sys.stderr.write(QUESTION)
         sys.stderr.flush()
@@ -89,7 +88,7 @@ def offer_consent(ctx: Context) -> None:
         except (EOFError, KeyboardInterrupt):
             answer = ""
         enabled = answer.strip().lower() in ("y", "yes")
-        ctx.call("telemetry.consent", {"enabled": enabled})
+        ctx.call_raw("telemetry.consent", {"enabled": enabled})
         render.err(
             "telemetry "
             + ("on" if enabled else "off")
@@ -108,13 +107,13 @@ def _since(ctx: Context) -> dict[str, Any]:
 
 
 def cmd_status(ctx: Context) -> int:
-    ctx.emit(ctx.call("telemetry.status"), _status)
+    ctx.emit(ctx.call_raw("telemetry.status"), _status)
     return EXIT_OK
 
 
 def _consent(enabled: bool) -> Callable[[Context], int]:
     def command(ctx: Context) -> int:
-        result = ctx.call("telemetry.consent", {"enabled": enabled})
+        result = ctx.call_raw("telemetry.consent", {"enabled": enabled})
         ctx.emit(result, _status)
         if not enabled and result.get("events"):
             render.err("what was recorded is kept: `axd telemetry clear` deletes it")
@@ -124,18 +123,18 @@ def _consent(enabled: bool) -> Callable[[Context], int]:
 
 
 def cmd_stats(ctx: Context) -> int:
-    ctx.emit(ctx.call("telemetry.stats", _since(ctx)), _stats)
+    ctx.emit(ctx.call_raw("telemetry.stats", _since(ctx)), _stats)
     return EXIT_OK
 
 
 def cmd_errors(ctx: Context) -> int:
-    ctx.emit(ctx.call("telemetry.errors", _since(ctx)), _errors)
+    ctx.emit(ctx.call_raw("telemetry.errors", _since(ctx)), _errors)
     return EXIT_OK
 
 
 def cmd_performance(ctx: Context) -> int:
     ctx.emit(
-        ctx.call("telemetry.performance", _since(ctx)),
+        ctx.call_raw("telemetry.performance", _since(ctx)),
         lambda r: _methods(r["methods"], f"since {r['since']}"),
     )
     return EXIT_OK
@@ -143,7 +142,7 @@ def cmd_performance(ctx: Context) -> int:
 
 def cmd_export(ctx: Context) -> int:
     """JSON Lines, one event per line, to stdout or --output (0600)."""
-    events = ctx.call("telemetry.export", _since(ctx))["events"]
+    events = ctx.call_raw("telemetry.export", _since(ctx))["events"]
     lines = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
     if ctx.args.output:
         path = Path(ctx.args.output)
@@ -158,7 +157,7 @@ def cmd_export(ctx: Context) -> int:
 
 def cmd_clear(ctx: Context) -> int:
     ctx.emit(
-        ctx.call("telemetry.clear"),
+        ctx.call_raw("telemetry.clear"),
         lambda r: render.out(f"deleted {r['deleted_events']} events"),
     )
     return EXIT_OK
@@ -234,19 +233,12 @@ def _errors(result: dict[str, Any]) -> None:
 # -- argument parsing -----------------------------------------------------------------
 
 
-def add_telemetry_command(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `axd telemetry ...` to the CLI's subparsers."""
-    text = "local, opt-in usage statistics: status, enable, reports, export"
-    parser = sub.add_parser("telemetry", parents=[common], help=text)
-    actions = parser.add_subparsers(
-        dest="telemetry_action", metavar="ACTION", required=True
+def register(commands: Commands) -> None:
+    """`axd telemetry ACTION ...`."""
+    actions = commands.group(
+        "telemetry", "local, opt-in usage statistics: status, enable, reports, export"
     )
-
-    def action(name: str, handler: Callable[[Context], int], help: str) -> Any:
-        p = actions.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
+    action = actions.add
     action("status", cmd_status, "consent, what blocks it, what is kept")
     action("enable", _consent(True), "start keeping local statistics")
     action("disable", _consent(False), "stop keeping them (keeps what exists)")

@@ -1,52 +1,22 @@
-"""The telemetry.* methods, and the start of local telemetry behind them.
-
-`register` is called once by `assemble.start_services`, after the flags
-(exposures are one of the recorded events) and the workspace manager
-(index runs are another).
-"""
+"""The telemetry.* methods (recording: `daemon/telemetry/service.py`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from axd.daemon.telemetry.service import Telemetry
 from axd.protocol import methods as m
 from axd.protocol import telemetry as tm
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
-    import anyio.abc
-
-    from axd.daemon.config import Config
-    from axd.daemon.flags.service import FlagService
-    from axd.daemon.lifecycle import Daemon
-    from axd.daemon.rpc.dispatch import RequestContext
-    from axd.daemon.workspaces import WorkspaceManager
+    from axd.daemon.rpc.dispatch import Registry, RequestContext
+    from axd.daemon.rpc.handlers.services import Services
+    from axd.daemon.telemetry.service import Telemetry
 
 
-async def register(
-    daemon: Daemon,
-    tg: anyio.abc.TaskGroup,
-    *,
-    flags: FlagService | None = None,
-    manager: WorkspaceManager | None = None,
-) -> Telemetry:
-    """Start telemetry (recording only with consent) and route telemetry.*."""
-    telemetry = Telemetry(daemon.state_dir, daemon.config.telemetry, daemon.env)
-    daemon.registry.observers.append(telemetry)
-    if flags is not None:
-        flags.exposure_listeners.append(telemetry)
-    if manager is not None:
-        manager.on_batch.append(telemetry.batch_done)
-
-    def reconfigure(config: Config) -> None:
-        telemetry.configure(config.telemetry)
-
-    daemon.config_listeners.append(reconfigure)
-    daemon.on_stop(telemetry.close)
-    await tg.start(telemetry.run)
-    TelemetryMethods(telemetry).register(daemon)
-    return telemetry
+def register(registry: Registry, services: Services) -> None:
+    """Route this area's methods."""
+    TelemetryMethods(services.telemetry).register(registry)
 
 
 class TelemetryMethods:
@@ -55,9 +25,9 @@ class TelemetryMethods:
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
 
-    def register(self, daemon: Daemon) -> None:
+    def register(self, registry: Registry) -> None:
         """Route every telemetry.* method."""
-        r = daemon.registry.register
+        r = registry.register
         r(m.TELEMETRY_STATUS, self.status)
         r(m.TELEMETRY_CONSENT, self.consent)
         r(m.TELEMETRY_STATS, self.stats)

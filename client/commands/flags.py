@@ -13,13 +13,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from axd.client import render
+from axd.client.context import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from axd.client.cli import Context
+    from axd.client.context import Commands, Context
 
-EXIT_OK, EXIT_FAILED = 0, 1
 _OUTPUT_ONLY = ("source", "killed")
 
 
@@ -66,25 +66,25 @@ def _definition(text: str) -> dict[str, Any]:
 
 
 def _current(ctx: Context, name: str) -> dict[str, Any] | None:
-    for flag in ctx.call("flags.list")["flags"]:
+    for flag in ctx.call_raw("flags.list")["flags"]:
         if flag["name"] == name:
             return {k: v for k, v in flag.items() if k not in _OUTPUT_ONLY}
     return None
 
 
 def _set(ctx: Context, definition: dict[str, Any]) -> int:
-    result = ctx.call("flags.set", definition)
+    result = ctx.call_raw("flags.set", definition)
     ctx.emit(result, lambda r: _table([r["flag"]]))
     return EXIT_OK
 
 
 def cmd_list(ctx: Context) -> int:
-    ctx.emit(ctx.call("flags.list"), lambda r: _table(r["flags"]))
+    ctx.emit(ctx.call_raw("flags.list"), lambda r: _table(r["flags"]))
     return EXIT_OK
 
 
 def cmd_get(ctx: Context) -> int:
-    for flag in ctx.call("flags.list")["flags"]:
+    for flag in ctx.call_raw("flags.list")["flags"]:
         if flag["name"] == ctx.args.name:
             ctx.emit(flag, lambda f: render.print_json(f, compact=False))
             return EXIT_OK
@@ -130,7 +130,7 @@ cmd_rollout = _edit(lambda d, a: d.update(rollout_percentage=a.percentage))
 
 def cmd_delete(ctx: Context) -> int:
     ctx.emit(
-        ctx.call("flags.delete", {"name": ctx.args.name}),
+        ctx.call_raw("flags.delete", {"name": ctx.args.name}),
         lambda r: render.out(f"deleted {ctx.args.name}"),
     )
     return EXIT_OK
@@ -142,12 +142,12 @@ def cmd_eval(ctx: Context) -> int:
         params["subject"] = ctx.args.subject
     if ctx.args.attr:
         params["attributes"] = dict(ctx.args.attr)
-    ctx.emit(ctx.call("flags.evaluate", params), _evaluation)
+    ctx.emit(ctx.call_raw("flags.evaluate", params), _evaluation)
     return EXIT_OK
 
 
 def cmd_stats(ctx: Context) -> int:
-    ctx.emit(ctx.call("flags.stats", {"name": ctx.args.name}), _stats)
+    ctx.emit(ctx.call_raw("flags.stats", {"name": ctx.args.name}), _stats)
     return EXIT_OK
 
 
@@ -240,19 +240,12 @@ def _stats(result: dict[str, Any]) -> None:
 # -- argument parsing ---------------------------------------------------------------
 
 
-def add_flags_command(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `axd flags ...` to the CLI's subparsers (`common`: global options)."""
-    help_text = "feature flags: list, define, roll out, evaluate, stats"
-    parser = sub.add_parser("flags", parents=[common], help=help_text)
-    actions = parser.add_subparsers(
-        dest="flags_action", metavar="ACTION", required=True
+def register(commands: Commands) -> None:
+    """`axd flags ACTION ...`."""
+    actions = commands.group(
+        "flags", "feature flags: list, define, roll out, evaluate, stats"
     )
-
-    def action(name: str, handler: Callable[[Context], int], text: str) -> Any:
-        p = actions.add_parser(name, parents=[common], help=text, description=text)
-        p.set_defaults(handler=handler)
-        return p
-
+    action = actions.add
     action("list", cmd_list, "every flag in force")
     action("get", cmd_get, "one flag's definition").add_argument("name")
     p = action("set", cmd_set, "create or replace a flag (unset fields: defaults)")

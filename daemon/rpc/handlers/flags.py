@@ -1,8 +1,8 @@
-"""The flags.* methods, and the start of the flag service behind them.
+"""The flags.* methods (the service behind them: `daemon/flags/service.py`).
 
-`register` is called once by `assemble.start_services`. Evaluation methods
-answer from memory and are registered `instant` (no task, no deadline):
-their p99 over the socket is what `perf/bench_flags.py` measures.
+Evaluation methods answer from memory and are registered `instant` (no
+task, no deadline): their p99 over the socket is what `perf/bench_flags.py`
+measures.
 """
 
 from __future__ import annotations
@@ -10,14 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.abc
-from prometheus_client import Counter
-
-from axd.daemon.flags import runtime
-from axd.daemon.flags.service import FlagService
 from axd.daemon.flags.stats import SIGNIFICANCE, arm_name, z_test
-from axd.daemon.flags.store import FlagStore
 from axd.protocol import flags as fl
 from axd.protocol import methods as m
 from axd.protocol import types as t
@@ -26,14 +19,14 @@ from axd.protocol.errors import invalid_params, not_found
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from prometheus_client import CollectorRegistry
+    from axd.daemon.flags.service import FlagService
+    from axd.daemon.rpc.dispatch import Registry, RequestContext
+    from axd.daemon.rpc.handlers.services import Services
 
-    from axd.daemon.config import Config
-    from axd.daemon.events import Events
-    from axd.daemon.lifecycle import Daemon
-    from axd.daemon.rpc.dispatch import RequestContext
 
-FLAGS_DB = "flags.db"
+def register(registry: Registry, services: Services) -> None:
+    """Route this area's methods."""
+    FlagMethods(services.flags).register(registry)
 
 
 def cohorts_of(attributes: dict[str, Any] | None) -> Sequence[str]:
@@ -52,56 +45,15 @@ def cohorts_of(attributes: dict[str, Any] | None) -> Sequence[str]:
     return cohorts
 
 
-async def register(
-    daemon: Daemon,
-    tg: anyio.abc.TaskGroup,
-    *,
-    events: Events | None = None,
-    metrics: CollectorRegistry | None = None,
-) -> FlagService:
-    """Open `flags.db`, start the service, route flags.*, and make the
-    daemon's own flags answer `runtime.flag_on` in the tasks started later."""
-    store = await anyio.to_thread.run_sync(FlagStore, daemon.state_dir / FLAGS_DB)
-    kills = Counter(
-        "axd_flag_kills",
-        "Flags switched off by the auto-kill (error rate over kill_error_rate).",
-        ["flag"],
-        registry=metrics,
-    )
-    service = FlagService(
-        store,
-        events=events,
-        kills_counter=kills,
-        daemon_flags={flag.name: flag.methods for flag in runtime.DAEMON_FLAGS},
-    )
-    service.configure(daemon.config.flags, daemon.env)
-    runtime.install(service)
-    daemon.registry.observers.append(service)
-
-    def reconfigure(config: Config) -> None:
-        service.configure(config.flags, daemon.env)
-
-    daemon.config_listeners.append(reconfigure)
-
-    async def stop() -> None:
-        await service.flush()
-        store.close()
-
-    daemon.on_stop(stop)
-    await tg.start(service.run)
-    FlagMethods(service).register(daemon)
-    return service
-
-
 class FlagMethods:
     """Handlers of the flags.* methods."""
 
     def __init__(self, service: FlagService) -> None:
         self.service = service
 
-    def register(self, daemon: Daemon) -> None:
+    def register(self, registry: Registry) -> None:
         """Route every flags.* method."""
-        r = daemon.registry.register
+        r = registry.register
         r(m.FLAGS_EVALUATE, self.evaluate, instant=True)
         r(m.FLAGS_EVALUATE_ALL, self.evaluate_all, instant=True)
         r(m.FLAGS_LIST, self.list, instant=True)

@@ -1,0 +1,84 @@
+"""The one writer of one workspace's index.
+
+ARCHITECTURE.md: only the writer writes. `Writer` is that writer for one
+`Store`: every write the daemon makes to an index database (a batch, the
+bulk import linking, a generation bump, a restore, a migration or rollback,
+the shutdown checkpoint and close) goes through it, each in one transaction
+on the store's write connection, in a worker thread, one at a time (its
+`CapacityLimiter(1)` is the write slot). `Store`'s write methods are the
+bodies it runs; nothing else in the daemon calls them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from axd.daemon.records import FileOutcome
+    from axd.daemon.store.store import BatchResult, Store
+    from axd.protocol.snapshots import Migration
+
+_T = TypeVar("_T")
+
+
+class Writer:
+    """Serialises every write to one workspace's index (async side)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._slot = anyio.CapacityLimiter(1)
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        return await anyio.to_thread.run_sync(fn, limiter=self._slot)
+
+    async def apply_batch(
+        self,
+        outcomes: Sequence[FileOutcome],
+        deleted: Sequence[str],
+        *,
+        defer_links: bool = False,
+    ) -> BatchResult:
+        """One batch in one transaction (`Store.apply_batch`)."""
+        return await self._run(
+            lambda: self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
+        )
+
+    async def relink_all(self) -> int:
+        """Resolve every import once (`Store.relink_all`)."""
+        return await self._run(self.store.relink_all)
+
+    async def bump_generation(self, at_least: int | None = None) -> int:
+        """A new generation with no data change (`Store.bump_generation`)."""
+        return await self._run(lambda: self.store.bump_generation(at_least))
+
+    async def restore(self, src: str | Path) -> int:
+        """Replace the index with a snapshot (`Store.restore`)."""
+        return await self._run(lambda: self.store.restore(src))
+
+    async def migrate(self, target: int | None = None) -> list[Migration]:
+        """Apply pending migrations (`Store.migrate`)."""
+        return await self._run(lambda: self.store.migrate(target))
+
+    async def rollback(self, to_version: int) -> list[Migration]:
+        """Run down migrations (`Store.rollback`)."""
+        return await self._run(lambda: self.store.rollback(to_version))
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the database (`Store.checkpoint`)."""
+        await self._run(self.store.checkpoint)
+
+    async def close(self) -> None:
+        """Checkpoint, then close every connection of the store."""
+
+        def close() -> None:
+            try:
+                self.store.checkpoint()
+            finally:
+                self.store.close()
+
+        await self._run(close)
