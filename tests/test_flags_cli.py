@@ -106,6 +106,23 @@ def test_flags_commands(daemon_up: Config) -> None:
     assert axd(c, "flags", "list").stdout.strip() == "no flags defined"
 
 
+def test_flags_stats_shows_an_auto_kill(daemon_up: Config) -> None:
+    c = daemon_up
+    definition = '{"kill_error_rate": 0.2, "kill_min_samples": 5}'
+    assert axd(c, "flags", "set", "risky", "--definition", definition).returncode == 0
+    for n in range(6):
+        assert axd(c, "flags", "eval", "risky", "--subject", f"s{n}").returncode == 0
+    for n in range(2):  # 2 errors in 6 exposures: 33 % > 20 %
+        track = json.dumps({"flag": "risky", "subject": f"s{n}"})
+        assert axd(c, "call", "flags.track", track).returncode == 0
+    stats = axd(c, "flags", "stats", "risky")
+    assert stats.returncode == 0, stats.stderr
+    assert "killed at " in stats.stdout
+    assert "error rate 33.33% over 6 exposures" in stats.stdout
+    assert "on vs off: not enough data to compare" in stats.stdout
+    assert "killed" in axd(c, "flags", "list").stdout
+
+
 def test_telemetry_commands_and_no_question_without_a_terminal(
     daemon_up: Config, tmp_path: Path
 ) -> None:

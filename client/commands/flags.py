@@ -12,8 +12,12 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from axd.client import render
 from axd.client.context import EXIT_FAILED, EXIT_OK
+from axd.protocol import flags as fl
+from axd.protocol import methods as m
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,27 +70,33 @@ def _definition(text: str) -> dict[str, Any]:
 
 
 def _current(ctx: Context, name: str) -> dict[str, Any] | None:
-    for flag in ctx.call_raw("flags.list")["flags"]:
-        if flag["name"] == name:
-            return {k: v for k, v in flag.items() if k not in _OUTPUT_ONLY}
+    for flag in ctx.call(m.FLAGS_LIST).flags:
+        if flag.name == name:
+            fields: dict[str, Any] = msgspec.to_builtins(flag)
+            return {k: v for k, v in fields.items() if k not in _OUTPUT_ONLY}
     return None
 
 
 def _set(ctx: Context, definition: dict[str, Any]) -> int:
-    result = ctx.call_raw("flags.set", definition)
-    ctx.emit(result, lambda r: _table([r["flag"]]))
+    # Sent as given: the daemon validates it and its error names the field.
+    raw = ctx.call_raw(m.FLAGS_SET.name, definition)
+    result = msgspec.convert(raw, fl.FlagSetResult)
+    ctx.emit(result, lambda r: _table([r.flag]))
     return EXIT_OK
 
 
 def cmd_list(ctx: Context) -> int:
-    ctx.emit(ctx.call_raw("flags.list"), lambda r: _table(r["flags"]))
+    ctx.emit(ctx.call(m.FLAGS_LIST), lambda r: _table(r.flags))
     return EXIT_OK
 
 
 def cmd_get(ctx: Context) -> int:
-    for flag in ctx.call_raw("flags.list")["flags"]:
-        if flag["name"] == ctx.args.name:
-            ctx.emit(flag, lambda f: render.print_json(f, compact=False))
+    for flag in ctx.call(m.FLAGS_LIST).flags:
+        if flag.name == ctx.args.name:
+            ctx.emit(
+                flag,
+                lambda f: render.print_json(msgspec.to_builtins(f), compact=False),
+            )
             return EXIT_OK
     render.err(f"no flag {ctx.args.name!r}")
     return EXIT_FAILED
@@ -130,24 +140,24 @@ cmd_rollout = _edit(lambda d, a: d.update(rollout_percentage=a.percentage))
 
 def cmd_delete(ctx: Context) -> int:
     ctx.emit(
-        ctx.call_raw("flags.delete", {"name": ctx.args.name}),
+        ctx.call(m.FLAGS_DELETE, fl.FlagNameParams(name=ctx.args.name)),
         lambda r: render.out(f"deleted {ctx.args.name}"),
     )
     return EXIT_OK
 
 
 def cmd_eval(ctx: Context) -> int:
-    params: dict[str, Any] = {"flag": ctx.args.name}
-    if ctx.args.subject is not None:
-        params["subject"] = ctx.args.subject
-    if ctx.args.attr:
-        params["attributes"] = dict(ctx.args.attr)
-    ctx.emit(ctx.call_raw("flags.evaluate", params), _evaluation)
+    params = fl.FlagEvaluateParams(
+        flag=ctx.args.name,
+        subject=ctx.args.subject,
+        attributes=dict(ctx.args.attr) if ctx.args.attr else None,
+    )
+    ctx.emit(ctx.call(m.FLAGS_EVALUATE, params), _evaluation)
     return EXIT_OK
 
 
 def cmd_stats(ctx: Context) -> int:
-    ctx.emit(ctx.call_raw("flags.stats", {"name": ctx.args.name}), _stats)
+    ctx.emit(ctx.call(m.FLAGS_STATS, fl.FlagNameParams(name=ctx.args.name)), _stats)
     return EXIT_OK
 
 
@@ -160,7 +170,7 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _table(flags: list[dict[str, Any]]) -> None:
+def _table(flags: list[fl.FlagDefinition]) -> None:
     from rich.table import Table
 
     if not flags:
@@ -170,70 +180,72 @@ def _table(flags: list[dict[str, Any]]) -> None:
     for column in ("name", "state", "rollout", "rules", "variants", "source"):
         table.add_column(column)
     for flag in flags:
-        state = "killed" if flag.get("killed") else "on" if flag["enabled"] else "off"
-        rollout = flag.get("rollout_percentage")
+        state = "killed" if flag.killed else "on" if flag.enabled else "off"
+        rollout = flag.rollout_percentage
         rules = [
-            f"{key} {len(flag[key])}"
-            for key in ("allow", "deny", "cohorts")
-            if flag.get(key)
+            f"{key} {len(subjects)}"
+            for key, subjects in (
+                ("allow", flag.allow),
+                ("deny", flag.deny),
+                ("cohorts", flag.cohorts),
+            )
+            if subjects
         ]
-        if flag.get("enabled_after"):
-            rules.append(f"from {flag['enabled_after']}")
-        if flag.get("expires_at"):
-            rules.append(f"until {flag['expires_at']}")
-        variants = ", ".join(
-            f"{v['name']}:{v['weight']:g}" for v in flag.get("variants") or []
-        )
+        if flag.enabled_after:
+            rules.append(f"from {flag.enabled_after}")
+        if flag.expires_at:
+            rules.append(f"until {flag.expires_at}")
+        variants = ", ".join(f"{v.name}:{v.weight:g}" for v in flag.variants or [])
         table.add_row(
-            flag["name"],
+            flag.name,
             state,
             "-" if rollout is None else f"{rollout:g}%",
             ", ".join(rules) or "-",
             variants or "-",
-            flag.get("source", "api"),
+            flag.source,
         )
     _console().print(table)
 
 
-def _evaluation(result: dict[str, Any]) -> None:
-    state = "on" if result["enabled"] else "off"
-    variant = f" variant {result['variant']}" if result.get("variant") else ""
-    render.out(f"{result['flag']}: {state}{variant} ({result['reason']})")
+def _evaluation(result: fl.FlagEvaluation) -> None:
+    state = "on" if result.enabled else "off"
+    variant = f" variant {result.variant}" if result.variant else ""
+    render.out(f"{result.flag}: {state}{variant} ({result.reason})")
 
 
-def _stats(result: dict[str, Any]) -> None:
+def _stats(result: fl.FlagStats) -> None:
     from rich.table import Table
 
     console = _console()
-    since = result.get("since") or "no exposures yet"
-    console.print(f"{result['flag']} — counting since {since}")
+    since = result.since or "no exposures yet"
+    console.print(f"{result.flag} — counting since {since}")
     table = Table(box=None, pad_edge=False)
     for column in ("arm", "exposures", "errors", "error rate"):
         table.add_column(column, justify="left" if column == "arm" else "right")
-    for arm in result["arms"]:
-        rate = arm["error_rate"]
+    for arm in result.arms:
+        rate = arm.error_rate
         table.add_row(
-            arm["variant"],
-            str(arm["exposures"]),
-            str(arm["errors"]),
+            arm.variant,
+            str(arm.exposures),
+            str(arm.errors),
             "-" if rate is None else f"{rate:.2%}",
         )
     console.print(table)
-    for c in result["comparisons"]:
-        if c["p_value"] is None:
+    for c in result.comparisons:
+        if c.p_value is None or c.z is None:
             verdict = "not enough data to compare"
         else:
             verdict = (
-                f"z = {c['z']:+.2f}, p = {c['p_value']:.4f}: "
-                + ("significant" if c["significant"] else "not significant")
+                f"z = {c.z:+.2f}, p = {c.p_value:.4f}: "
+                + ("significant" if c.significant else "not significant")
                 + " at 5 %"
             )
-        console.print(f"{c['variant']} vs {c['baseline']}: {verdict}")
-    if result.get("killed"):
-        k = result["killed"]
+        console.print(f"{c.variant} vs {c.baseline}: {verdict}")
+    if result.killed:
+        k = result.killed
         console.print(
-            f"[bold red]killed[/] at {k['at']}: error rate {k['error_rate']:.2%} "
-            f"over {k['exposures']} exposures (flags set NAME ... to revive)"
+            f"[bold red]killed[/] at {k.at}: error rate {k.error_rate:.2%} "
+            f"over {k.exposures} exposures (flags set NAME ... to revive)"
         )
 
 

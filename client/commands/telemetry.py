@@ -11,15 +11,18 @@ reinstalls of the client; `axd telemetry enable|disable` changes it later.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from axd.client import render
 from axd.client.context import EXIT_OK
 from axd.client.exchange import DaemonUnavailableError, RemoteError
+from axd.protocol import methods as m
+from axd.protocol import telemetry as tm
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -79,7 +82,7 @@ def offer_consent(ctx: Context) -> None:
     if not should_ask(ctx):
         return
     try:
-        if ctx.call_raw("telemetry.status").get("consent") is not None:
+        if ctx.call(m.TELEMETRY_STATUS).consent is not None:
             return
         sys.stderr.write(QUESTION)
         sys.stderr.flush()
@@ -88,7 +91,7 @@ def offer_consent(ctx: Context) -> None:
         except (EOFError, KeyboardInterrupt):
             answer = ""
         enabled = answer.strip().lower() in ("y", "yes")
-        ctx.call_raw("telemetry.consent", {"enabled": enabled})
+        ctx.call(m.TELEMETRY_CONSENT, tm.TelemetryConsentParams(enabled=enabled))
         render.err(
             "telemetry "
             + ("on" if enabled else "off")
@@ -101,21 +104,21 @@ def offer_consent(ctx: Context) -> None:
 # -- commands -------------------------------------------------------------------------
 
 
-def _since(ctx: Context) -> dict[str, Any]:
-    since = getattr(ctx.args, "since", None)
-    return {"since": since} if since else {}
+def _since(ctx: Context) -> tm.SinceParams:
+    return tm.SinceParams(since=getattr(ctx.args, "since", None) or None)
 
 
 def cmd_status(ctx: Context) -> int:
-    ctx.emit(ctx.call_raw("telemetry.status"), _status)
+    ctx.emit(ctx.call(m.TELEMETRY_STATUS), _status)
     return EXIT_OK
 
 
 def _consent(enabled: bool) -> Callable[[Context], int]:
     def command(ctx: Context) -> int:
-        result = ctx.call_raw("telemetry.consent", {"enabled": enabled})
+        params = tm.TelemetryConsentParams(enabled=enabled)
+        result = ctx.call(m.TELEMETRY_CONSENT, params)
         ctx.emit(result, _status)
-        if not enabled and result.get("events"):
+        if not enabled and result.events:
             render.err("what was recorded is kept: `axd telemetry clear` deletes it")
         return EXIT_OK
 
@@ -123,27 +126,27 @@ def _consent(enabled: bool) -> Callable[[Context], int]:
 
 
 def cmd_stats(ctx: Context) -> int:
-    ctx.emit(ctx.call_raw("telemetry.stats", _since(ctx)), _stats)
+    ctx.emit(ctx.call(m.TELEMETRY_STATS, _since(ctx)), _stats)
     return EXIT_OK
 
 
 def cmd_errors(ctx: Context) -> int:
-    ctx.emit(ctx.call_raw("telemetry.errors", _since(ctx)), _errors)
+    ctx.emit(ctx.call(m.TELEMETRY_ERRORS, _since(ctx)), _errors)
     return EXIT_OK
 
 
 def cmd_performance(ctx: Context) -> int:
     ctx.emit(
-        ctx.call_raw("telemetry.performance", _since(ctx)),
-        lambda r: _methods(r["methods"], f"since {r['since']}"),
+        ctx.call(m.TELEMETRY_PERFORMANCE, _since(ctx)),
+        lambda r: _methods(r.methods, f"since {r.since}"),
     )
     return EXIT_OK
 
 
 def cmd_export(ctx: Context) -> int:
     """JSON Lines, one event per line, to stdout or --output (0600)."""
-    events = ctx.call_raw("telemetry.export", _since(ctx))["events"]
-    lines = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
+    events = ctx.call(m.TELEMETRY_EXPORT, _since(ctx)).events
+    lines = "".join(msgspec.json.encode(e).decode() + "\n" for e in events)
     if ctx.args.output:
         path = Path(ctx.args.output)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -157,8 +160,8 @@ def cmd_export(ctx: Context) -> int:
 
 def cmd_clear(ctx: Context) -> int:
     ctx.emit(
-        ctx.call_raw("telemetry.clear"),
-        lambda r: render.out(f"deleted {r['deleted_events']} events"),
+        ctx.call(m.TELEMETRY_CLEAR),
+        lambda r: render.out(f"deleted {r.deleted_events} events"),
     )
     return EXIT_OK
 
@@ -166,18 +169,18 @@ def cmd_clear(ctx: Context) -> int:
 # -- rendering ------------------------------------------------------------------------
 
 
-def _status(result: dict[str, Any]) -> None:
-    consent = {None: "never asked", True: "yes", False: "no"}[result["consent"]]
-    blocked = f" (blocked by {result['blocked_by']})" if result["blocked_by"] else ""
-    render.out(f"recording: {'on' if result['enabled'] else 'off'}{blocked}")
+def _status(result: tm.TelemetryStatus) -> None:
+    consent = {None: "never asked", True: "yes", False: "no"}[result.consent]
+    blocked = f" (blocked by {result.blocked_by})" if result.blocked_by else ""
+    render.out(f"recording: {'on' if result.enabled else 'off'}{blocked}")
     render.out(f"consent:   {consent}")
     render.out(
-        f"kept:      {result['events']} events, {result['database_bytes']} bytes,"
-        f" raw events for {result['retention_days']} days"
+        f"kept:      {result.events} events, {result.database_bytes} bytes,"
+        f" raw events for {result.retention_days} days"
     )
 
 
-def _methods(rows: list[dict[str, Any]], title: str) -> None:
+def _methods(rows: list[tm.MethodStats], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -190,44 +193,41 @@ def _methods(rows: list[dict[str, Any]], title: str) -> None:
 
     for row in rows:
         table.add_row(
-            row["method"],
-            str(row["calls"]),
-            f"{row['errors']} ({row['error_rate']:.1%})",
-            number(row["p50_ms"]),
-            number(row["p95_ms"]),
-            number(row["mean_bytes"]),
+            row.method,
+            str(row.calls),
+            f"{row.errors} ({row.error_rate:.1%})",
+            number(row.p50_ms),
+            number(row.p95_ms),
+            number(row.mean_bytes),
         )
     Console(highlight=False).print(table)
 
 
-def _stats(result: dict[str, Any]) -> None:
-    if not result["methods"] and not result["index"]["runs"]:
+def _stats(result: tm.TelemetryStats) -> None:
+    if not result.methods and not result.index.runs:
         render.out("nothing recorded (see `axd telemetry status`)")
         return
-    _methods(result["methods"], f"since {result['since']} ({result['days']} days)")
-    index = result["index"]
+    _methods(result.methods, f"since {result.since} ({result.days} days)")
+    index = result.index
     render.out(
-        f"index runs: {index['runs']} batches, {index['files']} files,"
-        f" {index['total_ms'] / 1000:.1f} s"
+        f"index runs: {index.runs} batches, {index.files} files,"
+        f" {index.total_ms / 1000:.1f} s"
     )
-    for exposure in result["exposures"]:
-        variant = f" {exposure['variant']}" if exposure["variant"] else ""
+    for exposure in result.exposures:
+        variant = f" {exposure.variant}" if exposure.variant else ""
         render.out(
-            f"flag {exposure['flag']}{variant} ({exposure['reason']}):"
-            f" {exposure['count']} exposures"
+            f"flag {exposure.flag}{variant} ({exposure.reason}):"
+            f" {exposure.count} exposures"
         )
 
 
-def _errors(result: dict[str, Any]) -> None:
+def _errors(result: tm.TelemetryErrors) -> None:
     render.out(
-        f"since {result['since']}: {result['total_errors']} errors in"
-        f" {result['total_calls']} calls"
+        f"since {result.since}: {result.total_errors} errors in"
+        f" {result.total_calls} calls"
     )
-    for row in result["errors"]:
-        render.out(
-            f"  {row['method']:<24} {row['kind']:<20} {row['count']:>8}"
-            f"  {row['rate']:.1%}"
-        )
+    for row in result.errors:
+        render.out(f"  {row.method:<24} {row.kind:<20} {row.count:>8}  {row.rate:.1%}")
 
 
 # -- argument parsing -----------------------------------------------------------------
