@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import msgspec
 import pytest
 from flagtools import call, isolated_env, running
@@ -211,6 +212,19 @@ async def test_retention_prunes_old_raw_events_and_keeps_aggregates(
     # The daily aggregates outlive the raw events (aggregate_days: 365).
     calls = {m["method"]: m["calls"] for m in stats["methods"]}
     assert calls == {"search": 2, "telemetry.export": 1}
+
+
+async def test_a_config_reload_reaches_telemetry(config: Config) -> None:
+    async with running(config) as (daemon, client):
+        before = await call(client, "telemetry.status")
+        assert before["retention_days"] == 30
+        daemon.apply_config(
+            msgspec.structs.replace(config, telemetry=TelemetryConfig(retention_days=7))
+        )
+        # Telemetry takes the `ConfigReloaded` event on its own task.
+        with anyio.fail_after(10):
+            while (await call(client, "telemetry.status"))["retention_days"] != 7:
+                pass
 
 
 async def test_export_is_json_lines_ready_and_clear_deletes_everything(
