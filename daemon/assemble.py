@@ -8,11 +8,16 @@
    its rules, an indexer and a watcher);
 3. ops: metrics, health, the HTTP listener and sd_notify. Built before the
    registry because metrics observes every request the registry answers;
-4. rpc: subscriptions, the method registry, the socket server, and every
+4. telemetry and flags: local opt-in statistics, and the feature flags
+   (`flags.db`; the daemon's own behaviours ask them through
+   `flags.runtime.flag_on`). Both observe requests too, flags' exposures
+   are telemetry events;
+5. rpc: subscriptions, the method registry, the socket server, and every
    method's handler (`rpc/handlers/`).
 
 `start` then runs them in a task group in the same order, so a part is
-listening to the events before anything can publish one it needs.
+listening to the events before anything can publish one it needs, and the
+flags are loaded and installed before the indexers and the server start.
 `lifecycle.Daemon` owns the process around this: the socket, signals,
 reloads and the shutdown order.
 """
@@ -28,23 +33,29 @@ import anyio
 import anyio.abc
 
 from axd.daemon.events import Events
+from axd.daemon.flags import runtime
+from axd.daemon.flags.service import FlagService, kills_counter
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.ops.facts import EngineFacts
 from axd.daemon.ops.supervisor import Ops, announce_readiness
 from axd.daemon.ops.systemd import Notifier
-from axd.daemon.rpc.dispatch import Registry
+from axd.daemon.rpc.dispatch import Observers, Registry
 from axd.daemon.rpc.handlers import register_all
 from axd.daemon.rpc.handlers.reads import Reads
 from axd.daemon.rpc.handlers.services import ProcessInfo, Services
 from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
 from axd.daemon.supervise import supervised, supervised_service
+from axd.daemon.telemetry.service import Telemetry
 from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.daemon.config import Config
+
+
+FLAGS_DB = "flags.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,8 @@ class Parts:
     workspaces: WorkspaceManager
     facts: EngineFacts
     ops: Ops
+    telemetry: Telemetry
+    flags: FlagService
     subscriptions: Subscriptions
     registry: Registry
     server: Server
@@ -86,7 +99,22 @@ def assemble(
         notifier=Notifier(env),
     )
 
-    registry = Registry(ops.metrics, request_timeout_s=config.server.request_timeout_s)
+    # Records nothing without consent; reads the consent file only.
+    telemetry = Telemetry(state_dir, config.telemetry, env, events)
+    flags = FlagService(
+        state_dir / FLAGS_DB,
+        env=env,
+        events=events,
+        kills_counter=kills_counter(ops.metrics.registry),
+        daemon_flags={flag.name: flag.methods for flag in runtime.DAEMON_FLAGS},
+        exposures=telemetry,
+    )
+    flags.configure(config.flags)
+
+    registry = Registry(
+        Observers(ops.metrics, flags, telemetry),
+        request_timeout_s=config.server.request_timeout_s,
+    )
     server = Server(
         config.server,
         registry,
@@ -99,6 +127,8 @@ def assemble(
         reads=Reads(workspaces),
         subscriptions=subscriptions,
         ops=ops,
+        flags=flags,
+        telemetry=telemetry,
     )
     register_all(registry, services)
     return Parts(
@@ -108,6 +138,8 @@ def assemble(
         workspaces=workspaces,
         facts=facts,
         ops=ops,
+        telemetry=telemetry,
+        flags=flags,
         subscriptions=subscriptions,
         registry=registry,
         server=server,
@@ -129,6 +161,11 @@ async def start(
     # connection.
     await tg.start(supervised_service, "ops", parts.ops.run)
     await tg.start(supervised_service, "subscriptions", parts.subscriptions.run)
+    await tg.start(supervised_service, "telemetry", parts.telemetry.run)
+    await tg.start(supervised_service, "flags", parts.flags.run)  # flags.db loaded
+    # `flag_on` answers from these flags in every task started from here on
+    # (the indexers, the server's connections) and their worker threads.
+    runtime.install(parts.flags)
     tg.start_soon(supervised, "pool_start", parts.pool.start)
     tg.start_soon(
         partial(supervised, "facts_refresh", parts.facts.refresh_loop, restart=True)
@@ -145,10 +182,12 @@ async def start(
 
 async def stop(parts: Parts) -> None:
     """After the task group ended: flush and close every workspace's store,
-    then the worker pool their indexers used."""
+    then the worker pool their indexers used, then flags.db and telemetry."""
     await parts.workspaces.close()
     # Bounded, in a thread: ends the workers and joins the pool's threads,
     # so none is left for the interpreter to wait on at exit.
     with anyio.CancelScope(shield=True):
         await anyio.to_thread.run_sync(parts.pool.close)
+    await parts.flags.close()
+    await parts.telemetry.close()
     parts.events.close()

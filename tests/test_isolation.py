@@ -255,7 +255,9 @@ async def test_a_throwing_handler_fails_its_request_only(
 class FailingObserver:
     """An observer (like metrics or telemetry) with a bug for one method."""
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
         if method == FAULT.name:
             raise ZeroDivisionError("observer bug")
 
@@ -267,7 +269,8 @@ async def test_a_failing_observer_costs_the_client_nothing(
         return t.Ok()
 
     daemon.registry.register(FAULT, ok)
-    daemon.registry.observer = Observers(daemon.registry.observer, FailingObserver())
+    # First: the observers after it (metrics, flags, telemetry) still hear.
+    daemon.registry.observer = Observers(FailingObserver(), daemon.registry.observer)
     victim = await connect_raw(daemon.socket_path)
     for request_id in (41, 42):
         body = b'{"jsonrpc":"2.0","method":"test.fault","id":%d}' % request_id
@@ -282,7 +285,7 @@ async def test_a_failing_observer_costs_the_client_nothing(
 
     assert daemon.registry.observer_failures == 2
     assert daemon.server.connection_errors == {}
-    # Metrics, the observer before the failing one, still counted both.
+    # Metrics, told after the failing observer, still counted both.
     metrics = await client.call(m.METRICS)
     assert 'axd_requests_total{method="test.fault",outcome="ok"} 2.0' in metrics.text
     assert await search_paths(client, repo, "add_numbers") == ["calc.py"]

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 from axd.client.commands import (
     config,
+    flags,
     graph,
     ops,
     queries,
     server,
+    telemetry,
     watch,
     workspaces,
 )
@@ -37,4 +39,6 @@ REGISTRY: tuple[Callable[[Commands], None], ...] = (
     watch.register,
     ops.register,
     config.register,
+    flags.register,
+    telemetry.register,
 )

@@ -81,7 +81,11 @@ class RequestObserver(Protocol):
     in-memory counting. A registry has one; `Observers` composes several.
     """
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None: ...
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
+        """`size`: bytes of the reply (telemetry's result size)."""
+        ...
 
 
 class Observers:
@@ -92,10 +96,19 @@ class Observers:
     def __init__(self, *observers: RequestObserver) -> None:
         self._observers = observers
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None:
-        """Tell each observer."""
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
+        """Tell each observer; one that raises does not keep the request from
+        the others (its exception is raised after they all were told)."""
+        failure: Exception | None = None
         for observer in self._observers:
-            observer.request_done(method, outcome, seconds)
+            try:
+                observer.request_done(method, outcome, seconds, size)
+            except Exception as exc:  # noqa: BLE001 - re-raised below
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 _AT_PATH = re.compile(r" - at `(?P<path>\$[^`]*)`$")
@@ -236,7 +249,7 @@ class Registry:
         elapsed = time.perf_counter() - started
         method = item.method if item.method in self._routes else "(unknown)"
         try:
-            self.observer.request_done(method, outcome, elapsed)
+            self.observer.request_done(method, outcome, elapsed, len(reply))
         except Exception:
             self.observer_failures += 1
             if self.observer_failures == 1:

@@ -17,11 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from axd.daemon.rpc.handlers import (
+    flags,
     graph,
     ops,
     queries,
     server,
     subscriptions,
+    telemetry,
     workspaces,
 )
 
@@ -29,7 +31,16 @@ if TYPE_CHECKING:
     from axd.daemon.rpc.dispatch import Registry
     from axd.daemon.rpc.handlers.services import Services
 
-AREAS = (server, workspaces, queries, graph, subscriptions, ops)
+AREAS = (
+    server,
+    workspaces,
+    queries,
+    graph,
+    subscriptions,
+    ops,
+    flags,
+    telemetry,
+)
 
 
 def register_all(registry: Registry, services: Services) -> None:

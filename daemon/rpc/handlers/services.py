@@ -11,9 +11,11 @@ import anyio
 from axd.daemon.clock import utc_now
 
 if TYPE_CHECKING:
+    from axd.daemon.flags.service import FlagService
     from axd.daemon.ops.supervisor import Ops
     from axd.daemon.rpc.handlers.reads import Reads
     from axd.daemon.rpc.subscriptions import Subscriptions
+    from axd.daemon.telemetry.service import Telemetry
     from axd.daemon.workspaces import WorkspaceManager
 
 
@@ -41,3 +43,5 @@ class Services:
     reads: Reads
     subscriptions: Subscriptions
     ops: Ops
+    flags: FlagService
+    telemetry: Telemetry
