@@ -231,6 +231,7 @@ class IndexingProgress:
     """A transient progress bar on stderr (files, files/s, ETA) for a first index."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -246,6 +247,9 @@ class IndexingProgress:
             TextColumn("{task.fields[rate]:.0f} files/s"),
             TimeRemainingColumn(),
             transient=True,
+            # On stderr, like the check that shows it (`add --wait > file`
+            # must leave only the result in the file).
+            console=Console(stderr=True),
         )
         self._task = self._progress.add_task("index", total=None, rate=0.0)
 

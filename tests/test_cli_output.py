@@ -7,6 +7,7 @@ with an import cycle, an ignored file and a file of no known language.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -64,11 +65,14 @@ class Cli:
         # Wide enough that rich never wraps a tmp path inside a table cell.
         self.env = environment_for(config) | {"COLUMNS": "250"}
 
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
+    async def __call__(
+        self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
         with anyio.fail_after(GUARD_S):
             done = await anyio.run_process(
                 [*AXD, "--no-start", *args],
-                env=self.env,
+                env=self.env | (env or {}),
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 check=False,
             )
@@ -276,6 +280,106 @@ async def test_watch_prints_each_change(
                 seen += await process.stdout.receive()
         line = next(x for x in seen.decode().splitlines() if "new.py" in x)
         assert re.fullmatch(r"\s*\d+  added     new\.py", line), line
+    finally:
+        process.terminate()
+        await process.wait()
+        await process.aclose()
+
+
+async def test_the_workspace_is_found_from_the_current_directory(
+    cli: Cli, tree: Path, tmp_path: Path
+) -> None:
+    await indexed(cli, tree)
+    inside = tree / "sub"
+    inside.mkdir()
+    code, out, _ = await cli("def", "double", cwd=inside)
+    assert (code, out.splitlines()[0]) == (0, "util.py:4:5  function double")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    code, out, err = await cli("def", "double", cwd=outside)
+    assert code == 1 and out == ""
+    assert err.startswith(f"axd: {outside} is not inside any workspace")
+
+
+async def test_add_wait_draws_progress_on_a_terminal(
+    cli: Cli, tree: Path, config: Config
+) -> None:
+    for n in range(300):  # enough files for progress to be reported
+        (tree / f"mod{n}.py").write_text(
+            f"def function_{n}() -> int:\n    return {n}\n"
+        )
+    controller, terminal = os.openpty()
+    try:
+        with anyio.fail_after(GUARD_S):
+            done = await anyio.run_process(
+                [*AXD, "--no-start", "add", str(tree), "--wait"],
+                env=cli.env,
+                stdin=subprocess.DEVNULL,
+                stderr=terminal,
+                check=False,
+            )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 1 << 16)
+            except OSError:  # EIO: the terminal's side is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert done.stdout.decode() == f"{tree}: ready\n"
+    assert b"indexing" in drawn  # the bar, on stderr's terminal; stdout clean
+
+
+async def test_config_show_names_a_broken_file(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[index]\nworkers = 'many'\n")
+    code, out, err = await cli("config", "show", env={"AXD_CONFIG": str(bad)})
+    assert code == 1 and out == ""
+    assert "index.workers" in err and err.count("\n") == 1
+
+
+async def test_global_options_around_the_daemon_command(
+    cli: Cli, config: Config
+) -> None:
+    socket = f"--socket={config.socket_path}"
+    code, out, _ = await cli("--json", socket, "daemon", "--help")
+    assert code == 0 and "usage:" in out
+    code, out, err = await cli("--bogus", "daemon")
+    assert code == 2 and out == ""
+    assert "unrecognized arguments: --bogus" in err or "invalid choice" in err
+
+
+async def test_watch_json_prints_one_object_per_notification(
+    config: Config, daemon: Daemon, client: AsyncClient, tree: Path
+) -> None:
+    await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(tree)))
+    await client.call(
+        m.INDEX_WAIT, t.IndexWaitParams(root=str(tree), timeout_s=GUARD_S)
+    )
+    process = await anyio.open_process(
+        [*AXD, "--no-start", "--json", "watch", "--root", str(tree)],
+        env=environment_for(config),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        with anyio.fail_after(GUARD_S):
+            # --json prints no banner: write until the subscription sees it.
+            seen = b""
+            n = 0
+            while b"new" not in seen:
+                (tree / f"new{n}.py").write_text("X = 1\n")
+                n += 1
+                with anyio.move_on_after(1):
+                    seen += await process.stdout.receive()
+        first = json.loads(seen.decode().splitlines()[0])
+        assert first["method"] == "index.changed"
+        assert first["params"]["changes"][0]["change"] in ("added", "modified")
     finally:
         process.terminate()
         await process.wait()
