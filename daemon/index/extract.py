@@ -478,7 +478,9 @@ def _symbols(
             stack.append(_Open(start, end, qualified, _SCOPE, None, depth))
             continue
         definition, outer, _end = entries[index]
-        name = _unquote(_text(source, definition.name))
+        # JavaScript's private `#name` is stored bare: a lookup of `name`
+        # must find it (the `#` is syntax, like `$` before PHP variables).
+        name = _unquote(_text(source, definition.name)).removeprefix("#")
         if definition.receiver is not None:
             name_path = f"{_text(source, definition.receiver)}.{name}"
         else:

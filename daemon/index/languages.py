@@ -58,6 +58,10 @@ class LanguageSpec:
     # clauses, Haskell equations, Erlang clauses): consecutive definitions of
     # one name and kind under one parent become a single symbol spanning all.
     merge_clauses: bool = False
+    # Another language this one's files really are when their content says
+    # so: (language, pattern searched in the first `SNIFF_BYTES`). C++
+    # projects name their headers `.h` like C ones.
+    content_override: tuple[str, re.Pattern[bytes]] | None = None
 
     @property
     def query_file(self) -> str:
@@ -82,6 +86,19 @@ _OCAML_WRAPPERS = frozenset(
         "class_type_definition",
         "value_definition",
     }
+)
+
+# Bytes of a file read to apply `LanguageSpec.content_override`.
+SNIFF_BYTES = 16_384
+
+# Lines only C++ has: a namespace or class body, a template, a standard
+# header without `.h`, an access specifier. `extern "C" {` is not one: C
+# headers write it for C++ readers.
+_CPP_HEADER = re.compile(
+    rb"^[ \t]*(?:namespace(?:[ \t]+[\w:]+)?[ \t]*\{|template[ \t]*<"
+    rb"|class[ \t]+\w+[^;(]*$|(?:public|private|protected)[ \t]*:"
+    rb"|#[ \t]*include[ \t]*<[a-z_]+>)",
+    re.MULTILINE,
 )
 
 _SPECS: tuple[LanguageSpec, ...] = (
@@ -126,7 +143,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         attached_types=frozenset({"attribute_item"}),
     ),
     LanguageSpec("java", (".java",), comment_types=_C_LIKE_COMMENTS),
-    LanguageSpec("c", (".c", ".h")),
+    LanguageSpec("c", (".c", ".h"), content_override=("cpp", _CPP_HEADER)),
     LanguageSpec("cpp", (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx")),
     LanguageSpec("csharp", (".cs",)),
     LanguageSpec(
@@ -291,6 +308,15 @@ def _interpreter(head: bytes) -> str | None:
             return None
         program = PurePosixPath(rest[0]).name
     return program.lower()
+
+
+def refine_language(language: str, data: bytes) -> str:
+    """`language` unless the file's content says it is another one."""
+    spec = LANGUAGES.get(language)
+    if spec is None or spec.content_override is None:
+        return language
+    other, pattern = spec.content_override
+    return other if pattern.search(data, 0, SNIFF_BYTES) else language
 
 
 def detect_language(relpath: str, head: bytes) -> str | None:

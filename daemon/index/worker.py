@@ -18,7 +18,7 @@ import msgspec
 
 from axd.daemon.index.classify import classify, content_hash
 from axd.daemon.index.extract import ParseTimeoutError, extract
-from axd.daemon.index.languages import LANGUAGES, detect_language
+from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
 from axd.daemon.records import FileOutcome
 
 # Enough for any shebang line; read before the language is known.
@@ -102,6 +102,7 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
                 None,
                 info,
             )
+    language = refine_language(language, data)
     verdict = classify(
         data,
         max_file_bytes=settings.max_file_bytes,
