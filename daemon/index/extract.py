@@ -46,6 +46,9 @@ What the extractor adds, so queries stay simple:
   a tie goes to the pattern written first.
 * Definitions on the same node (C++ ``double x, y;``) are siblings, never
   each other's parent.
+* A name is stored as a lookup would spell it: JavaScript's private
+  ``#name`` without ``#``, a Ruby symbol (``attr_reader :name``, node type
+  ``simple_symbol``) without ``:``.
 * A reference on a definition's ``@name`` node is dropped: a function head is
   often a call node in the grammar (Elixir ``def f(x)``, Julia ``f(x) = 1``).
 * With ``LanguageSpec.merge_clauses``, consecutive definitions of the same
@@ -481,6 +484,8 @@ def _symbols(
         # JavaScript's private `#name` is stored bare: a lookup of `name`
         # must find it (the `#` is syntax, like `$` before PHP variables).
         name = _unquote(_text(source, definition.name)).removeprefix("#")
+        if definition.name.type == "simple_symbol":
+            name = name.removeprefix(":")  # Ruby `attr_reader :name`
         if definition.receiver is not None:
             name_path = f"{_text(source, definition.receiver)}.{name}"
         else:

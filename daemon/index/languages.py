@@ -32,6 +32,10 @@ class LanguageSpec:
     # daemon/extract.py itself changes what every language yields (2: multi-
     # node captures, sibling definitions, references on @name nodes dropped).
     extractor_version: int = 2
+    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby: macro-defined C
+    # functions, C++ `.h` headers, object-literal methods, named function
+    # expressions, default exports, bare `#private` names, generic receivers,
+    # Ruby attr_*.)
     # False: the query (if any) yields only references/imports, no symbols.
     has_definitions: bool = True
     # Node types that are comments (doc comments, chunk glue).
@@ -105,6 +109,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "typescript",
         (".ts", ".mts", ".cts"),
+        extractor_version=3,
         interpreters=("ts-node", "tsx"),
         wrapper_types=frozenset({"export_statement"}),
     ),
@@ -113,12 +118,14 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "tsx",
         (".tsx",),
+        extractor_version=3,
         query="typescript.scm",
         wrapper_types=frozenset({"export_statement"}),
     ),
     LanguageSpec(
         "javascript",
         (".js", ".mjs", ".cjs", ".jsx"),
+        extractor_version=3,
         interpreters=("node", "nodejs", "bun"),
         wrapper_types=frozenset({"export_statement"}),
     ),
@@ -143,17 +150,32 @@ _SPECS: tuple[LanguageSpec, ...] = (
         attached_types=frozenset({"attribute_item"}),
     ),
     LanguageSpec("java", (".java",), comment_types=_C_LIKE_COMMENTS),
-    LanguageSpec("c", (".c", ".h"), content_override=("cpp", _CPP_HEADER)),
-    LanguageSpec("cpp", (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx")),
+    LanguageSpec(
+        "c",
+        (".c", ".h"),
+        extractor_version=3,
+        content_override=("cpp", _CPP_HEADER),
+    ),
+    LanguageSpec(
+        "cpp",
+        (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx"),
+        extractor_version=3,
+    ),
     LanguageSpec("csharp", (".cs",)),
     LanguageSpec(
         "ruby",
         (".rb", ".rake", ".gemspec"),
+        extractor_version=3,
         filenames=("Gemfile", "Rakefile"),
         interpreters=("ruby",),
     ),
     LanguageSpec("php", (".php",), interpreters=("php",)),
-    LanguageSpec("kotlin", (".kt", ".kts"), comment_types=_C_LIKE_COMMENTS),
+    LanguageSpec(
+        "kotlin",
+        (".kt", ".kts"),
+        comment_types=_C_LIKE_COMMENTS,
+        extractor_version=3,
+    ),
     LanguageSpec("swift", (".swift",)),
     LanguageSpec("scala", (".scala", ".sc")),
     LanguageSpec(

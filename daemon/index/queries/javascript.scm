@@ -84,7 +84,10 @@
 ; name: the module's default export, named `default` as importers see it.
 (export_statement
   "default" @name
-  value: [(function_expression !name) (arrow_function) (class !name)] @definition.function)
+  value: [(function_expression !name) (arrow_function)] @definition.function)
+(export_statement
+  "default" @name
+  value: (class !name) @definition.class)
 
 ; References.
 (call_expression function: (identifier) @reference.call)
