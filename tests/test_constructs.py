@@ -178,7 +178,7 @@ void Cache::Put(int key) {
     language = detect_language("include/leveldb/cache.h", b"")
     assert language == "c"
     assert refine_language(language, source.encode()) == "cpp"
-    plain_c = b"#include <stdio.h>\nextern \"C\" {\nint f(void);\n}\n"
+    plain_c = b'#include <stdio.h>\nextern "C" {\nint f(void);\n}\n'
     assert refine_language("c", plain_c) == "c"
 
 

@@ -416,10 +416,11 @@ def _symbols(
     spec: LanguageSpec,
     definitions: list[_Definition],
     scopes: list[tuple[int, int, str]],
-) -> tuple[list[SymbolRecord], list[Unit]]:
+) -> tuple[list[SymbolRecord], list[Unit], int]:
     """Nest definitions and scopes by range; name, kind and parent each one.
 
-    Also returns the chunker's units: the definitions it keeps whole.
+    Also returns the chunker's units (the definitions it keeps whole) and how
+    many definitions `spec.max_symbols` left out.
     """
     # One definition per name node: widest wins, then the earlier pattern.
     # Values: (definition, node grown to its wrappers, end byte).
@@ -449,6 +450,7 @@ def _symbols(
 
     symbols: list[SymbolRecord] = []
     units: list[Unit] = []
+    dropped = [0]  # definitions past spec.max_symbols
     # The definitions and scopes the walk is inside of, innermost last; the
     # file itself stands for the top level, so top-level clauses merge too.
     stack: list[_Open] = []
@@ -523,7 +525,9 @@ def _symbols(
                 units[unit_index] = Unit(
                     unit.start, end, unit.kind, unit.qualified_name, unit.node_start
                 )
-        elif not too_deep and len(symbols) < spec.max_symbols:
+        elif not too_deep and len(symbols) >= spec.max_symbols:
+            dropped[0] += 1
+        elif not too_deep:
             parent = next(
                 (entry.symbol for entry in reversed(stack) if entry.symbol is not None),
                 None,
@@ -562,7 +566,7 @@ def _symbols(
                 )
         container.last_child = symbol_index
         stack.append(_Open(start, end, qualified, kind, symbol_index, depth + 1))
-    return symbols, units
+    return symbols, units, dropped[0]
 
 
 def _end_point(outer: Node, last: Node) -> Point:
@@ -602,6 +606,7 @@ def extract(
     imports: list[ImportRecord] = []
     seen_references: set[int] = set()
     name_ranges: set[tuple[int, int]] = set()  # (start, end) of @name nodes
+    dropped_references = dropped_imports = 0
     if compiled.query is not None:
         cursor = QueryCursor(compiled.query)
         if spec.query_max_start_depth is not None:
@@ -642,7 +647,9 @@ def extract(
                             )
                         )
                 elif capture == "import.module":
-                    if len(imports) < _MAX_IMPORTS:
+                    if len(imports) >= _MAX_IMPORTS:
+                        dropped_imports += 1
+                    else:
                         statement = captures.get("import")
                         if statement:
                             span = node_span(statement[0])
@@ -663,7 +670,8 @@ def extract(
                         if node.start_byte in seen_references:
                             continue  # two patterns saw the same identifier
                         if len(found_references) >= _MAX_REFERENCES:
-                            break
+                            dropped_references += 1
+                            continue
                         seen_references.add(node.start_byte)
                         found_references.append((kind, node))
 
@@ -677,7 +685,7 @@ def extract(
         for kind, node in found_references
         if (node.start_byte, node.end_byte) not in name_ranges
     ]
-    symbols, units = _symbols(source, spec, definitions, scopes)
+    symbols, units, dropped_symbols = _symbols(source, spec, definitions, scopes)
     references.sort(key=lambda r: (r.span.start_line, r.span.start_col))
     imports.sort(key=lambda i: (i.span.start_line, i.span.start_col))
     chunks = chunk_file(
@@ -693,4 +701,19 @@ def extract(
         references=references,
         imports=imports,
         parse_errors=_count_errors(root),
+        shortfall=_shortfall(
+            ("symbols", len(symbols), dropped_symbols, spec.max_symbols),
+            ("references", len(references), dropped_references, _MAX_REFERENCES),
+            ("imports", len(imports), dropped_imports, _MAX_IMPORTS),
+        ),
     )
+
+
+def _shortfall(*counts: tuple[str, int, int, int]) -> str | None:
+    """`files.explain`'s words for what per-file limits left out, if any."""
+    parts = [
+        f"{what}: kept {kept} of {kept + dropped} (limit {limit} per file)"
+        for what, kept, dropped, limit in counts
+        if dropped
+    ]
+    return "; ".join(parts) or None

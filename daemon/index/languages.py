@@ -52,9 +52,12 @@ class LanguageSpec:
     # around one `type_spec`): the range grows to the wrapper.
     wrapper_types: frozenset[str] = frozenset()
     # Bounds for data languages, whose "symbols" are keys: skip keys nested
-    # deeper than this many levels, and stop after this many symbols.
+    # deeper than this many levels, and stop after this many symbols. The
+    # default count holds any source file under the 2 MiB size limit that a
+    # person or generator plausibly writes (30,000 one-line functions are
+    # 1.8 MB); past it the file's shortfall is reported, never silent.
     max_symbol_depth: int | None = None
-    max_symbols: int = 20_000
+    max_symbols: int = 100_000
     # QueryCursor.set_max_start_depth: keeps huge data files (lock files) from
     # producing a match per leaf. Node depth, not key depth.
     query_max_start_depth: int | None = None
