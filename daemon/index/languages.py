@@ -2,7 +2,8 @@
 
 Everything language-specific that is not a tree-sitter query lives here as
 data, so adding a language is a query file under ``daemon/index/queries/`` and one
-`LanguageSpec` line below, never a new class. Language names are the ones
+`LanguageSpec` line below, never a new class; a language whose imports resolve
+to files names its `Resolver` (``daemon/index/resolvers.py``) there. Language names are the ones
 tree-sitter-language-pack uses (PROTOCOL.md, Clarifications).
 """
 
@@ -11,6 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from axd.daemon.index import resolvers
+
+if TYPE_CHECKING:
+    from axd.daemon.index.resolvers import Resolver
 
 # Most grammars call their comment node "comment"; the exceptions say so.
 _COMMENT = frozenset({"comment"})
@@ -69,6 +76,8 @@ class LanguageSpec:
     # so: (language, pattern searched in the first `SNIFF_BYTES`). C++
     # projects name their headers `.h` like C ones.
     content_override: tuple[str, re.Pattern[bytes]] | None = None
+    # How this language's imports find workspace files; None: they never do.
+    resolver: Resolver | None = None
 
     @property
     def query_file(self) -> str:
@@ -112,6 +121,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "typescript",
         (".ts", ".mts", ".cts"),
+        resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         interpreters=("ts-node", "tsx"),
         wrapper_types=frozenset({"export_statement"}),
@@ -121,6 +131,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "tsx",
         (".tsx",),
+        resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         query="typescript.scm",
         wrapper_types=frozenset({"export_statement"}),
@@ -128,6 +139,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "javascript",
         (".js", ".mjs", ".cjs", ".jsx"),
+        resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         interpreters=("node", "nodejs", "bun"),
         wrapper_types=frozenset({"export_statement"}),
@@ -135,6 +147,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "python",
         (".py", ".pyi", ".pyw"),
+        resolver=resolvers.PYTHON,
         interpreters=("python", "pypy", "pypy3"),
         attach_comments=False,
         wrapper_types=frozenset({"decorated_definition"}),
@@ -142,6 +155,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "go",
         (".go",),
+        resolver=resolvers.GO,
         wrapper_types=frozenset(
             {"type_declaration", "const_declaration", "var_declaration"}
         ),
@@ -149,10 +163,16 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "rust",
         (".rs",),
+        resolver=resolvers.RUST,
         comment_types=_C_LIKE_COMMENTS,
         attached_types=frozenset({"attribute_item"}),
     ),
-    LanguageSpec("java", (".java",), comment_types=_C_LIKE_COMMENTS),
+    LanguageSpec(
+        "java",
+        (".java",),
+        comment_types=_C_LIKE_COMMENTS,
+        resolver=resolvers.JAVA,
+    ),
     LanguageSpec(
         "c",
         (".c", ".h"),
