@@ -109,7 +109,7 @@ class Counter {
 
 def test_prototype_assignments_are_methods() -> None:
     source = "Widget.prototype.render = function () {};\n"
-    expected: list[Row] = [("method", "Widget.render", (1, 0, 1, 40), 1)]
+    expected: list[Row] = [("method", "Widget.render", (1, 0, 1, 41), 1)]
     assert outline(source, "javascript") == expected
     assert outline(source, "typescript") == expected
 
@@ -221,3 +221,34 @@ fun List<Int>?.second(): Int = 2
         ("method", "KoinDefinition.binds", (1, 0, 3, 1), 1),
         ("method", "List.second", (4, 0, 4, 32), 4),
     ]
+
+
+def test_cpp_classes_with_an_export_macro() -> None:
+    source = """\
+namespace leveldb {
+class LEVELDB_EXPORT DB : public Base {
+ public:
+  virtual ~DB();
+  int Get() { return 1; }
+};
+struct FMT_API Formatter {
+  void format() {}
+};
+}
+"""
+    # (Known limit: the grammar reads the class body as a block, so the first
+    # member right after `public:` is part of a label statement and lost.)
+    assert outline(source, "cpp") == [
+        ("namespace", "leveldb", (1, 0, 10, 1), 1),
+        ("class", "leveldb.DB", (2, 0, 6, 1), 2),
+        ("method", "leveldb.DB.Get", (5, 2, 5, 25), 5),
+        ("struct", "leveldb.Formatter", (7, 0, 9, 1), 7),
+        ("method", "leveldb.Formatter.format", (8, 2, 8, 18), 8),
+    ]
+
+
+def test_jsdoc_above_an_assigned_function_is_its_docstring() -> None:
+    source = "/** Set the status. */\nres.status = function status(code) {\n};\n"
+    [symbol] = extract(source.encode(), "javascript").symbols
+    assert (symbol.qualified_name, symbol.docstring) == ("status", "Set the status.")
+    assert (symbol.span.start_line, symbol.span.end_line) == (1, 3)

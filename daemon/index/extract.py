@@ -141,9 +141,7 @@ def _compiled(language: str) -> _Compiled:
     path = QUERY_DIR / spec.query_file
     # A registered language whose query file is not written yet is still
     # chunked; it just has no symbols, references or imports.
-    query = (
-        check_query(language, path.read_text("utf-8")) if path.exists() else None
-    )
+    query = check_query(language, path.read_text("utf-8")) if path.exists() else None
     return _Compiled(spec, parser, query)
 
 
@@ -346,9 +344,7 @@ def extract(
                             span = Span(
                                 head.row + 1, head.column, tail.row + 1, tail.column
                             )
-                        imports.append(
-                            ImportRecord(_module_text(source, nodes), span)
-                        )
+                        imports.append(ImportRecord(_module_text(source, nodes), span))
                 else:
                     kind = _REFERENCE_KINDS.get(capture)
                     if kind is None:

@@ -104,6 +104,10 @@ _OCAML_WRAPPERS = frozenset(
     }
 )
 
+# `export ...` and the statement around `app.get = function () {}`: the
+# definition's range, doc comment and chunk grow to them.
+_JS_WRAPPERS = frozenset({"export_statement", "expression_statement"})
+
 # Bytes of a file read to apply `LanguageSpec.content_override`.
 SNIFF_BYTES = 16_384
 
@@ -124,7 +128,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         interpreters=("ts-node", "tsx"),
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     # The TypeScript query compiles for the TSX grammar too (same node types
     # plus JSX), so both read one file rather than two copies drifting apart.
@@ -134,7 +138,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         query="typescript.scm",
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     LanguageSpec(
         "javascript",
@@ -142,7 +146,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         resolver=resolvers.JAVASCRIPT,
         extractor_version=3,
         interpreters=("node", "nodejs", "bun"),
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     LanguageSpec(
         "python",
