@@ -66,6 +66,7 @@ _DEFINITION_KINDS = frozenset(
 )  # fmt: skip
 _VALUE_KINDS = frozenset({"constant", "variable", "field", "property"})
 _SNIPPET_LINES = 4
+_MIN_PREFIX = 3  # a shorter query is no name prefix worth ranking
 _MAX_LINE = 300
 _WORD = re.compile(r"\w+")
 # Test code: directories named test(s)/testing/__tests__/*_test(s), files
@@ -162,13 +163,23 @@ def _name_score(
     """
     if symbol.name == raw:
         return 1.0
-    if symbol.name.lower() == raw.lower():
+    lowered = symbol.name.lower()
+    if lowered == raw.lower():
         return 0.95
     parts, own = _identifier_words(symbol.name)
     if parts == words:
         return 0.9
     if not words:
         return 0.0
+    if len(raw) >= _MIN_PREFIX and (
+        lowered.startswith(raw.lower())
+        or (
+            len(words) <= len(parts)
+            and parts[: len(words) - 1] == words[:-1]
+            and parts[len(words) - 1].startswith(words[-1])
+        )
+    ):
+        return 0.88  # the name as typed so far: `NextEntryOff`, `new_from_str`
     matched = len(wanted & own)
     qualified, qualified_stems = _identifier_words(symbol.qualified_name)
     if matched == len(wanted) and len(qualified) == len(parts):
