@@ -8,11 +8,13 @@ independently of axd:
   corpus (4+ characters, so ``get``/``run`` noise stays out);
 * a call site is an occurrence of ``name(`` (optionally ``name<...>(`` or
   ``name (``) in a source file of the language, not preceded by an
-  identifier character, ``*`` or a definition keyword (``def``, ``fn``,
-  ``func``, ``fun``, ``function``, ``void``...) and not on a line where ctags
-  puts a definition of that name; lines that start as comments and
-  occurrences after an odd number of quotes on the line (inside a string)
-  are left out.
+  identifier character, ``#`` (a doc link), ``*`` or a definition keyword
+  (``def``, ``fn``, ``func``, ``fun``, ``function``, ``void``...), not on a
+  line where ctags puts a tag of that name, and not at the start of a line
+  ending in ``{`` (``render() {``: a method being defined); lines that start
+  as comments or doc markup and occurrences after an odd number of quotes on
+  the line (inside a string) are left out, and so are keywords ctags may tag
+  (``typeof``, ``function``).
 
 200 sites per language are drawn with a fixed seed; a site is found when
 ``symbols.references {root, name, path}`` returns a reference of that name
@@ -84,7 +86,13 @@ _DEFINING = re.compile(
     r"(?:\b(?:def|fn|func|fun|function|void|static|int|char|bool|auto|public"
     r"|private|protected|override|internal|new)\s+[\w.*&<>:]*|[\w$*.])$"
 )
-_COMMENT_START = ("//", "#", "*", "/*", "--")
+_COMMENT_START = ("//", "#", "*", "/*", "--", "@see", "<")
+# Keywords that look like calls (`typeof(x)`, `function(a)`, `sizeof(x)`):
+# ctags sometimes tags them as functions; they are never references.
+_KEYWORDS = frozenset(
+    "function typeof sizeof alignof decltype nameof default return while switch"
+    " catch super self this throw yield await delete".split()
+)
 _SKIP_PARTS = frozenset({"node_modules", "dist"})
 
 
@@ -166,9 +174,11 @@ def call_sites(
 ) -> list[Site]:
     if not definitions:
         return []
-    names = sorted(definitions, key=len, reverse=True)
+    names = sorted(
+        (name for name in definitions if name not in _KEYWORDS), key=len, reverse=True
+    )
     pattern = re.compile(
-        r"(?<![\w$])(" + "|".join(map(re.escape, names)) + r")\s*(?:<[\w\s,<>]*>)?\("
+        r"(?<![\w$#])(" + "|".join(map(re.escape, names)) + r")\s*(?:<[\w\s,<>]*>)?\("
     )
     sites: list[Site] = []
     for path in source_files(tree, EXTENSIONS[language]):
@@ -183,6 +193,8 @@ def call_sites(
                     continue
                 if _declares(before):
                     continue
+                if not before.strip() and text.rstrip().endswith("{"):
+                    continue  # `name(args) {`: a method being defined
                 if (before.count('"') % 2) or (before.count("'") % 2):
                     continue
                 if before.count("`") % 2:

@@ -39,10 +39,10 @@ class LanguageSpec:
     # daemon/extract.py itself changes what every language yields (2: multi-
     # node captures, sibling definitions, references on @name nodes dropped).
     extractor_version: int = 2
-    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby: macro-defined C
+    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby, rust, swift: macro-defined C
     # functions, C++ `.h` headers, object-literal methods, named function
     # expressions, default exports, bare `#private` names, generic receivers,
-    # Ruby attr_*.)
+    # Ruby attr_*, calls inside Rust macro arguments, Swift `.member()` calls.)
     # False: the query (if any) yields only references/imports, no symbols.
     has_definitions: bool = True
     # Node types that are comments (doc comments, chunk glue).
@@ -167,6 +167,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "rust",
         (".rs",),
+        extractor_version=3,
         resolver=resolvers.RUST,
         comment_types=_C_LIKE_COMMENTS,
         attached_types=frozenset({"attribute_item"}),
@@ -203,7 +204,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         comment_types=_C_LIKE_COMMENTS,
         extractor_version=3,
     ),
-    LanguageSpec("swift", (".swift",)),
+    LanguageSpec("swift", (".swift",), extractor_version=3),
     LanguageSpec("scala", (".scala", ".sc")),
     LanguageSpec(
         "elixir", (".ex", ".exs"), interpreters=("elixir",), merge_clauses=True
