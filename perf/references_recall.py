@@ -90,8 +90,26 @@ _COMMENT_START = ("//", "#", "*", "/*", "--", "@see", "<")
 # Keywords that look like calls (`typeof(x)`, `function(a)`, `sizeof(x)`):
 # ctags sometimes tags them as functions; they are never references.
 _KEYWORDS = frozenset(
-    "function typeof sizeof alignof decltype nameof default return while switch"
-    " catch super self this throw yield await delete".split()
+    [
+        "function",
+        "typeof",
+        "sizeof",
+        "alignof",
+        "decltype",
+        "nameof",
+        "default",
+        "return",
+        "while",
+        "switch",
+        "catch",
+        "super",
+        "self",
+        "this",
+        "throw",
+        "yield",
+        "await",
+        "delete",
+    ]
 )
 _SKIP_PARTS = frozenset({"node_modules", "dist"})
 
