@@ -7,7 +7,6 @@ Issue #12: a 1.76 MB Python file of 30,000 functions kept only its first
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -16,6 +15,8 @@ from test_robust_index import add_and_wait, call, running
 from axd.daemon.index.extract import extract
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from axd.daemon.config import Config
 
 FUNCTIONS = 30_000
