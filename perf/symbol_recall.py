@@ -475,7 +475,7 @@ def compare(
     twice = {
         key
         for key, tags in by_key_ctags.items()
-        if len({tag.raw for tag in tags}) > 1 and by_key_axd.get(key)
+        if len({(tag.raw, tag.scope) for tag in tags}) > 1 and by_key_axd.get(key)
     }
     disagree(result, anywhere, twice)
 
@@ -492,7 +492,28 @@ _FUNCTION_NODES = frozenset(
         "generator_function",
     }
 )
-_BINDINGS = frozenset({"variable_declarator", "assignment_expression", "pair"})
+_BINDINGS = frozenset({"variable_declarator", "pair"})
+
+
+def _named_object(node: Node) -> bool:
+    """Whether ctags' JavaScript parser tags the members of this object
+    literal: bound by `var`/`let`/`const`, nested in such an object, or
+    assigned to a plain name (`o = {...}`). Assigned to a member
+    (`X.prototype = {...}`) or in a chain (`a = b = {...}`) it warns
+    "ignoring null tag" and tags none of them."""
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type in _BINDINGS:
+        return True
+    if parent.type != "assignment_expression":
+        return False
+    left = parent.child_by_field_name("left")
+    return (
+        left is not None
+        and left.type == "identifier"
+        and (parent.parent is None or parent.parent.type != "assignment_expression")
+    )
 
 
 @functools.cache
@@ -513,9 +534,7 @@ def _js_untagged(language: str, tag: Tag, text: str) -> str:
         return "overload signature"
     while node is not None:
         if node.type == "object" and (
-            language == "typescript"
-            or node.parent is None
-            or node.parent.type not in _BINDINGS
+            language == "typescript" or not _named_object(node)
         ):
             return "object literal member"
         if language == "typescript" and (
@@ -552,8 +571,10 @@ def disagree(
 
     * ``not a name``: ctags' name is no identifier (its Kotlin parser emits
       fragments such as ``;1U^``), so nobody could look it up;
-    * ``tagged twice``: ctags tags ``a.f = function f() {}`` as ``a.f`` and
-      ``f``, one function on one line, and the bare names collide;
+    * ``tagged twice``: ctags tags ``a.f = function f() {}`` twice (as
+      ``a.f`` or as ``f`` in scope ``a``, and as ``f``), one function on one
+      line, and the bare names collide: the second tag, when axd matched
+      the first;
     * ``macro name``: ``TEST_IMPL(name) {`` or ``PHP_METHOD(C, m) {``: ctags
       names the function after the upper-case macro, axd after the
       function's own name (the macro's last argument); an axd function on
@@ -568,9 +589,10 @@ def disagree(
       tag at all on that line, found (by its syntax tree) where ctags' parsers
       tag nothing (checked with a probe file, see perf/RESULTS.md):
       ``object literal member`` (JavaScript: of an object literal not bound
-      to a name, e.g. passed as an argument or returned:
-      ``jQuery.fn.extend({ each: function () {} })``; TypeScript: of any
-      object literal, ``defineComponent({ setup() {} })``), ``anonymous default
+      to a name, e.g. passed as an argument, returned, assigned to a member
+      or in a chain of assignments: ``jQuery.fn.extend({ each: function ()
+      {} })``, ``Data.prototype = { set: ... }``; TypeScript: of any object
+      literal, ``defineComponent({ setup() {} })``), ``anonymous default
       export`` (``export default function () {}``, which axd names
       ``default``), and for TypeScript only ``overload signature`` (ctags
       tags one of the overloads), ``in a function body`` (its TypeScript
