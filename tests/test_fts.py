@@ -59,10 +59,14 @@ def test_compound_identifier_also_matches_its_split_form() -> None:
     assert parse_query("parseFile xy").match_all == (
         '(("parseFile" OR "parse file") AND "xy")'
     )
-    # Alone (an identifier being typed), both forms also match as prefixes.
-    assert parse_query("parseFile").match_all == (
+    parsed = parse_query("parseFile")
+    assert parsed.match_all == '(("parseFile" OR "parse file"))'
+    # Alone (an identifier being typed), both forms also match as prefixes,
+    # in the expression searched when the exact one finds too little.
+    assert parsed.match_prefix == (
         '(("parseFile" OR "parse file" OR "parseFile" * OR "parse file" *))'
     )
+    assert parse_query("parseFile xy").match_prefix is None
 
 
 def test_question_words_are_dropped_unless_nothing_else_is_left() -> None:
@@ -70,7 +74,7 @@ def test_question_words_are_dropped_unless_nothing_else_is_left() -> None:
     # Several words are a question: its last word is whole, no prefix.
     assert parsed.match_all == '("cookie" AND "parsed")'
     assert parsed.words == ["cookie", "parsed"]
-    assert parse_query("the").match_all == '(("the" OR "the" *))'
+    assert parse_query("the").match_all == '("the")'
 
 
 def test_quotes_are_doubled_and_operators_are_plain_words() -> None:

@@ -361,6 +361,14 @@ def search(
         params += extra
     pool = min(_POOL_MAX, max(_POOL_MIN, 4 * (offset + limit)))
     found = _candidates(conn, parsed.match_all, where, params, pool)
+    if parsed.match_prefix is not None and len(found) < offset + limit:
+        # An identifier being typed (`NextEntryOff`): its prefix matches too.
+        seen = {c.chunk_id for c in found}
+        found += [
+            c
+            for c in _candidates(conn, parsed.match_prefix, where, params, pool)
+            if c.chunk_id not in seen
+        ]
     complete = {c.chunk_id for c in found}
     if parsed.match_any is not None:
         # Chunks with most but not all of the words: a docstring that says

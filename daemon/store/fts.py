@@ -11,7 +11,8 @@ error. Syntax: plain words (all must match; English function words such as
 "the", "is", "how" are dropped unless nothing else is left), ``"exact
 phrase"``, ``-exclude``, ``lang:py``, ``path:src/`` (prefix) or ``path:*.py``
 (glob), ``kind:function``. A query of one plain term (an identifier being
-typed: ``NextEntryOff``) also matches as a prefix, from three characters.
+typed: ``NextEntryOff``) also matches as a prefix, from three characters,
+when it finds too little as typed (`ParsedQuery.match_prefix`).
 """
 
 from __future__ import annotations
@@ -202,6 +203,10 @@ class ParsedQuery:
 
     match_all: str | None = None  # every term must match (the normal query)
     match_any: str | None = None  # any term (fallback when `match_all` finds none)
+    # `match_all` with a lone term also matching as a prefix (an identifier
+    # being typed); searched only when `match_all` finds too little, since a
+    # prefix scan of the term index costs more than a term lookup.
+    match_prefix: str | None = None
     words: list[str] = field(default_factory=list)  # lower-cased positive words
     terms: list[str] = field(default_factory=list)  # positive terms as typed
     languages: list[str] = field(default_factory=list)
@@ -267,6 +272,7 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
     """
     parsed = ParsedQuery()
     positive: list[str] = []
+    prefixed: list[str] = []  # `positive`, the lone term as a prefix too
     negative: list[str] = []
     tokens = _TOKEN.findall(query)
     # A lone plain term is matched as a prefix too (see `_term_expr`).
@@ -295,13 +301,14 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
             raw = body
         if content and not exclude and raw.lower() in STOP_WORDS:
             continue
-        expr = _term_expr(raw, prefix=index == last)
+        expr = _term_expr(raw)
         if expr is None:
             continue
         if exclude:
             negative.append(expr)
         else:
             positive.append(expr)
+            prefixed.append((index == last and _term_expr(raw, prefix=True)) or expr)
             parsed.terms.append(raw)
             parsed.words.extend(split_identifier(raw))
     if positive:
@@ -309,4 +316,6 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
         parsed.match_all = f"({' AND '.join(positive)}){exclusion}"
         if len(positive) > 1:
             parsed.match_any = f"({' OR '.join(positive)}){exclusion}"
+        if prefixed != positive:
+            parsed.match_prefix = f"({' AND '.join(prefixed)}){exclusion}"
     return parsed
