@@ -89,28 +89,11 @@ _DEFINING = re.compile(
 _COMMENT_START = ("//", "#", "*", "/*", "--", "@see", "<")
 # Keywords that look like calls (`typeof(x)`, `function(a)`, `sizeof(x)`):
 # ctags sometimes tags them as functions; they are never references.
-_KEYWORDS = frozenset(
-    [
-        "function",
-        "typeof",
-        "sizeof",
-        "alignof",
-        "decltype",
-        "nameof",
-        "default",
-        "return",
-        "while",
-        "switch",
-        "catch",
-        "super",
-        "self",
-        "this",
-        "throw",
-        "yield",
-        "await",
-        "delete",
-    ]
+_KEYWORD_TEXT = (
+    "function typeof sizeof alignof decltype nameof default return while switch"
+    " catch super self this throw yield await delete"
 )
+_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 _SKIP_PARTS = frozenset({"node_modules", "dist"})
 
 

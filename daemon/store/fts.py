@@ -37,61 +37,17 @@ _WORD = re.compile(r"[^\W_]+")
 # Identifier-like tokens of source text, split further by split_identifier.
 _IDENTIFIER = re.compile(r"\w+")
 _GLOB_CHARS = frozenset("*?[")
-# A last term shorter than this is not matched as a prefix (too many terms).
+# A lone term shorter than this is not matched as a prefix (too many terms).
 _MIN_PREFIX = 3
 # English function words of a question ("where is the cookie parsed"): they
 # narrow nothing in code, and requiring them drops the chunks that answer.
 # Dropped from the FTS expressions unless the query has nothing else.
-STOP_WORDS: frozenset[str] = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "should",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
+_STOP_TEXT = (
+    "a an and are as at be by can could do does for from how i if in into is it"
+    " its of on or should that the their there this to was we what when where"
+    " which while who why will with would you your"
 )
+STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 
 
 @lru_cache(maxsize=65536)
