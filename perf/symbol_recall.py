@@ -528,6 +528,21 @@ def _tree(language: str, path: str) -> Node:
     return parser.parse(Path(path).read_bytes()).root_node
 
 
+@functools.cache
+def _signature_names(language: str, path: str) -> frozenset[str]:
+    """Names of the overload signatures (`function f(a: A): R;`) in a file."""
+    names: set[str] = set()
+    stack = [_tree(language, path)]
+    while stack:
+        node = stack.pop()
+        if node.type == "function_signature":
+            name = node.child_by_field_name("name")
+            if name is not None and name.text is not None:
+                names.add(name.text.decode("utf-8", "replace"))
+        stack.extend(node.children)
+    return frozenset(names)
+
+
 def _js_untagged(language: str, tag: Tag, text: str) -> str:
     """The ctags-skips rule an unmatched JS/TS axd definition falls under."""
     if tag.name == "default" and "export default" in text:
@@ -538,6 +553,12 @@ def _js_untagged(language: str, tag: Tag, text: str) -> str:
     parent = node.parent if node is not None else None
     if parent is not None and parent.type == "function_signature":
         return "overload signature"
+    if (
+        parent is not None
+        and parent.type == "function_declaration"
+        and tag.name in _signature_names(language, tag.path)
+    ):
+        return "overload implementation"
     while node is not None:
         if node.type == "object" and (
             language == "typescript" or not _named_object(node)
@@ -600,9 +621,11 @@ def disagree(
       {} })``, ``Data.prototype = { set: ... }``; TypeScript: of any object
       literal, ``defineComponent({ setup() {} })``), ``anonymous default
       export`` (``export default function () {}``, which axd names
-      ``default``), and for TypeScript only ``overload signature`` (ctags
-      tags one of the overloads), ``in a function body`` (its TypeScript
-      parser does not descend into functions) and ``prototype assignment``;
+      ``default``), and for TypeScript only ``overload signature`` and
+      ``overload implementation`` (ctags tags the first signature of an
+      overloaded function and neither the others nor the body), ``in a
+      function body`` (its TypeScript parser does not descend into
+      functions) and ``prototype assignment``;
     * ``backtick name`` (axd side): Kotlin ``fun `does a thing`()``, which
       ctags does not tag.
     """
