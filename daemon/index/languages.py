@@ -36,13 +36,15 @@ class LanguageSpec:
     query: str = ""
     # Bump when the query or a knob changes what is extracted, so the indexer
     # re-extracts files whose content did not change. The default moves when
-    # daemon/extract.py itself changes what every language yields (2: multi-
-    # node captures, sibling definitions, references on @name nodes dropped).
+    # daemon/index/extract.py itself changes what every language yields (2:
+    # multi-node captures, sibling definitions, references on @name nodes
+    # dropped).
     extractor_version: int = 2
-    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby, rust, swift: macro-defined C
-    # functions, C++ `.h` headers, object-literal methods, named function
-    # expressions, default exports, bare `#private` names, generic receivers,
-    # Ruby attr_*, calls inside Rust macro arguments, Swift `.member()` calls.)
+    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby, rust, swift:
+    # macro-defined C functions, C++ `.h` headers, object-literal methods,
+    # named function expressions, default exports, bare `#private` names,
+    # generic receivers, Ruby attr_*, calls inside Rust macro arguments,
+    # Swift `.member()` calls.)
     # False: the query (if any) yields only references/imports, no symbols.
     has_definitions: bool = True
     # Node types that are comments (doc comments, chunk glue).
