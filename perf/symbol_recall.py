@@ -573,7 +573,44 @@ def _js_untagged(language: str, tag: Tag, text: str) -> str:
         node = node.parent
     if language == "typescript" and ".prototype." in text:
         return "prototype assignment"
+    if _top_level_statement(language, tag):
+        return "top-level definition ctags lost"
     return ""
+
+
+def _top_level_statement(language: str, tag: Tag) -> bool:
+    """Whether the definition is a statement directly in the program:
+    ``function f() {}`` (or ``export function``) or ``a.b = function`` —
+    which ctags tags in a file of its own (the probe), so its absence means
+    ctags' parser lost its way earlier in the file."""
+    node: Node | None = _tree(language, tag.path).descendant_for_point_range(
+        (tag.line - 1, tag.column), (tag.line - 1, tag.column)
+    )
+    parent = node.parent if node is not None else None
+    if parent is None:
+        return False
+    if parent.type == "member_expression":  # `a.b = function`: the `b`
+        parent = parent.parent
+    statement = parent.parent if parent is not None else None
+    if statement is not None and statement.type in {
+        "export_statement",
+        "expression_statement",
+    }:
+        statement = statement.parent
+    return (
+        parent is not None
+        and parent.type
+        in {"function_declaration", "generator_function_declaration",
+            "assignment_expression"}
+        and statement is not None
+        and statement.type == "program"
+        and (parent.type != "assignment_expression"
+             or _is_function(parent.child_by_field_name("right")))
+    )  # fmt: skip
+
+
+def _is_function(node: Node | None) -> bool:
+    return node is not None and node.type in _FUNCTION_NODES
 
 
 def _source_line(path: str, line: int, cache: dict[str, list[str]]) -> str:
@@ -625,7 +662,12 @@ def disagree(
       ``overload implementation`` (ctags tags the first signature of an
       overloaded function and neither the others nor the body), ``in a
       function body`` (its TypeScript parser does not descend into
-      functions) and ``prototype assignment``;
+      functions) and ``prototype assignment``; and for both ``top-level
+      definition ctags lost``: a ``function f() {}`` declaration or an
+      ``a.b = function`` statement directly in the program, which ctags
+      tags in a file of its own (probe), missing because its parser lost
+      its way earlier in the file (express's ``test/express.raw.js`` ends
+      with ``function createApp`` untagged);
     * ``backtick name`` (axd side): Kotlin ``fun `does a thing`()``, which
       ctags does not tag.
     """
