@@ -13,7 +13,9 @@ Per tree:
 * **floor**: read + ``parser.parse`` of every file axd's language detection
   knows (<= 2 MiB) in one fresh process (`bench_index.floor_child`); **floor
   x2**: the same files split over two processes running at once (wall time
-  of the slower), what two cores can parse.
+  until both finish), what two cores can parse. Both report CPU seconds
+  too: on a shared machine, axd CPU / floor CPU is the load-independent
+  figure (the work axd does per unit of parsing).
 * **ctags**: ``ctags -R -f /dev/null``.
 * **axd cold**: fresh daemon and state, ``workspace.add`` -> ready. Sampled
   every 100 ms over the daemon and all its descendants: summed VmRSS (peak),
@@ -78,7 +80,7 @@ def floor_shard_child(root: str, shard: int, shards: int) -> None:
 
     parsers: dict[str, Any] = {}
     files = size = index = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for current, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
@@ -110,27 +112,44 @@ def floor_shard_child(root: str, shard: int, shards: int) -> None:
             parser.parse(data)
             files += 1
             size += len(data)
-    print(
-        json.dumps({"files": files, "bytes": size, "s": time.perf_counter() - started})
-    )
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(json.dumps({"files": files, "bytes": size, "s": elapsed, "cpu_s": cpu}))
 
 
-def floor_two(root: Path) -> dict[str, float]:
-    """Two shard children at once; wall time until both are done."""
+def floor(root: Path, shards: int) -> dict[str, Any]:
+    """`shards` parse children at once; wall time until all are done, CPU."""
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [bi.PYTHON, __file__, "--_shard", str(root), str(i), "2"],
+            [bi.PYTHON, __file__, "--_shard", str(root), str(i), str(shards)],
             stdout=subprocess.PIPE,
             cwd=bi.REPO,
         )
-        for i in range(2)
+        for i in range(shards)
     ]
     outs = [json.loads(p.communicate()[0]) for p in procs]
     return {
-        "wall_s": time.perf_counter() - started,
+        "s": time.perf_counter() - started,
         "files": sum(o["files"] for o in outs),
-        "shard_s": [o["s"] for o in outs],
+        "bytes": sum(o["bytes"] for o in outs),
+        "parse_s": [o["s"] for o in outs],
+        "cpu_s": sum(o["cpu_s"] for o in outs),
+    }
+
+
+def run_ctags(root: Path) -> dict[str, float]:
+    """`ctags -R -f /dev/null`: wall and CPU seconds (rusage)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["ctags", "-R", "-f", "/dev/null", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, _, usage = os.wait4(proc.pid, 0)
+    return {
+        "s": time.perf_counter() - started,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss": usage.ru_maxrss * 1024,
     }
 
 
@@ -167,6 +186,9 @@ class TreeSampler:
     def __enter__(self) -> Self:
         self.started = time.perf_counter()
         self.machine0 = _machine_busy()
+        self.sample()
+        self.base = dict(self.cpu)  # start-up CPU before the measured span
+        self.timeline = [(self.started, 0.0)]
         self._thread.start()
         return self
 
@@ -198,7 +220,14 @@ class TreeSampler:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
             self.peak_detail = {"daemon": daemon, "others": rss_total - daemon}
-        self.timeline.append((time.perf_counter(), sum(self.cpu.values())))
+        self.timeline.append((time.perf_counter(), self.cpu_total()))
+
+    def cpu_total(self) -> float:
+        """CPU seconds of the tree since `__enter__`."""
+        return sum(self.cpu.values()) - sum(getattr(self, "base", {}).values())
+
+    def cpu_of(self, pid: int) -> float:
+        return self.cpu.get(pid, 0.0) - getattr(self, "base", {}).get(pid, 0.0)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -343,9 +372,9 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
         print(f"[{name}] {key}: {time.perf_counter() - t0:.1f} s (load {bi.loadavg()})",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    stage("floor", lambda: bi.parse_floor(root))
-    stage("floor2", lambda: floor_two(root))
-    stage("ctags", lambda: bi.run_ctags(root))
+    stage("floor", lambda: floor(root, 1))
+    stage("floor2", lambda: floor(root, 2))
+    stage("ctags", lambda: run_ctags(root))
 
     workdir = Path(tempfile.mkdtemp(prefix="axdcold-", dir="/tmp"))
     state = workdir / "state"
@@ -373,7 +402,7 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
         threads = thread_cpu(daemon.proc.pid)
         logs = daemon.logs()
         metrics = daemon.metrics()
-        cpu_daemon = sampler.cpu.get(daemon.proc.pid, 0.0)
+        cpu_daemon = sampler.cpu_of(daemon.proc.pid)
         out["axd"] = {
             "cold_s": cold,
             "files_indexed": status["files_indexed"],
@@ -381,10 +410,10 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             "crawl_ms": bi.log_event(logs, "reconciled").get("ms"),
             "write_s": bi.metric_sum(metrics, "axd_index_batch_seconds_sum"),
             "batches": int(bi.metric_sum(metrics, "axd_index_batch_seconds_count")),
-            "cpu_s": sum(sampler.cpu.values()),
+            "cpu_s": sampler.cpu_total(),
             "cpu_daemon_s": cpu_daemon,
-            "cpu_children_s": sum(sampler.cpu.values()) - cpu_daemon,
-            "utilisation": sum(sampler.cpu.values()) / (sampler.wall * CORES),
+            "cpu_children_s": sampler.cpu_total() - cpu_daemon,
+            "utilisation": sampler.cpu_total() / (sampler.wall * CORES),
             "both_cores_busy_share": sampler.busy_share(),
             "machine_busy": sampler.machine_busy,
             "peak_rss": sampler.peak_rss,
@@ -432,22 +461,23 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
     head = (
         "| tree | files indexed | axd cold | floor 1 proc | cold/floor | floor 2 procs"
         " | ctags | CPU util (both cores busy) | peak RSS sum (VmHWM sum) | index / source"
-        " | warm: first answer / ready / stat pass |"
+        " | warm: first answer / ready / stat pass | axd CPU / floor CPU |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for name, t in trees.items():
         a, f, ix, w = t["axd"], t["floor"], t["index"], t["warm"]
         first = w["first_answer_s"]
         lines.append(
             f"| {name} | {a['files_indexed']:,} | {a['cold_s']:.1f} s | {f['s']:.1f} s"
-            f" | **{a['cold_s'] / f['s']:.2f}x** | {t['floor2']['wall_s']:.1f} s"
-            f" ({f['s'] / t['floor2']['wall_s']:.2f}x faster) | {t['ctags']['s']:.1f} s"
+            f" | **{a['cold_s'] / f['s']:.2f}x** | {t['floor2']['s']:.1f} s"
+            f" ({f['s'] / t['floor2']['s']:.2f}x faster) | {t['ctags']['s']:.1f} s"
             f" | {100 * a['utilisation']:.0f}% ({100 * a['both_cores_busy_share']:.0f}% of"
             f" seconds >= 1.5 cores) | {mb(a['peak_rss'])} ({mb(a['hwm_sum'])})"
             f" | {mb(t['db_bytes'])} / {mb(ix['source_bytes'])}"
             f" = **{t['db_bytes'] / max(1, ix['source_bytes']):.1f}x**"
             f" | {'miss' if first is None else f'{first:.2f} s'} / {w['ready_s']:.2f} s /"
-            f" {(w['reconciled_ms'] or 0) / 1000:.2f} s ({w['reconciled_changed']} changed) |"
+            f" {(w['reconciled_ms'] or 0) / 1000:.2f} s ({w['reconciled_changed']} changed)"
+            f" | {a['cpu_s']:.0f} s / {f['cpu_s']:.1f} s = **{a['cpu_s'] / f['cpu_s']:.2f}x** |"
         )
     lines.append("")
     for name, t in trees.items():
@@ -460,7 +490,9 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f" {mb(t['bytes_on_disk'])}; floor parsed {t['floor']['files']:,} files;"
                 f" skipped {a['files_skipped']}; crawl {(a['crawl_ms'] or 0) / 1000:.2f} s;"
                 f" writer (sum of batch commits) {a['write_s']:.1f} s in {a['batches']} batches"
-                f" = {100 * a['write_s'] / a['cold_s']:.0f}% of the cold wall time."
+                f" = {100 * a['write_s'] / a['cold_s']:.0f}% of the cold wall time;"
+                f" ctags CPU {t['ctags']['cpu_s']:.1f} s; 2-process floor CPU"
+                f" {t['floor2']['cpu_s']:.1f} s."
             ),
             (
                 f"  CPU: axd {a['cpu_s']:.1f} s (daemon {a['cpu_daemon_s']:.1f} s, workers +"
