@@ -388,7 +388,7 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             py_spy.mkdir(parents=True, exist_ok=True)
             spy = subprocess.Popen(
                 [str(Path(bi.PYTHON).parent / "py-spy"), "record", "--pid",
-                 str(daemon.proc.pid), "--subprocesses", "--threads", "--idle",
+                 str(daemon.proc.pid), "--subprocesses", "--threads",
                  "--rate", "50", "--format", "raw",
                  "--output", str(py_spy / f"{name}.folded"), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
