@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--fts-variants", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--cprofile-worker",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only cProfile process_file on the sample and print the top N functions",
+    )
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"skipped: no tree at {args.root}")
@@ -107,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             name if rel_dir == "." else f"{rel_dir}/{name}" for name in sorted(names)
         )
     paths = paths[:: args.every]
+    if args.cprofile_worker:
+        return cprofile_worker(settings, paths, args.cprofile_worker)
     out: dict[str, Any] = {
         "root": root,
         "every": args.every,
@@ -292,6 +301,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def cprofile_worker(settings: Any, paths: list[str], top: int) -> int:
+    """cProfile of the worker's per-file work: where extraction spends it."""
+    import cProfile
+    import pstats
+
+    from axd.daemon.index.worker import WorkItem, process_file
+
+    profiler = cProfile.Profile()
+    c0 = cpu()
+    profiler.enable()
+    for rel in paths:
+        process_file(settings, WorkItem(path=rel))
+    profiler.disable()
+    total = cpu() - c0
+    stats = pstats.Stats(profiler)
+    rows = stats.stats  # type: ignore[attr-defined]
+    print(f"process_file on {len(paths)} files: {total:.2f} s CPU under cProfile")
+    for key, label in ((2, "own time (tottime)"), (3, "cumulative")):
+        print(f"\nTop {top} by {label}:")
+        ranked = sorted(rows.items(), key=lambda kv: -kv[1][key])[:top]
+        for (file, line, func), value in ranked:
+            where = f"{file.rsplit('/', 1)[-1]}:{line}" if line else file
+            print(
+                f"  {value[key]:7.2f} s {100 * value[key] / total:5.1f}%"
+                f"  {value[1]:9d} calls  {func} ({where})"
+            )
     return 0
 
 
