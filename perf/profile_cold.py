@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="only cProfile process_file on the sample and print the top N functions",
     )
+    parser.add_argument(
+        "--time-function",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="also charge the CPU spent inside this module-level function during"
+        " the worker phase (e.g. axd.daemon.index.extract:_outer); repeatable",
+    )
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"skipped: no tree at {args.root}")
@@ -126,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     # -- worker side ---------------------------------------------------------------------
+    timed = {spec: time_inside(spec) for spec in args.time_function}
     parsers: dict[str, Any] = {}
     outcomes: list[FileOutcome] = []
     t_process = t_parse = 0.0
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         ts_parser.parse(data)
         t_parse += cpu() - c0
     worker_wall = time.perf_counter() - wall0
+    out["timed_functions"] = {spec: box.pop() for spec, box in timed.items()}
     indexed = [o for o in outcomes if o.status == "indexed"]
     source_bytes = sum(o.size for o in indexed)
 
@@ -304,6 +314,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def time_inside(spec: str) -> list[Any]:
+    """Wrap `module:function` so the CPU spent inside it adds up; returns a
+    box whose last item is a dict the wrapper fills (calls, cpu_s, worst file)."""
+    import importlib
+
+    module_name, _, name = spec.partition(":")
+    module = importlib.import_module(module_name)
+    original = getattr(module, name)
+    totals: dict[str, Any] = {"calls": 0, "cpu_s": 0.0}
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = cpu()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            totals["calls"] += 1
+            totals["cpu_s"] += cpu() - started
+
+    setattr(module, name, wrapper)
+    return [totals]
+
+
 def cprofile_worker(settings: Any, paths: list[str], top: int) -> int:
     """cProfile of the worker's per-file work: where extraction spends it."""
     import cProfile
@@ -398,6 +430,11 @@ def print_report(o: dict[str, Any]) -> None:
         f" load {' '.join(o['load_start'])} -> {' '.join(o['load_end'])}."
     )
     print(f"\nCPU seconds of the per-file work, serial (total {pipeline:.1f} s):")
+    for spec, t in o.get("timed_functions", {}).items():
+        print(
+            f"  (inside {spec}: {t['cpu_s']:.2f} s in {t['calls']} calls,"
+            f" {100 * t['cpu_s'] / c['process_file']:.0f}% of process_file)"
+        )
     for key, label in (
         ("parse", "tree-sitter parse"),
         (
