@@ -239,6 +239,9 @@ class Report:
     burst_queryable_ms: float | None = None
     burst_notified_ms: float | None = None
     burst_watchman_ms: float | None = None
+    # (ms after the last write, burst files named) per notification
+    burst_axd_events: list[tuple[float, int]] = field(default_factory=list)
+    burst_watchman_events: list[tuple[float, int]] = field(default_factory=list)
     load_after: str = ""
 
 
@@ -406,6 +409,18 @@ def run(args: argparse.Namespace) -> Report | None:
                     watchman.cond, watchman.events, set(burst_files), t_first
                 )
                 report.burst_watchman_ms = ms(wm, t_last)
+                with watchman.cond:
+                    report.burst_watchman_events = [
+                        (round((t - t_last) * 1000, 1), len(names & set(burst_files)))
+                        for t, names in watchman.events
+                        if t >= t_first and names & set(burst_files)
+                    ]
+            with changes.cond:
+                report.burst_axd_events = [
+                    (round((t - t_last) * 1000, 1), len(paths & set(burst_files)))
+                    for t, _, paths in changes.events
+                    if t >= t_first and paths & set(burst_files)
+                ]
         report.load_after = loadavg()
     finally:
         if changes is not None:
@@ -494,6 +509,14 @@ def summary(report: Report) -> list[str]:
                 f" watchman {fmt(report.burst_watchman_ms)} ms"
             ),
         ]
+        lines.append(
+            "  index.changed (ms after the last write, files): "
+            + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_axd_events)
+        )
+        lines.append(
+            "  watchman (ms after the last write, files): "
+            + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_watchman_events)
+        )
         if report.burst_queryable_ms is not None and report.burst_watchman_ms:
             ratio = report.burst_queryable_ms / report.burst_watchman_ms
             lines.append(f"ratio burst axd queryable / watchman: {ratio:.1f}x")
