@@ -30,9 +30,12 @@ DAEMON_STAGES = [
     ("writer: relink_all (imports, once)", {"relink_all"}),
     ("writer: rest of write_batch (upserts, priors)", {"write_batch"}),
     ("writer: BEGIN/COMMIT (FTS5 flush, WAL)", {"_write"}),
-    ("IPC: decoding worker results", {"decode", "_decode", "_receive", "recv_bytes",
-                                      "_recv_bytes", "_recv"}),
+    ("IPC: decoding worker results (msgspec, in the waiter thread)",
+     {"decode", "_decode", "_receive", "recv_bytes", "_recv_bytes", "_recv",
+      "WorkerPool._submit.<locals>.<lambda>"}),
+    ("planning batches (stat, known hashes)", {"_plan_batch", "_take_batch"}),
     ("crawl / stat pass", {"_reconcile", "crawl", "plan", "walk", "_scan"}),
+    ("event loop (select, callbacks)", {"_run_once"}),
     ("pool: submit / result plumbing", {"_submit", "submit", "_send_bytes", "send_bytes",
                                          "_ExecutorManagerThread.run", "add_call_item_to_queue"}),
 ]  # fmt: skip
@@ -52,10 +55,11 @@ def function(frame: str) -> str:
 def classify(frames: list[str]) -> tuple[str, str]:
     processes = [f for f in frames if f.startswith("process ")]
     role = "daemon" if len(processes) <= 1 else "worker"
-    names = [function(f) for f in frames if not f.startswith(("process ", "thread "))]
-    full = [f.split(" (", 1)[0] for f in frames]
+    code = [f for f in frames if not f.startswith(("process ", "thread "))]
+    names = [function(f) for f in code]
+    full = [f.split(" (", 1)[0] for f in code]
     stages = DAEMON_STAGES if role == "daemon" else WORKER_STAGES
-    for name, qual in zip(reversed(names), reversed(full[-len(names) :]), strict=True):
+    for name, qual in zip(reversed(names), reversed(full), strict=True):
         for stage, functions in stages:
             if name in functions or qual in functions:
                 return role, stage
