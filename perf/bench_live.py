@@ -477,7 +477,12 @@ def summary(report: Report) -> list[str]:
     edits = report.edits
     q = row("axd queryable", [e.queryable_ms for e in edits])
     row("axd index.changed", [e.notified_ms for e in edits])
-    w = row("watchman subscribe", [e.watchman_ms for e in edits])
+    has_watchman = report.watchman != "absent"
+    w = (
+        row("watchman subscribe", [e.watchman_ms for e in edits])
+        if has_watchman
+        else None
+    )
     if q and w:
         lines.append(
             f"ratio axd queryable / watchman: p50 {q[0] / w[0]:.2f}x, p95 {q[1] / w[1]:.2f}x"
@@ -505,18 +510,23 @@ def summary(report: Report) -> list[str]:
             (
                 f"burst: {report.burst_files} files written in {report.burst_write_ms:.0f} ms;"
                 f" after the last write: queryable {fmt(report.burst_queryable_ms)} ms,"
-                f" index.changed {fmt(report.burst_notified_ms)} ms,"
-                f" watchman {fmt(report.burst_watchman_ms)} ms"
+                f" index.changed {fmt(report.burst_notified_ms)} ms"
+                + (
+                    f", watchman {fmt(report.burst_watchman_ms)} ms"
+                    if has_watchman
+                    else ""
+                )
             ),
         ]
         lines.append(
             "  index.changed (ms after the last write, files): "
             + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_axd_events)
         )
-        lines.append(
-            "  watchman (ms after the last write, files): "
-            + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_watchman_events)
-        )
+        if has_watchman:
+            lines.append(
+                "  watchman (ms after the last write, files): "
+                + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_watchman_events)
+            )
         if report.burst_queryable_ms is not None and report.burst_watchman_ms:
             ratio = report.burst_queryable_ms / report.burst_watchman_ms
             lines.append(f"ratio burst axd queryable / watchman: {ratio:.1f}x")
