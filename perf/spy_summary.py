@@ -42,7 +42,11 @@ DAEMON_STAGES = [
 WORKER_STAGES = [
     ("worker: tree-sitter parse", {"_parse"}),
     ("worker: IPC encode", {"encode"}),
-    ("worker: extract (queries, chunks, records)", {"extract"}),
+    ("worker: extract._outer (growing definitions to wrappers)", {"_outer"}),
+    ("worker: chunking (chunk_file)", {"chunk_file"}),
+    ("worker: reference context lines (_context)", {"_context"}),
+    ("worker: symbols (_symbols: signatures, comments, docstrings)", {"_symbols"}),
+    ("worker: rest of extract (query matching, references, records)", {"extract"}),
     ("worker: read / classify / hash", {"process_file"}),
     ("worker: IPC receive / send", {"_process_worker", "recv_bytes", "send_bytes"}),
 ]
