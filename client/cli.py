@@ -21,6 +21,7 @@ from axd.client.connection import (
     connect_or_start,
 )
 from axd.client.doctor import add_doctor_command
+from axd.client.lsp.command import add_lsp_command
 from axd.protocol import __version__
 from axd.protocol.paths import default_socket_path, default_state_dir
 
@@ -393,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root")
     command("health", cmd_health, "component health (exit 1 unless HEALTHY)")
     add_doctor_command(sub, common)
+    add_lsp_command(sub, common)
     command("metrics", cmd_metrics, "Prometheus metrics text")
     p = command("config", cmd_config, "check or show the configuration")
     config_sub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)
