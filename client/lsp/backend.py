@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-# After a failed connect, calls fail fast for this long instead of each one
-# trying (and possibly starting a daemon) again.
+# After a failed auto-start, calls fail fast for this long instead of each one
+# trying to start a daemon again (a start can take seconds). Without auto-start
+# a refused connect costs microseconds, so every call tries.
 RETRY_AFTER_S = 1.0
 
 
@@ -137,7 +138,8 @@ class Backend:
 
     def _connect(self) -> Client:
         failed_at = self._failed_at
-        if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_S:
+        recent = failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_S
+        if recent and self._start:
             raise DaemonUnavailableError(f"no daemon at {self.socket_path}")
         try:
             client = connect_or_start(

@@ -70,7 +70,8 @@ def build(backend: Backend) -> LanguageServer:
 
     @server.feature(lsp.INITIALIZE)
     async def initialize(params: lsp.InitializeParams) -> None:
-        encoding = str(server.workspace.position_encoding or UTF16)
+        chosen = server.workspace.position_encoding or UTF16
+        encoding = str(getattr(chosen, "value", chosen))  # an Enum or a str
         features.ranges = Ranges(encoding, LineCache())
         await features.add_folders(folders_of(params))
 
