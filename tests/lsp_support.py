@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
@@ -14,6 +13,7 @@ from support import environment_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from axd.daemon.config import Config
 
