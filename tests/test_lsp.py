@@ -21,21 +21,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 from lsp_support import lsp_session, open_document, position, span, uri, write_tree
 from lsprotocol import types as lsp
 
+from axd.client.aio import AsyncClient
+from axd.daemon.lifecycle import Daemon
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
+    from anyio.abc import TaskGroup, TaskStatus
     from pytest_lsp import LanguageClient
 
-    from axd.client.aio import AsyncClient
     from axd.daemon.config import Config
-    from axd.daemon.lifecycle import Daemon
 
 
 @pytest.fixture
@@ -534,3 +537,62 @@ async def test_what_the_index_cannot_answer_is_empty_not_an_error(
             == []
         )
         assert lc.messages == []
+
+
+async def start_daemon(tg: TaskGroup, config: Config) -> Callable[[], Awaitable[None]]:
+    """An in-process daemon in `tg`; the coroutine function that stops it."""
+    instance, stopped = Daemon(config), anyio.Event()
+
+    async def run(*, task_status: TaskStatus[None]) -> None:
+        try:
+            await instance.run(task_status=task_status)
+        finally:
+            stopped.set()
+
+    await tg.start(run)
+
+    async def stop() -> None:
+        instance.request_stop()
+        await stopped.wait()
+
+    return stop
+
+
+async def test_a_daemon_that_goes_away_is_reconnected_with_one_message(
+    config: Config, repo: Path
+) -> None:
+    outline = lsp.DocumentSymbolParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri(repo, "py/util.py"))
+    )
+    async with anyio.create_task_group() as tg:
+        stop = await start_daemon(tg, config)
+        async with lsp_session(config, repo) as (lc, _):
+            async with await AsyncClient.connect(str(config.socket_path)) as client:
+                await ready(client, repo)
+            assert await lc.text_document_document_symbol_async(outline)
+            assert lc.messages == []
+
+            # A restart between two requests: reconnected, said once.
+            await stop()
+            stop = await start_daemon(tg, config)
+            assert await lc.text_document_document_symbol_async(outline)
+            assert await lc.text_document_document_symbol_async(outline)
+            assert [m.type for m in lc.messages] == [lsp.MessageType.Info]
+
+            # An outage: empty answers, one warning however many requests.
+            await stop()
+            assert await lc.text_document_document_symbol_async(outline) == []
+            assert (
+                await lc.workspace_symbol_async(
+                    lsp.WorkspaceSymbolParams(query="helper")
+                )
+                == []
+            )
+            assert [m.type for m in lc.messages][1:] == [lsp.MessageType.Warning]
+            assert "axd.sock" in lc.messages[1].message
+
+            # Back: answers again, without another message.
+            stop = await start_daemon(tg, config)
+            assert await lc.text_document_document_symbol_async(outline)
+            assert len(lc.messages) == 2
+        await stop()
