@@ -1,0 +1,264 @@
+"""What `axd lsp` adds to a lookup: LSP requests vs the same calls on the socket.
+
+A real daemon indexes a big tree (``--tree``, default the CPython standard
+library of this interpreter; ``--corpus N`` builds and uses the ~N-file
+corpus of `corpus.build_corpus` instead). Then, in the same run and
+interleaved so both see the same machine:
+
+* **LSP**: a pygls LanguageClient drives ``axd lsp --no-start`` over stdio,
+  as an editor does (each file opened with didOpen first, UTF-16 positions
+  unless ``--encoding utf-8``): ``textDocument/definition`` at the name of a
+  definition drawn from the index (answered from the same file: one
+  ``symbols.definition`` call), and ``workspace/symbol`` with random 2-6
+  character prefixes of indexed names.
+* **socket**: the same lookups as one blocking NDJSON call each,
+  ``symbols.definition {root, name}`` and ``symbols.search {root, query,
+  limit: 100}`` (what the server asks the daemon).
+
+Latency is the client's wall time per request (send to decoded reply),
+p50/p95. The LSP figure includes the test client's own cost (pygls decodes
+every reply into lsprotocol objects), so it is pessimistic for the server.
+Target (issue #15): the LSP layer adds <= 1 ms at p50. Reported, not asserted.
+
+    .venv/bin/python perf/bench_lsp.py [--tree DIR | --corpus 100000]
+        [--samples 300] [--encoding utf-16|utf-8] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from corpus import build_corpus
+from daemon_proc import Daemon
+
+EXTENSIONS = {".py", ".go", ".ts", ".js", ".java", ".c", ".h", ".rs", ".rb"}
+AXD_LSP = [sys.executable, "-c", "from axd.client.cli import run; run()", "lsp"]
+TARGET_MS = 1.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def source_files(root: Path, limit: int, rng: random.Random) -> list[Path]:
+    """Up to `limit` random source files under `root`."""
+    found = [
+        Path(d) / name
+        for d, _, names in os.walk(root)
+        for name in names
+        if os.path.splitext(name)[1] in EXTENSIONS
+    ]
+    return rng.sample(found, min(limit, len(found)))
+
+
+def utf16_column(line: bytes, col: int) -> int:
+    return len(line[:col].decode("utf-8", "replace").encode("utf-16-le")) // 2
+
+
+def draw_definitions(
+    daemon: Daemon, root: Path, samples: int, rng: random.Random
+) -> list[tuple[Path, str, int, int, str, int]]:
+    """(file, name, 0-based line, UTF-16 character, text, byte column) at
+    definitions' names."""
+    picked: list[tuple[Path, str, int, int, str, int]] = []
+    for path in source_files(root, samples * 4, rng):
+        if len(picked) >= samples:
+            break
+        rel = path.relative_to(root).as_posix()
+        outline = daemon.call("symbols.outline", {"root": str(root), "path": rel})
+        symbols = [s for s in outline["symbols"] if s["name"].isidentifier()]
+        if not symbols:
+            continue
+        symbol = rng.choice(symbols)
+        data = path.read_bytes()
+        sel = symbol["selection_range"]
+        line = data.split(b"\n")[sel["start_line"] - 1]
+        text = data.decode("utf-8", "replace")
+        picked.append(
+            (path, symbol["name"], sel["start_line"] - 1, utf16_column(line, sel["start_col"]), text, sel["start_col"])
+        )  # fmt: skip
+    return picked
+
+
+def draw_prefixes(
+    daemon: Daemon, root: Path, samples: int, rng: random.Random
+) -> list[str]:
+    names = sorted(
+        {
+            s["name"]
+            for q in ("get", "set", "test", "Rea", "par", "Fi", "run", "op", "to", "is")
+            for s in daemon.call("symbols.search", {"root": str(root), "query": q, "limit": 200})["symbols"]
+            if s["name"].isidentifier() and len(s["name"]) >= 3
+        }
+    )  # fmt: skip
+    return [
+        name[: rng.randint(2, min(6, len(name)))]
+        for name in rng.sample(names, min(samples, len(names)))
+    ]
+
+
+async def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    byte_columns = draw_definitions(daemon, root, args.samples, rng)
+    defs = [(p, n, line, ch, text) for p, n, line, ch, text, _ in byte_columns]
+    prefixes = draw_prefixes(daemon, root, args.samples, rng)
+    env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
+    client = LanguageClient("bench", "1")
+    await client.start_io(*AXD_LSP, "--no-start", env=env)
+    await client.initialize_async(
+        lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(
+                general=lsp.GeneralClientCapabilities(
+                    position_encodings=[args.encoding]
+                )
+            ),
+            workspace_folders=[lsp.WorkspaceFolder(uri=root.as_uri(), name="bench")],
+        )
+    )
+    client.initialized(lsp.InitializedParams())
+    for path, _, _, _, text in defs:
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(
+                text_document=lsp.TextDocumentItem(
+                    uri=path.as_uri(), language_id="", version=1, text=text
+                )
+            )
+        )
+    direct = daemon.connect()
+    times: dict[str, list[float]] = {
+        k: []
+        for k in ("lsp definition", "socket definition", "lsp symbol", "socket symbol")
+    }
+    byte_cols = [c for *_, c in byte_columns]
+    misses = 0
+    try:
+        for rnd in range(2):  # round 0 warms caches and is not recorded
+            for i in range(max(len(defs), len(prefixes))):
+                path, name, line, character, _ = defs[i % len(defs)]
+                if args.encoding == "utf-8":
+                    character = byte_cols[i % len(defs)]
+                started = time.perf_counter()
+                found = await client.text_document_definition_async(
+                    lsp.DefinitionParams(
+                        text_document=lsp.TextDocumentIdentifier(uri=path.as_uri()),
+                        position=lsp.Position(line=line, character=character),
+                    )
+                )
+                lsp_def = time.perf_counter() - started
+                misses += not found
+                started = time.perf_counter()
+                direct.call_raw("symbols.definition", {"root": str(root), "name": name})
+                sock_def = time.perf_counter() - started
+                query = prefixes[i % len(prefixes)]
+                started = time.perf_counter()
+                await client.workspace_symbol_async(
+                    lsp.WorkspaceSymbolParams(query=query)
+                )
+                lsp_sym = time.perf_counter() - started
+                started = time.perf_counter()
+                direct.call_raw(
+                    "symbols.search", {"root": str(root), "query": query, "limit": 100}
+                )
+                sock_sym = time.perf_counter() - started
+                if rnd:
+                    times["lsp definition"].append(lsp_def * 1000)
+                    times["socket definition"].append(sock_def * 1000)
+                    times["lsp symbol"].append(lsp_sym * 1000)
+                    times["socket symbol"].append(sock_sym * 1000)
+    finally:
+        direct.close()
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+    return {
+        "times": times,
+        "definitions": len(defs),
+        "prefixes": len(prefixes),
+        "misses": misses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--tree", type=Path, default=Path(sysconfig.get_paths()["stdlib"])
+    )
+    parser.add_argument(
+        "--corpus", type=int, default=0, help="build and use an N-file corpus"
+    )
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--encoding", choices=["utf-16", "utf-8"], default="utf-16")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--state-dir", type=Path, help="keep the index between runs")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.corpus:
+        info = build_corpus(HERE / "corpus", args.corpus)
+        root = (HERE / "corpus" / "tree").resolve()
+        label = f"perf/corpus ({info.files} files)"
+    else:
+        root = args.tree.resolve()
+        label = str(root)
+    with tempfile.TemporaryDirectory(prefix="axdl-", dir="/tmp") as base:
+        state = args.state_dir or Path(base) / "state"
+        with Daemon(Path(base), state) as daemon:
+            started = time.perf_counter()
+            daemon.call("workspace.add", {"root": str(root)})
+            status = daemon.wait(str(root))
+            index_s = time.perf_counter() - started
+            result = asyncio.run(run(args, root, daemon))
+    times = result.pop("times")
+    report: dict[str, Any] = {
+        "tree": label,
+        "files": status["files_indexed"],
+        "index_s": round(index_s, 1),
+        "encoding": args.encoding,
+        **result,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        "ms": {k: {"p50": round(pct(v, 0.5), 3), "p95": round(pct(v, 0.95), 3), "n": len(v)} for k, v in times.items()},
+    }  # fmt: skip
+    for kind in ("definition", "symbol"):
+        lsp_p50 = report["ms"][f"lsp {kind}"]["p50"]
+        sock_p50 = report["ms"][f"socket {kind}"]["p50"]
+        report[f"{kind} added p50 ms"] = round(lsp_p50 - sock_p50, 3)
+        report[f"{kind} ratio p50"] = round(lsp_p50 / sock_p50, 2) if sock_p50 else None
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"tree: {label}: {report['files']} files indexed in {report['index_s']} s")
+    print(f"machine: {report['machine']}; load {' '.join(report['loadavg'])}")
+    print(
+        f"encoding {args.encoding}; {result['definitions']} definitions ({result['misses']} not found), {result['prefixes']} prefixes"
+    )
+    print(f"{'lookup':<20} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, row in report["ms"].items():
+        print(f"{name:<20} {row['p50']:>8.3f} {row['p95']:>8.3f}")
+    for kind in ("definition", "symbol"):
+        added = report[f"{kind} added p50 ms"]
+        verdict = "met" if added <= TARGET_MS else "NOT met"
+        print(
+            f"{kind}: LSP adds {added:.3f} ms at p50 (x{report[f'{kind} ratio p50']} the socket); target <= {TARGET_MS} ms: {verdict}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
