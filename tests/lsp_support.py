@@ -154,10 +154,15 @@ async def lsp_session(
     *,
     encodings: list[str] | None = None,
     folders: list[Path] | None = None,
+    start: bool = False,
 ) -> AsyncIterator[tuple[LanguageClient, lsp.InitializeResult]]:
-    """`axd lsp --no-start` as a subprocess, initialized on `folders`."""
+    """`axd lsp` as a subprocess, initialized on `folders`.
+
+    Without `start`, `--no-start`: the test provides the daemon.
+    """
     client = make_test_lsp_client()
-    await client.start_io(*AXD_LSP, "--no-start", env=environment_for(config))
+    options = [] if start else ["--no-start"]
+    await client.start_io(*AXD_LSP, *options, env=environment_for(config))
     try:
         result = await client.initialize_session(
             lsp.InitializeParams(

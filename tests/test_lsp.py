@@ -23,8 +23,17 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from lsp_support import lsp_session, open_document, position, span, uri, write_tree
+from lsp_support import (
+    AXD_LSP,
+    lsp_session,
+    open_document,
+    position,
+    span,
+    uri,
+    write_tree,
+)
 from lsprotocol import types as lsp
+from support import environment_for
 
 from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
@@ -596,3 +605,22 @@ async def test_a_daemon_that_goes_away_is_reconnected_with_one_message(
             assert await lc.text_document_document_symbol_async(outline)
             assert len(lc.messages) == 2
         await stop()
+
+
+async def test_no_daemon_one_is_started_as_the_cli_does(
+    config: Config, repo: Path
+) -> None:
+    async with lsp_session(config, repo, start=True) as (lc, _):
+        try:
+            async with await AsyncClient.connect(str(config.socket_path)) as client:
+                await ready(client, repo)
+            found = await lc.workspace_symbol_async(
+                lsp.WorkspaceSymbolParams(query="Circle")
+            )
+            assert found and found[0].name == "Circle"
+            assert lc.messages == []
+        finally:
+            stopped = await anyio.run_process(
+                [*AXD_LSP[:-1], "stop"], env=environment_for(config), check=False
+            )
+            assert stopped.returncode == 0, stopped.stderr
