@@ -5,9 +5,11 @@ library of this interpreter; ``--corpus N`` builds and uses the ~N-file
 corpus of `corpus.build_corpus` instead). Then, in the same run and
 interleaved so both see the same machine:
 
-* **LSP**: a pygls LanguageClient drives ``axd lsp --no-start`` over stdio,
-  as an editor does (each file opened with didOpen first, UTF-16 positions
-  unless ``--encoding utf-8``): ``textDocument/definition`` at the name of a
+* **LSP**: ``axd lsp --no-start`` as a subprocess, driven over stdio as an
+  editor does (each file opened with didOpen first; UTF-16 positions unless
+  ``--encoding utf-8``), by a client that decodes replies to plain JSON as
+  Neovim's or VS Code's do (Content-Length framing from `axd.protocol`,
+  blocking pipes): ``textDocument/definition`` at the name of a
   definition drawn from the index (answered from the same file: one
   ``symbols.definition`` call), and ``workspace/symbol`` with random 2-6
   character prefixes of indexed names.
@@ -16,9 +18,7 @@ interleaved so both see the same machine:
   limit: 100}`` (what the server asks the daemon).
 
 Latency is the client's wall time per request (send to decoded reply),
-p50/p95. The LSP figure includes the test client's own cost (pygls decodes
-every reply into lsprotocol objects), so it is pessimistic for the server.
-Target (issue #15): the LSP layer adds <= 1 ms at p50. Reported, not asserted.
+p50/p95. Target (issue #15): the LSP layer adds <= 1 ms at p50. Reported, not asserted.
 
     .venv/bin/python perf/bench_lsp.py [--tree DIR | --corpus 100000]
         [--samples 300] [--encoding utf-16|utf-8] [--json]
@@ -27,11 +27,12 @@ Target (issue #15): the LSP layer adds <= 1 ms at p50. Reported, not asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import itertools
 import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -39,8 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types as lsp
-from pygls.lsp.client import LanguageClient
+from axd.protocol.framing import ContentLengthDecoder, Message, encode
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -114,52 +114,96 @@ def draw_prefixes(
     ]
 
 
-async def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
+class LspProcess:
+    """`axd lsp` on pipes; one request at a time, replies as plain JSON."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self._ids = itertools.count(1)
+        self._decoder = ContentLengthDecoder(1 << 30)
+        self._ready: list[dict[str, Any]] = []
+
+    def notify(self, method: str, params: Any) -> None:
+        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params: Any) -> Any:
+        request_id = next(self._ids)
+        self._send(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        )
+        while True:
+            message = self._next()
+            if message.get("id") == request_id and "method" not in message:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result")
+
+    def close(self) -> None:
+        self.request("shutdown", None)
+        self.notify("exit", None)
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(encode("content-length", json.dumps(message).encode()))
+        self.proc.stdin.flush()
+
+    def _next(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while not self._ready:
+            data = os.read(self.proc.stdout.fileno(), 1 << 20)
+            if not data:
+                raise RuntimeError("axd lsp exited")
+            for frame in self._decoder.feed(data):
+                if isinstance(frame, Message):
+                    self._ready.append(json.loads(frame.body))
+        return self._ready.pop(0)
+
+
+def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    byte_columns = draw_definitions(daemon, root, args.samples, rng)
-    defs = [(p, n, line, ch, text) for p, n, line, ch, text, _ in byte_columns]
+    drawn = draw_definitions(daemon, root, args.samples, rng)
     prefixes = draw_prefixes(daemon, root, args.samples, rng)
     env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
-    client = LanguageClient("bench", "1")
-    await client.start_io(*AXD_LSP, "--no-start", env=env)
-    await client.initialize_async(
-        lsp.InitializeParams(
-            capabilities=lsp.ClientCapabilities(
-                general=lsp.GeneralClientCapabilities(
-                    position_encodings=[args.encoding]
-                )
-            ),
-            workspace_folders=[lsp.WorkspaceFolder(uri=root.as_uri(), name="bench")],
-        )
+    server = LspProcess([*AXD_LSP, "--no-start"], env)
+    init = server.request(
+        "initialize",
+        {
+            "processId": os.getpid(),
+            "rootUri": root.as_uri(),
+            "capabilities": {"general": {"positionEncodings": [args.encoding]}},
+            "workspaceFolders": [{"uri": root.as_uri(), "name": "bench"}],
+        },
     )
-    client.initialized(lsp.InitializedParams())
-    for path, _, _, _, text in defs:
-        client.text_document_did_open(
-            lsp.DidOpenTextDocumentParams(
-                text_document=lsp.TextDocumentItem(
-                    uri=path.as_uri(), language_id="", version=1, text=text
-                )
-            )
-        )
+    assert init["capabilities"]["positionEncoding"] == args.encoding, init
+    server.notify("initialized", {})
+    for path, *_, text, _ in drawn:
+        server.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": path.as_uri(), "languageId": "", "version": 1, "text": text}},
+        )  # fmt: skip
     direct = daemon.connect()
     times: dict[str, list[float]] = {
-        k: []
-        for k in ("lsp definition", "socket definition", "lsp symbol", "socket symbol")
-    }
-    byte_cols = [c for *_, c in byte_columns]
+        k: [] for k in ("lsp definition", "socket definition", "lsp symbol", "socket symbol")
+    }  # fmt: skip
     misses = 0
     try:
         for rnd in range(2):  # round 0 warms caches and is not recorded
-            for i in range(max(len(defs), len(prefixes))):
-                path, name, line, character, _ = defs[i % len(defs)]
+            for i in range(max(len(drawn), len(prefixes))):
+                path, name, line, character, _, byte_col = drawn[i % len(drawn)]
                 if args.encoding == "utf-8":
-                    character = byte_cols[i % len(defs)]
+                    character = byte_col
                 started = time.perf_counter()
-                found = await client.text_document_definition_async(
-                    lsp.DefinitionParams(
-                        text_document=lsp.TextDocumentIdentifier(uri=path.as_uri()),
-                        position=lsp.Position(line=line, character=character),
-                    )
+                found = server.request(
+                    "textDocument/definition",
+                    {
+                        "textDocument": {"uri": path.as_uri()},
+                        "position": {"line": line, "character": character},
+                    },
                 )
                 lsp_def = time.perf_counter() - started
                 misses += not found
@@ -168,9 +212,7 @@ async def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str,
                 sock_def = time.perf_counter() - started
                 query = prefixes[i % len(prefixes)]
                 started = time.perf_counter()
-                await client.workspace_symbol_async(
-                    lsp.WorkspaceSymbolParams(query=query)
-                )
+                server.request("workspace/symbol", {"query": query})
                 lsp_sym = time.perf_counter() - started
                 started = time.perf_counter()
                 direct.call_raw(
@@ -184,14 +226,12 @@ async def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str,
                     times["socket symbol"].append(sock_sym * 1000)
     finally:
         direct.close()
-        await client.shutdown_async(None)
-        client.exit(None)
-        await client.stop()
+        server.close()
     return {
         "times": times,
-        "definitions": len(defs),
+        "definitions": len(drawn),
         "prefixes": len(prefixes),
-        "misses": misses,
+        "misses": misses // 2,
     }
 
 
@@ -223,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon.call("workspace.add", {"root": str(root)})
             status = daemon.wait(str(root))
             index_s = time.perf_counter() - started
-            result = asyncio.run(run(args, root, daemon))
+            result = run(args, root, daemon)
     times = result.pop("times")
     report: dict[str, Any] = {
         "tree": label,

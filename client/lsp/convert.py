@@ -6,6 +6,7 @@ Mapping choices are written down in docs/protocol.md ("LSP front end").
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
@@ -57,7 +58,13 @@ class Place:
 
     def uri(self, rel: str) -> str:
         """The URI the client knows the file by."""
-        return from_fs_path(os.path.join(self.folder, rel)) or ""
+        return file_uri(os.path.join(self.folder, rel))
+
+
+@lru_cache(maxsize=4096)
+def file_uri(path: str) -> str:
+    """`file://` URI of an absolute path (cached: results repeat files)."""
+    return from_fs_path(path) or ""
 
 
 class Ranges:

@@ -73,16 +73,24 @@ def word_at(line: str, index: int) -> tuple[str, int, int] | None:
 
 
 class LineCache:
-    """Lines of files on disk, re-read when their size or mtime changes."""
+    """Lines of files on disk, re-read when their size or mtime changes.
 
-    def __init__(self, capacity: int = 256) -> None:
+    Most source files are pure ASCII, where byte columns are already UTF-16
+    columns: for those only the fact is kept (no line list), so converting
+    a result costs one `stat` once the file has been seen.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
         self._capacity = capacity
-        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = (
+        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes] | None]] = (
             OrderedDict()
         )
 
     def line(self, path: str, line: int) -> bytes | None:
-        """Line `line` (1-based) of `path` without its newline; None if unreadable."""
+        """Line `line` (1-based) of `path` without its newline.
+
+        None when the file is all ASCII (no conversion needed) or unreadable.
+        """
         lines = self._lines(path)
         if lines is None or not 1 <= line <= len(lines):
             return None
@@ -100,9 +108,10 @@ class LineCache:
             return cached[1]
         try:
             with open(path, "rb") as handle:
-                lines = handle.read().split(b"\n")
+                data = handle.read()
         except OSError:
             return None
+        lines = None if data.isascii() else data.split(b"\n")
         self._files[path] = (key, lines)
         while len(self._files) > self._capacity:
             self._files.popitem(last=False)
