@@ -494,8 +494,10 @@ async def test_what_the_index_cannot_answer_is_empty_not_an_error(
 ) -> None:
     outside = tmp_path / "elsewhere.py"
     outside.write_text("def helper():\n    pass\n")
-    async with lsp_session(config, repo) as (lc, _):
+    gone = tmp_path / "no-such-folder"  # a folder the daemon refuses
+    async with lsp_session(config, repo, folders=[gone, repo]) as (lc, _):
         await ready(client, repo)
+        assert await lc.workspace_symbol_async(lsp.WorkspaceSymbolParams(query="make"))
         blank = lsp.TextDocumentIdentifier(uri=uri(repo, "py/shapes.py"))
         between = lsp.Position(line=1, character=0)  # an empty line
         assert (

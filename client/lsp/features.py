@@ -72,14 +72,25 @@ class Features:
     async def call(self, method: Method[Any, R], params: Any) -> R | None:
         """`method`'s result, or None when the index cannot answer."""
         try:
-            result, reconnected = await self.backend.call(method, params)
-        except DaemonUnavailableError as exc:
-            if self._outage(True):
-                self._say(lsp.MessageType.Warning, f"axd: {exc}; answers stay empty")
+            return await self.checked_call(method, params)
+        except DaemonUnavailableError:
             return None
         except RemoteError as exc:
             log.debug("%s failed: %s", method.name, exc.kind)
             return None
+
+    async def checked_call(self, method: Method[Any, R], params: Any) -> R:
+        """`method`'s result; an outage is told to the user once.
+
+        :raises DaemonUnavailableError: no daemon, even after reconnecting.
+        :raises RemoteError: the daemon answered with an error.
+        """
+        try:
+            result, reconnected = await self.backend.call(method, params)
+        except DaemonUnavailableError as exc:
+            if self._outage(True):
+                self._say(lsp.MessageType.Warning, f"axd: {exc}; answers stay empty")
+            raise
         if self._outage(reconnected):
             self._say(lsp.MessageType.Info, "axd: the daemon went away; reconnected")
         return result
@@ -98,11 +109,17 @@ class Features:
         """Add the client's folders as daemon workspaces (later if no daemon)."""
         paths = [p for p in paths if p not in self._pending]
         for path in [*self._pending, *paths]:
-            added = await self.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=path))
             if path in self._pending:
                 self._pending.remove(path)
-            if added is None:
-                self._pending.append(path)
+            try:
+                added = await self.checked_call(
+                    m.WORKSPACE_ADD, t.WorkspaceAddParams(root=path)
+                )
+            except DaemonUnavailableError:
+                self._pending.append(path)  # tried again on the next request
+                continue
+            except RemoteError as exc:  # e.g. the folder does not exist
+                log.warning("cannot add %s as a workspace: %s", path, exc.message)
                 continue
             if all(p.root != added.root for p in self.folders):
                 self.folders.append(Place(added.root, path))
