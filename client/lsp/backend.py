@@ -1,27 +1,25 @@
-"""The daemon behind `axd lsp`: pooled blocking connections, used from threads.
+"""The daemon behind `axd lsp`: one asyncio connection, many calls in flight.
 
-The CLI's blocking client answers one request per connection at a time, so
-each LSP request borrows an idle connection (or opens one) inside a worker
-thread; pygls' event loop never waits on the socket. A connection that breaks
-means the daemon went away: every idle connection is dropped, one reconnect is
-tried (starting a daemon as the CLI does, unless `--no-start`), the workspace
-folders are added again, and the request is retried once.
+Calls go through `AsyncClient` (anyio, here on pygls' asyncio loop), so a
+request costs no thread hop: pygls' event loop awaits the socket and is never
+blocked by it. The connection's reader lives in a keeper task that owns its
+task group. A connection that breaks means the daemon went away: one
+reconnect is tried (starting a daemon as the CLI does, in a thread since that
+code blocks, unless `--no-start`), the workspace folders are added again, and
+the request is retried once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from axd.client.connection import (
-    Client,
-    DaemonUnavailableError,
-    RemoteError,
-    connect_or_start,
-)
+import anyio
+
+from axd.client.aio import AsyncClient
+from axd.client.connection import DaemonUnavailableError, RemoteError, connect_or_start
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
@@ -33,6 +31,10 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+# A connection the daemon closed: AsyncClient reports it as
+# DaemonUnavailableError when reading, but a write to it raises anyio's own.
+BROKEN = (DaemonUnavailableError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
 # After a failed auto-start, calls fail fast for this long instead of each one
 # trying to start a daemon again (a start can take seconds). Without auto-start
 # a refused connect costs microseconds, so every call tries.
@@ -40,7 +42,7 @@ RETRY_AFTER_S = 1.0
 
 
 class Backend:
-    """Typed daemon calls for async code, run in a small thread pool."""
+    """Typed daemon calls for pygls' handlers, with reconnection."""
 
     def __init__(
         self,
@@ -49,16 +51,16 @@ class Backend:
         *,
         start: bool,
         config_path: str | None,
-        threads: int = 4,
     ) -> None:
         self.socket_path = socket_path
         self._state_dir = state_dir
         self._start = start
         self._config_path = config_path
-        self._idle: list[Client] = []
-        self._lock = threading.Lock()
+        self._client: AsyncClient | None = None
+        self._closing: asyncio.Event | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
         self._failed_at: float | None = None
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="axd-lsp")
         self.roots: list[str] = []  # daemon roots added for the client's folders
 
     async def call(self, method: Method[Any, R], params: Any = None) -> tuple[R, bool]:
@@ -67,109 +69,87 @@ class Backend:
         :raises DaemonUnavailableError: no daemon, even after reconnecting.
         :raises RemoteError: the daemon answered with an error.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, method, params)
-
-    async def add_folders(self, folders: list[str]) -> list[str]:
-        """`workspace.add` each folder; the daemon's resolved roots."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._add_folders, folders)
-
-    def close(self) -> None:
-        """Close every connection and the thread pool."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for client in idle:
-            client.close()
-
-    # -- in worker threads -----------------------------------------------------
-
-    def _call(self, method: Method[Any, R], params: Any) -> tuple[R, bool]:
-        client, reconnected = self._borrow(), False
+        client = self._client or await self._connect(broken=None)
         try:
-            result = client.call(method, params)
-        except DaemonUnavailableError:
-            client.close()
-            self._drop_idle()
-            client, reconnected = self._reconnect(), True
-            try:
-                result = client.call(method, params)
-            except BaseException:
-                client.close()
-                raise
-        except RemoteError:
-            self._give_back(client)  # an error answer leaves the connection usable
-            raise
-        except BaseException:
-            client.close()  # a timeout or a decode error: the stream is unknown
-            raise
-        self._give_back(client)
-        return result, reconnected
-
-    def _add_folders(self, folders: list[str]) -> list[str]:
-        roots: list[str] = []
-        for folder in folders:
-            try:
-                added, _ = self._call(
-                    m.WORKSPACE_ADD, t.WorkspaceAddParams(root=folder)
-                )
-            except RemoteError:
-                continue  # e.g. the folder vanished: serve the others
-            roots.append(added.root)
-        self.roots = roots
-        return roots
-
-    def _borrow(self) -> Client:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._connect()
-
-    def _give_back(self, client: Client) -> None:
-        with self._lock:
-            self._idle.append(client)
-
-    def _drop_idle(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for client in idle:
-            client.close()
-
-    def _connect(self) -> Client:
-        failed_at = self._failed_at
-        recent = failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_S
-        if recent and self._start:
-            raise DaemonUnavailableError(f"no daemon at {self.socket_path}")
+            return await client.call(method, params), False
+        except BROKEN:
+            client = await self._connect(broken=client)
         try:
-            client = connect_or_start(
-                self.socket_path,
-                self._state_dir,
-                start=self._start,
-                config_path=self._config_path,
+            return await client.call(method, params), True
+        except BROKEN as exc:
+            raise DaemonUnavailableError(f"no daemon at {self.socket_path}") from exc
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._drop()
+
+    async def _connect(self, broken: AsyncClient | None) -> AsyncClient:
+        async with self._connecting:  # concurrent callers share one reconnect
+            if self._client is not None and self._client is not broken:
+                return self._client
+            recovering = broken is not None or self._failed_at is not None
+            await self._drop()
+            failed_at = self._failed_at
+            recent = (
+                failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_S
             )
+            if recent and self._start and broken is None:
+                raise DaemonUnavailableError(f"no daemon at {self.socket_path}")
+            try:
+                client = await self._open()
+            except DaemonUnavailableError:
+                self._failed_at = time.monotonic()
+                raise
+            self._failed_at = None
+            if recovering:
+                await self._add_roots(client)
+            return client
+
+    async def _open(self) -> AsyncClient:
+        try:
+            client = await AsyncClient.connect(self.socket_path)
         except DaemonUnavailableError:
-            self._failed_at = time.monotonic()
-            raise
-        if failed_at is not None:
-            self._add_roots(client)  # the daemon is back, maybe a new one
-        self._failed_at = None
+            if not self._start:
+                raise
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._start_daemon)
+            client = await AsyncClient.connect(self.socket_path)
+        opened, closing = asyncio.Event(), asyncio.Event()
+
+        async def keep() -> None:  # owns the client's task group, start to end
+            async with client:
+                opened.set()
+                await closing.wait()
+
+        self._keeper = asyncio.ensure_future(keep())
+        self._closing = closing
+        await opened.wait()
+        self._client = client
         return client
 
-    def _reconnect(self) -> Client:
-        self._failed_at = None  # a broken connection is news: try at once
-        client = self._connect()
-        self._add_roots(client)
-        return client
+    def _start_daemon(self) -> None:
+        """The CLI's auto-start (blocking: it waits for the daemon to answer)."""
+        connect_or_start(
+            self.socket_path,
+            self._state_dir,
+            start=True,
+            config_path=self._config_path,
+        ).close()
 
-    def _add_roots(self, client: Client) -> None:
+    async def _drop(self) -> None:
+        keeper, closing = self._keeper, self._closing
+        self._client = self._keeper = self._closing = None
+        if keeper is not None and closing is not None:
+            closing.set()
+            with contextlib.suppress(Exception):
+                await keeper
+
+    async def _add_roots(self, client: AsyncClient) -> None:
         # A restarted daemon resumes persisted workspaces; adding again is
         # harmless and covers one started with a fresh state dir.
         for root in list(self.roots):
-            try:
-                client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=root))
-            except RemoteError:
-                pass
+            with contextlib.suppress(RemoteError):
+                await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=root))
 
 
 def announce_once() -> Callable[[bool], bool]:

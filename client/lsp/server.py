@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import stat
+import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
+from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -117,8 +122,8 @@ def build(backend: Backend) -> LanguageServer:
         return await features.search(args)
 
     @server.feature(lsp.SHUTDOWN)
-    def shutdown(params: None) -> None:
-        backend.close()
+    async def shutdown(params: None) -> None:
+        await backend.close()
 
     return server
 
@@ -129,8 +134,44 @@ def serve(
     """Serve LSP on stdin/stdout until the client says exit."""
     logging.basicConfig(level=logging.WARNING, format="axd lsp: %(message)s")
     backend = Backend(socket_path, state_dir, start=start, config_path=config_path)
+    server = build(backend)
+    if not _is_stream(sys.stdin.fileno()):
+        server.start_io()  # a regular file as stdin: pygls' threaded reader
+        return 0
     try:
-        build(backend).start_io()
-    finally:
-        backend.close()
+        asyncio.run(_serve_stream(server))
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
     return 0
+
+
+def _is_stream(fd: int) -> bool:
+    """Whether the event loop can read `fd` itself (pipe, socket, terminal)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
+async def _serve_stream(server: LanguageServer) -> None:
+    """pygls' message loop on stdin read by the event loop itself.
+
+    pygls' `start_io` reads stdin in a worker thread, one hop per header
+    line and body; on a loaded machine each hop can cost a time slice, so
+    the loop reads the pipe directly (the LSP layer should add <= 1 ms).
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
+    )
+    server._stop_event = stop = threading.Event()  # server.shutdown() sets it
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    await run_async(
+        stop_event=stop,
+        reader=reader,
+        protocol=server.protocol,
+        logger=logging.getLogger("pygls"),
+        error_handler=server.report_server_error,
+    )
