@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -134,24 +134,20 @@ def serve(
     """Serve LSP on stdin/stdout until the client says exit."""
     logging.basicConfig(level=logging.WARNING, format="axd lsp: %(message)s")
     backend = Backend(socket_path, state_dir, start=start, config_path=config_path)
-    server = build(backend)
-    if not _is_stream(sys.stdin.fileno()):
-        server.start_io()  # a regular file as stdin: pygls' threaded reader
-        return 0
     try:
-        asyncio.run(_serve_stream(server))
+        asyncio.run(_serve_stream(build(backend)))
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     return 0
 
 
-def _is_stream(fd: int) -> bool:
-    """Whether the event loop can read `fd` itself (pipe, socket, terminal)."""
+def _is_pipe(fd: int) -> bool:
+    """Whether `fd` is a pipe or a socket (what editors give a server)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 async def _serve_stream(server: LanguageServer) -> None:
@@ -162,10 +158,13 @@ async def _serve_stream(server: LanguageServer) -> None:
     the loop reads the pipe directly (the LSP layer should add <= 1 ms).
     """
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
-    )
+    reader: asyncio.StreamReader | StdinAsyncReader
+    if _is_pipe(sys.stdin.fileno()):
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        await loop.connect_read_pipe(lambda: protocol, sys.stdin.buffer)
+    else:  # a file, a terminal, /dev/null: epoll cannot watch all of them
+        reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
     server._stop_event = stop = threading.Event()  # server.shutdown() sets it
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     await run_async(
