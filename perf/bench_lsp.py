@@ -13,9 +13,10 @@ interleaved so both see the same machine:
   definition drawn from the index (answered from the same file: one
   ``symbols.definition`` call), and ``workspace/symbol`` with random 2-6
   character prefixes of indexed names.
-* **socket**: the same lookups as one blocking NDJSON call each,
-  ``symbols.definition {root, name}`` and ``symbols.search {root, query,
-  limit: 100}`` (what the server asks the daemon).
+* **socket**: the same lookups as one blocking NDJSON call each, what the
+  server asks the daemon: ``symbols.definition {root, name, path}`` (the
+  same-file tier, which answers at a definition) and ``symbols.search {root, query,
+  limit: 100}``.
 
 Latency is the client's wall time per request (send to decoded reply),
 p50/p95. On a shared, loaded machine most of the LSP layer's wall time is
@@ -174,6 +175,10 @@ class LspProcess:
         return self._ready.pop(0)
 
 
+def rel_path(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
 def lsp_params(method: str, item: Any, encoding: str) -> dict[str, Any]:
     if method == "workspace/symbol":
         return {"query": item}
@@ -231,7 +236,10 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
                 lsp_def = time.perf_counter() - started
                 misses += not found
                 started = time.perf_counter()
-                direct.call_raw("symbols.definition", {"root": str(root), "name": name})
+                direct.call_raw(
+                    "symbols.definition",
+                    {"root": str(root), "name": name, "path": rel_path(root, path)},
+                )
                 sock_def = time.perf_counter() - started
                 query = prefixes[i % len(prefixes)]
                 started = time.perf_counter()

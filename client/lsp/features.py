@@ -187,6 +187,14 @@ class Features:
         if located is None or found is None:
             return Place("", ""), [], None
         (place, rel), (name, span) = located, found
+        # The same file first, asked as such: a common name (`__init__`, `get`)
+        # has thousands of definitions that the first tier does not need.
+        local = await self.call(
+            m.SYMBOLS_DEFINITION,
+            t.DefinitionParams(root=place.root, name=name, path=rel),
+        )
+        if local is not None and local.definitions:
+            return place, local.definitions, span
         result = await self.call(
             m.SYMBOLS_DEFINITION, t.DefinitionParams(root=place.root, name=name)
         )
