@@ -74,20 +74,22 @@ class Ranges:
         self.encoding = encoding
         self._lines = lines
 
-    def position(self, path: str, line: int, col: int) -> lsp.Position:
-        """LSP position of (1-based `line`, byte `col`) in the file at `path`."""
-        character = col
-        if col and self.encoding != UTF8:
-            text = self._lines.line(path, line)
-            character = byte_col_to_character(text, col, self.encoding)
-        return lsp.Position(line=max(line - 1, 0), character=character)
-
     def range(self, path: str, r: t.Range) -> lsp.Range:
         """The LSP range of `r` in the file at `path`."""
+        lines = None
+        if self.encoding != UTF8 and (r.start_col or r.end_col):
+            lines = self._lines.lines(path)
         return lsp.Range(
-            start=self.position(path, r.start_line, r.start_col),
-            end=self.position(path, r.end_line, r.end_col),
+            start=self._position(lines, r.start_line, r.start_col),
+            end=self._position(lines, r.end_line, r.end_col),
         )
+
+    def _position(self, lines: list[bytes] | None, line: int, col: int) -> lsp.Position:
+        text = (
+            lines[line - 1] if lines is not None and 1 <= line <= len(lines) else None
+        )
+        character = byte_col_to_character(text, col, self.encoding)
+        return lsp.Position(line=max(line - 1, 0), character=character)
 
     def location(self, place: Place, rel: str, r: t.Range) -> lsp.Location:
         """A Location for a workspace-relative path and range."""

@@ -76,32 +76,28 @@ class LineCache:
     """Lines of files on disk, re-read when their size or mtime changes.
 
     Most source files are pure ASCII, where byte columns are already UTF-16
-    columns: for those only the fact is kept (no line list), so converting
-    a result costs one `stat` once the file has been seen.
+    columns: for those only the fact is kept (many of them, cheaply), so a
+    result in a file seen before costs one `stat`. Line lists are kept for
+    the few recent non-ASCII files.
     """
 
-    def __init__(self, capacity: int = 1024) -> None:
-        self._capacity = capacity
-        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes] | None]] = (
+    def __init__(self, files: int = 256, ascii_files: int = 50_000) -> None:
+        self._capacity = files
+        self._ascii_capacity = ascii_files
+        self._ascii: dict[str, tuple[int, int]] = {}
+        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = (
             OrderedDict()
         )
 
-    def line(self, path: str, line: int) -> bytes | None:
-        """Line `line` (1-based) of `path` without its newline.
-
-        None when the file is all ASCII (no conversion needed) or unreadable.
-        """
-        lines = self._lines(path)
-        if lines is None or not 1 <= line <= len(lines):
-            return None
-        return lines[line - 1]
-
-    def _lines(self, path: str) -> list[bytes] | None:
+    def lines(self, path: str) -> list[bytes] | None:
+        """The lines of `path` (no newlines); None if all ASCII or unreadable."""
         try:
             stat = os.stat(path)
         except OSError:
             return None
         key = (stat.st_mtime_ns, stat.st_size)
+        if self._ascii.get(path) == key:
+            return None
         cached = self._files.get(path)
         if cached is not None and cached[0] == key:
             self._files.move_to_end(path)
@@ -111,7 +107,12 @@ class LineCache:
                 data = handle.read()
         except OSError:
             return None
-        lines = None if data.isascii() else data.split(b"\n")
+        if data.isascii():
+            if len(self._ascii) >= self._ascii_capacity:
+                self._ascii.clear()  # rare; refilled one stat + read at a time
+            self._ascii[path] = key
+            return None
+        lines = data.split(b"\n")
         self._files[path] = (key, lines)
         while len(self._files) > self._capacity:
             self._files.popitem(last=False)
