@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from axd.protocol.paths import default_socket_path, default_state_dir
 
@@ -25,6 +25,18 @@ def add_lsp_command(sub: Any, common: argparse.ArgumentParser) -> None:
     # The CLI calls handler(ctx); only the options are read from it, since the
     # server opens its own pool of connections.
     parser.set_defaults(handler=lambda ctx: run(ctx.args))
+
+
+class _Commands(Protocol):
+    """The CLI's per-area registry (`axd.client.context.Commands` on main)."""
+
+    subparsers: Any
+    common: argparse.ArgumentParser
+
+
+def register(commands: _Commands) -> None:
+    """Registry form of `add_lsp_command` (`REGISTRY` in axd.client.commands)."""
+    add_lsp_command(commands.subparsers, commands.common)
 
 
 def run(args: argparse.Namespace) -> int:
