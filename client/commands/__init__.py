@@ -25,6 +25,7 @@ from axd.client.commands import (
     watch,
     workspaces,
 )
+from axd.client.lsp import command as lsp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,4 +42,5 @@ REGISTRY: tuple[Callable[[Commands], None], ...] = (
     config.register,
     flags.register,
     telemetry.register,
+    lsp.register,
 )

@@ -1,0 +1,173 @@
+"""The daemon behind `axd lsp`: one asyncio connection, many calls in flight.
+
+Calls go through `AsyncClient` (anyio, here on pygls' asyncio loop), so a
+request costs no thread hop: pygls' event loop awaits the socket and is never
+blocked by it. The connection's reader lives in a keeper task that owns its
+task group. A connection that breaks means the daemon went away: one
+reconnect is tried (starting a daemon as the CLI does, in a thread since that
+code blocks, unless `--no-start`), the workspace folders are added again, and
+the request is retried once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from axd.client.aio import AsyncClient
+from axd.client.connection import connect_or_start
+from axd.client.exchange import DaemonUnavailableError, RemoteError
+from axd.protocol import methods as m
+from axd.protocol import types as t
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from axd.protocol.methods import Method
+
+R = TypeVar("R")
+
+# A connection the daemon closed: AsyncClient reports it as
+# DaemonUnavailableError when reading, but a write to it raises anyio's own.
+BROKEN = (DaemonUnavailableError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+# After a failed auto-start, calls fail fast for this long instead of each one
+# trying to start a daemon again (a start can take seconds). Without auto-start
+# a refused connect costs microseconds, so every call tries.
+RETRY_AFTER_S = 1.0
+
+
+class Backend:
+    """Typed daemon calls for pygls' handlers, with reconnection."""
+
+    def __init__(
+        self,
+        socket_path: Path,
+        state_dir: Path,
+        *,
+        start: bool,
+        config_path: str | None,
+    ) -> None:
+        self.socket_path = socket_path
+        self._state_dir = state_dir
+        self._start = start
+        self._config_path = config_path
+        self._client: AsyncClient | None = None
+        self._closing: asyncio.Event | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._failed_at: float | None = None
+        self.roots: list[str] = []  # daemon roots added for the client's folders
+
+    async def call(self, method: Method[Any, R], params: Any = None) -> tuple[R, bool]:
+        """Call `method`; (result, whether a reconnect was needed first).
+
+        :raises DaemonUnavailableError: no daemon, even after reconnecting.
+        :raises RemoteError: the daemon answered with an error.
+        """
+        client = self._client or await self._connect(broken=None)
+        try:
+            return await client.call(method, params), False
+        except BROKEN:
+            client = await self._connect(broken=client)
+        try:
+            return await client.call(method, params), True
+        except BROKEN as exc:
+            raise DaemonUnavailableError(f"no daemon at {self.socket_path}") from exc
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._drop()
+
+    async def _connect(self, broken: AsyncClient | None) -> AsyncClient:
+        async with self._connecting:  # concurrent callers share one reconnect
+            if self._client is not None and self._client is not broken:
+                return self._client
+            recovering = broken is not None or self._failed_at is not None
+            await self._drop()
+            failed_at = self._failed_at
+            recent = (
+                failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_S
+            )
+            if recent and self._start and broken is None:
+                raise DaemonUnavailableError(f"no daemon at {self.socket_path}")
+            try:
+                client = await self._open()
+            except DaemonUnavailableError:
+                self._failed_at = time.monotonic()
+                raise
+            self._failed_at = None
+            if recovering:
+                await self._add_roots(client)
+            return client
+
+    async def _open(self) -> AsyncClient:
+        try:
+            client = await AsyncClient.connect(self.socket_path)
+        except DaemonUnavailableError:
+            if not self._start:
+                raise
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._start_daemon)
+            client = await AsyncClient.connect(self.socket_path)
+        opened, closing = asyncio.Event(), asyncio.Event()
+
+        async def keep() -> None:  # owns the client's task group, start to end
+            async with client:
+                opened.set()
+                await closing.wait()
+
+        self._keeper = asyncio.ensure_future(keep())
+        self._closing = closing
+        await opened.wait()
+        self._client = client
+        return client
+
+    def _start_daemon(self) -> None:
+        """The CLI's auto-start (blocking: it waits for the daemon to answer)."""
+        connect_or_start(
+            self.socket_path,
+            self._state_dir,
+            start=True,
+            config_path=self._config_path,
+        ).close()
+
+    async def _drop(self) -> None:
+        keeper, closing = self._keeper, self._closing
+        self._client = self._keeper = self._closing = None
+        if keeper is not None and closing is not None:
+            closing.set()
+            with contextlib.suppress(Exception):
+                await keeper
+
+    async def _add_roots(self, client: AsyncClient) -> None:
+        # A restarted daemon resumes persisted workspaces; adding again is
+        # harmless and covers one started with a fresh state dir.
+        for root in list(self.roots):
+            with contextlib.suppress(RemoteError):
+                await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=root))
+
+
+def announce_once() -> Callable[[bool], bool]:
+    """A latch for outage messages: true the first time in each outage.
+
+    Call it with `failed=True` when a call failed or needed a reconnect, and
+    `failed=False` after a plain success (which ends the outage).
+    """
+    announced = False
+
+    def latch(failed: bool) -> bool:
+        nonlocal announced
+        if not failed:
+            announced = False
+            return False
+        first = not announced
+        announced = True
+        return first
+
+    return latch

@@ -1,0 +1,372 @@
+"""The LSP methods, answered from the daemon's index.
+
+Every answer the index cannot give (no workspace for the file, no identifier
+under the cursor, a daemon error or no daemon) is an empty result, never an
+LSP error: editors show errors in the user's face for what is just "nothing
+found". The daemon going away is said once per outage with showMessage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from lsprotocol import types as lsp
+from pygls.uris import to_fs_path
+
+from axd.client.exchange import DaemonUnavailableError, RemoteError
+from axd.client.lsp import convert
+from axd.client.lsp.backend import announce_once
+from axd.client.lsp.convert import Place, Ranges
+from axd.client.lsp.positions import (
+    UTF16,
+    LineCache,
+    character_to_index,
+    index_to_character,
+    word_at,
+)
+from axd.protocol import methods as m
+from axd.protocol import types as t
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+    from axd.client.lsp.backend import Backend
+    from axd.protocol.methods import Method
+
+R = TypeVar("R")
+
+
+class AtPosition(Protocol):
+    """Any LSP params naming a document and a position in it."""
+
+    @property
+    def text_document(self) -> lsp.TextDocumentIdentifier: ...
+
+    @property
+    def position(self) -> lsp.Position: ...
+
+
+log = logging.getLogger(__name__)  # stderr: stdout carries the protocol
+
+REFERENCES_LIMIT = 2000
+SYMBOLS_LIMIT = 100
+
+
+class Features:
+    """State shared by the handlers: the daemon, the workspaces, the encoding."""
+
+    def __init__(self, server: LanguageServer, backend: Backend) -> None:
+        self.server = server
+        self.backend = backend
+        self.ranges = Ranges(UTF16, LineCache())
+        self.folders: list[Place] = []  # the client's workspace folders
+        self._known: list[Place] = []  # other daemon workspaces seen since
+        self._pending: list[str] = []  # folders not added yet (no daemon)
+        self._outage = announce_once()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    async def call(self, method: Method[Any, R], params: Any) -> R | None:
+        """`method`'s result, or None when the index cannot answer."""
+        try:
+            return await self.checked_call(method, params)
+        except DaemonUnavailableError:
+            return None
+        except RemoteError as exc:
+            log.debug("%s failed: %s", method.name, exc.kind)
+            return None
+
+    async def checked_call(self, method: Method[Any, R], params: Any) -> R:
+        """`method`'s result; an outage is told to the user once.
+
+        :raises DaemonUnavailableError: no daemon, even after reconnecting.
+        :raises RemoteError: the daemon answered with an error.
+        """
+        try:
+            result, reconnected = await self.backend.call(method, params)
+        except DaemonUnavailableError as exc:
+            if self._outage(True):
+                self._say(lsp.MessageType.Warning, f"axd: {exc}; answers stay empty")
+            raise
+        if self._outage(reconnected):
+            self._say(lsp.MessageType.Info, "axd: the daemon went away; reconnected")
+        return result
+
+    def spawn(self, method: Method[Any, R], params: Any) -> asyncio.Task[R | None]:
+        """`call` as a task, to run several calls at once."""
+        pending = self.call(method, params)  # no context: mypy infers R, not R | None
+        return asyncio.ensure_future(pending)
+
+    def _say(self, kind: lsp.MessageType, message: str) -> None:
+        self.server.window_show_message(
+            lsp.ShowMessageParams(type=kind, message=message)
+        )
+
+    async def add_folders(self, paths: list[str]) -> None:
+        """Add the client's folders as daemon workspaces (later if no daemon)."""
+        paths = [p for p in paths if p not in self._pending]
+        for path in [*self._pending, *paths]:
+            if path in self._pending:
+                self._pending.remove(path)
+            try:
+                added = await self.checked_call(
+                    m.WORKSPACE_ADD, t.WorkspaceAddParams(root=path)
+                )
+            except DaemonUnavailableError:
+                self._pending.append(path)  # tried again on the next request
+                continue
+            except RemoteError as exc:  # e.g. the folder does not exist
+                log.warning("cannot add %s as a workspace: %s", path, exc.message)
+                continue
+            if all(p.root != added.root for p in self.folders):
+                self.folders.append(Place(added.root, path))
+        self.backend.roots = [p.root for p in self.folders]
+
+    def remove_folders(self, paths: list[str]) -> None:
+        """Stop answering for these folders (the daemon keeps them: shared)."""
+        self.folders = [p for p in self.folders if p.folder not in paths]
+        self._pending = [p for p in self._pending if p not in paths]
+        self.backend.roots = [p.root for p in self.folders]
+
+    async def place_of(self, uri: str) -> tuple[Place, str] | None:
+        """The workspace holding the document, and its relative path."""
+        if self._pending:
+            await self.add_folders([])
+        real = real_path(uri)
+        if real is None:
+            return None
+        found = _longest(real, [*self.folders, *self._known])
+        if found is None:
+            listing = await self.call(m.WORKSPACE_LIST, t.Empty())
+            if listing is not None:
+                self._known = [Place(w.root, w.root) for w in listing.workspaces]
+            found = _longest(real, self._known)
+        if found is None:
+            return None
+        return found, relative(real, found.root)
+
+    def word(self, uri: str, position: lsp.Position) -> tuple[str, lsp.Range] | None:
+        """The identifier under the cursor, from the editor's buffer."""
+        try:
+            lines = self.server.workspace.get_text_document(uri).lines
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not 0 <= position.line < len(lines):
+            return None
+        text = lines[position.line].rstrip("\r\n")
+        encoding = self.ranges.encoding
+        found = word_at(text, character_to_index(text, position.character, encoding))
+        if found is None:
+            return None
+        name, start, end = found
+        span = lsp.Range(
+            start=lsp.Position(
+                line=position.line,
+                character=index_to_character(text, start, encoding),
+            ),
+            end=lsp.Position(
+                line=position.line, character=index_to_character(text, end, encoding)
+            ),
+        )
+        return name, span
+
+    # -- methods -----------------------------------------------------------------
+
+    async def definitions(
+        self, params: AtPosition
+    ) -> tuple[Place, list[t.Definition], lsp.Range | None]:
+        """Definitions of the identifier under the cursor, best tier only.
+
+        The same file first, then the files it imports, then the workspace.
+        """
+        located = await self.place_of(params.text_document.uri)
+        found = self.word(params.text_document.uri, params.position)
+        if located is None or found is None:
+            return Place("", ""), [], None
+        (place, rel), (name, span) = located, found
+        # The same file first, asked as such: a common name (`__init__`, `get`)
+        # has thousands of definitions that the first tier does not need.
+        local = await self.call(
+            m.SYMBOLS_DEFINITION,
+            t.DefinitionParams(root=place.root, name=name, path=rel),
+        )
+        if local is not None and local.definitions:
+            return place, local.definitions, span
+        result = await self.call(
+            m.SYMBOLS_DEFINITION, t.DefinitionParams(root=place.root, name=name)
+        )
+        defs = result.definitions if result else []
+        same = [d for d in defs if d.path == rel]
+        if same or len(defs) <= 1:
+            return place, same or defs, span
+        imports = await self.call(
+            m.GRAPH_IMPORTS, t.PathParams(root=place.root, path=rel)
+        )
+        imported = {e.path for e in imports.imports if e.path} if imports else set()
+        return place, [d for d in defs if d.path in imported] or defs, span
+
+    async def definition(self, params: AtPosition) -> list[lsp.Location]:
+        """textDocument/definition and textDocument/declaration."""
+        place, defs, _ = await self.definitions(params)
+        return [self.ranges.location(place, d.path, d.selection_range) for d in defs]
+
+    async def references(self, params: lsp.ReferenceParams) -> list[lsp.Location]:
+        """textDocument/references; includeDeclaration adds the definitions."""
+        located = await self.place_of(params.text_document.uri)
+        found = self.word(params.text_document.uri, params.position)
+        if located is None or found is None:
+            return []
+        place, name = located[0], found[0]
+        refs_task = self.spawn(
+            m.SYMBOLS_REFERENCES,
+            t.ReferencesParams(root=place.root, name=name, limit=REFERENCES_LIMIT),
+        )
+        defs = await self.call(
+            m.SYMBOLS_DEFINITION, t.DefinitionParams(root=place.root, name=name)
+        )
+        refs = await refs_task
+        declared = [
+            self.ranges.location(place, d.path, d.selection_range)
+            for d in (defs.definitions if defs else [])
+        ]
+        uses = [
+            self.ranges.location(place, r.path, r.range)
+            for r in (refs.references if refs else [])
+        ]
+        uses = [u for u in uses if u not in declared]
+        return declared + uses if params.context.include_declaration else uses
+
+    async def document_symbols(
+        self, params: lsp.DocumentSymbolParams
+    ) -> list[lsp.DocumentSymbol]:
+        """textDocument/documentSymbol: the outline as a tree."""
+        located = await self.place_of(params.text_document.uri)
+        if located is None:
+            return []
+        place, rel = located
+        result = await self.call(
+            m.SYMBOLS_OUTLINE, t.PathParams(root=place.root, path=rel)
+        )
+        if result is None:
+            return []
+        return convert.document_symbols(
+            self.ranges, place.disk_path(rel), result.symbols
+        )
+
+    async def hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
+        """Signature and docstring of the definition under the cursor."""
+        _, defs, span = await self.definitions(params)
+        if not defs:
+            return None
+        markdown = lsp.MarkupKind.Markdown in _hover_formats(self.server)
+        text = convert.hover_markdown(defs[0])
+        return lsp.Hover(
+            contents=lsp.MarkupContent(
+                kind=lsp.MarkupKind.Markdown if markdown else lsp.MarkupKind.PlainText,
+                value=text,
+            ),
+            range=span,
+        )
+
+    async def workspace_symbols(self, query: str) -> list[lsp.SymbolInformation]:
+        """workspace/symbol over every folder, best scores first."""
+        if self._pending:
+            await self.add_folders([])
+        places = self.folders or self._known
+        tasks = []
+        for place in places:
+            task = self.spawn(
+                m.SYMBOLS_SEARCH,
+                t.SymbolSearchParams(root=place.root, query=query, limit=SYMBOLS_LIMIT),
+            )
+            tasks.append(task)
+        results = [await task for task in tasks]
+        ranked = sorted(
+            (
+                (match.score, i, place, match)
+                for i, (place, result) in enumerate(zip(places, results, strict=True))
+                if result is not None
+                for match in result.symbols
+            ),
+            key=lambda entry: (-entry[0], entry[1]),
+        )
+        return [
+            convert.workspace_symbol(self.ranges, place, match)
+            for _, _, place, match in ranked[:SYMBOLS_LIMIT]
+        ]
+
+    async def search(self, args: tuple[Any, ...]) -> list[dict[str, object]]:
+        """`axd.search`: ranked code search; args `[query]` or `[{query, ...}]`."""
+        options: dict[str, Any] = {}
+        if args and isinstance(args[0], str):
+            options = {"query": args[0]}
+        elif args and isinstance(args[0], dict):
+            options = dict(args[0])
+        query, limit = options.get("query"), options.get("limit", 20)
+        if not isinstance(query, str) or not query.strip():
+            return []
+        if not isinstance(limit, int) or limit < 1:
+            limit = 20
+        languages, paths, kinds = (
+            [str(x) for x in v] if isinstance(v := options.get(k), list) else None
+            for k in ("languages", "paths", "kinds")
+        )
+        places = self.folders or self._known
+        tasks = []
+        for place in places:
+            task = self.spawn(
+                m.SEARCH,
+                t.SearchParams(
+                    root=place.root,
+                    query=query,
+                    limit=limit,
+                    languages=languages,
+                    paths=paths,
+                    kinds=kinds,
+                ),
+            )
+            tasks.append(task)
+        results = [await task for task in tasks]
+        hits = sorted(
+            (
+                (hit.score, place, hit)
+                for place, result in zip(places, results, strict=True)
+                if result is not None
+                for hit in result.results
+            ),
+            key=lambda entry: -entry[0],
+        )
+        return [
+            convert.search_hit(self.ranges, place, hit)
+            for _, place, hit in hits[:limit]
+        ]
+
+
+def real_path(uri: str) -> str | None:
+    """The resolved filesystem path of a file URI (the daemon resolves roots)."""
+    fs_path = to_fs_path(uri)
+    return os.path.realpath(fs_path) if fs_path else None
+
+
+def relative(path: str, root: str) -> str:
+    """`path` relative to `root`, `/`-separated as on the wire."""
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _longest(path: str, places: list[Place]) -> Place | None:
+    best: Place | None = None
+    for place in places:
+        root = place.root.rstrip("/")
+        inside = path == root or path.startswith(root + "/")
+        if inside and (best is None or len(root) > len(best.root)):
+            best = place
+    return best
+
+
+def _hover_formats(server: LanguageServer) -> list[str]:
+    hover = server.client_capabilities.text_document
+    formats = hover.hover.content_format if hover and hover.hover else None
+    return list(formats or [lsp.MarkupKind.PlainText])

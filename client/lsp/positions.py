@@ -1,0 +1,119 @@
+"""Columns between axd (0-based UTF-8 byte offsets) and LSP (negotiated units).
+
+axd ranges count lines from 1 and columns in bytes; LSP counts lines from 0 and
+characters in the position encoding agreed at `initialize` (UTF-16 unless the
+client offers UTF-8). A column can only be converted knowing its line's text:
+for positions the client sends, that is the editor's buffer; for results, the
+file on disk that the index was built from (`LineCache`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+
+
+def units(text: str, encoding: str) -> int:
+    """Length of `text` in code units of `encoding`."""
+    if text.isascii() or encoding == UTF32:
+        return len(text)
+    if encoding == UTF8:
+        return len(text.encode("utf-8"))
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def byte_col_to_character(line: bytes | None, col: int, encoding: str) -> int:
+    """The LSP character of byte column `col` in `line` (None: line unknown)."""
+    if encoding == UTF8 or line is None:
+        return col
+    prefix = line[:col]
+    if prefix.isascii():
+        return col
+    return units(prefix.decode("utf-8", "replace"), encoding)
+
+
+def character_to_index(line: str, character: int, encoding: str) -> int:
+    """The `str` index in `line` of LSP character `character` (clamped)."""
+    if line.isascii() or encoding == UTF32:
+        return max(0, min(character, len(line)))
+    count = 0
+    for index, ch in enumerate(line):
+        if count >= character:
+            return index
+        count += units(ch, encoding)
+    return len(line)
+
+
+def index_to_character(line: str, index: int, encoding: str) -> int:
+    """The LSP character of `str` index `index` in `line`."""
+    return units(line[:index], encoding)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
+
+
+def word_at(line: str, index: int) -> tuple[str, int, int] | None:
+    """The identifier touching `line[index]`: (word, start, end) str indices.
+
+    A cursor just after the last character of a word still selects it, as
+    editors place the cursor between characters.
+    """
+    start = end = max(0, min(index, len(line)))
+    while start > 0 and _is_word(line[start - 1]):
+        start -= 1
+    while end < len(line) and _is_word(line[end]):
+        end += 1
+    word = line[start:end]
+    if not word or word[0].isdigit():
+        return None
+    return word, start, end
+
+
+class LineCache:
+    """Lines of files on disk, re-read when their size or mtime changes.
+
+    Most source files are pure ASCII, where byte columns are already UTF-16
+    columns: for those only the fact is kept (many of them, cheaply), so a
+    result in a file seen before costs one `stat`. Line lists are kept for
+    the few recent non-ASCII files.
+    """
+
+    def __init__(self, files: int = 256, ascii_files: int = 50_000) -> None:
+        self._capacity = files
+        self._ascii_capacity = ascii_files
+        self._ascii: dict[str, tuple[int, int]] = {}
+        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = (
+            OrderedDict()
+        )
+
+    def lines(self, path: str) -> list[bytes] | None:
+        """The lines of `path` (no newlines); None if all ASCII or unreadable."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._ascii.get(path) == key:
+            return None
+        cached = self._files.get(path)
+        if cached is not None and cached[0] == key:
+            self._files.move_to_end(path)
+            return cached[1]
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        if data.isascii():
+            if len(self._ascii) >= self._ascii_capacity:
+                self._ascii.clear()  # rare; refilled one stat + read at a time
+            self._ascii[path] = key
+            return None
+        lines = data.split(b"\n")
+        self._files[path] = (key, lines)
+        while len(self._files) > self._capacity:
+            self._files.popitem(last=False)
+        return lines
