@@ -129,7 +129,14 @@ class Ops:
                 if interval is not None:
                     tg.start_soon(_watchdog, self.notifier, interval)
                 task_status.started()
-        finally:
+        except Exception:
+            # A crash, not a stop: the part is restarted (`supervised_service`)
+            # and the daemon goes on, so systemd must not hear STOPPING=1.
+            raise
+        except BaseException:
+            self.notifier.notify("STOPPING=1", "STATUS=stopping")
+            raise
+        else:  # pragma: no cover - the task group only ends by cancellation
             self.notifier.notify("STOPPING=1", "STATUS=stopping")
 
     async def _start_http(self, tg: anyio.abc.TaskGroup) -> None:
