@@ -13,8 +13,10 @@ from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.ops.probes import EngineView
 from axd.daemon.ops.service import start_ops
+from axd.daemon.rpc import snapshot_methods
 from axd.daemon.rpc.api import Api
 from axd.daemon.rpc.subscriptions import Subscriptions
+from axd.daemon.snapshotting import IndexSafety
 from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
@@ -45,6 +47,10 @@ async def start_services(
     daemon.on_stop(manager.close)
 
     Api(manager).register(daemon.registry)
+    # Index safety (#11): snapshots, db tool, damage recovery.
+    snapshot_methods.register(
+        daemon.registry, IndexSafety(manager, config.snapshots, tg)
+    )
     subscriptions.register(daemon.registry)
     daemon.languages = sorted(LANGUAGES)
     daemon.workspace_roots = manager.roots

@@ -23,13 +23,14 @@ import structlog
 
 from axd.daemon.index.indexer import Indexer
 from axd.daemon.index.watcher import Watcher
-from axd.daemon.store.store import Store
+from axd.daemon.store.diskspace import is_disk_full
+from axd.daemon.store.recovery import open_checked, recover
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
 if TYPE_CHECKING:
     from axd.daemon.config import Config
     from axd.daemon.index.pool import WorkerPool
-    from axd.daemon.store.store import BatchResult
+    from axd.daemon.store.store import BatchResult, Store
 
 log = structlog.get_logger()
 
@@ -55,12 +56,18 @@ class Workspace:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     error: str | None = None
     last_indexed_at: str | None = None
+    # Index safety (#11): why the workspace serves a fallback (quarantined
+    # database, snapshot) until its re-index completes; the indexer's own
+    # `paused` says "disk_full".
+    degraded: str | None = None
 
     @property
     def state(self) -> str:
-        """indexing | ready | error."""
+        """indexing | ready | degraded | error."""
         if self.error or self.indexer.failed:
             return "error"
+        if self.indexer.paused or self.degraded:
+            return "degraded"
         return "ready" if self.indexer.ready and not self.indexer.busy else "indexing"
 
     @property
@@ -161,16 +168,34 @@ class WorkspaceManager:
         log.info("workspace_added", root=resolved, id=workspace.id)
         return workspace
 
-    async def _open(self, root: str) -> Workspace:
+    async def _open(self, root: str, damaged: str | None = None) -> Workspace:
         ident = workspace_id(root)
         directory = self.state_dir / "workspaces" / ident
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "root").write_text(
-            root + "\n", encoding="utf-8", errors="surrogateescape"
-        )
-        store = await anyio.to_thread.run_sync(
-            lambda: Store.open(directory / "index.db", root=root)
-        )
+        created = not directory.exists()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "root").write_text(
+                root + "\n", encoding="utf-8", errors="surrogateescape"
+            )
+            # Checked at open; damage is quarantined (store/recovery.py, #11).
+            opened = await anyio.to_thread.run_sync(
+                lambda: (
+                    recover(directory, root, damaged)
+                    if damaged
+                    else open_checked(directory, root)
+                )
+            )
+        except Exception as exc:
+            if created:  # a failed add leaves nothing behind
+                shutil.rmtree(directory, ignore_errors=True)
+            if is_disk_full(exc):
+                raise RpcError(
+                    ErrorCode.CONFLICT,
+                    f"cannot create the index of {root}: the disk is full",
+                    reason="disk_full",
+                ) from exc
+            raise
+        store = opened.store
         indexer = Indexer(
             Path(root), store, self.pool, self.config.index, self._write_limiter
         )
@@ -182,6 +207,7 @@ class WorkspaceManager:
             indexer=indexer,
             watcher=Watcher(Path(root), indexer, self.config.watch),
             added_at=_now(),
+            degraded=opened.degraded,
         )
         indexer.listeners.append(
             lambda result, times: self._batch_done(workspace, result, times)
@@ -208,6 +234,24 @@ class WorkspaceManager:
                 log.exception("workspace_crashed", root=workspace.root)
                 # Wake index.wait callers: they return with state "error".
                 workspace.indexer.fail(workspace.error)
+
+    async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
+        """Replace a workspace whose database was found damaged while serving
+        (#11): stop it, quarantine the file, open again (from the newest good
+        snapshot when there is one) and index what differs."""
+        async with self._lock:
+            if self.workspaces.get(workspace.root) is not workspace:
+                return self.workspaces.get(workspace.root) or workspace
+            workspace.scope.cancel()
+            await anyio.to_thread.run_sync(workspace.store.close)
+            fresh = await self._open(workspace.root, damaged=reason)
+            fresh.added_at = workspace.added_at
+            self.workspaces[workspace.root] = fresh
+        assert self._tg is not None, "start() first"
+        self._tg.start_soon(self._run, fresh)
+        for callback in self.on_added:
+            callback(fresh)
+        return fresh
 
     async def remove(self, root: str, *, purge: bool) -> None:
         """Stop indexing `root`; `purge` also deletes its state directory.

@@ -53,7 +53,7 @@ class ServerInfo(Result, frozen=True, kw_only=True):
 
 # -- workspaces and indexing ------------------------------------------------------
 
-WorkspaceState = Literal["indexing", "ready", "error"]
+WorkspaceState = Literal["indexing", "ready", "degraded", "error"]
 
 
 class RootParams(Params, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.abc
@@ -30,6 +30,7 @@ from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
 from axd.daemon.index.languages import LANGUAGES, detect_language
 from axd.daemon.index.worker import WorkerSettings, WorkItem
 from axd.daemon.records import FileOutcome
+from axd.daemon.store.diskspace import DISK_FULL, retry_on_full_disk
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from axd.daemon.store.store import BatchResult, Store
 
 log = structlog.get_logger()
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ class Indexer:
         self.progress = Progress()
         self.ready = False  # the first full index has been committed
         self.failed: str | None = None
+        # "disk_full" while a commit waits for space (#11, store/diskspace.py).
+        self.paused: str | None = None
         self.listeners: list[BatchListener] = []
         self._inflight = 0
         self._wakeup = anyio.Event()
@@ -520,9 +524,7 @@ class Indexer:
         """End of a bulk first index: resolve every import in one pass."""
         started = time.perf_counter()
         try:
-            count = await anyio.to_thread.run_sync(
-                self.store.relink_all, limiter=self._write_limiter
-            )
+            count = await self._write(self.store.relink_all)
         except Exception as exc:
             log.exception("import_linking_failed", root=str(self.root))
             self.progress.last_error = f"resolving imports failed: {exc}"
@@ -542,9 +544,8 @@ class Indexer:
         deleted = batch.deleted + missing
         try:
             defer = self._bulk and any(o.status == "indexed" for o in kept)
-            result = await anyio.to_thread.run_sync(
-                lambda: self.store.apply_batch(kept, deleted, defer_links=defer),
-                limiter=self._write_limiter,
+            result = await self._write(
+                lambda: self.store.apply_batch(kept, deleted, defer_links=defer)
             )
             if defer:
                 self._deferred_batches += 1
@@ -576,6 +577,31 @@ class Indexer:
                 listener(result, freshness)
             except Exception:
                 log.exception("batch_listener_failed")
+
+    async def _write(self, write: Callable[[], _T]) -> _T:
+        """A store write in a thread; on a full disk it is rolled back, the
+        workspace is degraded and the same write retried when space is back
+        (#11): nothing is lost and nothing partial turns the index ready."""
+
+        def pause(reason: str) -> None:
+            self.paused, self.progress.last_error = DISK_FULL, reason
+            log.error("indexing_paused", root=str(self.root), reason=reason)
+            self._notify()
+
+        def resume() -> None:
+            self.paused = self.progress.last_error = None
+            log.info("indexing_resumed", root=str(self.root))
+            self._notify()
+
+        return await retry_on_full_disk(
+            write,
+            state_path=self.store.path.parent,
+            min_free_bytes=self.config.min_free_bytes,
+            retry_s=self.config.disk_retry_s,
+            limiter=self._write_limiter,
+            on_pause=pause,
+            on_resume=resume,
+        )
 
     def _maybe_ready(self) -> None:
         if self._bulk and self._deferred_batches:

@@ -67,14 +67,18 @@ def plan_rollback(store: Store, target: int) -> list[tuple[int, str, str]]:
 
 def migrate(store: Store, target: int | None = None) -> list[Migration]:
     """Apply pending migrations up to `target`, all in one transaction."""
+    applied: list[Migration] = []
     with store.exclusive() as conn, conn:
-        return Migrator(conn).migrate(target)
+        applied = Migrator(conn).migrate(target)
+    return applied
 
 
 def rollback(store: Store, target: int) -> list[Migration]:
     """Run down migrations until `target` is current, in one transaction."""
+    undone: list[Migration] = []
     with store.exclusive() as conn, conn:
-        return Migrator(conn).rollback(target)
+        undone = Migrator(conn).rollback(target)
+    return undone
 
 
 def backup(store: Store, dest: str | Path) -> None:

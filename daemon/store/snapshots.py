@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 FORMAT = 1
-SnapshotKind = str  # "manual" | "auto" | "pre-restore" | "pre-migrate" | "import"
+# Snapshot kinds: "manual" and "import" are made by people; "auto",
+# "pre-restore", "pre-migrate" and "pre-db-restore" by the daemon.
+MANUAL_KINDS = frozenset({"manual", "import"})
 
 
 class SnapshotError(Exception):
@@ -200,7 +202,7 @@ class SnapshotDir:
                     removed += 1
         return removed
 
-    def list(self) -> list[Manifest]:
+    def all(self) -> list[Manifest]:
         """Every complete snapshot, oldest first."""
         found: list[Manifest] = []
         if not self.directory.is_dir():
@@ -287,10 +289,15 @@ class SnapshotDir:
             self._db(ident).unlink()
         fsync_path(self.directory)
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete the oldest snapshots beyond `keep`; their ids."""
-        snapshots = self.list()
-        doomed = [m.id for m in snapshots[: max(0, len(snapshots) - max(keep, 1))]]
+    def prune(
+        self, keep: int, protect: set[str] | frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Delete the oldest automatic snapshots beyond `keep` (never one in
+        `protect`); their ids. Manual and imported snapshots are kept until
+        someone deletes them: a schedule never removes what a person made."""
+        automatic = [m for m in self.all() if m.kind not in MANUAL_KINDS]
+        excess = len(automatic) - max(keep, 1)
+        doomed = [m.id for m in automatic if m.id not in protect][: max(excess, 0)]
         for ident in doomed:
             with contextlib.suppress(SnapshotError, OSError):
                 self.delete(ident)
@@ -313,7 +320,7 @@ class SnapshotDir:
 
     def newest_good(self) -> tuple[Manifest, Path] | None:
         """The newest snapshot that verifies, or None."""
-        for manifest in reversed(self.list()):
+        for manifest in reversed(self.all()):
             try:
                 self.verify(manifest.id)
             except SnapshotError:

@@ -1,0 +1,417 @@
+"""Index safety for every workspace: snapshots (on demand, automatic,
+retention), restores with reconciliation, portable import/export, the
+migration tool, and recovery from a database found damaged while serving.
+
+One `anyio.Lock` per workspace serialises the operations that replace or
+copy its database (create, restore, import, migrate, rollback, db restore),
+so a restore never races a migration; the indexer's own writes are kept
+apart by the store's writer lock (`Store.exclusive`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import structlog
+
+from axd.daemon.store import maintenance, portable
+from axd.daemon.store.batch import BatchResult
+from axd.daemon.store.migrator import MigrationError
+from axd.daemon.store.recovery import SNAPSHOTS
+from axd.daemon.store.snapshots import (
+    Manifest,
+    SnapshotDir,
+    SnapshotError,
+    SnapshotInvalidError,
+    SnapshotNotFoundError,
+    scratch,
+    sha256_of,
+)
+from axd.protocol.errors import ErrorCode, RpcError, invalid_params, not_found
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from axd.daemon.config import SnapshotsConfig
+    from axd.daemon.events import ChangeKind
+    from axd.daemon.store.rows import FileState
+    from axd.daemon.workspaces import Workspace, WorkspaceManager
+    from axd.protocol.snapshots import DbStatus
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class _State:
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    last_auto: float | None = None  # monotonic
+    damaged: bool = False
+
+
+class IndexSafety:
+    """Snapshots, restores and recovery for the workspaces of one daemon."""
+
+    def __init__(
+        self,
+        manager: WorkspaceManager,
+        config: SnapshotsConfig,
+        tg: anyio.abc.TaskGroup,
+    ) -> None:
+        self.manager = manager
+        self.config = config
+        self._tg = tg
+        self._states: dict[str, _State] = {}
+        manager.on_added.append(self._added)
+        manager.on_removed.append(self._removed)
+
+    # -- workspace lifecycle ------------------------------------------------------------
+
+    def _state(self, ws: Workspace) -> _State:
+        return self._states.setdefault(ws.root, _State())
+
+    def _added(self, ws: Workspace) -> None:
+        state = self._state(ws)
+        state.damaged = False
+        state.scope.cancel()
+        state.scope = anyio.CancelScope()
+        ws.store.on_damage = lambda reason: self._damage_seen(ws, reason)
+        self._tg.start_soon(self._watch, ws, state.scope)
+
+    def _removed(self, ws: Workspace) -> None:
+        state = self._states.pop(ws.root, None)
+        if state is not None:
+            state.scope.cancel()
+
+    @staticmethod
+    def snapshots(ws: Workspace) -> SnapshotDir:
+        """The snapshot directory of a workspace."""
+        return SnapshotDir(ws.directory / SNAPSHOTS)
+
+    async def _watch(self, ws: Workspace, scope: anyio.CancelScope) -> None:
+        """Automatic snapshots: after the first index, then when the index
+        changed and `interval_s` passed; clears `degraded` once a recovery's
+        re-index is done."""
+        with scope:
+            await anyio.to_thread.run_sync(self.snapshots(ws).sweep)
+            while True:
+                changed = ws.indexer.change_event()
+                settled = (
+                    ws.indexer.ready and not ws.indexer.busy and not ws.indexer.paused
+                )
+                if settled and ws.degraded:
+                    log.info("workspace_recovered_from_damage", root=ws.root)
+                    ws.degraded = None
+                if settled:
+                    await self._maybe_auto(ws)
+                with anyio.move_on_after(self.config.check_interval_s):
+                    await changed.wait()
+
+    async def _maybe_auto(self, ws: Workspace) -> None:
+        state = self._state(ws)
+        listing = await anyio.to_thread.run_sync(self.snapshots(ws).all)
+        autos = [m for m in listing if m.kind == "auto"]
+        if autos and autos[-1].generation == ws.generation:
+            return  # nothing changed since the last automatic snapshot
+        if autos:
+            if state.last_auto is None:  # after a restart: age of the newest
+                state.last_auto = time.monotonic() - _age_s(autos[-1])
+            if time.monotonic() - state.last_auto < self.config.interval_s:
+                return
+        try:
+            await self.create(ws, None, kind="auto")
+        except Exception:
+            log.exception("auto_snapshot_failed", root=ws.root)
+        state.last_auto = time.monotonic()
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    async def create(
+        self, ws: Workspace, label: str | None, *, kind: str = "manual"
+    ) -> Manifest:
+        """A consistent snapshot of the live index, then retention."""
+        async with self._state(ws).lock:
+            return await self._create_locked(ws, label, kind)
+
+    async def _create_locked(
+        self, ws: Workspace, label: str | None, kind: str, protect: str = ""
+    ) -> Manifest:
+        directory = self.snapshots(ws)
+
+        def run() -> Manifest:
+            manifest = directory.create(ws.store.path, label=label, kind=kind)
+            directory.prune(self.config.keep, protect={manifest.id, protect})
+            return manifest
+
+        manifest = await anyio.to_thread.run_sync(run)
+        log.info(
+            "snapshot_created",
+            root=ws.root,
+            id=manifest.id,
+            kind=kind,
+            generation=manifest.generation,
+            bytes=manifest.size_bytes,
+        )
+        return manifest
+
+    async def listing(self, ws: Workspace) -> list[Manifest]:
+        """Every snapshot of `ws`, oldest first."""
+        return await anyio.to_thread.run_sync(self.snapshots(ws).all)
+
+    async def delete(self, ws: Workspace, ident: str) -> None:
+        """Delete one snapshot. :raises RpcError: NOT_FOUND."""
+        async with self._state(ws).lock:
+            try:
+                await anyio.to_thread.run_sync(self.snapshots(ws).delete, ident)
+            except SnapshotNotFoundError as exc:
+                raise _unknown(ws, ident) from exc
+
+    async def restore(self, ws: Workspace, ident: str) -> int:
+        """Replace the index with snapshot `ident`; the new generation.
+
+        A snapshot of the current state is taken first (a restore can be
+        undone); `index.changed` goes out for the restore, and the reconcile
+        that follows sends its own for the files that differ on disk.
+
+        :raises RpcError: NOT_FOUND for an unknown id, CONFLICT for a
+            snapshot that fails verification.
+        """
+        async with self._state(ws).lock:
+            directory = self.snapshots(ws)
+            try:
+                await anyio.to_thread.run_sync(directory.verify, ident)
+            except SnapshotNotFoundError as exc:
+                raise _unknown(ws, ident) from exc
+            except SnapshotInvalidError as exc:
+                raise RpcError(ErrorCode.CONFLICT, str(exc), id=ident) from exc
+            await self._create_locked(
+                ws, f"before restoring {ident}", "pre-restore", protect=ident
+            )
+            return await self._install(ws, directory.path_of(ident))
+
+    async def _install(self, ws: Workspace, source: Path) -> int:
+        """Install a verified database file as the live index, announce it,
+        reconcile with the disk."""
+        before = await anyio.to_thread.run_sync(ws.store.file_states)
+        try:
+            generation = await anyio.to_thread.run_sync(
+                maintenance.restore, ws.store, source
+            )
+        except SnapshotError as exc:
+            raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
+        after = await anyio.to_thread.run_sync(ws.store.file_states)
+        result = BatchResult(
+            generation=generation, bumped=True, changes=_diff(before, after)
+        )
+        for callback in self.manager.on_batch:  # index.changed for the restore
+            callback(ws, result, [])
+        ws.indexer.request_rescan()  # then reconcile: only what differs
+        log.info("index_restored", root=ws.root, generation=generation)
+        return generation
+
+    async def export(self, ws: Workspace, ident: str, dest: str) -> tuple[str, int]:
+        """Write snapshot `ident` as a portable file; (sha256, size)."""
+        target = _absolute(dest)
+        directory = self.snapshots(ws)
+        try:
+            manifest = await anyio.to_thread.run_sync(directory.verify, ident)
+        except SnapshotNotFoundError as exc:
+            raise _unknown(ws, ident) from exc
+        if not target.parent.is_dir():
+            raise RpcError(
+                ErrorCode.INVALID_PATH, f"{target.parent} is not a directory"
+            )
+        digest = await anyio.to_thread.run_sync(
+            portable.export, manifest, directory.path_of(ident), target
+        )
+        return digest, target.stat().st_size
+
+    async def import_(self, ws: Workspace, source: str) -> tuple[str, int]:
+        """Verify a portable file, keep it as a snapshot and restore it;
+        (snapshot id, generation).
+
+        :raises RpcError: INVALID_PATH for a missing file, INVALID_PARAMS
+            (``$.path``) for a file that is not a valid snapshot or comes
+            from a newer schema.
+        """
+        path = _absolute(source)
+        if not path.is_file():
+            raise RpcError(
+                ErrorCode.INVALID_PATH, f"{path} does not exist", path=source
+            )
+        directory = self.snapshots(ws)
+        async with self._state(ws).lock:
+            await anyio.to_thread.run_sync(directory.ensure)
+            with scratch(directory.directory, "import") as work:
+                try:
+                    manifest = await anyio.to_thread.run_sync(portable.read, path, work)
+                    latest = (await self.db_status(ws)).latest
+                    if manifest.schema_version > latest:
+                        raise SnapshotInvalidError(
+                            f"{path.name} has schema version"
+                            f" {manifest.schema_version}; this axd knows up to"
+                            f" {latest}: upgrade axd to import it"
+                        )
+                    adopted = await anyio.to_thread.run_sync(
+                        lambda: directory.adopt(
+                            work,
+                            label=manifest.label or f"imported from {path.name}",
+                            kind="import",
+                            created_at=manifest.created_at,
+                        )
+                    )
+                except (SnapshotError, OSError) as exc:
+                    raise invalid_params(str(exc), "$.path") from exc
+            await self._create_locked(
+                ws, "before import", "pre-restore", protect=adopted.id
+            )
+            generation = await self._install(ws, directory.path_of(adopted.id))
+            return adopted.id, generation
+
+    # -- the migration tool -------------------------------------------------------------
+
+    async def db_status(self, ws: Workspace) -> DbStatus:
+        """PROTOCOL.md ``db.status``."""
+        return await anyio.to_thread.run_sync(maintenance.db_status, ws.store)
+
+    async def migrate(
+        self, ws: Workspace, target: int | None, *, dry_run: bool, down: bool
+    ) -> tuple[list[tuple[int, str, str]], str | None]:
+        """Migrate up (or roll back when `down`); the steps and the id of
+        the automatic snapshot taken first. Dry runs change nothing."""
+        async with self._state(ws).lock:
+            status = await self.db_status(ws)
+            if down:
+                goal = target if target is not None else _previous(status)
+                plan = lambda: maintenance.plan_rollback(ws.store, goal)
+            else:
+                plan = lambda: maintenance.plan(ws.store, target)
+            try:
+                steps = await anyio.to_thread.run_sync(plan)
+            except MigrationError as exc:
+                raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
+            if dry_run or not steps:
+                return steps, None
+            snap = await self._create_locked(ws, "before db change", "pre-migrate")
+            run: Callable[[], object] = (
+                (lambda: maintenance.rollback(ws.store, goal))
+                if down
+                else (lambda: maintenance.migrate(ws.store, target))
+            )
+            try:
+                await anyio.to_thread.run_sync(run)
+            except (MigrationError, Exception) as exc:
+                raise RpcError(
+                    ErrorCode.CONFLICT,
+                    f"the change failed and was rolled back: {exc}",
+                    snapshot=snap.id,
+                ) from exc
+            if not down:
+                ws.indexer.request_rescan()
+            return steps, snap.id
+
+    async def backup(self, ws: Workspace, dest: str | None) -> tuple[int, str, str]:
+        """A consistent copy of the live database (default: in the workspace's
+        state directory under backups/); (size, sha256, path)."""
+        if dest is None:
+            folder = ws.directory / "backups"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            target = (
+                folder / f"index-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.db"
+            )
+        else:
+            target = _absolute(dest)
+        if target.exists():
+            raise RpcError(ErrorCode.CONFLICT, f"{target} exists; not overwritten")
+        await anyio.to_thread.run_sync(maintenance.backup, ws.store, target)
+        digest = await anyio.to_thread.run_sync(sha256_of, target)
+        return target.stat().st_size, digest, str(target)
+
+    async def db_restore(self, ws: Workspace, source: str) -> tuple[int, str]:
+        """Replace the database from a file (validated); a snapshot of the
+        current state is taken first. (generation, snapshot id)."""
+        path = _absolute(source)
+        if not path.is_file():
+            raise RpcError(
+                ErrorCode.INVALID_PATH, f"{path} does not exist", path=source
+            )
+        async with self._state(ws).lock:
+            snap = await self._create_locked(ws, "before db restore", "pre-db-restore")
+            try:
+                generation = await self._install(ws, path)
+            except RpcError as exc:
+                raise invalid_params(exc.message, "$.path") from exc
+            return generation, snap.id
+
+    # -- damage seen while serving ------------------------------------------------------
+
+    def _damage_seen(self, ws: Workspace, reason: str) -> None:
+        """From any thread: SQLite reported damage; reopen once."""
+        state = self._states.get(ws.root)
+        if state is None or state.damaged:
+            return
+        state.damaged = True
+        ws.degraded = f"index damaged: {reason}"
+        try:
+            anyio.from_thread.run_sync(self._tg.start_soon, self._reopen, ws, reason)
+        except RuntimeError:  # already on the event loop
+            self._tg.start_soon(self._reopen, ws, reason)
+
+    async def _reopen(self, ws: Workspace, reason: str) -> None:
+        async with self._state(ws).lock:
+            try:
+                await self.manager.reopen(ws, reason)
+            except Exception:
+                log.exception("reopen_failed", root=ws.root)
+
+
+def _unknown(ws: Workspace, ident: str) -> RpcError:
+    return not_found(f"no snapshot {ident!r} in workspace {ws.root}", id=ident)
+
+
+def _absolute(path: str) -> Path:
+    if not os.path.isabs(path):
+        raise RpcError(
+            ErrorCode.INVALID_PATH, f"path must be absolute: {path!r}", path=path
+        )
+    return Path(os.path.normpath(path))
+
+
+def _previous(status: DbStatus) -> int:
+    applied = status.applied
+    return applied[-2].version if len(applied) >= 2 else 0
+
+
+def _age_s(manifest: Manifest) -> float:
+    created = datetime.fromisoformat(manifest.created_at)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
+
+
+def _diff(
+    before: dict[str, FileState], after: dict[str, FileState]
+) -> list[tuple[str, ChangeKind]]:
+    """The indexed-content changes between two file tables."""
+    changes: list[tuple[str, ChangeKind]] = []
+    for path, new in after.items():
+        old = before.get(path)
+        if new.status != "indexed":
+            if old is not None and old.status == "indexed":
+                changes.append((path, "deleted"))
+        elif old is None or old.status != "indexed":
+            changes.append((path, "added"))
+        elif old.content_hash != new.content_hash:
+            changes.append((path, "modified"))
+    changes += [
+        (path, "deleted")
+        for path, old in before.items()
+        if path not in after and old.status == "indexed"
+    ]
+    return sorted(changes)
