@@ -193,7 +193,7 @@ class SnapshotDir:
         if not self.directory.is_dir():
             return 0
         for entry in self.directory.iterdir():
-            stale = entry.name.endswith(".tmp") or (
+            stale = ".tmp" in entry.name or (
                 entry.suffix == ".db" and not self._manifest(entry.stem).exists()
             )
             if stale:
