@@ -58,6 +58,9 @@ class SnapshotsConfig(_Section, frozen=True, kw_only=True):
     keep: int = 10  # snapshots kept per workspace, oldest deleted first
     interval_s: float = 24 * 3600  # automatic snapshots at most this often
     check_interval_s: float = 60.0  # how often the schedule is looked at
+    # `PRAGMA quick_check` of each live index this often (it reads the whole
+    # file: perf/RESULTS.md has its cost); 0 turns the periodic check off.
+    quick_check_interval_s: float = 6 * 3600
 
 
 class WatchConfig(_Section, frozen=True, kw_only=True):

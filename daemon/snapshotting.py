@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 import anyio.from_thread
+import apsw
 import structlog
 
 from axd.daemon.store import maintenance, portable
@@ -35,6 +36,7 @@ from axd.daemon.store.snapshots import (
     scratch,
     sha256_of,
 )
+from axd.daemon.store.store import DAMAGE, StoreError
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ class IndexSafety:
         state.scope.cancel()
         state.scope = anyio.CancelScope()
         ws.store.on_damage = lambda reason: self._damage_seen(ws, reason)
-        self._tg.start_soon(self._watch, ws, state.scope)
+        self._tg.start_soon(self._guard, ws, state.scope)
 
     def _removed(self, ws: Workspace) -> None:
         state = self._states.pop(ws.root, None)
@@ -96,24 +98,39 @@ class IndexSafety:
         """The snapshot directory of a workspace."""
         return SnapshotDir(ws.directory / SNAPSHOTS)
 
-    async def _watch(self, ws: Workspace, scope: anyio.CancelScope) -> None:
+    async def _watch(self, ws: Workspace) -> None:
         """Automatic snapshots: after the first index, then when the index
         changed and `interval_s` passed; clears `degraded` once a recovery's
         re-index is done."""
+        await anyio.to_thread.run_sync(self.snapshots(ws).sweep)
+        while True:
+            changed = ws.indexer.change_event()
+            settled = ws.indexer.ready and not ws.indexer.busy and not ws.indexer.paused
+            if settled and ws.degraded:
+                log.info("workspace_recovered_from_damage", root=ws.root)
+                ws.degraded = None
+            if settled:
+                await self._maybe_auto(ws)
+            with anyio.move_on_after(self.config.check_interval_s):
+                await changed.wait()
+
+    async def _guard(self, ws: Workspace, scope: anyio.CancelScope) -> None:
+        """The background work of one workspace, until it is removed."""
         with scope:
-            await anyio.to_thread.run_sync(self.snapshots(ws).sweep)
-            while True:
-                changed = ws.indexer.change_event()
-                settled = (
-                    ws.indexer.ready and not ws.indexer.busy and not ws.indexer.paused
-                )
-                if settled and ws.degraded:
-                    log.info("workspace_recovered_from_damage", root=ws.root)
-                    ws.degraded = None
-                if settled:
-                    await self._maybe_auto(ws)
-                with anyio.move_on_after(self.config.check_interval_s):
-                    await changed.wait()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch, ws)
+                if self.config.quick_check_interval_s > 0:
+                    tg.start_soon(self._check_loop, ws)
+
+    async def _check_loop(self, ws: Workspace) -> None:
+        """``quick_check`` every `quick_check_interval_s` (damage that the
+        page cache hides from queries is found here)."""
+        while True:
+            await anyio.sleep(self.config.quick_check_interval_s)
+            try:
+                await anyio.to_thread.run_sync(ws.store.quick_check)
+            except (apsw.Error, StoreError):  # closed: the workspace is going
+                log.debug("quick_check_skipped", root=ws.root)
 
     async def _maybe_auto(self, ws: Workspace) -> None:
         state = self._state(ws)
@@ -151,7 +168,15 @@ class IndexSafety:
             directory.prune(self.config.keep, protect={manifest.id, protect})
             return manifest
 
-        manifest = await anyio.to_thread.run_sync(run)
+        try:
+            manifest = await anyio.to_thread.run_sync(run)
+        except (*DAMAGE, SnapshotInvalidError) as exc:
+            # The live index is damaged: never keep a copy of that.
+            self._damage_seen(ws, f"snapshot copy failed: {exc}")
+            raise RpcError(
+                ErrorCode.NOT_READY,
+                f"the index is damaged and being recovered ({exc}); try again later",
+            ) from exc
         log.info(
             "snapshot_created",
             root=ws.root,

@@ -60,6 +60,12 @@ class Workspace:
     # database, snapshot) until its re-index completes; the indexer's own
     # `paused` says "disk_full".
     degraded: str | None = None
+    rebuilding: bool = False  # degraded with no snapshot to serve meanwhile
+
+    @property
+    def unservable(self) -> str | None:
+        """Why queries must wait (a damaged index rebuilt from scratch)."""
+        return self.degraded if self.rebuilding and self.degraded else None
 
     @property
     def state(self) -> str:
@@ -208,6 +214,7 @@ class WorkspaceManager:
             watcher=Watcher(Path(root), indexer, self.config.watch),
             added_at=_now(),
             degraded=opened.degraded,
+            rebuilding=bool(opened.degraded) and opened.from_snapshot is None,
         )
         indexer.listeners.append(
             lambda result, times: self._batch_done(workspace, result, times)
@@ -243,6 +250,7 @@ class WorkspaceManager:
             if self.workspaces.get(workspace.root) is not workspace:
                 return self.workspaces.get(workspace.root) or workspace
             workspace.scope.cancel()
+            workspace.indexer.fail(f"replaced: {reason}")  # wakes its index.wait
             await anyio.to_thread.run_sync(workspace.store.close)
             fresh = await self._open(workspace.root, damaged=reason)
             fresh.added_at = workspace.added_at

@@ -25,8 +25,6 @@ from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from axd.daemon.config import Config
 
 GUARD_S = 45
@@ -182,7 +180,7 @@ async def test_snapshots_survive_a_restart_and_retention_keeps_n(
         assert restored["generation"] > generation  # never backwards
 
 
-class run_daemon:  # noqa: N801 - reads as a function at the call site
+class run_daemon:  # reads as a function at the call site
     """An in-process daemon and a client of it, stopped on exit."""
 
     def __init__(self, config: Config) -> None:
@@ -209,6 +207,3 @@ def integrity(path: Path) -> str:
         return "\n".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
     finally:
         conn.close()
-
-
-__all__ = ["AsyncIterator", "db_of", "integrity", "run_daemon"]

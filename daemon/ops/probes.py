@@ -89,6 +89,10 @@ class EngineView:
         probes = []
         for workspace in list(self.manager.workspaces.values()):
             started = time.perf_counter()
+            if workspace.degraded or workspace.indexer.paused:  # index safety (#11)
+                reason = workspace.degraded or workspace.indexer.progress.last_error
+                probes.append(StoreProbe(workspace.root, False, str(reason), True))
+                continue
             try:
                 with workspace.store.reader() as conn:
                     conn.execute("SELECT 1").fetchone()

@@ -336,6 +336,8 @@ class Api:
         if p.timeout_s < 0:
             raise invalid_params("timeout_s must be >= 0", "$.timeout_s")
         ws = self.manager.find(p.root)
+        if ws.unservable:  # index safety (#11): rebuilding a damaged index
+            raise RpcError(ErrorCode.NOT_READY, ws.unservable, state=ws.state)
         if p.require_ready and not ws.indexer.ready:
             raise RpcError(
                 ErrorCode.NOT_READY,

@@ -25,10 +25,17 @@ from typing import TYPE_CHECKING, TypeVar
 import apsw
 
 from axd.daemon.store.batch import BatchResult, write_batch
+from axd.daemon.store.errors import (
+    DAMAGE,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreDamagedError,
+    StoreError,
+)
 from axd.daemon.store.linker import DbFacts, relink_all
 from axd.daemon.store.migrator import Migrator
 from axd.daemon.store.rows import FileInfo, FileState, StoreCounts
-from axd.protocol.errors import ErrorCode, RpcError
+from axd.protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -38,29 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchResult", "FileInfo", "FileState", "Store", "StoreClosedError"]
 __all__ += ["StoreCorruptError", "StoreCounts", "StoreDamagedError", "StoreError"]
+__all__ += ["DAMAGE"]
 
 _BUSY_TIMEOUT_MS = 5_000
 _T = TypeVar("_T")
-
-
-class StoreError(Exception):
-    """The index database cannot be used."""
-
-
-class StoreClosedError(StoreError):
-    """The store was used after `close()`."""
-
-
-class StoreCorruptError(StoreError):
-    """``PRAGMA quick_check`` found damage on open."""
-
-
-class StoreDamagedError(StoreError, RpcError):
-    """SQLite reported damage (SQLITE_CORRUPT/NOTADB) during a query or a
-    commit: answered as NOT_READY while the database is quarantined."""
-
-
-DAMAGE = (apsw.CorruptError, apsw.NotADBError)
 
 
 def _configure(conn: apsw.Connection, *, writer: bool) -> None:
@@ -177,15 +165,19 @@ class Store:
             with self._pool_lock:
                 self._all_readers.add(conn)
         conn.execute("BEGIN")
+        healthy = True
         try:
             yield conn
         except DAMAGE as exc:
+            healthy = False  # the COMMIT below may fail the same way: not kept
             raise self._damaged(exc) from exc
         finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+            with contextlib.suppress(apsw.Error):  # ends a read: nothing to lose
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             with self._pool_lock:
-                keep = self._writer is not None and len(self._idle) < self._max_idle
+                keep = healthy and self._writer is not None
+                keep = keep and len(self._idle) < self._max_idle
                 if keep:
                     self._idle.append(conn)
                 else:
@@ -388,6 +380,20 @@ class Store:
         return None if row is None else str(row[0])
 
     # -- maintenance ------------------------------------------------------------------------
+
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check`` on a fresh connection (no cached pages, so
+        damage on disk shows); damage also goes to `on_damage`."""
+        conn = apsw.Connection(str(self._path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            result = "\n".join(str(r[0]) for r in conn.execute("PRAGMA quick_check"))
+        except DAMAGE as exc:
+            result = f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+        if result != "ok" and self.on_damage is not None:
+            self.on_damage(f"quick_check: {result[:300]}")
+        return result
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` output; "ok" when healthy."""
