@@ -20,7 +20,9 @@ from axd.client.connection import (
     RemoteError,
     connect_or_start,
 )
+from axd.client.db_cmd import add_db_commands
 from axd.client.doctor import add_doctor_command
+from axd.client.snapshot_cmd import add_snapshot_commands
 from axd.protocol import __version__
 from axd.protocol.paths import default_socket_path, default_state_dir
 
@@ -393,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root")
     command("health", cmd_health, "component health (exit 1 unless HEALTHY)")
     add_doctor_command(sub, common)
+    add_snapshot_commands(sub, common)  # index safety (#11)
+    add_db_commands(sub, common)
     command("metrics", cmd_metrics, "Prometheus metrics text")
     p = command("config", cmd_config, "check or show the configuration")
     config_sub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)

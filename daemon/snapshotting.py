@@ -11,6 +11,7 @@ apart by the store's writer lock (`Store.exclusive`).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,18 +26,21 @@ import structlog
 
 from axd.daemon.store import maintenance, portable
 from axd.daemon.store.batch import BatchResult
-from axd.daemon.store.migrator import MigrationError
-from axd.daemon.store.recovery import SNAPSHOTS
+from axd.daemon.store.migrator import MigrationError, discover
+from axd.daemon.store.quarantine import quarantine
+from axd.daemon.store.recovery import INDEX, SNAPSHOTS
 from axd.daemon.store.snapshots import (
     Manifest,
     SnapshotDir,
     SnapshotError,
     SnapshotInvalidError,
     SnapshotNotFoundError,
+    prepare_for_install,
     scratch,
     sha256_of,
 )
 from axd.daemon.store.store import DAMAGE, StoreError
+from axd.daemon.workspaces import workspace_id
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 
 if TYPE_CHECKING:
@@ -259,47 +263,85 @@ class IndexSafety:
         )
         return digest, target.stat().st_size
 
-    async def import_(self, ws: Workspace, source: str) -> tuple[str, int]:
-        """Verify a portable file, keep it as a snapshot and restore it;
-        (snapshot id, generation).
+    async def import_(self, root: str, source: str) -> tuple[str, int]:
+        """Verify a portable file, keep it as a snapshot and restore it into
+        the workspace at `root`; (snapshot id, generation). A directory that
+        is not a workspace yet is added with the imported index in place, so
+        its first pass re-parses only the files that differ.
 
-        :raises RpcError: INVALID_PATH for a missing file, INVALID_PARAMS
-            (``$.path``) for a file that is not a valid snapshot or comes
-            from a newer schema.
+        :raises RpcError: INVALID_PATH for a missing file or root,
+            INVALID_PARAMS (``$.path``) for a file that is not a valid
+            snapshot or comes from a newer schema.
         """
         path = _absolute(source)
         if not path.is_file():
             raise RpcError(
                 ErrorCode.INVALID_PATH, f"{path} does not exist", path=source
             )
+        try:
+            ws = self.manager.find(root)
+        except RpcError as exc:
+            if exc.code != ErrorCode.UNKNOWN_WORKSPACE:
+                raise
+            return await self._import_new(root, path)
         directory = self.snapshots(ws)
         async with self._state(ws).lock:
-            await anyio.to_thread.run_sync(directory.ensure)
-            with scratch(directory.directory, "import") as work:
-                try:
-                    manifest = await anyio.to_thread.run_sync(portable.read, path, work)
-                    latest = (await self.db_status(ws)).latest
-                    if manifest.schema_version > latest:
-                        raise SnapshotInvalidError(
-                            f"{path.name} has schema version"
-                            f" {manifest.schema_version}; this axd knows up to"
-                            f" {latest}: upgrade axd to import it"
-                        )
-                    adopted = await anyio.to_thread.run_sync(
-                        lambda: directory.adopt(
-                            work,
-                            label=manifest.label or f"imported from {path.name}",
-                            kind="import",
-                            created_at=manifest.created_at,
-                        )
-                    )
-                except (SnapshotError, OSError) as exc:
-                    raise invalid_params(str(exc), "$.path") from exc
+            adopted = await self._adopt(directory, path)
             await self._create_locked(
                 ws, "before import", "pre-restore", protect=adopted.id
             )
             generation = await self._install(ws, directory.path_of(adopted.id))
             return adopted.id, generation
+
+    async def _adopt(self, directory: SnapshotDir, path: Path) -> Manifest:
+        """Unpack and verify a portable file into `directory` as a snapshot."""
+        latest = max((m.version for m in discover()), default=0)
+
+        def run() -> Manifest:
+            directory.ensure()
+            with scratch(directory.directory, "import") as work:
+                manifest = portable.read(path, work, latest=latest)
+                return directory.adopt(
+                    work,
+                    label=manifest.label or f"imported from {path.name}",
+                    kind="import",
+                    created_at=manifest.created_at,
+                )
+
+        try:
+            return await anyio.to_thread.run_sync(run)
+        except (SnapshotError, OSError) as exc:
+            raise invalid_params(str(exc), "$.path") from exc
+
+    async def _import_new(self, root: str, path: Path) -> tuple[str, int]:
+        resolved = await anyio.to_thread.run_sync(os.path.realpath, root)
+        if not await anyio.Path(resolved).is_dir():
+            raise RpcError(
+                ErrorCode.INVALID_PATH, f"{root} is not a directory", path=root
+            )
+        state = self.manager.state_dir / "workspaces" / workspace_id(resolved)
+        created = not state.exists()
+        index = state / INDEX
+        try:
+            state.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if index.exists():  # left by a removed workspace: kept, not lost
+                await anyio.to_thread.run_sync(quarantine, index, "replaced by import")
+            adopted = await self._adopt(SnapshotDir(state / SNAPSHOTS), path)
+
+            def seed() -> None:
+                with scratch(state, "seed") as work:
+                    snapshot = SnapshotDir(state / SNAPSHOTS).path_of(adopted.id)
+                    prepare_for_install(snapshot, work, above=0)
+                    os.replace(work, index)
+
+            await anyio.to_thread.run_sync(seed)
+            ws = await self.manager.add(resolved)
+        except BaseException:
+            if created:
+                shutil.rmtree(state, ignore_errors=True)
+            raise
+        log.info("workspace_imported", root=resolved, snapshot=adopted.id)
+        return adopted.id, ws.generation
 
     # -- the migration tool -------------------------------------------------------------
 

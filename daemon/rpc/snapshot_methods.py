@@ -45,7 +45,7 @@ def register(registry: Registry, safety: IndexSafety) -> None:
     async def import_(
         p: sn.SnapshotImportParams, ctx: RequestContext
     ) -> sn.SnapshotRestored:
-        ident, generation = await safety.import_(find(p.root), p.path)
+        ident, generation = await safety.import_(p.root, p.path)
         return sn.SnapshotRestored(id=ident, generation=generation)
 
     async def status(p: t.RootParams, ctx: RequestContext) -> sn.DbStatus:

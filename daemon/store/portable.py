@@ -63,10 +63,10 @@ def export(manifest: Manifest, db: Path, dest: Path) -> str:
     return digest.hexdigest()
 
 
-def read(source: Path, work: Path) -> Manifest:
+def read(source: Path, work: Path, *, latest: int) -> Manifest:
     """Unpack `source` into `work` (a standalone database), verified: the
-    magic, the manifest, the size and SHA-256 of the database bytes, and
-    ``quick_check``.
+    magic, the manifest, a schema no newer than `latest`, the size and
+    SHA-256 of the database bytes, and ``quick_check``.
 
     :raises SnapshotInvalidError: anything does not match.
     """
@@ -78,6 +78,11 @@ def read(source: Path, work: Path) -> Manifest:
             manifest = _decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise SnapshotInvalidError(f"{source}: bad manifest: {exc}") from exc
+        if manifest.schema_version > latest:
+            raise SnapshotInvalidError(
+                f"{source.name} has schema version {manifest.schema_version}; this"
+                f" axd knows up to {latest}: upgrade axd to import it"
+            )
         digest = hashlib.sha256()
         with open(work, "wb") as out:
             size = 0
