@@ -26,6 +26,7 @@ import structlog
 
 from axd.daemon.store import maintenance, portable
 from axd.daemon.store.batch import BatchResult
+from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
 from axd.daemon.store.recovery import INDEX, SNAPSHOTS
@@ -357,10 +358,10 @@ class IndexSafety:
         async with self._state(ws).lock:
             status = await self.db_status(ws)
             if down:
-                goal = target if target is not None else _previous(status)
-                plan = lambda: maintenance.plan_rollback(ws.store, goal)
+                goal = target if target is not None else previous_version(status)
+                plan = lambda: maintenance.plan_rollback(status, goal)
             else:
-                plan = lambda: maintenance.plan(ws.store, target)
+                plan = lambda: maintenance.plan(status, target)
             try:
                 steps = await anyio.to_thread.run_sync(plan)
             except MigrationError as exc:
@@ -450,11 +451,6 @@ def _absolute(path: str) -> Path:
             ErrorCode.INVALID_PATH, f"path must be absolute: {path!r}", path=path
         )
     return Path(os.path.normpath(path))
-
-
-def _previous(status: DbStatus) -> int:
-    applied = status.applied
-    return applied[-2].version if len(applied) >= 2 else 0
 
 
 def _age_s(manifest: Manifest) -> float:

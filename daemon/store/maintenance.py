@@ -35,10 +35,10 @@ def db_status(store: Store) -> DbStatus:
 
 
 def plan(
-    store: Store, target: int | None, source: Traversable | Path | None = None
+    status: DbStatus, target: int | None, source: Traversable | Path | None = None
 ) -> list[tuple[int, str, str]]:
     """(version, name, SQL) of each up migration `migrate` would run."""
-    current = db_status(store).current
+    current = status.current
     return [
         (m.version, m.name, m.up_sql)
         for m in discover(source)
@@ -46,14 +46,14 @@ def plan(
     ]
 
 
-def plan_rollback(store: Store, target: int) -> list[tuple[int, str, str]]:
+def plan_rollback(status: DbStatus, target: int) -> list[tuple[int, str, str]]:
     """(version, name, SQL) of each down migration `rollback` would run.
 
     :raises MigrationError: one of them has no down file.
     """
     files = {m.version: m for m in discover()}
     steps = []
-    for applied in reversed(db_status(store).applied):
+    for applied in reversed(status.applied):
         if applied.version <= target:
             break
         found = files.get(applied.version)
@@ -102,3 +102,9 @@ def restore(store: Store, src: str | Path) -> int:
         generation = prepare_for_install(Path(src), work, above=store.generation)
         install(conn, work)
     return generation
+
+
+def previous_version(status: DbStatus) -> int:
+    """The version a plain rollback goes back to (undo the newest one)."""
+    applied = status.applied
+    return applied[-2].version if len(applied) >= 2 else 0

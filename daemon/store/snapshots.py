@@ -144,8 +144,17 @@ def inspect(path: Path, *, check: bool = True) -> DbFacts:
             result = _single(conn, "quick_check")
             if result != "ok":
                 raise SnapshotInvalidError(f"{path}: quick_check failed: {result}")
-        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master")}
+        # A database rolled back to version 0 has neither table: schema 0.
+        row = version = None
+        if "meta" in tables:
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = 'generation'"
+            ).fetchone()
+        if "schema_migrations" in tables:
+            version = conn.execute(
+                "SELECT max(version) FROM schema_migrations"
+            ).fetchone()
     except apsw.Error as exc:
         raise SnapshotInvalidError(
             f"{path} is not an axd index database ({type(exc).__name__}: {exc})"
@@ -340,6 +349,10 @@ def prepare_for_install(
     :raises SnapshotInvalidError: `src` is not a usable axd index.
     """
     facts = inspect(src)
+    if facts.schema_version < 1:
+        raise SnapshotInvalidError(
+            f"{src.name} is not an axd index (no schema version)"
+        )
     latest = max((m.version for m in discover(migrations)), default=0)
     if facts.schema_version > latest:
         raise SnapshotInvalidError(
