@@ -161,6 +161,31 @@ def check_state_dir(report: Report, state_dir: Path) -> None:
     )
 
 
+def check_quarantine(report: Report, state_dir: Path) -> None:
+    """Databases the daemon found damaged and moved aside (index safety):
+    listed so a person can look at them; they do not fail the doctor, the
+    daemon recovered from them."""
+    found = []
+    for reason_file in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt")):
+        fields = dict(
+            line.partition(": ")[::2]
+            for line in reason_file.read_text(encoding="utf-8").splitlines()
+        )
+        found.append(
+            {
+                "path": str(reason_file.parent / "index.db"),
+                "reason": fields.get("reason", "?"),
+                "quarantined_at": fields.get("quarantined_at", "?"),
+            }
+        )
+    detail = (
+        "none"
+        if not found
+        else "; ".join(f"{q['path']} ({q['reason']})" for q in found)
+    )
+    report.add("quarantine", True, detail, files=found)
+
+
 def inotify_watches(pid: int) -> int | None:
     """Inotify watches held by `pid` (from /proc/<pid>/fdinfo), None if unknown."""
     fdinfo = Path(f"/proc/{pid}/fdinfo")
@@ -347,6 +372,7 @@ def run_doctor(
             from axd.daemon.config import state_directory
 
             check_state_dir(report, state_directory(config))
+            check_quarantine(report, state_directory(config))
         check_inotify(report, pid)
         if client is not None and report.reachable:
             _guarded(

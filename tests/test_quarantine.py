@@ -23,6 +23,7 @@ from test_snapshots import (
     wait_ready,
 )
 
+from axd.client import doctor
 from axd.client.connection import RemoteError
 from axd.daemon.config import SnapshotsConfig
 from axd.daemon.store.quarantine import listing
@@ -78,6 +79,11 @@ async def test_damaged_index_is_quarantined_and_served_from_snapshot(
     assert len(found) == 1
     assert found[0].path.parent.parent.name == "quarantine"
     assert (found[0].path.parent / "reason.txt").read_text().count("reason:") == 1
+    report = doctor.Report()  # `axd doctor` lists it
+    doctor.check_quarantine(report, Path(config.state_dir or ""))
+    listed = report.checks[0].data["files"]
+    assert [q["path"] for q in listed] == [str(found[0].path)]
+    assert listed[0]["reason"] == found[0].reason
 
 
 async def test_damage_while_serving_is_quarantined_not_an_internal_error(
