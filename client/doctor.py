@@ -162,28 +162,15 @@ def check_state_dir(report: Report, state_dir: Path) -> None:
 
 
 def check_quarantine(report: Report, state_dir: Path) -> None:
-    """Databases the daemon found damaged and moved aside (index safety):
-    listed so a person can look at them; they do not fail the doctor, the
-    daemon recovered from them."""
+    """Databases the daemon found damaged and moved aside; listed, not a
+    failure (the daemon recovered from them)."""
     found = []
-    for reason_file in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt")):
-        fields = dict(
-            line.partition(": ")[::2]
-            for line in reason_file.read_text(encoding="utf-8").splitlines()
-        )
-        found.append(
-            {
-                "path": str(reason_file.parent / "index.db"),
-                "reason": fields.get("reason", "?"),
-                "quarantined_at": fields.get("quarantined_at", "?"),
-            }
-        )
-    detail = (
-        "none"
-        if not found
-        else "; ".join(f"{q['path']} ({q['reason']})" for q in found)
-    )
-    report.add("quarantine", True, detail, files=found)
+    for reason in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt")):
+        lines = reason.read_text(encoding="utf-8").splitlines()
+        fields = dict(line.partition(": ")[::2] for line in lines)
+        found.append({"path": str(reason.parent / "index.db"), **fields})
+    detail = "; ".join(f"{q['path']} ({q.get('reason')})" for q in found)
+    report.add("quarantine", True, detail or "none", files=found)
 
 
 def inotify_watches(pid: int) -> int | None:

@@ -14,7 +14,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,12 +29,14 @@ from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
 from axd.daemon.store.recovery import INDEX, SNAPSHOTS
+from axd.daemon.store.rows import changes_between
 from axd.daemon.store.snapshots import (
     Manifest,
     SnapshotDir,
     SnapshotError,
     SnapshotInvalidError,
     SnapshotNotFoundError,
+    age_s,
     prepare_for_install,
     scratch,
     sha256_of,
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from axd.daemon.config import SnapshotsConfig
-    from axd.daemon.events import ChangeKind
-    from axd.daemon.store.rows import FileState
     from axd.daemon.workspaces import Workspace, WorkspaceManager
     from axd.protocol.snapshots import DbStatus
 
@@ -145,7 +144,7 @@ class IndexSafety:
             return  # nothing changed since the last automatic snapshot
         if autos:
             if state.last_auto is None:  # after a restart: age of the newest
-                state.last_auto = time.monotonic() - _age_s(autos[-1])
+                state.last_auto = time.monotonic() - age_s(autos[-1])
             if time.monotonic() - state.last_auto < self.config.interval_s:
                 return
         try:
@@ -239,7 +238,7 @@ class IndexSafety:
             raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
         after = await anyio.to_thread.run_sync(ws.store.file_states)
         result = BatchResult(
-            generation=generation, bumped=True, changes=_diff(before, after)
+            generation=generation, bumped=True, changes=changes_between(before, after)
         )
         for callback in self.manager.on_batch:  # index.changed for the restore
             callback(ws, result, [])
@@ -297,20 +296,10 @@ class IndexSafety:
     async def _adopt(self, directory: SnapshotDir, path: Path) -> Manifest:
         """Unpack and verify a portable file into `directory` as a snapshot."""
         latest = max((m.version for m in discover()), default=0)
-
-        def run() -> Manifest:
-            directory.ensure()
-            with scratch(directory.directory, "import") as work:
-                manifest = portable.read(path, work, latest=latest)
-                return directory.adopt(
-                    work,
-                    label=manifest.label or f"imported from {path.name}",
-                    kind="import",
-                    created_at=manifest.created_at,
-                )
-
         try:
-            return await anyio.to_thread.run_sync(run)
+            return await anyio.to_thread.run_sync(
+                portable.adopt, directory, path, latest
+            )
         except (SnapshotError, OSError) as exc:
             raise invalid_params(str(exc), "$.path") from exc
 
@@ -451,30 +440,3 @@ def _absolute(path: str) -> Path:
             ErrorCode.INVALID_PATH, f"path must be absolute: {path!r}", path=path
         )
     return Path(os.path.normpath(path))
-
-
-def _age_s(manifest: Manifest) -> float:
-    created = datetime.fromisoformat(manifest.created_at)
-    return max(0.0, (datetime.now(UTC) - created).total_seconds())
-
-
-def _diff(
-    before: dict[str, FileState], after: dict[str, FileState]
-) -> list[tuple[str, ChangeKind]]:
-    """The indexed-content changes between two file tables."""
-    changes: list[tuple[str, ChangeKind]] = []
-    for path, new in after.items():
-        old = before.get(path)
-        if new.status != "indexed":
-            if old is not None and old.status == "indexed":
-                changes.append((path, "deleted"))
-        elif old is None or old.status != "indexed":
-            changes.append((path, "added"))
-        elif old.content_hash != new.content_hash:
-            changes.append((path, "modified"))
-    changes += [
-        (path, "deleted")
-        for path, old in before.items()
-        if path not in after and old.status == "indexed"
-    ]
-    return sorted(changes)

@@ -26,9 +26,11 @@ import msgspec
 
 from axd.daemon.store.snapshots import (
     Manifest,
+    SnapshotDir,
     SnapshotInvalidError,
     fsync_path,
     inspect,
+    scratch,
 )
 
 if TYPE_CHECKING:
@@ -112,3 +114,16 @@ def copy_file(source: Path, dest: Path) -> None:
     shutil.copyfile(source, dest)
     os.chmod(dest, 0o600)
     fsync_path(dest)
+
+
+def adopt(directory: SnapshotDir, source: Path, latest: int) -> Manifest:
+    """Unpack and verify `source` into `directory` as an ``import`` snapshot."""
+    directory.ensure()
+    with scratch(directory.directory, "import") as work:
+        manifest = read(source, work, latest=latest)
+        return directory.adopt(
+            work,
+            label=manifest.label or f"imported from {source.name}",
+            kind="import",
+            created_at=manifest.created_at,
+        )

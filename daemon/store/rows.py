@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from axd.daemon.events import ChangeKind
 
 
 class FileState(NamedTuple):
@@ -42,3 +45,25 @@ class FileInfo:
     symbols: int
     parse_errors: int
     generation: int  # the generation that last changed this file's rows
+
+
+def changes_between(
+    before: dict[str, FileState], after: dict[str, FileState]
+) -> list[tuple[str, ChangeKind]]:
+    """The indexed-content changes (path, kind) between two file tables."""
+    changes: list[tuple[str, ChangeKind]] = []
+    for path, new in after.items():
+        old = before.get(path)
+        if new.status != "indexed":
+            if old is not None and old.status == "indexed":
+                changes.append((path, "deleted"))
+        elif old is None or old.status != "indexed":
+            changes.append((path, "added"))
+        elif old.content_hash != new.content_hash:
+            changes.append((path, "modified"))
+    changes += [
+        (path, "deleted")
+        for path, old in before.items()
+        if path not in after and old.status == "indexed"
+    ]
+    return sorted(changes)

@@ -407,3 +407,9 @@ def scratch(directory: Path, name: str) -> Iterator[Path]:
         for suffix in ("", "-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{path}{suffix}").unlink()
+
+
+def age_s(manifest: Manifest) -> float:
+    """Seconds since `manifest` was created."""
+    created = datetime.fromisoformat(manifest.created_at)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
