@@ -61,6 +61,7 @@ class _State:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     last_auto: float | None = None  # monotonic
     damaged: bool = False
+    held: bool = False  # queries wait: the schema is below what axd serves
 
 
 class IndexSafety:
@@ -110,7 +111,7 @@ class IndexSafety:
         while True:
             changed = ws.indexer.change_event()
             settled = ws.indexer.ready and not ws.indexer.busy and not ws.indexer.paused
-            if settled and ws.degraded:
+            if settled and ws.degraded and not self._state(ws).held:
                 log.info("workspace_recovered_from_damage", root=ws.root)
                 ws.degraded = None
             if settled:
@@ -371,7 +372,18 @@ class IndexSafety:
                     f"the change failed and was rolled back: {exc}",
                     snapshot=snap.id,
                 ) from exc
-            if not down:
+            # This axd serves only the latest schema: below it, queries answer
+            # NOT_READY with the way out, until a migrate brings it back.
+            status = await self.db_status(ws)
+            held = status.current < status.latest
+            self._state(ws).held, ws.rebuilding = held, held
+            ws.degraded = (
+                f"schema rolled back to version {status.current}; run `axd db"
+                " migrate` to serve again"
+                if held
+                else None
+            )
+            if not held:
                 ws.indexer.request_rescan()
             return steps, snap.id
 

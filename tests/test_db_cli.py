@@ -63,6 +63,10 @@ def ok(config: Config, *args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+# Many subprocesses (each `axd` call, daemon restarts): a wider hang guard.
+pytestmark = pytest.mark.timeout(300)
+
+
 def test_snapshot_commands(indexed: tuple[Config, Path], tmp_path: Path) -> None:
     config, repo = indexed
     made = ok(config, "snapshot", "create", "--label", "cli", "--root", str(repo))
@@ -144,3 +148,32 @@ def test_a_modified_applied_migration_is_named(tmp_path: Path) -> None:
     up.write_text(up.read_text() + "\n-- edited after it was applied\n")
     with pytest.raises(MigrationChecksumError, match="0001_initial.up.sql"):
         Store.open(tmp_path / "index.db", migrations=source)
+
+
+async def test_rollback_and_migrate_over_the_socket(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from test_snapshots import add, definitions, raw
+
+    from axd.client.connection import RemoteError
+
+    repo = (tmp_path / "repo").resolve()
+    repo.mkdir()
+    (repo / "a.py").write_text(function("alpha"))
+    await add(client, repo)
+    dry = await raw(client, "db.rollback", root=str(repo), dry_run=True)
+    assert dry["dry_run"] and dry["current"] == 1 and dry["snapshot"] is None
+    down = await raw(client, "db.rollback", root=str(repo))
+    assert down["current"] == 0 and down["snapshot"]
+    with pytest.raises(RemoteError) as held:
+        await definitions(client, repo, "alpha")
+    assert held.value.code == -32002 and "db migrate" in held.value.message
+    up = await raw(client, "db.migrate", root=str(repo))
+    assert up["current"] == 1 and up["snapshot"]
+    # Back to the snapshot taken before the rollback: the index as it was.
+    restored = await raw(
+        client, "snapshot.restore", root=str(repo), id=down["snapshot"]
+    )
+    assert restored["generation"] > 0
+    from test_snapshots import wait_ready
+
+    await wait_ready(client, repo)
+    assert await definitions(client, repo, "alpha") == ["a.py"]

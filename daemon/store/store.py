@@ -426,8 +426,9 @@ class Store:
             try:
                 yield self._w()
             finally:
-                if self._writer is not None:
-                    self._generation = _read_generation(self._writer)
+                # Below schema version 1 (rolled back) there is no meta table.
+                with contextlib.suppress(apsw.SQLError, StoreClosedError):
+                    self._generation = _read_generation(self._w())
 
     def close(self) -> None:
         """Close every connection; idempotent. Readers still in use close on return."""
