@@ -1,12 +1,8 @@
-"""Index safety for every workspace: snapshots (on demand, automatic,
-retention), restores with reconciliation, portable import/export, the
-migration tool, and recovery from a database found damaged while serving.
-
-One `anyio.Lock` per workspace serialises the operations that replace or
-copy its database (create, restore, import, migrate, rollback, db restore),
-so a restore never races a migration; the indexer's own writes are kept
-apart by the store's writer lock (`Store.exclusive`).
-"""
+"""Index safety per workspace: snapshots (on demand, automatic, retention),
+restores with reconciliation, import/export, the migration tool, and
+recovery from damage found while serving. One `anyio.Lock` per workspace
+serialises what replaces or copies its database (a restore never races a
+migration); the indexer's writes are kept apart by `Store.exclusive`."""
 
 from __future__ import annotations
 
@@ -25,6 +21,7 @@ import structlog
 
 from axd.daemon.store import maintenance, portable
 from axd.daemon.store.batch import BatchResult
+from axd.daemon.store.diskspace import is_disk_full
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
@@ -37,9 +34,9 @@ from axd.daemon.store.snapshots import (
     SnapshotInvalidError,
     SnapshotNotFoundError,
     age_s,
+    new_id,
     prepare_for_install,
     scratch,
-    sha256_of,
 )
 from axd.daemon.store.store import DAMAGE, StoreError
 from axd.daemon.workspaces import workspace_id
@@ -182,6 +179,12 @@ class IndexSafety:
                 ErrorCode.NOT_READY,
                 f"the index is damaged and being recovered ({exc}); try again later",
             ) from exc
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise RpcError(
+                ErrorCode.CONFLICT, f"no room for a snapshot: {exc}", reason="disk_full"
+            ) from exc
         log.info(
             "snapshot_created",
             root=ws.root,
@@ -274,11 +277,7 @@ class IndexSafety:
             INVALID_PARAMS (``$.path``) for a file that is not a valid
             snapshot or comes from a newer schema.
         """
-        path = _absolute(source)
-        if not path.is_file():
-            raise RpcError(
-                ErrorCode.INVALID_PATH, f"{path} does not exist", path=source
-            )
+        path = _absolute(source, must_exist=True)
         try:
             ws = self.manager.find(root)
         except RpcError as exc:
@@ -388,30 +387,19 @@ class IndexSafety:
             return steps, snap.id
 
     async def backup(self, ws: Workspace, dest: str | None) -> tuple[int, str, str]:
-        """A consistent copy of the live database (default: in the workspace's
-        state directory under backups/); (size, sha256, path)."""
-        if dest is None:
-            folder = ws.directory / "backups"
-            folder.mkdir(mode=0o700, exist_ok=True)
-            target = (
-                folder / f"index-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.db"
-            )
-        else:
-            target = _absolute(dest)
-        if target.exists():
+        """A consistent copy of the live database (default: under backups/ in
+        the workspace's state directory); (size, sha256, path)."""
+        target = (
+            _absolute(dest) if dest else ws.directory / "backups" / f"{new_id()}.db"
+        )
+        if await anyio.Path(target).exists():
             raise RpcError(ErrorCode.CONFLICT, f"{target} exists; not overwritten")
-        await anyio.to_thread.run_sync(maintenance.backup, ws.store, target)
-        digest = await anyio.to_thread.run_sync(sha256_of, target)
-        return target.stat().st_size, digest, str(target)
+        return await anyio.to_thread.run_sync(maintenance.backup, ws.store, target)
 
     async def db_restore(self, ws: Workspace, source: str) -> tuple[int, str]:
         """Replace the database from a file (validated); a snapshot of the
         current state is taken first. (generation, snapshot id)."""
-        path = _absolute(source)
-        if not path.is_file():
-            raise RpcError(
-                ErrorCode.INVALID_PATH, f"{path} does not exist", path=source
-            )
+        path = _absolute(source, must_exist=True)
         async with self._state(ws).lock:
             snap = await self._create_locked(ws, "before db restore", "pre-db-restore")
             try:
@@ -446,9 +434,15 @@ def _unknown(ws: Workspace, ident: str) -> RpcError:
     return not_found(f"no snapshot {ident!r} in workspace {ws.root}", id=ident)
 
 
-def _absolute(path: str) -> Path:
+def _absolute(path: str, *, must_exist: bool = False) -> Path:
+    """`path` checked: absolute and (with `must_exist`) an existing file.
+
+    :raises RpcError: INVALID_PATH.
+    """
     if not os.path.isabs(path):
-        raise RpcError(
-            ErrorCode.INVALID_PATH, f"path must be absolute: {path!r}", path=path
-        )
-    return Path(os.path.normpath(path))
+        problem = "is not an absolute path"
+    elif must_exist and not os.path.isfile(path):
+        problem = "does not exist"
+    else:
+        return Path(os.path.normpath(path))
+    raise RpcError(ErrorCode.INVALID_PATH, f"{path} {problem}", path=path)

@@ -19,6 +19,7 @@ from axd.daemon.store.snapshots import (
     install,
     prepare_for_install,
     scratch,
+    sha256_of,
 )
 
 if TYPE_CHECKING:
@@ -81,9 +82,13 @@ def rollback(store: Store, target: int) -> list[Migration]:
     return undone
 
 
-def backup(store: Store, dest: str | Path) -> None:
-    """A consistent copy of the live database at `dest` (must not exist)."""
-    copy_consistent(store.path, Path(dest))
+def backup(store: Store, dest: str | Path) -> tuple[int, str, str]:
+    """A consistent copy of the live database at `dest` (must not exist);
+    (size, sha256, path)."""
+    target = Path(dest)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    copy_consistent(store.path, target)
+    return target.stat().st_size, sha256_of(target), str(target)
 
 
 def restore(store: Store, src: str | Path) -> int:
