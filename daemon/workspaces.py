@@ -188,7 +188,9 @@ class WorkspaceManager:
                 lambda: (
                     recover(directory, root, damaged)
                     if damaged
-                    else open_checked(directory, root)
+                    else open_checked(
+                        directory, root, check=self.config.snapshots.quick_check_at_open
+                    )
                 )
             )
         except Exception as exc:
