@@ -177,3 +177,34 @@ async def test_rollback_and_migrate_over_the_socket(client, tmp_path: Path) -> N
 
     await wait_ready(client, repo)
     assert await definitions(client, repo, "alpha") == ["a.py"]
+
+
+async def test_db_backup_and_restore_over_the_socket_validate(
+    client,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from test_snapshots import add, definitions, raw, wait_ready
+
+    from axd.client.connection import RemoteError
+
+    repo = (tmp_path / "repo").resolve()
+    repo.mkdir()
+    (repo / "a.py").write_text(function("alpha"))
+    await add(client, repo)
+    backup = tmp_path / "b.db"
+    made = await raw(client, "db.backup", root=str(repo), path=str(backup))
+    assert made["sha256"] == sha256(backup)
+    with pytest.raises(RemoteError) as exists:  # never overwritten
+        await raw(client, "db.backup", root=str(repo), path=str(backup))
+    assert exists.value.code == -32005
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"SQLite format 3\0" + b"\xff" * 5000)
+    with pytest.raises(RemoteError) as refused:
+        await raw(client, "db.restore", root=str(repo), path=str(junk))
+    assert refused.value.code == -32602 and refused.value.data["field"] == "$.path"
+    (repo / "a.py").write_text(function("beta"))
+    edited = await wait_ready(client, repo, 2)  # the edit is committed
+    restored = await raw(client, "db.restore", root=str(repo), path=str(backup))
+    assert restored["generation"] > edited and restored["snapshot"]
+    await wait_ready(client, repo)
+    assert await definitions(client, repo, "beta") == ["a.py"]  # reconciled
