@@ -207,3 +207,26 @@ def integrity(path: Path) -> str:
         return "\n".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
     finally:
         conn.close()
+
+
+async def test_automatic_snapshots_follow_changes(config: Config, repo: Path) -> None:
+    config = with_config(
+        config, snapshots=SnapshotsConfig(interval_s=0, check_interval_s=0.05)
+    )
+    async with run_daemon(config) as client:
+        await add(client, repo)
+        first = await until_snapshot(client, repo, "auto")
+        (repo / "src" / "util.py").write_text(function("util_renamed"))
+        generation = await wait_ready(client, repo, first["generation"] + 1)
+        with anyio.fail_after(GUARD_S):
+            while True:
+                listed = await snapshots(client, repo)
+                if any(
+                    s["kind"] == "auto" and s["generation"] == generation
+                    for s in listed
+                ):
+                    break
+                await anyio.sleep(0.02)
+        autos = [s for s in await snapshots(client, repo) if s["kind"] == "auto"]
+        # One per committed state, never two of the same generation.
+        assert len({s["generation"] for s in autos}) == len(autos)
