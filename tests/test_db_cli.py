@@ -166,6 +166,10 @@ async def test_rollback_and_migrate_over_the_socket(client, tmp_path: Path) -> N
     with pytest.raises(RemoteError) as held:
         await definitions(client, repo, "alpha")
     assert held.value.code == -32002 and "db migrate" in held.value.message
+    status = await raw(client, "index.status", root=str(repo))
+    assert status["state"] == "degraded" and "db migrate" in status["last_error"]
+    listed = await raw(client, "workspace.list")
+    assert listed["workspaces"][0]["state"] == "degraded"
     up = await raw(client, "db.migrate", root=str(repo))
     assert up["current"] == 1 and up["snapshot"]
     # Back to the snapshot taken before the rollback: the index as it was.

@@ -12,21 +12,20 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import apsw
 
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.query import graph
 from axd.daemon.query import search as ranking
 from axd.daemon.query import symbols as query
 from axd.daemon.records import SKIP_REASONS, SYMBOL_KINDS
-from axd.daemon.store.store import read_generation
+from axd.daemon.store.store import StoreCounts, read_generation
 from axd.protocol import methods as m
 from axd.protocol import types as t
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, invalid_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import apsw
 
     from axd.daemon.rpc.dispatch import Registry, RequestContext
     from axd.daemon.store.store import Store
@@ -86,7 +85,7 @@ class Api:
         entries = []
         for root in self.manager.roots():
             ws = self.manager.workspaces[root]
-            counts = await self._read(ws, lambda store: store.counts())
+            counts = await self._counts(ws)
             entries.append(
                 t.WorkspaceEntry(
                     root=ws.root,
@@ -106,7 +105,7 @@ class Api:
 
     async def status_of(self, ws: Workspace) -> t.IndexStatus:
         """`index.status` of one workspace."""
-        counts = await self._read(ws, lambda store: store.counts())
+        counts = await self._counts(ws)
         skipped = {
             reason: n
             for reason, n in counts.files_skipped.items()
@@ -122,7 +121,10 @@ class Api:
             files_skipped=skipped,
             queue_depth=indexer.queue_depth,
             languages=dict(sorted(counts.languages.items())),
-            last_error=ws.error or indexer.failed or indexer.progress.last_error,
+            last_error=ws.error
+            or indexer.failed
+            or indexer.progress.last_error
+            or ws.degraded,  # index safety (#11): why it is degraded
             last_batch_ms=indexer.progress.last_batch_ms,
         )
 
@@ -357,6 +359,15 @@ class Api:
         path = self.relative(ws, p.path, must_exist=True)
         found, generation = await self._query(ws, lambda c: fn(c, path))
         return found, generation, _since(started)
+
+    async def _counts(self, ws: Workspace) -> StoreCounts:
+        """The store's totals; none while its schema is rolled back (#11)."""
+        try:
+            return await self._read(ws, lambda store: store.counts())
+        except apsw.SQLError:
+            if not ws.unservable:
+                raise
+            return StoreCounts()
 
     async def _read(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
         """Run a store method in a reader thread."""
