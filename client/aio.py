@@ -1,7 +1,9 @@
 """An anyio JSON-RPC client: many calls in flight on one connection.
 
 For editors' plugins written in Python, tests and benchmarks. (The `axd` CLI
-uses the blocking client in `connection.py` to start faster.)
+uses the blocking client in `connection.py` to start faster.) Encoding and
+error translation are `exchange.py`'s, shared with that client; callers bound
+a call's time with `anyio.fail_after`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 import anyio.abc
-import msgspec
 
-from axd.client.connection import DaemonUnavailableError, RemoteError
+from axd.client import exchange
 from axd.protocol.jsonrpc import Incoming
 
 if TYPE_CHECKING:
@@ -25,11 +26,8 @@ if TYPE_CHECKING:
 
     from axd.protocol.methods import Method
 
+P = TypeVar("P")
 R = TypeVar("R")
-
-
-_decoder = msgspec.json.Decoder(Incoming)
-_encoder = msgspec.json.Encoder()
 
 
 class AsyncClient:
@@ -54,9 +52,7 @@ class AsyncClient:
         try:
             stream = await anyio.connect_unix(str(path))
         except OSError as exc:
-            raise DaemonUnavailableError(
-                f"no daemon at {path} ({exc.strerror or exc})"
-            ) from exc
+            raise exchange.no_daemon(path, exc) from exc
         return cls(stream, Path(path))
 
     async def __aenter__(self) -> Self:
@@ -87,39 +83,26 @@ class AsyncClient:
         :raises DaemonUnavailableError: the connection closed first.
         """
         request_id = next(self._ids)
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-        if params is not None:
-            message["params"] = params
         tx, rx = anyio.create_memory_object_stream[Incoming](1)
         self._waiting[request_id] = tx
         try:
             async with self._write_lock:
-                await self._stream.send(_encoder.encode(message) + b"\n")
+                await self._stream.send(
+                    exchange.encode_request(request_id, method, params)
+                )
             try:
                 response = await rx.receive()
             except anyio.EndOfStream:
-                raise DaemonUnavailableError(
-                    f"the daemon at {self.path} closed the connection"
-                ) from None
+                raise exchange.connection_lost(self.path) from None
         finally:
             self._waiting.pop(request_id, None)
             tx.close()
             rx.close()
-        if response.error is not None:
-            error = response.error
-            raise RemoteError(
-                int(error.get("code", -32603)),
-                str(error.get("message", "")),
-                error.get("data"),
-            )
-        return bytes(response.result)
+        return exchange.result_of(response)
 
-    async def call(self, method: Method[Any, R], params: Any = None) -> R:
+    async def call(self, method: Method[P, R], params: P | None = None) -> R:
         """A typed call through the protocol's method table."""
-        builtins = msgspec.to_builtins(params) if params is not None else None
-        return msgspec.json.decode(
-            await self.call_raw(method.name, builtins), type=method.result
-        )
+        return exchange.decode_result(method, await self.call_raw(method.name, params))
 
     async def _read_loop(self) -> None:
         buffer = b""
@@ -136,7 +119,7 @@ class AsyncClient:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        self._dispatch(_decoder.decode(line))
+                        self._dispatch(exchange.decode_message(line))
         finally:
             for waiter in self._waiting.values():
                 waiter.close()

@@ -1,12 +1,18 @@
 """A small synchronous JSON-RPC client for the CLI, with daemon auto-start.
 
 Blocking sockets keep `axd` quick to start: no event loop, no daemon
-imports. Typed calls go through the protocol's method table.
+imports. Typed calls go through the protocol's method table; encoding and
+error translation are `exchange.py`'s, shared with the async client.
+
+Each call waits as long as its method may take (`read_deadline`): the
+client's default deadline for ordinary calls, the method's own `timeout_s`
+on top of it for waits (`index.wait`, queries with `min_generation`), and no
+deadline for work that grows with the index (`index.reindex`, `snapshot.*`,
+`db.*`), which the daemon's own request deadline bounds.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import itertools
 import os
@@ -14,64 +20,78 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import msgspec
-
-from axd.protocol.errors import ErrorCode
-from axd.protocol.jsonrpc import Incoming
+from axd.client.exchange import (
+    DaemonTimeoutError,
+    DaemonUnavailableError,
+    ProtocolError,
+    RemoteError,
+    connection_lost,
+    decode_message,
+    decode_result,
+    encode_request,
+    no_daemon,
+    result_of,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from axd.protocol.jsonrpc import Incoming
     from axd.protocol.methods import Method
 
+__all__ = [
+    "Client",
+    "DaemonTimeoutError",
+    "DaemonUnavailableError",
+    "ProtocolError",
+    "RemoteError",
+    "connect_or_start",
+    "daemon_command",
+    "read_deadline",
+]
+
+P = TypeVar("P")
 R = TypeVar("R")
 
 START_TIMEOUT_S = 30.0
+# How long an ordinary call may go unanswered (`AXD_CLIENT_TIMEOUT` in the CLI).
+DEFAULT_DEADLINE_S = 60.0
+# Methods whose work grows with the index rather than with their params.
+UNBOUNDED = ("index.reindex", "snapshot.", "db.")
 
 
-class DaemonUnavailableError(Exception):
-    """No daemon answers on the socket (and none could be started)."""
-
-
-class RemoteError(Exception):
-    """The daemon answered a request with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    @property
-    def kind(self) -> str:
-        """`data.kind`, or the code's name."""
-        if isinstance(self.data, dict) and isinstance(self.data.get("kind"), str):
-            return str(self.data["kind"])
-        try:
-            return ErrorCode(self.code).kind
-        except ValueError:
-            return str(self.code)
-
-
-_response_decoder = msgspec.json.Decoder(Incoming)
-_encoder = msgspec.json.Encoder()
+def read_deadline(method: str, params: object, default: float | None) -> float | None:
+    """Seconds to wait for `method`'s answer (None: as long as it takes)."""
+    if default is None or method.startswith(UNBOUNDED):
+        return None
+    if isinstance(params, Mapping):
+        waits = params.get("timeout_s")
+    else:
+        waits = getattr(params, "timeout_s", None)
+    if isinstance(waits, int | float) and not isinstance(waits, bool) and waits > 0:
+        return float(waits) + default  # the wait, then an ordinary answer
+    return default
 
 
 class Client:
     """NDJSON over a blocking Unix socket; one request at a time."""
 
-    def __init__(self, sock: socket.socket, path: Path) -> None:
+    def __init__(
+        self, sock: socket.socket, path: Path, timeout: float | None = None
+    ) -> None:
         self._sock = sock
         self.path = path
+        self.timeout = timeout  # the default deadline of a call
         self._buffer = b""
         self._ids = itertools.count(1)
         self.notifications: list[tuple[str, bytes]] = []
 
     @classmethod
-    def connect(cls, path: Path, timeout: float | None = 60.0) -> Client:
-        """Connect to the daemon at `path`.
+    def connect(cls, path: Path, timeout: float | None = DEFAULT_DEADLINE_S) -> Client:
+        """Connect to the daemon at `path`; `timeout`: the default deadline.
 
         :raises DaemonUnavailableError: nothing listens there.
         """
@@ -81,10 +101,8 @@ class Client:
             sock.connect(str(path))
         except OSError as exc:
             sock.close()
-            raise DaemonUnavailableError(
-                f"no daemon at {path} ({exc.strerror or exc})"
-            ) from exc
-        return cls(sock, path)
+            raise no_daemon(path, exc) from exc
+        return cls(sock, path, timeout)
 
     def close(self) -> None:
         """Close the socket."""
@@ -97,78 +115,86 @@ class Client:
         self.close()
 
     def settimeout(self, timeout: float | None) -> None:
-        """Socket timeout for the next reads."""
-        self._sock.settimeout(timeout)
+        """The default deadline of the next calls (None: none)."""
+        self.timeout = timeout
 
     def call_raw(self, method: str, params: Any = None) -> bytes:
         """Send one request; the raw JSON of its result.
 
         :raises RemoteError: the daemon answered with an error.
         :raises DaemonUnavailableError: the connection broke.
+        :raises DaemonTimeoutError: no answer within the call's deadline.
+        :raises ProtocolError: the daemon sent something unreadable.
         """
         request_id = next(self._ids)
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-        if params is not None:
-            message["params"] = params
         try:
-            self._sock.sendall(_encoder.encode(message) + b"\n")
+            self._sock.settimeout(self.timeout)
+            self._sock.sendall(encode_request(request_id, method, params))
         except OSError as exc:
-            raise DaemonUnavailableError(
-                f"connection to {self.path} broke: {exc}"
-            ) from exc
+            raise connection_lost(self.path, exc) from exc
+        waits = read_deadline(method, params, self.timeout)
+        until = None if waits is None else time.monotonic() + waits
         while True:
-            response = _response_decoder.decode(self._read_line())
-            if response.method is not None and response.is_notification:
-                self.notifications.append((response.method, bytes(response.params)))
-                continue
-            if response.id != request_id:
-                continue
-            if response.error is not None:
-                error = response.error
-                raise RemoteError(
-                    int(error.get("code", -32603)),
-                    str(error.get("message", "")),
-                    error.get("data"),
+            response = self._next_message(until)
+            if response is None:
+                raise DaemonTimeoutError(
+                    f"the daemon at {self.path} did not answer {method}"
+                    f" within {waits:g} s"
                 )
-            return bytes(response.result)
+            if response.is_notification:
+                self.notifications.append(
+                    (str(response.method), bytes(response.params))
+                )
+            elif response.id == request_id:
+                return result_of(response)
 
-    def call(self, method: Method[Any, R], params: Any = None) -> R:
+    def call(self, method: Method[P, R], params: P | None = None) -> R:
         """A typed call through the protocol's method table."""
-        raw = self.call_raw(
-            method.name, msgspec.to_builtins(params) if params is not None else None
-        )
-        return msgspec.json.decode(raw, type=method.result)
+        return decode_result(method, self.call_raw(method.name, params))
 
-    def next_notification(self) -> tuple[str, bytes]:
-        """Block until the daemon sends a notification; (method, params)."""
+    def next_notification(self, timeout: float | None = None) -> tuple[str, bytes]:
+        """The next notification (method, params), waiting up to `timeout` s.
+
+        :raises DaemonTimeoutError: none came within `timeout`.
+        """
         if self.notifications:
             return self.notifications.pop(0)
-        while True:
-            response = _response_decoder.decode(self._read_line())
-            if response.method is not None:
-                return response.method, bytes(response.params)
+        until = None if timeout is None else time.monotonic() + timeout
+        while (message := self._next_message(until)) is not None:
+            if message.method is not None:
+                return message.method, bytes(message.params)
+        raise DaemonTimeoutError(f"no notification within {timeout:g} s")
 
-    def _read_line(self) -> bytes:
+    def _next_message(self, until: float | None) -> Incoming | None:
+        """The next message, or None when the monotonic time `until` passes."""
         while True:
             newline = self._buffer.find(b"\n")
             if newline >= 0:
                 line, self._buffer = self._buffer[:newline], self._buffer[newline + 1 :]
                 if line.strip():
-                    return line
+                    return decode_message(line)
                 continue
+            if until is not None and until <= time.monotonic():
+                return None
+            self._sock.settimeout(None if until is None else until - time.monotonic())
             try:
                 chunk = self._sock.recv(1 << 20)
             except TimeoutError:
-                raise
+                return None
             except OSError as exc:
-                raise DaemonUnavailableError(
-                    f"connection to {self.path} broke: {exc}"
-                ) from exc
+                raise connection_lost(self.path, exc) from exc
             if not chunk:
-                raise DaemonUnavailableError(
-                    f"the daemon at {self.path} closed the connection"
-                )
+                raise connection_lost(self.path)
             self._buffer += chunk
+
+
+def daemon_command(*args: str) -> list[str]:
+    """The command line that runs the daemon with `args` in this interpreter.
+
+    ``-P``: the current directory stays off ``sys.path``, so a folder named
+    ``axd`` where the user stands cannot shadow the installed package.
+    """
+    return [sys.executable, "-P", "-m", "axd.daemon", *args]
 
 
 def connect_or_start(
@@ -177,6 +203,7 @@ def connect_or_start(
     *,
     start: bool = True,
     config_path: str | None = None,
+    timeout: float | None = DEFAULT_DEADLINE_S,
 ) -> Client:
     """A connected client; starts a background daemon when none answers.
 
@@ -185,7 +212,7 @@ def connect_or_start(
     :raises DaemonUnavailableError: no daemon, and starting one failed.
     """
     try:
-        return Client.connect(socket_path)
+        return Client.connect(socket_path, timeout)
     except DaemonUnavailableError:
         if not start:
             raise
@@ -194,7 +221,7 @@ def connect_or_start(
     with open(state_dir / "autostart.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:  # somebody else may have started it while we waited for the lock
-            return Client.connect(socket_path)
+            return Client.connect(socket_path, timeout)
         except DaemonUnavailableError:
             pass
         process = _spawn_daemon(socket_path, state_dir, log_path, config_path)
@@ -207,9 +234,9 @@ def connect_or_start(
             try:
                 client = Client.connect(socket_path, timeout=5)
                 client.call_raw("server.info")
-                client.settimeout(60)
+                client.settimeout(timeout)
                 return client
-            except (DaemonUnavailableError, RemoteError, OSError):
+            except (DaemonUnavailableError, RemoteError, ProtocolError, OSError):
                 time.sleep(0.05)
         raise DaemonUnavailableError(
             f"the daemon did not answer within {START_TIMEOUT_S:g} s; see {log_path}"
@@ -219,22 +246,14 @@ def connect_or_start(
 def _spawn_daemon(
     socket_path: Path, state_dir: Path, log_path: Path, config_path: str | None
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "axd.daemon",
-        "--socket",
-        str(socket_path),
-        "--state-dir",
-        str(state_dir),
-    ]
+    args = ["--socket", str(socket_path), "--state-dir", str(state_dir)]
     if config_path:
-        command += ["--config", config_path]
+        args += ["--config", config_path]
     env = dict(os.environ)
     env.setdefault("AXD_LOG_FORMAT", "json")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            command,
+            daemon_command(*args),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -242,8 +261,3 @@ def _spawn_daemon(
             start_new_session=True,  # detached: survives the client's terminal
             close_fds=True,
         )
-
-
-def is_refused(exc: OSError) -> bool:
-    """Whether a connect error means "nobody listens" (vs. a real fault)."""
-    return exc.errno in (errno.ECONNREFUSED, errno.ENOENT)

@@ -29,11 +29,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from axd.client.connection import Client, DaemonUnavailableError, RemoteError
+import msgspec
+
+from axd.client import settings
+from axd.client.connection import Client
+from axd.client.exchange import DaemonUnavailableError, ProtocolError, RemoteError
 from axd.protocol import __version__
+from axd.protocol import methods as m
+from axd.protocol import types as t
+from axd.protocol.config import ConfigError, state_directory
+from axd.protocol.paths import default_socket_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from axd.protocol.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 CANARY_TIMEOUT_S = 30.0
@@ -128,12 +138,10 @@ def check_versions(report: Report) -> None:
     report.add("versions", not missing, detail, **versions)
 
 
-def check_config(report: Report, config_path: str | None) -> Any:
+def check_config(report: Report, config_path: str | None) -> Config | None:
     """Validate the config; returns it (None when invalid)."""
-    from axd.daemon.config import ConfigError, load
-
     try:
-        config, path = load(config_path)
+        config, path = settings.load(config_path)
     except ConfigError as exc:
         report.add("config", False, str(exc))
         return None
@@ -159,16 +167,12 @@ def check_state_dir(report: Report, state_dir: Path) -> None:
         path=str(state_dir),
         free_bytes=usage.free,
     )
-
-
-def check_quarantine(report: Report, state_dir: Path) -> None:
-    """Databases the daemon found damaged and moved aside; listed, not a
-    failure (the daemon recovered from them)."""
-    found = []
-    for reason in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt")):
-        lines = reason.read_text(encoding="utf-8").splitlines()
-        fields = dict(line.partition(": ")[::2] for line in lines)
-        found.append({"path": str(reason.parent / "index.db"), **fields})
+    # Damaged databases the daemon moved aside: listed, not a failure.
+    found = [
+        {"path": str(reason.parent / "index.db")}
+        | dict(line.partition(": ")[::2] for line in reason.read_text().splitlines())
+        for reason in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt"))
+    ]
     detail = "; ".join(f"{q['path']} ({q.get('reason')})" for q in found)
     report.add("quarantine", True, detail or "none", files=found)
 
@@ -210,44 +214,48 @@ def check_inotify(report: Report, pid: int | None) -> None:
     report.add("inotify", ok, detail, watches=used, **limits)
 
 
-def check_daemon(report: Report, client: Client, socket_path: Path) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads(client.call_raw("server.info"))
+def check_daemon(report: Report, client: Client, socket_path: Path) -> t.ServerInfo:
+    info = client.call(m.SERVER_INFO)
     report.add(
         "daemon",
         True,
-        f"reachable at {socket_path}: pid {info['pid']}, axd {info['version']},"
-        f" up {info['uptime_s']:.0f} s",
+        f"reachable at {socket_path}: pid {info.pid}, axd {info.version},"
+        f" up {info.uptime_s:.0f} s",
         socket=str(socket_path),
-        pid=info["pid"],
-        version=info["version"],
-        uptime_s=info["uptime_s"],
+        pid=info.pid,
+        version=info.version,
+        uptime_s=info.uptime_s,
     )
     return info
 
 
-def check_workspaces(report: Report, client: Client) -> list[dict[str, Any]]:
-    listing = json.loads(client.call_raw("workspace.list"))["workspaces"]
+def check_workspaces(report: Report, client: Client) -> list[t.WorkspaceEntry]:
+    listing = client.call(m.WORKSPACE_LIST).workspaces
     if not listing:
         report.add("workspaces", None, "none added")
     for entry in listing:
-        state = entry["state"]
         report.add(
-            f"workspace {entry['root']}",
-            state != "error",
-            f"{state}, {entry['files']} files, generation {entry['generation']}",
-            **entry,
+            f"workspace {entry.root}",
+            entry.state != "error",
+            f"{entry.state}, {entry.files} files, generation {entry.generation}",
+            **msgspec.to_builtins(entry),
         )
-    return list(listing)
+    return listing
 
 
 def check_health(report: Report, client: Client) -> None:
-    health = json.loads(client.call_raw("health"))
-    report.add("health", health["status"] == "HEALTHY", health["status"], **health)
-    for name, check in sorted(health.get("checks", {}).items()):
+    health = client.call(m.HEALTH)
+    report.add(
+        "health",
+        health.status == "HEALTHY",
+        health.status,
+        **msgspec.to_builtins(health),
+    )
+    for name, check in sorted(health.checks.items()):
         report.add(
             f"health.{name}",
-            check["status"] in ("HEALTHY", "UNKNOWN"),
-            f"{check['status']}: {check.get('detail') or ''}".rstrip(": "),
+            check.status in ("HEALTHY", "UNKNOWN"),
+            f"{check.status}: {check.detail or ''}".rstrip(": "),
         )
 
 
@@ -264,35 +272,36 @@ def _definitions_until(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        params: dict[str, Any] = {"root": root, "name": name}
+        params = t.DefinitionParams(root=root, name=name)
         if generation:
-            params.update(min_generation=generation + 1, timeout_s=remaining)
+            params = msgspec.structs.replace(
+                params, min_generation=generation + 1, timeout_s=remaining
+            )
         try:
-            result = json.loads(client.call_raw("symbols.definition", params))
+            result = client.call(m.SYMBOLS_DEFINITION, params)
         except RemoteError as exc:
             if exc.kind == "timeout":
                 return False
             raise
-        if bool(result["definitions"]) == want_found:
+        if bool(result.definitions) == want_found:
             return True
-        generation = int(result["generation"])
+        generation = result.generation
 
 
 def check_canary(
     report: Report,
     client: Client,
-    workspaces: list[dict[str, Any]],
+    workspaces: list[t.WorkspaceEntry],
     timeout_s: float = CANARY_TIMEOUT_S,
 ) -> None:
-    ready = [w for w in workspaces if w["state"] == "ready"]
+    ready = [w for w in workspaces if w.state == "ready"]
     if not ready:
         report.add("canary", None, "skipped: no ready workspace")
         return
-    root = str(ready[0]["root"])
+    root = ready[0].root
     token = uuid.uuid4().hex[:12]
     name = f"axd_doctor_canary_{token}"
     path = Path(root) / f"axd_doctor_canary_{token}.py"
-    client.settimeout(timeout_s + 10)
     try:
         path.write_text(f"def {name}():\n    return 'axd doctor was here'\n")
     except OSError as exc:
@@ -349,17 +358,14 @@ def run_doctor(
     with client if client is not None else contextlib.nullcontext():
         if client is not None:
             try:
-                pid = check_daemon(report, client, socket_path)["pid"]
+                pid = check_daemon(report, client, socket_path).pid
                 report.reachable = True
-            except (DaemonUnavailableError, RemoteError, OSError) as exc:
+            except (DaemonUnavailableError, RemoteError, ProtocolError) as exc:
                 report.add("daemon", False, f"{socket_path}: {exc}")
         check_versions(report)
         config = check_config(report, config_path)
         if config is not None:
-            from axd.daemon.config import state_directory
-
             check_state_dir(report, state_directory(config))
-            check_quarantine(report, state_directory(config))
         check_inotify(report, pid)
         if client is not None and report.reachable:
             _guarded(
@@ -382,7 +388,7 @@ def _daemon_side(
 def _guarded(report: Report, name: str, fn: Callable[[], None]) -> None:
     try:
         fn()
-    except (DaemonUnavailableError, RemoteError, OSError, KeyError, ValueError) as exc:
+    except (DaemonUnavailableError, RemoteError, ProtocolError, OSError) as exc:
         report.add(name, False, f"{type(exc).__name__}: {exc}")
 
 
@@ -390,8 +396,6 @@ def _guarded(report: Report, name: str, fn: Callable[[], None]) -> None:
 
 
 def _socket_of(socket_opt: str | None) -> Path:
-    from axd.protocol.paths import default_socket_path
-
     if socket_opt:
         return Path(socket_opt).expanduser()
     if os.environ.get("AXD_SOCKET"):

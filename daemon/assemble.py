@@ -1,115 +1,140 @@
-"""Wires the services behind the wire methods into a running daemon."""
+"""Builds the daemon from its config, once, in order; then starts it.
+
+`assemble` constructs every long-lived part, each complete when created
+(nothing is filled in later), in the order data flows:
+
+1. events: the one fan-out every stage publishes to (`daemon/events.py`);
+2. index: the worker pool and the workspaces (each a store, its writer,
+   its rules, an indexer and a watcher);
+3. ops: metrics, health, the HTTP listener and sd_notify. Built before the
+   registry because metrics observes every request the registry answers;
+4. rpc: subscriptions, the method registry, the socket server, and every
+   method's handler (`rpc/handlers/`).
+
+`start` then runs them in a task group in the same order, so a part is
+listening to the events before anything can publish one it needs.
+`lifecycle.Daemon` owns the process around this: the socket, signals,
+reloads and the shutdown order.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.abc
-import structlog
-
-from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.events import Events
 from axd.daemon.index.pool import WorkerPool
-from axd.daemon.ops.probes import EngineView
-from axd.daemon.ops.service import start_ops
-from axd.daemon.rpc import snapshot_methods
-from axd.daemon.rpc.api import Api
+from axd.daemon.ops.facts import EngineFacts
+from axd.daemon.ops.supervisor import Ops, announce_readiness
+from axd.daemon.ops.systemd import Notifier
+from axd.daemon.rpc.dispatch import Registry
+from axd.daemon.rpc.handlers import register_all
+from axd.daemon.rpc.handlers.reads import Reads
+from axd.daemon.rpc.handlers.services import ProcessInfo, Services
+from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
 from axd.daemon.snapshotting import IndexSafety
 from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
-    from axd.daemon.lifecycle import Daemon
-    from axd.daemon.ops.service import Ops
-    from axd.daemon.store.store import BatchResult
-    from axd.daemon.workspaces import Workspace
+    from pathlib import Path
 
-log = structlog.get_logger()
+    import anyio.abc
+
+    from axd.daemon.config import Config
 
 
-async def start_services(
-    daemon: Daemon, tg: anyio.abc.TaskGroup, initial_roots: list[str]
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The assembled daemon: every long-lived part, built once."""
+
+    process: ProcessInfo
+    events: Events
+    pool: WorkerPool
+    workspaces: WorkspaceManager
+    safety: IndexSafety
+    facts: EngineFacts
+    ops: Ops
+    subscriptions: Subscriptions
+    registry: Registry
+    server: Server
+
+
+def assemble(
+    config: Config, *, socket_path: Path, state_dir: Path, env: dict[str, str]
+) -> Parts:
+    """Every part of a daemon serving `config` (nothing runs yet)."""
+    process = ProcessInfo()
+    events = Events()
+
+    pool = WorkerPool(config.index.workers or os.cpu_count() or 2, events)
+    workspaces = WorkspaceManager(config, state_dir, pool, events)
+    # Index safety (#11): snapshots, the db tool, recovery from damage.
+    safety = IndexSafety(workspaces, config.snapshots, events)
+
+    subscriptions = Subscriptions(workspaces, events)
+    facts = EngineFacts(workspaces, pool, subscriptions)
+    ops = Ops(
+        config,
+        state_dir,
+        events,
+        facts=facts,
+        stats=facts,
+        ready=facts.ready,
+        # Read at scrape time; `server` is bound below, before anything runs.
+        connections=lambda: server.connection_count,
+        notifier=Notifier(env),
+    )
+
+    registry = Registry(ops.metrics, request_timeout_s=config.server.request_timeout_s)
+    server = Server(config.server, registry, socket_path)
+    services = Services(
+        process=process,
+        workspaces=workspaces,
+        reads=Reads(workspaces),
+        safety=safety,
+        subscriptions=subscriptions,
+        ops=ops,
+    )
+    register_all(registry, services)
+    return Parts(
+        process=process,
+        events=events,
+        pool=pool,
+        workspaces=workspaces,
+        safety=safety,
+        facts=facts,
+        ops=ops,
+        subscriptions=subscriptions,
+        registry=registry,
+        server=server,
+    )
+
+
+async def start(
+    parts: Parts, tg: anyio.abc.TaskGroup, initial_roots: list[str]
 ) -> None:
-    """Start every service and register its methods on `daemon.registry`."""
-    config = daemon.config
-    pool = WorkerPool(config.index.workers or os.cpu_count() or 2)
-    manager = WorkspaceManager(config, daemon.state_dir, pool)
-    subscriptions = Subscriptions(manager)
-    engine = EngineView(manager, pool, subscriptions)
+    """Start every part in `tg`; returns once the socket serves.
 
-    # Stop hooks run last-registered first: workspaces (flush, checkpoint)
-    # before the pool their indexers use.
-    async def close_pool() -> None:
-        pool.close()
-
-    daemon.on_stop(close_pool)
-    daemon.on_stop(manager.close)
-
-    Api(manager).register(daemon.registry)
-    # Index safety (#11): snapshots, db tool, damage recovery.
-    snapshot_methods.register(
-        daemon.registry, IndexSafety(manager, config.snapshots, tg)
-    )
-    subscriptions.register(daemon.registry)
-    daemon.languages = sorted(LANGUAGES)
-    daemon.workspace_roots = manager.roots
-
-    ops = await start_ops(daemon, tg, facts=engine, stats=engine, ready=engine.ready)
-    ops.health.on_change(subscriptions.health_changed)
-    _observe(manager, pool, ops)
-
-    tg.start_soon(pool.start)
-    tg.start_soon(subscriptions.progress_loop)
-    tg.start_soon(engine.refresh_loop)
-    await manager.start(tg)
-    for root in initial_roots:
-        await manager.add(root)
-    tg.start_soon(_announce_readiness, manager, ops)
+    Each part reports started only when it is (its event stream subscribed,
+    its listener bound, its workspaces added).
+    """
+    await tg.start(parts.ops.run)
+    await tg.start(parts.subscriptions.run)
+    tg.start_soon(parts.pool.start)
+    tg.start_soon(parts.facts.refresh_loop)
+    readiness = parts.events.subscribe()  # before any workspace can be ready
+    # Before the workspaces: every one resumed or added is covered.
+    await tg.start(parts.safety.run)
+    await tg.start(parts.workspaces.run, initial_roots)
+    tg.start_soon(announce_readiness, parts.ops, parts.facts, readiness)
+    await tg.start(parts.server.run)
 
 
-def _observe(manager: WorkspaceManager, pool: WorkerPool, ops: Ops) -> None:
-    """Feed index events into metrics."""
-    restarts_seen = 0
-
-    def batch_done(
-        workspace: Workspace, result: BatchResult, freshness: list[float]
-    ) -> None:
-        nonlocal restarts_seen
-        ops.metrics.batch_committed(
-            workspace.id,
-            result.ms / 1000,
-            result.files_indexed,
-            workspace.indexer.progress.last_skipped,
-            workspace.indexer.progress.last_parse_errors,
-            freshness,
-        )
-        while restarts_seen < pool.restarts:
-            restarts_seen += 1
-            ops.metrics.worker_restarted()
-
-    def added(workspace: Workspace) -> None:
-        workspace.watcher.on_fallback.append(
-            lambda: ops.metrics.watcher_fallback(workspace.id)
-        )
-
-    manager.on_batch.append(batch_done)
-    manager.on_added.append(added)
-    manager.on_removed.append(
-        lambda workspace: ops.metrics.forget_workspace(workspace.id)
-    )
-
-
-async def _announce_readiness(manager: WorkspaceManager, ops: Ops) -> None:
-    """READY=1 once every resumed workspace finished its first index;
-    STATUS= lines with progress meanwhile (systemd shows them)."""
-    while not all(ws.indexer.ready for ws in list(manager.workspaces.values())):
-        done = sum(ws.indexer.progress.files_done for ws in manager.workspaces.values())
-        total = sum(
-            ws.indexer.progress.files_total for ws in manager.workspaces.values()
-        )
-        ops.notify_status(f"indexing: {done}/{total} files")
-        await anyio.sleep(1)
-    count = len(manager.workspaces)
-    ops.notify_ready(f"serving {count} workspace{'s' if count != 1 else ''}")
-    log.info("all_workspaces_ready", workspaces=count)
+async def stop(parts: Parts) -> None:
+    """After the task group ended: flush and close every workspace's store,
+    then the worker pool their indexers used."""
+    await parts.workspaces.close()
+    parts.pool.close()
+    parts.events.close()

@@ -1,213 +1,78 @@
-"""Configuration: one TOML file decoded into validated msgspec Structs.
+"""The daemon's configuration loader: reads the file the schema asks for.
 
-Precedence: command-line flags > ``AXD_*`` environment > file > defaults.
-TOML keys are snake_case like the wire; an unknown key or a wrong type is an
-error naming the key path and the file, never a silent default.
+The schema, the precedence rules (flags > ``AXD_*`` environment > file >
+defaults) and the error messages live in `axd.protocol.config`, which the CLI
+shares; this module does the daemon's I/O and re-exports the schema so daemon
+code keeps importing it from here.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import msgspec
-
-from axd.protocol.paths import default_socket_path, default_state_dir
+from axd.protocol.config import (
+    Config,
+    ConfigError,
+    ConfigFile,
+    FlagsConfig,
+    HealthConfig,
+    IndexConfig,
+    LogConfig,
+    MetricsConfig,
+    ServerConfig,
+    SnapshotsConfig,
+    TelemetryConfig,
+    WatchConfig,
+    apply_env,
+    apply_flags,
+    from_file,
+    locate,
+    parse_addr,
+    runtime_socket_path,
+    state_directory,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "FlagsConfig",
+    "HealthConfig",
+    "IndexConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "ServerConfig",
+    "SnapshotsConfig",
+    "TelemetryConfig",
+    "WatchConfig",
+    "apply_env",
+    "load",
+    "load_file",
+    "parse_addr",
+    "runtime_socket_path",
+    "state_directory",
+]
 
 
-class ConfigError(Exception):
-    """The configuration file is missing, unreadable or invalid."""
-
-
-class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A config table; a typo is an error, not a silent default."""
-
-
-class ServerConfig(_Section, frozen=True, kw_only=True):
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_connections: int = 256
-    # Requests one connection may have in flight; more wait (backpressure).
-    max_inflight_per_connection: int = 64
-    request_timeout_s: float = 60.0
-    # In-flight requests get this long to finish when the daemon stops.
-    shutdown_grace_s: float = 5.0
-
-
-class IndexConfig(_Section, frozen=True, kw_only=True):
-    workers: int = 0  # 0: one per CPU
-    max_file_bytes: int = 2 * 1024 * 1024
-    max_line_bytes: int = 5000
-    max_chunk_bytes: int = 4096
-    parse_timeout_ms: int = 5000
-    batch_files: int = 128
-    exclude: list[str] = []
-    follow_symlinks: bool = False
-    # Index safety (#11): pause indexing below this many free bytes on the
-    # state filesystem (0: only when SQLite reports the disk full), and
-    # retry a paused commit this often.
-    min_free_bytes: int = 0
-    disk_retry_s: float = 2.0
-
-
-class SnapshotsConfig(_Section, frozen=True, kw_only=True):
-    keep: int = 10  # snapshots kept per workspace, oldest deleted first
-    interval_s: float = 24 * 3600  # automatic snapshots at most this often
-    check_interval_s: float = 60.0  # how often the schedule is looked at
-    # `PRAGMA quick_check` of each live index this often (it reads the whole
-    # file: perf/RESULTS.md has its cost); 0 turns the periodic check off.
-    quick_check_interval_s: float = 6 * 3600
-    # ... and when a workspace opens (costs a read of the whole file, ~13 s
-    # for 390 MiB on a loaded 2-core machine; a damaged file is still caught
-    # by the first query or periodic check that meets the damage).
-    quick_check_at_open: bool = True
-
-
-class WatchConfig(_Section, frozen=True, kw_only=True):
-    debounce_ms: int = 50
-    step_ms: int = 50
-    force_polling: bool = False
-    poll_interval_ms: int = 1000
-
-
-class MetricsConfig(_Section, frozen=True, kw_only=True):
-    # Empty string disables the HTTP listener; port 0 picks a free one.
-    addr: str = "127.0.0.1:9464"
-
-
-class LogConfig(_Section, frozen=True, kw_only=True):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["auto", "json", "console"] = "auto"
-
-
-class HealthConfig(_Section, frozen=True, kw_only=True):
-    interval_s: float = 15.0
-    disk_degraded_free_bytes: int = 1024 * 1024 * 1024
-    disk_unhealthy_free_bytes: int = 100 * 1024 * 1024
-    queue_degraded_depth: int = 10_000
-    queue_degraded_age_s: float = 120.0
-    queue_unhealthy_age_s: float = 900.0
-    store_timeout_s: float = 2.0
-    worker_crashes_degraded: int = 3
-    # On-demand checks (`health` RPC, /healthz) within this many seconds of
-    # the last run share its report, so a burst of calls runs them once.
-    cache_s: float = 1.0
-
-
-class FlagsConfig(_Section, frozen=True, kw_only=True):
-    overrides: dict[str, str] = {}
-
-
-class TelemetryConfig(_Section, frozen=True, kw_only=True):
-    retention_days: int = 30
-
-
-class Config(_Section, frozen=True, kw_only=True):
-    socket_path: str | None = None  # None: $XDG_RUNTIME_DIR/axd/axd.sock
-    state_dir: str | None = None  # None: $XDG_STATE_HOME/axd
-    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
-    index: IndexConfig = msgspec.field(default_factory=IndexConfig)
-    watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
-    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
-    log: LogConfig = msgspec.field(default_factory=LogConfig)
-    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
-    flags: FlagsConfig = msgspec.field(default_factory=FlagsConfig)
-    telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
-    snapshots: SnapshotsConfig = msgspec.field(default_factory=SnapshotsConfig)
-
-
-_PATH_IN_MESSAGE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
-
-
-def describe_validation_error(message: str) -> tuple[str, str]:
-    """(key path, problem) from a msgspec validation message.
-
-    ``Expected `int`, got `str` - at `$.server.max_connections` `` becomes
-    ``("server.max_connections", "expected `int`, got `str`")``.
-    """
-    where = ""
-    match = _PATH_IN_MESSAGE.search(message)
-    if match:
-        where = match["path"].lstrip(".")
-        message = message[: match.start()]
-    for pattern, problem in ((_UNKNOWN, "unknown key"), (_MISSING, "missing key")):
-        found = pattern.search(message)
-        if found:
-            key = f"{where}.{found['field']}" if where else found["field"]
-            return key, problem
-    return where or "(top level)", message[:1].lower() + message[1:]
-
-
-def default_config_path(env: Mapping[str, str] = os.environ) -> Path:
-    """$XDG_CONFIG_HOME/axd/config.toml (else ~/.config/axd/config.toml)."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "axd" / "config.toml"
+def _read(path: Path) -> bytes | OSError:
+    """The file's bytes, or why it could not be read (the schema words it)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return exc
 
 
 def load_file(path: Path) -> Config:
     """Decode and validate one TOML file.
 
-    :raises ConfigError: unreadable file, invalid TOML, unknown key, wrong type.
+    :raises ConfigError: missing or unreadable file, invalid TOML, unknown key,
+        wrong type.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        return msgspec.toml.decode(data, type=Config)
-    except msgspec.ValidationError as exc:
-        key, problem = describe_validation_error(str(exc))
-        raise ConfigError(f"{path}: {key}: {problem}") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def resolve_config_path(
-    explicit: str | None, env: Mapping[str, str] = os.environ
-) -> tuple[Path | None, bool]:
-    """The config file to read and whether it must exist (named explicitly)."""
-    if explicit:
-        return Path(explicit).expanduser(), True
-    if env.get("AXD_CONFIG"):
-        return Path(env["AXD_CONFIG"]).expanduser(), True
-    default = default_config_path(env)
-    return (default, False) if default.exists() else (None, False)
-
-
-def apply_env(config: Config, env: Mapping[str, str] = os.environ) -> Config:
-    """``AXD_*`` overrides, all applied here and nowhere else."""
-    replace = msgspec.structs.replace
-    if env.get("AXD_SOCKET"):
-        config = replace(config, socket_path=env["AXD_SOCKET"])
-    if env.get("AXD_STATE_DIR"):
-        config = replace(config, state_dir=env["AXD_STATE_DIR"])
-    if "AXD_METRICS_ADDR" in env:
-        config = replace(
-            config, metrics=replace(config.metrics, addr=env["AXD_METRICS_ADDR"])
-        )
-    level = env.get("AXD_LOG_LEVEL", "").lower()
-    if level:
-        config = _with_log(config, level=level)
-    fmt = env.get("AXD_LOG_FORMAT", "").lower()
-    if fmt:
-        config = _with_log(config, format=fmt)
-    return config
-
-
-def _with_log(config: Config, **changes: str) -> Config:
-    merged = msgspec.structs.asdict(config.log) | changes
-    try:
-        log = msgspec.convert(merged, type=LogConfig)
-    except msgspec.ValidationError as exc:
-        key, problem = describe_validation_error(str(exc))
-        raise ConfigError(f"environment: log.{key}: {problem}") from exc
-    return msgspec.structs.replace(config, log=log)
+    return from_file(ConfigFile(path, True), _read(path))[0]
 
 
 def load(
@@ -222,45 +87,12 @@ def load(
 
     :raises ConfigError: as `load_file`, or an explicit file that is missing.
     """
-    path, required = resolve_config_path(explicit_path, env)
-    if path is not None and not path.exists():
-        if required:
-            raise ConfigError(f"{path}: no such config file")
-        path = None
-    config = load_file(path) if path else Config()
-    config = apply_env(config, env)
-    replace = msgspec.structs.replace
-    if socket_path:
-        config = replace(config, socket_path=socket_path)
-    if state_dir:
-        config = replace(config, state_dir=state_dir)
-    if metrics_addr is not None:
-        config = replace(config, metrics=replace(config.metrics, addr=metrics_addr))
+    where = locate(explicit_path, env)
+    config, path = from_file(where, _read(where.path))
+    config = apply_flags(
+        apply_env(config, env),
+        socket_path=socket_path,
+        state_dir=state_dir,
+        metrics_addr=metrics_addr,
+    )
     return config, path
-
-
-def runtime_socket_path(config: Config, env: Mapping[str, str] = os.environ) -> Path:
-    """The configured socket, else the default of ARCHITECTURE.md."""
-    if config.socket_path:
-        return Path(config.socket_path).expanduser()
-    return default_socket_path(env)
-
-
-def state_directory(config: Config, env: Mapping[str, str] = os.environ) -> Path:
-    """The configured state directory, else the default of ARCHITECTURE.md."""
-    if config.state_dir:
-        return Path(config.state_dir).expanduser()
-    return default_state_dir(env)
-
-
-def parse_addr(addr: str) -> tuple[str, int] | None:
-    """``HOST:PORT`` → (host, port); empty string → None (listener off).
-
-    :raises ConfigError: not HOST:PORT with a port in 0..65535.
-    """
-    if not addr:
-        return None
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"metrics.addr: expected HOST:PORT, got {addr!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)

@@ -8,25 +8,33 @@ misses events and is told so once by a `Lagged` marker on its next receive
 Nothing reaches back into the object that created it, and there are no
 callback lists to register with.
 
-Publishing is thread-safe: the indexer's commit runs in a worker thread and
-publishes from there; delivery is a non-blocking `send_nowait`, which anyio
-memory streams allow from any thread only through the event loop, so
-`publish_threadsafe` hops onto the loop first.
+`publish` is called on the event loop (the committer publishes there once
+its transaction returns from the writer's thread); from a worker thread use
+`publish_threadsafe`, which hops onto the loop first.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import anyio
+import anyio.abc
 import anyio.from_thread
+import structlog
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from anyio.streams.memory import (
         MemoryObjectReceiveStream,
         MemoryObjectSendStream,
     )
+
+    from axd.daemon.config import Config
+
+log = structlog.get_logger()
 
 ChangeKind = Literal["added", "modified", "deleted"]
 
@@ -118,6 +126,13 @@ class FlagsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigReloaded:
+    """SIGHUP: the daemon took a new config (the settings that may change)."""
+
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
 class Lagged:
     """Marker: this subscriber missed `missed` events (its buffer was full)."""
 
@@ -134,6 +149,7 @@ Event = (
     | WatcherFellBack
     | WorkerRestarted
     | FlagsChanged
+    | ConfigReloaded
     | Lagged
 )
 
@@ -163,6 +179,49 @@ class Events:
         self._subscribers.append(subscriber)
         return subscriber.rx
 
+    @contextlib.contextmanager
+    def subscribed(
+        self, depth: int = 1024
+    ) -> Iterator[MemoryObjectReceiveStream[Event]]:
+        """`subscribe` for the length of a ``with`` block; both ends of the
+        stream are closed and the subscriber dropped on the way out."""
+        subscriber = _Subscriber(depth)
+        self._subscribers.append(subscriber)
+        try:
+            yield subscriber.rx
+        finally:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(subscriber)
+            subscriber.tx.close()
+            subscriber.rx.close()
+
+    async def follow(
+        self,
+        handle: Callable[[Event], None],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run `handle` on every event published from now on, in order, until
+        cancelled: a consumer's loop (`await tg.start(events.follow, ...)`
+        returns once it is subscribed)."""
+        with self.subscribed() as stream:
+            task_status.started()
+            async for event in stream:
+                try:
+                    handle(event)
+                except Exception:
+                    # One bad event must not end the consumer for good.
+                    log.exception("event_handler_failed", event=type(event).__name__)
+
+    def close(self) -> None:
+        """Close every subscriber's stream, both ends: the daemon stopped and
+        its consumers with it (one that had not started yet leaves no open
+        stream behind)."""
+        subscribers, self._subscribers = self._subscribers, []
+        for subscriber in subscribers:
+            subscriber.tx.close()
+            subscriber.rx.close()
+
     @property
     def subscriber_count(self) -> int:
         """How many subscribers are attached (for tests and metrics)."""
@@ -180,6 +239,7 @@ class Events:
                 subscriber.missed += 1
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._subscribers.remove(subscriber)
+                subscriber.tx.close()
 
     def publish_threadsafe(self, event: Event) -> None:
         """`publish` from a worker thread started by `anyio.to_thread`."""

@@ -1,4 +1,4 @@
-"""The daemon: composes the components and runs them until told to stop.
+"""The daemon process: assembles the parts once and runs them until told to stop.
 
 Shutdown follows ARCHITECTURE.md's order: stop accepting, finish in-flight
 requests (bounded by `server.shutdown_grace_s`), flush the writers,
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-import msgspec
 import structlog
 
+from axd.daemon.assemble import assemble, start, stop
 from axd.daemon.config import (
     Config,
     ConfigError,
@@ -26,29 +23,24 @@ from axd.daemon.config import (
     runtime_socket_path,
     state_directory,
 )
-from axd.daemon.rpc.dispatch import Registry, RequestContext
-from axd.daemon.rpc.server import Server
-from axd.protocol import PROTOCOL_VERSION, __version__
-from axd.protocol import methods as m
-from axd.protocol import types as t
-from axd.protocol.openrpc import openrpc_document
+from axd.daemon.events import ConfigReloaded
+from axd.daemon.ops.logging import configure
+from axd.protocol import __version__
 
 if TYPE_CHECKING:
     import socket
     from pathlib import Path
 
+    from axd.daemon.events import Events
+    from axd.daemon.ops.supervisor import Ops
+    from axd.daemon.rpc.dispatch import Registry
+    from axd.daemon.rpc.server import Server
+
 log = structlog.get_logger()
-
-StopHook = Callable[[], Awaitable[None]]
-
-
-def utc_now() -> str:
-    """RFC 3339 UTC timestamp with a Z suffix."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Daemon:
-    """One axd process: registry, socket server and the services behind it."""
+    """One axd process: the assembled parts, the socket, signals and reloads."""
 
     def __init__(
         self,
@@ -66,36 +58,49 @@ class Daemon:
         self.config_path = config_path
         self.socket_path = runtime_socket_path(config)
         self.state_dir = state_directory(config)
-        self.registry = Registry()
-        self.registry.request_timeout_s = config.server.request_timeout_s
-        self.server = Server(config.server, self.registry, self.socket_path)
-        self.started_at = utc_now()
-        self._started_monotonic = time.monotonic()
-        self._stop = anyio.Event()
+        self.parts = assemble(
+            config, socket_path=self.socket_path, state_dir=self.state_dir, env=self.env
+        )
         self._initial_roots = list(initial_roots or [])
         self._inherited_socket = inherited_socket
-        self.metrics_url: str | None = None
-        self.languages: list[str] = []
-        self.workspace_roots: Callable[[], list[str]] = list
-        self._stop_hooks: list[StopHook] = []
-        # Told about a reloaded config (SIGHUP), after the core took it.
-        self.config_listeners: list[Callable[[Config], None]] = []
-        self._register_server_methods()
+
+    # -- the parts others use ------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """The method registry."""
+        return self.parts.registry
+
+    @property
+    def server(self) -> Server:
+        """The socket server."""
+        return self.parts.server
+
+    @property
+    def events(self) -> Events:
+        """The daemon's event fan-out."""
+        return self.parts.events
+
+    @property
+    def ops(self) -> Ops:
+        """Metrics, health, the HTTP listener and sd_notify."""
+        return self.parts.ops
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The metrics page's URL once bound; None with the listener off."""
+        return self.parts.ops.metrics_url
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since the daemon started."""
+        return self.parts.process.uptime_s
 
     # -- lifecycle ----------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (idempotent)."""
-        self._stop.set()
-
-    def on_stop(self, hook: StopHook) -> None:
-        """Run `hook` during shutdown, after requests drained (LIFO order)."""
-        self._stop_hooks.append(hook)
-
-    @property
-    def uptime_s(self) -> float:
-        """Seconds since the daemon started."""
-        return time.monotonic() - self._started_monotonic
+        self.parts.process.stop.set()
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -105,13 +110,13 @@ class Daemon:
         :raises AlreadyRunningError: another daemon serves the socket.
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.server.claim_socket(inherited=self._inherited_socket is not None)
+        server = self.parts.server
+        server.claim_socket(inherited=self._inherited_socket is not None)
         try:
-            await self.server.listen(self._inherited_socket)
+            await server.listen(self._inherited_socket)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals)
-                await self._start_services(tg)
-                await tg.start(self.server.run)
+                await start(self.parts, tg, self._initial_roots)
                 log.info(
                     "daemon_ready",
                     socket=str(self.socket_path),
@@ -119,39 +124,30 @@ class Daemon:
                     version=__version__,
                 )
                 task_status.started()
-                await self._stop.wait()
+                await self.parts.process.stop.wait()
                 await self._drain()
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._run_stop_hooks()
-                await self.server.stop_accepting()
-                self.server.release()
+                try:
+                    with anyio.move_on_after(20):
+                        await stop(self.parts)
+                except Exception:
+                    log.exception("stop_failed")
+                await server.stop_accepting()
+                server.release()
             log.info("daemon_stopped")
 
-    async def _start_services(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start the services behind the methods (filled in by `services`)."""
-        from axd.daemon.assemble import start_services
-
-        await start_services(self, tg, self._initial_roots)
-
     async def _drain(self) -> None:
-        log.info("daemon_stopping", inflight=self.server.inflight)
-        self.registry.shutting_down = True
-        await self.server.stop_accepting()
+        server = self.parts.server
+        log.info("daemon_stopping", inflight=server.inflight)
+        self.parts.registry.shutting_down = True
+        await server.stop_accepting()
         with anyio.move_on_after(self.config.server.shutdown_grace_s):
             # Polling two counters once at shutdown is cheaper than keeping an
             # Event up to date on every request's hot path.
-            while self.server.inflight or self.server.pending_output():  # noqa: ASYNC110
+            while server.inflight or server.pending_output():  # noqa: ASYNC110
                 await anyio.sleep(0.01)
-
-    async def _run_stop_hooks(self) -> None:
-        for hook in reversed(self._stop_hooks):
-            try:
-                with anyio.move_on_after(10):
-                    await hook()
-            except Exception:
-                log.exception("stop_hook_failed")
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(
@@ -184,9 +180,8 @@ class Daemon:
         )
 
     def apply_config(self, fresh: Config) -> None:
-        """Take the settings that can change at run time."""
-        from axd.daemon.ops.logging import configure
-
+        """Take the settings that can change at run time; the parts that
+        care (health thresholds) hear of it as a `ConfigReloaded` event."""
         # Read once at start: a change needs a restart. Say so, not silently.
         fixed = [
             name
@@ -196,42 +191,7 @@ class Daemon:
         if fixed:
             log.warning("config_needs_restart", sections=fixed)
         self.config = fresh
-        self.server.config = fresh.server
-        self.registry.request_timeout_s = fresh.server.request_timeout_s
+        self.parts.server.config = fresh.server
+        self.parts.registry.request_timeout_s = fresh.server.request_timeout_s
         configure(fresh.log)
-        for listener in self.config_listeners:
-            listener(fresh)
-
-    # -- server.* methods ---------------------------------------------------------
-
-    def _register_server_methods(self) -> None:
-        self.registry.register(m.SERVER_INFO, self._server_info, instant=True)
-        self.registry.register(m.SERVER_SHUTDOWN, self._server_shutdown, instant=True)
-        self.registry.register(m.RPC_DISCOVER, self._rpc_discover, instant=True)
-
-    async def _server_info(self, params: t.Empty, ctx: RequestContext) -> t.ServerInfo:
-        return t.ServerInfo(
-            version=__version__,
-            protocol_version=PROTOCOL_VERSION,
-            pid=os.getpid(),
-            started_at=self.started_at,
-            uptime_s=round(self.uptime_s, 3),
-            languages=self.languages,
-            workspaces=self.workspace_roots(),
-            metrics_url=self.metrics_url,
-        )
-
-    async def _server_shutdown(self, params: t.Empty, ctx: RequestContext) -> t.Ok:
-        log.info("shutdown_requested")
-        self.request_stop()
-        return t.Ok(ok=True)
-
-    _discover_cache: msgspec.Raw | None = None
-
-    async def _rpc_discover(self, params: t.Empty, ctx: RequestContext) -> Any:
-        if self._discover_cache is None:
-            # What this daemon serves (the registry), not every method of the
-            # protocol: a client must not discover methods that answer -32601.
-            document = openrpc_document(self.registry.methods())
-            self._discover_cache = msgspec.Raw(msgspec.json.encode(document))
-        return self._discover_cache
+        self.parts.events.publish(ConfigReloaded(fresh))

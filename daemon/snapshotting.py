@@ -2,7 +2,18 @@
 restores with reconciliation, import/export, the migration tool, and
 recovery from damage found while serving. One `anyio.Lock` per workspace
 serialises what replaces or copies its database (a restore never races a
-migration); the indexer's writes are kept apart by `Store.exclusive`."""
+migration); restores, migrations and rollbacks are writes, so they go
+through the workspace's one `writer` like every batch.
+
+It follows the daemon's events (`run`): a `WorkspaceAdded` starts that
+workspace's background work (automatic snapshots, the periodic check), a
+`WorkspaceRemoved` ends it. A restore publishes a `BatchCommitted` with the
+files it changed (subscribers get `index.changed`).
+
+Size: one class, because every operation here takes the same per-workspace
+lock and the same create/install steps; split, that lock would have to be
+shared across modules.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +30,13 @@ import anyio.from_thread
 import apsw
 import structlog
 
+from axd.daemon.events import (
+    BatchCommitted,
+    FileChange,
+    WorkspaceAdded,
+    WorkspaceRemoved,
+)
 from axd.daemon.store import maintenance, portable
-from axd.daemon.store.batch import BatchResult
 from axd.daemon.store.diskspace import is_disk_full
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
@@ -43,9 +59,8 @@ from axd.daemon.workspaces import workspace_id
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from axd.daemon.config import SnapshotsConfig
+    from axd.daemon.events import Event, Events
     from axd.daemon.workspaces import Workspace, WorkspaceManager
     from axd.protocol.snapshots import DbStatus
 
@@ -65,19 +80,33 @@ class IndexSafety:
     """Snapshots, restores and recovery for the workspaces of one daemon."""
 
     def __init__(
-        self,
-        manager: WorkspaceManager,
-        config: SnapshotsConfig,
-        tg: anyio.abc.TaskGroup,
+        self, manager: WorkspaceManager, config: SnapshotsConfig, events: Events
     ) -> None:
         self.manager = manager
         self.config = config
-        self._tg = tg
+        self.events = events
+        self._tg: anyio.abc.TaskGroup | None = None  # run()'s, while it runs
         self._states: dict[str, _State] = {}
-        manager.on_added.append(self._added)
-        manager.on_removed.append(self._removed)
 
     # -- workspace lifecycle ------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Follow the workspaces until cancelled; started once subscribed
+        (start it before the workspaces so none is missed)."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, WorkspaceAdded):
+            ws = self.manager.workspaces.get(event.root)
+            if ws is not None and ws.id == event.workspace_id:
+                self._added(ws)
+        elif isinstance(event, WorkspaceRemoved):
+            self._removed(event.root)
 
     def _state(self, ws: Workspace) -> _State:
         return self._states.setdefault(ws.root, _State())
@@ -88,10 +117,11 @@ class IndexSafety:
         state.scope.cancel()
         state.scope = anyio.CancelScope()
         ws.store.on_damage = lambda reason: self._damage_seen(ws, reason)
+        assert self._tg is not None, "run() first"
         self._tg.start_soon(self._guard, ws, state.scope)
 
-    def _removed(self, ws: Workspace) -> None:
-        state = self._states.pop(ws.root, None)
+    def _removed(self, root: str) -> None:
+        state = self._states.pop(root, None)
         if state is not None:
             state.scope.cancel()
 
@@ -107,10 +137,11 @@ class IndexSafety:
         await anyio.to_thread.run_sync(self.snapshots(ws).sweep)
         while True:
             changed = ws.indexer.change_event()
-            settled = ws.indexer.ready and not ws.indexer.busy and not ws.indexer.paused
+            settled = ws.indexer.ready and not ws.indexer.busy
+            settled = settled and not ws.indexer.committer.paused
             if settled and ws.degraded and not self._state(ws).held:
                 log.info("workspace_recovered_from_damage", root=ws.root)
-                ws.degraded = None
+                self.manager.set_degraded(ws, None)
             if settled:
                 await self._maybe_auto(ws)
             with anyio.move_on_after(self.config.check_interval_s):
@@ -235,17 +266,19 @@ class IndexSafety:
         reconcile with the disk."""
         before = await anyio.to_thread.run_sync(ws.store.file_states)
         try:
-            generation = await anyio.to_thread.run_sync(
-                maintenance.restore, ws.store, source
-            )
+            generation = await ws.writer.restore(source)
         except SnapshotError as exc:
             raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
         after = await anyio.to_thread.run_sync(ws.store.file_states)
-        result = BatchResult(
-            generation=generation, bumped=True, changes=changes_between(before, after)
+        changes = changes_between(before, after)
+        self.events.publish(  # index.changed for the restore
+            BatchCommitted(
+                root=ws.root,
+                workspace_id=ws.id,
+                generation=generation,
+                changes=tuple(FileChange(path, kind) for path, kind in changes),
+            )
         )
-        for callback in self.manager.on_batch:  # index.changed for the restore
-            callback(ws, result, [])
         ws.indexer.request_rescan()  # then reconcile: only what differs
         log.info("index_restored", root=ws.root, generation=generation)
         return generation
@@ -337,7 +370,7 @@ class IndexSafety:
 
     async def db_status(self, ws: Workspace) -> DbStatus:
         """PROTOCOL.md ``db.status``."""
-        return await anyio.to_thread.run_sync(maintenance.db_status, ws.store)
+        return await ws.writer.db_status()
 
     async def migrate(
         self, ws: Workspace, target: int | None, *, dry_run: bool, down: bool
@@ -358,13 +391,11 @@ class IndexSafety:
             if dry_run or not steps:
                 return steps, None
             snap = await self._create_locked(ws, "before db change", "pre-migrate")
-            run: Callable[[], object] = (
-                (lambda: maintenance.rollback(ws.store, goal))
-                if down
-                else (lambda: maintenance.migrate(ws.store, target))
-            )
             try:
-                await anyio.to_thread.run_sync(run)
+                if down:
+                    await ws.writer.rollback(goal)
+                else:
+                    await ws.writer.migrate(target)
             except (MigrationError, Exception) as exc:
                 raise RpcError(
                     ErrorCode.CONFLICT,
@@ -376,11 +407,12 @@ class IndexSafety:
             status = await self.db_status(ws)
             held = status.current < status.latest
             self._state(ws).held, ws.rebuilding = held, held
-            ws.degraded = (
+            self.manager.set_degraded(
+                ws,
                 f"schema rolled back to version {status.current}; run `axd db"
                 " migrate` to serve again"
                 if held
-                else None
+                else None,
             )
             if not held:
                 ws.indexer.request_rescan()
@@ -416,18 +448,29 @@ class IndexSafety:
         if state is None or state.damaged:
             return
         state.damaged = True
-        ws.degraded = f"index damaged: {reason}"
+        tg = self._tg
+        if tg is None:
+            return  # stopping
         try:
-            anyio.from_thread.run_sync(self._tg.start_soon, self._reopen, ws, reason)
+            anyio.from_thread.run_sync(self._begin_reopen, ws, reason)
         except RuntimeError:  # already on the event loop
-            self._tg.start_soon(self._reopen, ws, reason)
+            self._begin_reopen(ws, reason)
+
+    def _begin_reopen(self, ws: Workspace, reason: str) -> None:
+        """On the event loop: say why at once, reopen in the background."""
+        self.manager.set_degraded(ws, f"index damaged: {reason}")
+        assert self._tg is not None
+        self._tg.start_soon(self._reopen, ws, reason)
 
     async def _reopen(self, ws: Workspace, reason: str) -> None:
         async with self._state(ws).lock:
             try:
-                await self.manager.reopen(ws, reason)
+                fresh = await self.manager.reopen(ws, reason)
             except Exception:
                 log.exception("reopen_failed", root=ws.root)
+                return
+        if fresh is not ws:
+            self._added(fresh)
 
 
 def _unknown(ws: Workspace, ident: str) -> RpcError:

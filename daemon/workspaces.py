@@ -4,6 +4,11 @@ A workspace is an absolute, resolved root. Its state lives under
 ``<state_dir>/workspaces/<id>/`` (`index.db`, `snapshots/`), `id` being a
 hash of the root. The list of roots is kept in ``workspaces.json``
 (written atomically), so a restarted daemon resumes every workspace it had.
+
+Each workspace is a store with its one writer, its ignore rules, an indexer
+and a watcher joined by a bounded stream; the manager runs them, publishes
+`WorkspaceAdded` / `WorkspaceRemoved`, and reads `BatchCommitted` events for
+each workspace's `last_indexed_at`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,20 +25,31 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.clock import utc_now
+from axd.daemon.events import (
+    BatchCommitted,
+    WorkspaceAdded,
+    WorkspaceRemoved,
+    WorkspaceStateChanged,
+)
+from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
+from axd.daemon.index.committer import Committer
 from axd.daemon.index.indexer import Indexer
+from axd.daemon.index.planner import Planner
+from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.watcher import Watcher
 from axd.daemon.store.diskspace import is_disk_full
 from axd.daemon.store.recovery import open_checked, recover
+from axd.daemon.store.writer import Writer
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
 if TYPE_CHECKING:
     from axd.daemon.config import Config
+    from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
-    from axd.daemon.store.store import BatchResult, Store
+    from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
-
-WorkspaceCallback = Callable[["Workspace"], None]
 
 
 def workspace_id(root: str) -> str:
@@ -44,12 +59,14 @@ def workspace_id(root: str) -> str:
 
 @dataclass(eq=False)
 class Workspace:
-    """One indexed root: its store, its indexer, and their lifecycle."""
+    """One indexed root: its store and writer, its indexer, and their lifecycle."""
 
     root: str
     id: str
     directory: Path
     store: Store
+    writer: Writer
+    rules: WorkspaceRules
     indexer: Indexer
     watcher: Watcher
     added_at: str
@@ -57,8 +74,9 @@ class Workspace:
     error: str | None = None
     last_indexed_at: str | None = None
     # Index safety (#11): why the workspace serves a fallback (quarantined
-    # database, snapshot) until its re-index completes; the indexer's own
-    # `paused` says "disk_full".
+    # database, snapshot, rolled-back schema) until that is over; a full
+    # disk is the committer's own `paused`. Set through the manager's
+    # `set_degraded`, which publishes the change.
     degraded: str | None = None
     rebuilding: bool = False  # degraded with no snapshot to serve meanwhile
 
@@ -68,11 +86,16 @@ class Workspace:
         return self.degraded if self.rebuilding and self.degraded else None
 
     @property
+    def degraded_reason(self) -> str | None:
+        """Why the workspace is degraded (damage, rollback, full disk), or None."""
+        return self.degraded or self.indexer.committer.paused
+
+    @property
     def state(self) -> str:
         """indexing | ready | degraded | error."""
         if self.error or self.indexer.failed:
             return "error"
-        if self.indexer.paused or self.degraded:
+        if self.degraded_reason:
             return "degraded"
         return "ready" if self.indexer.ready and not self.indexer.busy else "indexing"
 
@@ -89,19 +112,16 @@ class Workspace:
 class WorkspaceManager:
     """Adds, removes, persists and finds workspaces."""
 
-    def __init__(self, config: Config, state_dir: Path, pool: WorkerPool) -> None:
+    def __init__(
+        self, config: Config, state_dir: Path, pool: WorkerPool, events: Events
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.pool = pool
+        self.events = events
         self.workspaces: dict[str, Workspace] = {}
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._tg: anyio.abc.TaskGroup | None = None  # run()'s, while it runs
         self._registry_path = state_dir / "workspaces.json"
-        # One write at a time across workspaces: 2 cores, and SQLite writes
-        # to different files would only compete for the same disk.
-        self._write_limiter = anyio.CapacityLimiter(1)
-        self.on_batch: list[Callable[[Workspace, BatchResult, list[float]], None]] = []
-        self.on_added: list[WorkspaceCallback] = []
-        self.on_removed: list[WorkspaceCallback] = []
         self._lock = anyio.Lock()
 
     # -- lookup -----------------------------------------------------------------
@@ -140,14 +160,33 @@ class WorkspaceManager:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Resume every persisted workspace (each indexes in the background)."""
-        self._tg = tg
-        for root in self._load_registry():
-            try:
-                await self.add(root, persist=False)
-            except RpcError as exc:
-                log.warning("workspace_not_resumed", root=root, reason=exc.message)
+    async def run(
+        self,
+        initial_roots: list[str],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Resume every persisted workspace, add `initial_roots`, then run
+        them (each indexes in the background) until cancelled. Started once
+        they are all added."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            await tg.start(self.events.follow, self._on_event)
+            for root in self._load_registry():
+                try:
+                    await self.add(root, persist=False)
+                except RpcError as exc:
+                    log.warning("workspace_not_resumed", root=root, reason=exc.message)
+            for root in initial_roots:
+                await self.add(root)
+            task_status.started()
+
+    def _on_event(self, event: Event) -> None:
+        """Each workspace's `last_indexed_at`, from its committed batches."""
+        if isinstance(event, BatchCommitted):
+            workspace = self.workspaces.get(event.root)
+            if workspace is not None:
+                workspace.last_indexed_at = utc_now()
 
     async def add(self, root: str, *, persist: bool = True) -> Workspace:
         """Add (or return the existing) workspace for `root`.
@@ -167,10 +206,9 @@ class WorkspaceManager:
             self.workspaces[resolved] = workspace
             if persist:
                 self._save_registry()
-        assert self._tg is not None, "start() first"
+        assert self._tg is not None, "run() first"
         self._tg.start_soon(self._run, workspace)
-        for callback in self.on_added:
-            callback(workspace)
+        self.events.publish(WorkspaceAdded(workspace.root, workspace.id))
         log.info("workspace_added", root=resolved, id=workspace.id)
         return workspace
 
@@ -184,13 +222,12 @@ class WorkspaceManager:
                 root + "\n", encoding="utf-8", errors="surrogateescape"
             )
             # Checked at open; damage is quarantined (store/recovery.py, #11).
+            check = self.config.snapshots.quick_check_at_open
             opened = await anyio.to_thread.run_sync(
                 lambda: (
                     recover(directory, root, damaged)
                     if damaged
-                    else open_checked(
-                        directory, root, check=self.config.snapshots.quick_check_at_open
-                    )
+                    else open_checked(directory, root, check=check)
                 )
             )
         except Exception as exc:
@@ -204,63 +241,79 @@ class WorkspaceManager:
                 ) from exc
             raise
         store = opened.store
-        indexer = Indexer(
-            Path(root), store, self.pool, self.config.index, self._write_limiter
-        )
-        workspace = Workspace(
+        writer = Writer(store)
+        rules = WorkspaceRules(Path(root), self.config.index.exclude)
+        index, watch, events = self.config.index, self.config.watch, self.events
+        planner = Planner(Path(root), store, rules, index)
+        committer = Committer(Path(root), ident, writer, self.pool, index, events)
+        return Workspace(
             root=root,
             id=ident,
             directory=directory,
             store=store,
-            indexer=indexer,
-            watcher=Watcher(Path(root), indexer, self.config.watch),
-            added_at=_now(),
+            writer=writer,
+            rules=rules,
+            indexer=Indexer(planner, committer, index),
+            watcher=Watcher(Path(root), ident, rules, watch, events),
+            added_at=utc_now(),
             degraded=opened.degraded,
             rebuilding=bool(opened.degraded) and opened.from_snapshot is None,
         )
-        indexer.listeners.append(
-            lambda result, times: self._batch_done(workspace, result, times)
-        )
-        return workspace
-
-    def _batch_done(
-        self, workspace: Workspace, result: BatchResult, times: list[float]
-    ) -> None:
-        workspace.last_indexed_at = _now()
-        for callback in self.on_batch:
-            callback(workspace, result, times)
 
     async def _run(self, workspace: Workspace) -> None:
         with workspace.scope:
             try:
-                async with anyio.create_task_group() as tg:
-                    # The watcher starts first: a change made while the first
-                    # crawl runs is queued, never lost.
-                    await tg.start(workspace.watcher.run)
-                    await workspace.indexer.run()
+                changes_tx, changes_rx = anyio.create_memory_object_stream[
+                    WatchMessage
+                ](STREAM_DEPTH)
+                # Closed here too: a task cancelled before it began leaves
+                # its end open otherwise.
+                with changes_tx, changes_rx:
+                    async with anyio.create_task_group() as tg:
+                        # The watcher starts first: a change made while the
+                        # first crawl runs waits in the stream, never lost.
+                        await tg.start(workspace.watcher.run, changes_tx)
+                        await tg.start(workspace.indexer.run, changes_rx)
             except Exception as exc:
                 workspace.error = str(exc) or type(exc).__name__
                 log.exception("workspace_crashed", root=workspace.root)
                 # Wake index.wait callers: they return with state "error".
                 workspace.indexer.fail(workspace.error)
 
+    def set_degraded(self, workspace: Workspace, reason: str | None) -> None:
+        """Mark `workspace` degraded (or no longer, with None) and publish
+        the state change (call on the event loop)."""
+        if workspace.degraded == reason:
+            return
+        workspace.degraded = reason
+        if reason is None:
+            workspace.rebuilding = False
+        self.events.publish(
+            WorkspaceStateChanged(
+                workspace.root, workspace.id, workspace.state, workspace.degraded_reason
+            )
+        )
+
     async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
         """Replace a workspace whose database was found damaged while serving
         (#11): stop it, quarantine the file, open again (from the newest good
-        snapshot when there is one) and index what differs."""
+        snapshot when there is one) and index what differs. The replacement
+        is returned (the same object if it was removed meanwhile)."""
         async with self._lock:
             if self.workspaces.get(workspace.root) is not workspace:
                 return self.workspaces.get(workspace.root) or workspace
             workspace.scope.cancel()
             workspace.indexer.fail(f"replaced: {reason}")  # wakes its index.wait
-            await anyio.to_thread.run_sync(workspace.store.close)
+            # No checkpoint: the file is damaged and about to be moved aside.
+            await workspace.writer.close(checkpoint=False)
             fresh = await self._open(workspace.root, damaged=reason)
             fresh.added_at = workspace.added_at
             self.workspaces[workspace.root] = fresh
-        assert self._tg is not None, "start() first"
+        assert self._tg is not None, "run() first"
         self._tg.start_soon(self._run, fresh)
-        for callback in self.on_added:
-            callback(fresh)
+        self.events.publish(
+            WorkspaceStateChanged(fresh.root, fresh.id, fresh.state, fresh.degraded)
+        )
         return fresh
 
     async def remove(self, root: str, *, purge: bool) -> None:
@@ -273,9 +326,8 @@ class WorkspaceManager:
             self.workspaces.pop(workspace.root, None)
             self._save_registry()
         workspace.scope.cancel()
-        for callback in self.on_removed:
-            callback(workspace)
-        await anyio.to_thread.run_sync(workspace.store.close)
+        self.events.publish(WorkspaceRemoved(workspace.root, workspace.id))
+        await workspace.writer.close()
         if purge:
             await anyio.to_thread.run_sync(
                 lambda: shutil.rmtree(workspace.directory, ignore_errors=True)
@@ -288,12 +340,7 @@ class WorkspaceManager:
             workspace.scope.cancel()
         for workspace in list(self.workspaces.values()):
             try:
-                await anyio.to_thread.run_sync(
-                    workspace.store.checkpoint, limiter=self._write_limiter
-                )
-                await anyio.to_thread.run_sync(
-                    workspace.store.close, limiter=self._write_limiter
-                )
+                await workspace.writer.close()
             except Exception:
                 log.exception("store_close_failed", root=workspace.root)
 
@@ -391,12 +438,6 @@ def _check_root(root: str) -> tuple[str, str | None]:
     if not os.access(resolved, os.R_OK | os.X_OK):
         return resolved, "is not readable"
     return resolved, None
-
-
-def _now() -> str:
-    from axd.daemon.lifecycle import utc_now
-
-    return utc_now()
 
 
 __all__ = ["Workspace", "WorkspaceManager", "workspace_id"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
+from axd.client import settings
 from axd.daemon.config import Config, ConfigError, load, load_file, parse_addr
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from axd.protocol.config import ConfigFile, from_file, locate
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -110,3 +109,37 @@ def test_parse_addr(addr: str, expected: object) -> None:
 def test_parse_addr_rejects(addr: str) -> None:
     with pytest.raises(ConfigError):
         parse_addr(addr)
+
+
+# -- the schema in axd.protocol.config: pure, shared by the daemon and the CLI
+
+
+def test_from_file_words_what_reading_gave() -> None:
+    optional = ConfigFile(Path("/etc/axd.toml"), required=False)
+    assert from_file(optional, FileNotFoundError()) == (Config(), None)
+    required = optional._replace(required=True)
+    with pytest.raises(ConfigError, match=r"^/etc/axd\.toml: no such config file$"):
+        from_file(required, FileNotFoundError())
+    denied = PermissionError(13, "Permission denied")
+    with pytest.raises(ConfigError, match=r"^/etc/axd\.toml: cannot read: Permission"):
+        from_file(optional, denied)
+    config, used = from_file(optional, b"[index]\nworkers = 3\n")
+    assert used == optional.path and config.index.workers == 3
+
+
+def test_locate_precedence(tmp_path: Path) -> None:
+    env = {"AXD_CONFIG": "/env.toml", "XDG_CONFIG_HOME": str(tmp_path)}
+    assert locate("/flag.toml", env) == ConfigFile(Path("/flag.toml"), True)
+    assert locate(None, env) == ConfigFile(Path("/env.toml"), True)
+    assert locate(None, {"XDG_CONFIG_HOME": str(tmp_path)}) == ConfigFile(
+        tmp_path / "axd" / "config.toml", False
+    )
+
+
+def test_the_cli_reads_the_config_the_daemon_reads(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nmax_connections = 9\n[log]\nlevel = 'error'\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "AXD_LOG_LEVEL": "debug"}
+    assert settings.load(str(path), env) == load(str(path), env=env)
+    assert settings.load(None, env) == load(env=env)
+    with pytest.raises(ConfigError, match="no such config file"):
+        settings.load(str(tmp_path / "missing.toml"), env)

@@ -1,4 +1,4 @@
-"""Health: each check's transitions, aggregation, caching, listeners."""
+"""Health: each check's transitions, aggregation, caching, HealthChanged events."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from axd.daemon.config import Config, HealthConfig
+from axd.daemon.events import ConfigReloaded, HealthChanged
 from axd.daemon.ops.health import (
     HealthMonitor,
     NoEngine,
@@ -22,15 +23,14 @@ from axd.daemon.ops.health import (
     worst,
 )
 from axd.daemon.ops.metrics import Metrics
-from axd.daemon.ops.service import Ops, start_ops
-from axd.daemon.ops.systemd import Notifier
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from axd.daemon.events import Event
     from axd.daemon.lifecycle import Daemon
-    from axd.protocol.types import HealthStatus
 
 HUGE = 1 << 62  # more free bytes than any disk has
 
@@ -66,6 +66,27 @@ class FakeFacts:
 class Broken(NoEngine):
     def watcher_state(self) -> list[WatcherState]:
         raise RuntimeError("watcher table is gone")
+
+
+def published(stream: MemoryObjectReceiveStream[Event]) -> list[tuple[str, str]]:
+    """The (status, previous) of every HealthChanged published so far."""
+    changes = []
+    while True:
+        try:
+            event = stream.receive_nowait()
+        except anyio.WouldBlock:
+            return changes
+        if isinstance(event, HealthChanged):
+            changes.append((event.status, event.previous))
+
+
+async def next_status(stream: MemoryObjectReceiveStream[Event]) -> str:
+    """The status of the next HealthChanged published."""
+    with anyio.fail_after(5):
+        async for event in stream:
+            if isinstance(event, HealthChanged):
+                return event.status
+    raise AssertionError("the events ended")
 
 
 def monitor_for(
@@ -109,28 +130,29 @@ async def test_no_workspaces_is_healthy(tmp_path: Path) -> None:
 
 async def test_disk_thresholds_degrade_then_fail(tmp_path: Path) -> None:
     monitor = monitor_for(tmp_path)
-    changes: list[tuple[HealthStatus, HealthStatus]] = []
-    monitor.on_change(lambda status, previous: changes.append((status, previous)))
-    assert (await monitor.check()).status == "HEALTHY"
-    monitor.configure(HealthConfig(cache_s=0, disk_degraded_free_bytes=HUGE))
-    report = await monitor.check()
-    assert report.status == "DEGRADED" and report.checks["disk"].status == "DEGRADED"
-    assert "free" in report.checks["disk"].detail
-    await monitor.check()  # no change, no call
-    monitor.configure(
-        HealthConfig(
-            cache_s=0, disk_degraded_free_bytes=HUGE, disk_unhealthy_free_bytes=HUGE
+    with monitor.events.subscribed() as stream:
+        assert (await monitor.check()).status == "HEALTHY"
+        monitor.configure(HealthConfig(cache_s=0, disk_degraded_free_bytes=HUGE))
+        report = await monitor.check()
+        assert (
+            report.status == "DEGRADED" and report.checks["disk"].status == "DEGRADED"
         )
-    )
-    assert (await monitor.check()).status == "UNHEALTHY"
-    monitor.configure(HealthConfig(cache_s=0))
-    assert (await monitor.check()).status == "HEALTHY"
-    assert changes == [
-        ("HEALTHY", "UNKNOWN"),
-        ("DEGRADED", "HEALTHY"),
-        ("UNHEALTHY", "DEGRADED"),
-        ("HEALTHY", "UNHEALTHY"),
-    ]
+        assert "free" in report.checks["disk"].detail
+        await monitor.check()  # no change, no call
+        monitor.configure(
+            HealthConfig(
+                cache_s=0, disk_degraded_free_bytes=HUGE, disk_unhealthy_free_bytes=HUGE
+            )
+        )
+        assert (await monitor.check()).status == "UNHEALTHY"
+        monitor.configure(HealthConfig(cache_s=0))
+        assert (await monitor.check()).status == "HEALTHY"
+        assert published(stream) == [
+            ("HEALTHY", "UNKNOWN"),
+            ("DEGRADED", "HEALTHY"),
+            ("UNHEALTHY", "DEGRADED"),
+            ("HEALTHY", "UNHEALTHY"),
+        ]
 
 
 async def test_all_good_facts_are_healthy(tmp_path: Path, facts: FakeFacts) -> None:
@@ -242,69 +264,36 @@ async def test_background_loop_and_reconfigure(
     tmp_path: Path, facts: FakeFacts
 ) -> None:
     monitor = monitor_for(tmp_path, facts, interval_s=3600)
-    first, degraded = anyio.Event(), anyio.Event()
-    statuses: list[HealthStatus] = []
-
-    def changed(status: HealthStatus, previous: HealthStatus) -> None:
-        statuses.append(status)
-        first.set()
-        if status == "DEGRADED":
-            degraded.set()
-
-    monitor.on_change(changed)
-    async with anyio.create_task_group() as tg:
-        await tg.start(monitor.run)
-        with anyio.fail_after(5):
-            await first.wait()
-        # New thresholds take effect without waiting out the hour.
-        monitor.configure(HealthConfig(interval_s=3600, disk_degraded_free_bytes=HUGE))
-        with anyio.fail_after(5):
-            await degraded.wait()
-        tg.cancel_scope.cancel()
-    assert statuses == ["HEALTHY", "DEGRADED"]
+    with monitor.events.subscribed() as stream:
+        async with anyio.create_task_group() as tg:
+            await tg.start(monitor.run)
+            assert await next_status(stream) == "HEALTHY"
+            # New thresholds (a SIGHUP's ConfigReloaded event) take effect
+            # without waiting out the hour.
+            health = HealthConfig(interval_s=3600, disk_degraded_free_bytes=HUGE)
+            monitor.events.publish(ConfigReloaded(Config(health=health)))
+            assert await next_status(stream) == "DEGRADED"
+            tg.cancel_scope.cancel()
 
 
 async def test_a_blocked_event_loop_is_noticed(tmp_path: Path) -> None:
     monitor = monitor_for(tmp_path, interval_s=0.2)
-    first, degraded = anyio.Event(), anyio.Event()
-
-    def changed(status: HealthStatus, previous: HealthStatus) -> None:
-        first.set()
-        if status == "DEGRADED":
-            degraded.set()
-
-    monitor.on_change(changed)
-    async with anyio.create_task_group() as tg:
-        await tg.start(monitor.run)
-        with anyio.fail_after(5):
-            await first.wait()
-        # The monitor now sleeps out its interval; hold the loop well past it.
-        time.sleep(1.5)  # noqa: ASYNC251 - the point of the test
-        with anyio.fail_after(5):
-            await degraded.wait()
-        tg.cancel_scope.cancel()
+    with monitor.events.subscribed() as stream:
+        async with anyio.create_task_group() as tg:
+            await tg.start(monitor.run)
+            assert await next_status(stream) == "HEALTHY"
+            # The monitor now sleeps out its interval; hold the loop well past it.
+            time.sleep(1.5)  # noqa: ASYNC251 - the point of the test
+            assert await next_status(stream) == "DEGRADED"
+            tg.cancel_scope.cancel()
     assert monitor.report is not None
     assert "blocks the event loop" in monitor.report.checks["event_loop"].detail
 
 
-# -- through start_ops: the RPC and a SIGHUP reload ---------------------------------
+# -- through the daemon: the RPC and a SIGHUP reload -------------------------------
 
 
-@pytest.fixture
-async def ops(daemon: Daemon) -> AsyncIterator[Ops]:
-    async with anyio.create_task_group() as tg:
-        yield await start_ops(
-            daemon,
-            tg,
-            facts=NoEngine(),
-            stats=Metrics(process=False).stats,
-            ready=lambda: True,
-            notifier=Notifier(env={}),
-        )
-        tg.cancel_scope.cancel()
-
-
-async def test_reload_applies_new_thresholds(daemon: Daemon, ops: Ops) -> None:
+async def test_reload_applies_new_thresholds(daemon: Daemon) -> None:
     from axd.client.aio import AsyncClient
     from axd.protocol import methods as m
 
@@ -312,20 +301,19 @@ async def test_reload_applies_new_thresholds(daemon: Daemon, ops: Ops) -> None:
         report = await client.call(m.HEALTH)
         assert report.status == "HEALTHY"
         assert {"store", "watcher", "workers", "queue", "disk"} <= set(report.checks)
-        changes: list[tuple[str, str]] = []
-        ops.health.on_change(lambda s, p: changes.append((s, p)))
-        fresh = msgspec.structs.replace(
-            daemon.config,
-            health=msgspec.structs.replace(
-                daemon.config.health, disk_unhealthy_free_bytes=HUGE
-            ),
-        )
-        assert isinstance(fresh, Config)
-        # What Daemon.apply_config does after a SIGHUP, minus re-configuring
-        # the process-wide logging.
-        for listener in daemon.config_listeners:
-            listener(fresh)
+        with daemon.events.subscribed() as stream:
+            fresh = msgspec.structs.replace(
+                daemon.config,
+                health=msgspec.structs.replace(
+                    daemon.config.health, disk_unhealthy_free_bytes=HUGE
+                ),
+            )
+            assert isinstance(fresh, Config)
+            # What Daemon.apply_config publishes after a SIGHUP, without
+            # re-configuring the process-wide logging.
+            daemon.events.publish(ConfigReloaded(fresh))
+            # The monitor re-checks at once with the new thresholds.
+            assert await next_status(stream) == "UNHEALTHY"
         report = await client.call(m.HEALTH)
         assert report.status == "UNHEALTHY"
         assert report.checks["disk"].status == "UNHEALTHY"
-        assert ("UNHEALTHY", "HEALTHY") in changes

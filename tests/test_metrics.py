@@ -18,15 +18,23 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from axd.client.aio import AsyncClient
+from axd.daemon.events import (
+    BatchCommitted,
+    Events,
+    WatcherFellBack,
+    WorkerRestarted,
+    WorkspaceRemoved,
+)
 from axd.daemon.lifecycle import Daemon
 from axd.daemon.ops.health import NoEngine
 from axd.daemon.ops.metrics import Metrics, WorkspaceStats
-from axd.daemon.ops.service import Ops, start_ops
+from axd.daemon.ops.supervisor import Ops
 from axd.daemon.ops.systemd import Notifier
 from axd.protocol import methods as m
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from prometheus_client.metrics_core import Metric
 
@@ -91,17 +99,22 @@ def readiness() -> Readiness:
 
 @pytest.fixture
 async def ops(
-    daemon: Daemon, stats: FakeStats, readiness: Readiness
+    config: Config, tmp_path: Path, stats: FakeStats, readiness: Readiness
 ) -> AsyncIterator[Ops]:
+    """Operations on their own, fed by fakes (the daemon's are `daemon.ops`)."""
+    standalone = Ops(
+        config,
+        tmp_path / "state",
+        Events(),
+        facts=NoEngine(),
+        stats=stats,
+        ready=readiness,
+        connections=lambda: 0,
+        notifier=Notifier(env={}),
+    )
     async with anyio.create_task_group() as tg:
-        yield await start_ops(
-            daemon,
-            tg,
-            facts=NoEngine(),
-            stats=stats,
-            ready=readiness,
-            notifier=Notifier(env={}),
-        )
+        await tg.start(standalone.run)
+        yield standalone
         tg.cancel_scope.cancel()
 
 
@@ -149,9 +162,9 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-async def test_metrics_url_is_the_bound_listener(daemon: Daemon, ops: Ops) -> None:
+async def test_metrics_url_is_the_bound_listener(daemon: Daemon) -> None:
     url = daemon.metrics_url
-    assert url is not None and url == ops.metrics_url
+    assert url is not None and url == daemon.ops.metrics_url
     parts = urllib.parse.urlsplit(url)
     assert (parts.scheme, parts.hostname, parts.path) == (
         "http",
@@ -194,8 +207,9 @@ async def test_openmetrics_when_the_accept_header_asks(ops: Ops) -> None:
 
 
 async def test_rpc_text_has_the_same_families_as_http(
-    ops: Ops, client: AsyncClient
+    daemon: Daemon, client: AsyncClient
 ) -> None:
+    ops = daemon.ops
     assert ops.metrics_url
     rpc = (await client.call(m.METRICS)).text
     _, _, body = await get(ops.metrics_url)
@@ -204,8 +218,9 @@ async def test_rpc_text_has_the_same_families_as_http(
 
 
 async def test_observer_counts_requests_with_bounded_labels(
-    ops: Ops, client: AsyncClient
+    daemon: Daemon, client: AsyncClient
 ) -> None:
+    ops = daemon.ops
     for _ in range(3):
         await client.call(m.SERVER_INFO)
     with pytest.raises(Exception, match="method not found"):
@@ -251,6 +266,29 @@ async def test_live_gauges_are_read_at_scrape_time(ops: Ops, stats: FakeStats) -
     for name, value in expected.items():
         assert sample(text, name, workspace="a1b2c3") == value, name
     assert sample(text, "axd_subscribers") == 2
+
+
+async def test_recordings_follow_the_events(ops: Ops) -> None:
+    """Metrics count what the daemon's events tell, from their own stream."""
+    for event in (
+        BatchCommitted("/r", "ws1", 3, (), seconds=0.2, files_indexed=4),
+        WorkerRestarted(),
+        WatcherFellBack("/r", "ws1"),
+    ):
+        ops.events.publish(event)
+    fallbacks = "axd_watcher_fallbacks_total"
+    with anyio.fail_after(5):
+        while not sample(ops.metrics.text(), fallbacks, workspace="ws1"):  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.01)
+    text = ops.metrics.text()
+    assert sample(text, "axd_files_indexed_total", workspace="ws1") == 4
+    assert sample(text, "axd_index_batch_seconds_count", workspace="ws1") == 1
+    assert sample(text, "axd_worker_restarts_total") == 1
+    assert sample(text, "axd_watcher_fallbacks_total", workspace="ws1") == 1
+    ops.events.publish(WorkspaceRemoved("/r", "ws1"))
+    with anyio.fail_after(5):
+        while 'workspace="ws1"' in ops.metrics.text():  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.01)
 
 
 def test_recordings_from_the_indexer() -> None:
@@ -352,20 +390,10 @@ async def test_no_listener_when_disabled_or_taken(config: Config, addr: str) -> 
         daemon = Daemon(msgspec.structs.replace(config, metrics=metrics_config))
         async with anyio.create_task_group() as tg:
             await tg.start(daemon.run)
-            async with anyio.create_task_group() as ops_tg:
-                ops = await start_ops(
-                    daemon,
-                    ops_tg,
-                    facts=NoEngine(),
-                    stats=FakeStats(),
-                    ready=lambda: True,
-                    notifier=Notifier(env={}),
-                )
-                # No listener, but the daemon and the metrics RPC still work.
-                assert ops.http is None and daemon.metrics_url is None
-                async with await AsyncClient.connect(daemon.socket_path) as client:
-                    assert (await client.call(m.SERVER_INFO)).metrics_url is None
-                    text = (await client.call(m.METRICS)).text
-                    assert "axd_requests_total" in text
-                ops_tg.cancel_scope.cancel()
+            # No listener, but the daemon and the metrics RPC still work.
+            assert daemon.ops.metrics_url is None and daemon.metrics_url is None
+            async with await AsyncClient.connect(daemon.socket_path) as client:
+                assert (await client.call(m.SERVER_INFO)).metrics_url is None
+                text = (await client.call(m.METRICS)).text
+                assert "axd_requests_total" in text
             daemon.request_stop()  # run() returns; the task group ends

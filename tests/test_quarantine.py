@@ -81,8 +81,9 @@ async def test_damaged_index_is_quarantined_and_served_from_snapshot(
     assert found[0].path.parent.parent.name == "quarantine"
     assert (found[0].path.parent / "reason.txt").read_text().count("reason:") == 1
     report = doctor.Report()  # `axd doctor` lists it
-    doctor.check_quarantine(report, Path(config.state_dir or ""))
-    listed = report.checks[0].data["files"]
+    doctor.check_state_dir(report, Path(config.state_dir or ""))
+    (check,) = [c for c in report.checks if c.name == "quarantine"]
+    listed = check.data["files"]
     assert [q["path"] for q in listed] == [str(found[0].path)]
     assert listed[0]["reason"] == found[0].reason
 

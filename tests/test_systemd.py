@@ -15,9 +15,6 @@ import anyio.abc
 import pytest
 
 from axd.daemon.lifecycle import Daemon
-from axd.daemon.ops.health import NoEngine
-from axd.daemon.ops.metrics import NoWorkspaces
-from axd.daemon.ops.service import start_ops
 from axd.daemon.ops.systemd import Notifier, inherited_listener
 
 if TYPE_CHECKING:
@@ -75,8 +72,8 @@ async def test_abstract_notify_socket() -> None:
 async def test_ready_status_watchdog_stopping(config: Config, short_dir: Path) -> None:
     path = short_dir / "notify.sock"
     async with await anyio.create_unix_datagram_socket(local_path=path) as receiver:
-        notifier = Notifier(env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"})
-        daemon = Daemon(config)
+        env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}
+        daemon = Daemon(config, env=env)
         stopped = anyio.Event()
 
         async def run_daemon(*, task_status: anyio.abc.TaskStatus[None]) -> None:
@@ -87,14 +84,10 @@ async def test_ready_status_watchdog_stopping(config: Config, short_dir: Path) -
 
         async with anyio.create_task_group() as tg:
             await tg.start(run_daemon)
-            ops = await start_ops(
-                daemon,
-                tg,
-                facts=NoEngine(),
-                stats=NoWorkspaces(),
-                ready=lambda: True,
-                notifier=notifier,
-            )
+            # No workspace to index: the daemon is ready at once, and says so.
+            messages = await receive_until(receiver, "READY=1")
+            assert messages[-1] == "READY=1\nSTATUS=serving 0 workspaces"
+            ops = daemon.ops
             # The watchdog pings from the loop at half of WATCHDOG_USEC.
             started = time.monotonic()
             messages = await receive_until(receiver, "WATCHDOG=1")
@@ -113,6 +106,28 @@ async def test_ready_status_watchdog_stopping(config: Config, short_dir: Path) -
             with anyio.fail_after(10):
                 await stopped.wait()
             tg.cancel_scope.cancel()
+
+
+async def test_ready_waits_for_the_first_index(
+    config: Config, short_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    for n in range(40):
+        (root / f"m{n}.py").write_text(f"def f{n}():\n    return {n}\n")
+    path = short_dir / "notify.sock"
+    async with await anyio.create_unix_datagram_socket(local_path=path) as receiver:
+        env = {"NOTIFY_SOCKET": str(path)}
+        daemon = Daemon(config, initial_roots=[str(root)], env=env)
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            messages = await receive_until(receiver, "READY=1")
+            assert messages[-1] == "READY=1\nSTATUS=serving 1 workspace"
+            # READY=1 came from the WorkspaceReady event: the index is complete.
+            workspace = daemon.parts.workspaces.find(str(root))
+            assert workspace.indexer.ready and workspace.state == "ready"
+            assert workspace.store.counts().files_indexed == 40
+            daemon.request_stop()
 
 
 def test_inherited_listener_needs_our_pid(short_dir: Path) -> None:

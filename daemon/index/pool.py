@@ -24,6 +24,7 @@ import anyio
 import msgspec
 import structlog
 
+from axd.daemon.events import WorkerRestarted
 from axd.daemon.index.languages import LANGUAGES, detect_language
 from axd.daemon.index.worker import (
     WorkerSettings,
@@ -36,6 +37,8 @@ from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from axd.daemon.events import Events
 
 log = structlog.get_logger()
 
@@ -123,8 +126,10 @@ def _context() -> multiprocessing.context.BaseContext:
 class WorkerPool:
     """Batches of paths in, `FileOutcome`s out, on `size` processes."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, events: Events) -> None:
         self.size = max(1, size)
+        # Told of every replaced worker (`WorkerRestarted`); metrics count them.
+        self.events = events
         self.restarts = 0
         self.recent_crashes: list[float] = []  # monotonic times, for health
         self._executor: ProcessPoolExecutor | None = None
@@ -229,7 +234,6 @@ class WorkerPool:
             if self._closed:
                 raise PoolClosedError("worker pool is closed") from exc
             self._close_isolation()
-            self.restarts += 1
             self._crashed()
             raise BrokenProcessPool(str(exc)) from exc
         return _outcomes_decoder.decode(blob)
@@ -275,11 +279,12 @@ class WorkerPool:
             old, self._executor = self._executor, None
             _kill_workers(old)
             old.shutdown(wait=False, cancel_futures=True)
-            self.restarts += 1
             self._crashed()
 
     def _crashed(self) -> None:
         # Once per broken executor, however many batches it took down.
+        self.restarts += 1
+        self.events.publish(WorkerRestarted())
         now = time.monotonic()
         self.recent_crashes = [t for t in self.recent_crashes if now - t < 600] + [now]
 

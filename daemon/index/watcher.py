@@ -1,4 +1,10 @@
-"""Follows one workspace's files with watchfiles and feeds its indexer.
+"""Follows one workspace's files with watchfiles and tells its indexer.
+
+The watcher holds no indexer: it sends `WatchMessage`s (changed paths, "a
+stat pass is needed", "the root is gone / back") down a bounded memory
+object stream the indexer reads, so a lagging indexer blocks the watcher's
+`send()` (ARCHITECTURE.md, backpressure). What it needs of the ignore rules
+it asks the workspace's `WorkspaceRules`, which the indexer is given too.
 
 * **Watch budget.** watchfiles registers recursive watches before any
   filter runs (watchfiles#341), so watching the root recursively would
@@ -29,11 +35,16 @@ import anyio.lowlevel
 import structlog
 from watchfiles import Change, awatch
 
+from axd.daemon.events import WatcherFellBack
+from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from axd.daemon.config import WatchConfig
-    from axd.daemon.index.indexer import Indexer
+    from axd.daemon.events import Events
+    from axd.daemon.index.changes import WatchMessage
+    from axd.daemon.index.rules import WorkspaceRules
 
 log = structlog.get_logger()
 
@@ -73,12 +84,21 @@ def inotify_limits() -> dict[str, int]:
 
 
 class Watcher:
-    """Watches one workspace root and queues changed paths on its indexer."""
+    """Watches one workspace root and sends what changed to its indexer."""
 
-    def __init__(self, root: Path, indexer: Indexer, config: WatchConfig) -> None:
+    def __init__(
+        self,
+        root: Path,
+        workspace_id: str,
+        rules: WorkspaceRules,
+        config: WatchConfig,
+        events: Events,
+    ) -> None:
         self.root = root
-        self.indexer = indexer
+        self.workspace_id = workspace_id
+        self.rules = rules
         self.config = config
+        self.events = events
         self.state = WatchState()
         self._held: dict[str, float] = {}
         self._held_created: set[str] = set()
@@ -89,12 +109,25 @@ class Watcher:
         self._rescan_after_storm = False
         self._restart = anyio.Event()
         self._tops: frozenset[str] = frozenset()
-        self.on_fallback: list[Callable[[], None]] = []
+        self._out: MemoryObjectSendStream[WatchMessage] | None = None
 
     async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        out: MemoryObjectSendStream[WatchMessage],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Watch until cancelled; re-plans when top-level directories change."""
+        """Watch until cancelled, sending to `out`; re-plans when top-level
+        directories change. Started once the first watches are in place."""
+        async with out:
+            self._out = out
+            await self._run(task_status)
+
+    async def _send(self, message: WatchMessage) -> None:
+        assert self._out is not None, "run() first"
+        await self._out.send(message)
+
+    async def _run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False
         planned = False
         force_polling = self.config.force_polling
@@ -102,7 +135,7 @@ class Watcher:
             if not self.root.is_dir():
                 reason = f"workspace root {self.root} no longer exists"
                 self._set_mode("stopped", reason)
-                self.indexer.fail(reason)
+                await self._send(RootGone(reason))
                 if not started:
                     task_status.started()
                     started = True
@@ -138,10 +171,9 @@ class Watcher:
                 "polling", f"native watching failed ({failure}); polling instead"
             )
             self.state.fallbacks += 1
-            for callback in self.on_fallback:
-                callback()
+            self.events.publish(WatcherFellBack(str(self.root), self.workspace_id))
             # Changes may have been missed while the watch broke.
-            self._request_rescan()
+            await self._request_rescan()
 
     async def _watch_until_replan(
         self,
@@ -185,7 +217,7 @@ class Watcher:
                 if task_status is not None:
                     task_status.started()
                 if rescan:
-                    self._request_rescan()
+                    await self._request_rescan()
                 await self._restart.wait()
                 stop.set()
                 tg.cancel_scope.cancel()
@@ -216,14 +248,14 @@ class Watcher:
         while not self.root.is_dir():  # noqa: ASYNC110 - a deleted root sends no events to wait on
             await anyio.sleep(ROOT_POLL_S)
         log.info("workspace_root_back", root=str(self.root))
-        self.indexer.recover()
+        await self._send(RootBack())
 
-    def _request_rescan(self) -> None:
+    async def _request_rescan(self) -> None:
         """Reconcile now, or when the running git operation ends."""
         if self._storm_started is not None:
             self._rescan_after_storm = True
         else:
-            self.indexer.request_rescan()
+            await self._send(RescanNeeded())
 
     def _top_level_dirs(self) -> list[str]:
         names = []
@@ -239,7 +271,7 @@ class Watcher:
                 continue
             if entry.name == ".git":
                 names.append(entry.name)  # storms and ignore-file changes live here
-            elif not self.indexer.is_ignored(entry.name, is_dir=True):
+            elif not self.rules.is_ignored(entry.name, is_dir=True):
                 names.append(entry.name)
         return sorted(names)
 
@@ -270,8 +302,8 @@ class Watcher:
         self.state.events += len(changes)
         sorted_ = await anyio.to_thread.run_sync(self._sort_changes, changes, top_level)
         if sorted_.rules_changed:
-            self.indexer.reload_rules()
-            self._request_rescan()
+            self.rules.reload()
+            await self._request_rescan()
         if sorted_.lock_touched or sorted_.paths:
             storm = self._storm_check()
         else:
@@ -287,8 +319,8 @@ class Watcher:
                         self._rescan_after_storm = True
                         break
             else:
-                await self.indexer.enqueue_changes(
-                    sorted_.paths, event_time=now, created=sorted_.created
+                await self._send(
+                    Changed(frozenset(sorted_.paths), now, frozenset(sorted_.created))
                 )
         if sorted_.replan:
             self._restart.set()
@@ -318,7 +350,7 @@ class Watcher:
                 elif relative in GIT_LOCKS:
                     out.lock_touched = True
                 continue
-            if self.indexer.is_ignore_file(relative):
+            if self.rules.is_ignore_file(relative):
                 out.rules_changed = True
                 if "/" not in relative:
                     out.replan = True
@@ -331,7 +363,7 @@ class Watcher:
 
     def _inside_ignored_dir(self, relative: str) -> bool:
         parent = relative.rpartition("/")[0]
-        return bool(parent) and self.indexer.is_ignored(parent, is_dir=True)
+        return bool(parent) and self.rules.is_ignored(parent, is_dir=True)
 
     def _storm_check(self) -> bool:
         """Whether a git operation is running now (starts a storm if so)."""
@@ -372,10 +404,10 @@ class Watcher:
             self.state.storm = False
             if self._rescan_after_storm:
                 self._rescan_after_storm = False
-                self.indexer.request_rescan()
+                await self._send(RescanNeeded())
             if held:
-                await self.indexer.enqueue_changes(
-                    set(held), event_time=min(held.values()), created=created
+                await self._send(
+                    Changed(frozenset(held), min(held.values()), frozenset(created))
                 )
 
 

@@ -13,13 +13,16 @@ run the status is UNKNOWN.
 Checks run every `health.interval_s` in a background task and on demand
 (the `health` RPC, `/healthz`), behind a short cache so a burst of callers
 shares one run. Blocking probes run in worker threads under a deadline.
+
+A transition is published as a `HealthChanged` event (subscriptions turn it
+into `health.changed`); new thresholds arrive as a `ConfigReloaded` event,
+and a `WatcherFellBack` or `WorkerRestarted` event triggers a re-check.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
@@ -27,18 +30,27 @@ import anyio
 import anyio.abc
 import structlog
 
+from axd.daemon.clock import utc_now
+from axd.daemon.events import (
+    ConfigReloaded,
+    Events,
+    HealthChanged,
+    WatcherFellBack,
+    WorkerRestarted,
+)
 from axd.protocol.types import HealthCheck, HealthReport, HealthStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from axd.daemon.config import HealthConfig
+    from axd.daemon.events import Event
     from axd.daemon.ops.metrics import Metrics
 
 log = structlog.get_logger()
 
 WatcherMode = Literal["native", "polling", "stopped", "none"]
-ChangeListener = Callable[[HealthStatus, HealthStatus], None]
 
 # Worst first, for aggregation (not the numbers of `axd_health_status`).
 _RANK: dict[HealthStatus, int] = {
@@ -141,14 +153,6 @@ def worst(statuses: list[HealthStatus]) -> HealthStatus:
     return max(statuses, key=_RANK.__getitem__, default="HEALTHY")
 
 
-def _utc_now() -> str:
-    from axd.daemon.lifecycle import (
-        utc_now,  # app imports the world; only needed at run time
-    )
-
-    return utc_now()
-
-
 def _free_bytes(path: Path) -> int:
     while not path.exists() and path != path.parent:
         path = path.parent  # not created yet: its filesystem is the parent's
@@ -173,12 +177,14 @@ class HealthMonitor:
         facts: HealthFacts | None = None,
         *,
         metrics: Metrics | None = None,
+        events: Events | None = None,
     ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.facts: HealthFacts = facts or NoEngine()
         self.metrics = metrics
-        self.listeners: list[ChangeListener] = []
+        # Where transitions are published (a private fan-out by default).
+        self.events = events or Events()
         self.report: HealthReport | None = None
         self._checked_monotonic = float("-inf")
         self._lock = anyio.Lock()
@@ -201,10 +207,6 @@ class HealthMonitor:
         """The latest aggregate; UNKNOWN before the first run."""
         return self.report.status if self.report else "UNKNOWN"
 
-    def on_change(self, listener: ChangeListener) -> None:
-        """Call `listener(status, previous)` on every aggregate transition."""
-        self.listeners.append(listener)
-
     def configure(self, config: HealthConfig) -> None:
         """Take new thresholds (SIGHUP) and re-check with them promptly."""
         self.config = config
@@ -224,8 +226,23 @@ class HealthMonitor:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Check now, then every `interval_s` (sooner after `configure`)."""
-        task_status.started()
+        """Check now, then every `interval_s` (sooner after `configure`);
+        take new thresholds from `ConfigReloaded` events."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+            await self._check_loop()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConfigReloaded):
+            self.configure(event.config.health)
+        elif isinstance(event, (WatcherFellBack, WorkerRestarted)):
+            # A component just broke: re-check now, not at the next interval.
+            # (Not on BatchCommitted: a store probe per commit would cost
+            # more than it tells.)
+            self._wake.set()
+
+    async def _check_loop(self) -> None:
         while True:
             try:
                 await self.check(max_age_s=0)
@@ -262,7 +279,7 @@ class HealthMonitor:
                 tg.start_soon(run_one, name, check)
         checks = {name: results[name] for name in self._checks}
         status = worst([c.status for c in checks.values()])
-        report = HealthReport(status=status, checks=checks, checked_at=_utc_now())
+        report = HealthReport(status=status, checks=checks, checked_at=utc_now())
         previous = self.status
         self.report = report
         self._checked_monotonic = time.monotonic()
@@ -283,11 +300,7 @@ class HealthMonitor:
         failing = {n: c.detail for n, c in checks.items() if c.status != "HEALTHY"}
         event = log.info if status == "HEALTHY" else log.warning
         event("health_changed", status=status, previous=previous, failing=failing)
-        for listener in list(self.listeners):
-            try:
-                listener(status, previous)
-            except Exception:
-                log.exception("health_listener_failed")
+        self.events.publish(HealthChanged(status=status, previous=previous))
 
     # -- the checks -----------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Prometheus metrics: one registry per daemon, rendered for HTTP and the RPC.
 
-Counters and histograms are recorded as things happen (requests through the
-dispatch `Observer` protocol, index batches through `batch_committed`).
+Counters and histograms are recorded as things happen: requests through the
+dispatch `RequestObserver` protocol (`request_done`), everything else from
+the daemon's events (`record`: committed batches, worker restarts, watcher
+fallbacks, removed workspaces).
 Gauges that mirror live state (queue depth, files per workspace, connections)
 are read at scrape time from a `WorkspaceStatsSource`, so they can never go
 stale and nothing has to remember to update them.
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -34,13 +37,23 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from axd.daemon.events import (
+    BatchCommitted,
+    Lagged,
+    WatcherFellBack,
+    WorkerRestarted,
+    WorkspaceRemoved,
+)
 from axd.daemon.records import SKIP_REASONS
 from axd.protocol import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    from axd.daemon.events import Event
     from axd.protocol.types import HealthStatus
+
+log = structlog.get_logger()
 
 # Skip reasons outside PROTOCOL.md's list are counted as "other", so a
 # new reason in the indexer cannot mint series nobody documented.
@@ -285,14 +298,34 @@ class Metrics:
         )
         registry.register(_LiveCollector(lambda: self.stats))
 
-    # -- dispatch.Observer ----------------------------------------------------------
+    # -- dispatch.RequestObserver ---------------------------------------------------
 
     def request_done(self, method: str, outcome: str, seconds: float) -> None:
         """Count one answered request (dispatch passes "(unknown)" for strays)."""
         self.requests.labels(method, outcome).inc()
         self.request_seconds.labels(method).observe(seconds)
 
-    # -- recorded by the indexer ----------------------------------------------------
+    # -- recorded from the daemon's events -------------------------------------------
+
+    def record(self, event: Event) -> None:
+        """Count what one of the daemon's events tells (`Events.follow`)."""
+        if isinstance(event, BatchCommitted):
+            self.batch_committed(
+                event.workspace_id,
+                event.seconds,
+                event.files_indexed,
+                event.skipped,
+                event.parse_errors,
+                event.freshness_s,
+            )
+        elif isinstance(event, WorkerRestarted):
+            self.worker_restarted()
+        elif isinstance(event, WatcherFellBack):
+            self.watcher_fallback(event.workspace_id)
+        elif isinstance(event, WorkspaceRemoved):
+            self.forget_workspace(event.workspace_id)
+        elif isinstance(event, Lagged):
+            log.warning("metrics_missed_events", missed=event.missed)
 
     def batch_committed(
         self,

@@ -73,10 +73,28 @@ class _Route(Generic[P, R]):
     instant: bool = False
 
 
-class Observer(Protocol):
-    """Told about every answered request (metrics, telemetry, logs)."""
+class RequestObserver(Protocol):
+    """Told about every answered request (metrics, telemetry...).
+
+    Called on the hot path, once per request, on the event loop: keep it to
+    in-memory counting. A registry has one; `Observers` composes several.
+    """
 
     def request_done(self, method: str, outcome: str, seconds: float) -> None: ...
+
+
+class Observers:
+    """Several `RequestObserver`s as one, called in the order given."""
+
+    __slots__ = ("_observers",)
+
+    def __init__(self, *observers: RequestObserver) -> None:
+        self._observers = observers
+
+    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+        """Tell each observer."""
+        for observer in self._observers:
+            observer.request_done(method, outcome, seconds)
 
 
 _AT_PATH = re.compile(r" - at `(?P<path>\$[^`]*)`$")
@@ -98,11 +116,16 @@ def field_of(message: str) -> str:
 class Registry:
     """Method name → typed handler. Later components register into it."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        observer: RequestObserver | None = None,
+        *,
+        request_timeout_s: float = 60.0,
+    ) -> None:
         self._routes: dict[str, _Route[Any, Any]] = {}
         self._encoder = msgspec.json.Encoder()
-        self.observers: list[Observer] = []
-        self.request_timeout_s = 60.0
+        self.observer: RequestObserver = observer or Observers()
+        self.request_timeout_s = request_timeout_s
         self.shutting_down = False
         self.inflight = 0  # requests being handled now, across connections
 
@@ -168,12 +191,11 @@ class Registry:
         finally:
             self.inflight -= 1
         elapsed = time.perf_counter() - started
-        for observer in self.observers:
-            observer.request_done(
-                item.method if item.method in self._routes else "(unknown)",
-                outcome,
-                elapsed,
-            )
+        self.observer.request_done(
+            item.method if item.method in self._routes else "(unknown)",
+            outcome,
+            elapsed,
+        )
         log.debug(
             "request",
             method=item.method,

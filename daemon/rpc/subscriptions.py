@@ -1,6 +1,12 @@
 """Subscriptions: `index.changed`, `index.progress` and `health.changed`
 notifications pushed to the connections that asked for them.
 
+What to send comes from the daemon's events (`run`): a `BatchCommitted`
+becomes `index.changed` as soon as it is published (the commit is already
+visible to readers), a `HealthChanged` becomes `health.changed`, and a
+`WorkspaceRemoved` ends that workspace's subscriptions. `index.progress`
+is sampled from the workspaces every half second while they index.
+
 Delivery goes through each connection's bounded outbox (server.py): a
 subscriber that stops reading fills it, is disconnected, and its
 subscriptions end — it never grows the daemon's memory or slows the writer.
@@ -13,17 +19,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import msgspec
 import structlog
 
-from axd.protocol import methods as m
+from axd.daemon.events import (
+    BatchCommitted,
+    HealthChanged,
+    Lagged,
+    WorkspaceRemoved,
+)
 from axd.protocol import types as t
 from axd.protocol.errors import not_found
 
 if TYPE_CHECKING:
-    from axd.daemon.rpc.dispatch import Peer, Registry, RequestContext
-    from axd.daemon.store.store import BatchResult
-    from axd.daemon.workspaces import Workspace, WorkspaceManager
+    from axd.daemon.events import Event, Events
+    from axd.daemon.rpc.dispatch import Peer, RequestContext
+    from axd.daemon.workspaces import WorkspaceManager
 
 log = structlog.get_logger()
 
@@ -45,20 +57,33 @@ class Subscription:
 class Subscriptions:
     """Registry of live subscriptions and the fan-out of notifications."""
 
-    def __init__(self, manager: WorkspaceManager) -> None:
+    def __init__(self, manager: WorkspaceManager, events: Events) -> None:
         self.manager = manager
+        self.events = events
         self.by_id: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
         # New `index.progress` subscribers get the current progress at once.
         self._fresh: set[str] = set()
         self._wake = anyio.Event()
-        manager.on_batch.append(self.batch_committed)
-        manager.on_removed.append(self._workspace_removed)
 
-    def register(self, registry: Registry) -> None:
-        """Route `subscribe` and `unsubscribe`."""
-        registry.register(m.SUBSCRIBE, self.subscribe)
-        registry.register(m.UNSUBSCRIBE, self.unsubscribe)
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Turn events into notifications, and sample progress, until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._progress_loop)
+            await tg.start(self.events.follow, self._on_event)
+            task_status.started()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, BatchCommitted):
+            self._batch_committed(event)
+        elif isinstance(event, HealthChanged):
+            self._health_changed(event)
+        elif isinstance(event, WorkspaceRemoved):
+            self._workspace_removed(event.root)
+        elif isinstance(event, Lagged):
+            log.warning("subscriptions_missed_events", missed=event.missed)
 
     @property
     def count(self) -> int:
@@ -108,33 +133,31 @@ class Subscriptions:
             # the rest of its subscriptions.
             self.by_id.pop(subscription.id, None)
 
-    def batch_committed(
-        self, workspace: Workspace, result: BatchResult, freshness: list[float]
-    ) -> None:
+    def _batch_committed(self, event: BatchCommitted) -> None:
         """Fan an `index.changed` out for one committed batch."""
-        if not result.changes:
+        if not event.changes:
             return
-        changes = [
-            t.FileChange(path=path, change=kind) for path, kind in result.changes
-        ]
-        for subscription in self._targets(workspace.root, "index.changed"):
+        changes = [t.FileChange(path=c.path, change=c.change) for c in event.changes]
+        for subscription in self._targets(event.root, "index.changed"):
             params = t.IndexChanged(
                 subscription=subscription.id,
-                root=workspace.root,
-                generation=result.generation,
+                root=event.root,
+                generation=event.generation,
                 changes=changes,
             )
             self._send(subscription, "index.changed", params)
 
-    def health_changed(self, status: str, previous: str) -> None:
+    def _health_changed(self, event: HealthChanged) -> None:
         """Fan a `health.changed` out to every subscriber of it."""
         for subscription in self._targets(None, "health.changed"):
             params = t.HealthChanged(
-                subscription=subscription.id, status=status, previous=previous
+                subscription=subscription.id,
+                status=event.status,
+                previous=event.previous,
             )
             self._send(subscription, "health.changed", params)
 
-    async def progress_loop(self) -> None:
+    async def _progress_loop(self) -> None:
         """While a workspace indexes, send `index.progress` every half second;
         a new subscriber gets the current progress right away."""
         last: dict[str, tuple[int, int, str]] = {}
@@ -166,6 +189,6 @@ class Subscriptions:
                     )
                     self._send(subscription, "index.progress", params)
 
-    def _workspace_removed(self, workspace: Workspace) -> None:
-        for ident in [s.id for s in self.by_id.values() if s.root == workspace.root]:
+    def _workspace_removed(self, root: str) -> None:
+        for ident in [s.id for s in self.by_id.values() if s.root == root]:
             self.by_id.pop(ident, None)

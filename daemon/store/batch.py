@@ -13,9 +13,9 @@ import json
 import posixpath
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from axd.daemon.clock import utc_now
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.store.fts import compound_terms, name_terms, split_identifier
 from axd.daemon.store.linker import DbFacts, relink
@@ -334,11 +334,7 @@ def write_batch(
         )
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_indexed_at', ?)",
-            (
-                datetime.now(UTC)
-                .isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
-            ),
+            (utc_now(),),
         )
     result.ms = (time.perf_counter() - started) * 1000
     return result

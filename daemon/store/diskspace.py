@@ -15,7 +15,7 @@ import anyio
 import apsw
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
 T = TypeVar("T")
@@ -61,17 +61,16 @@ def has_room(path: Path, min_free_bytes: int) -> bool:
 
 
 async def retry_on_full_disk(
-    write: Callable[[], T],
+    write: Callable[[], Awaitable[T]],
     *,
     state_path: Path,
     min_free_bytes: int,
     retry_s: float,
-    limiter: anyio.CapacityLimiter,
     on_pause: Callable[[str], None],
     on_resume: Callable[[], None],
 ) -> T:
-    """Run `write` (one transaction) in a thread; while the disk is full,
-    wait and run it again.
+    """Run `write` (one transaction through the writer); while the disk is
+    full, wait and run it again.
 
     SQLite rolls a failed transaction back, so nothing half-written stays;
     the caller's batch is kept in memory and committed once space returns.
@@ -85,7 +84,7 @@ async def retry_on_full_disk(
                     f"less than {min_free_bytes} bytes free on the state filesystem"
                     " ([index] min_free_bytes)"
                 )
-            result = await anyio.to_thread.run_sync(write, limiter=limiter)
+            result = await write()
         except Exception as exc:
             if not is_disk_full(exc):
                 raise

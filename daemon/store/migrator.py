@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import apsw
 
+from axd.daemon.clock import utc_now
 from axd.protocol.snapshots import DbStatus, Migration
 
 if TYPE_CHECKING:
@@ -98,10 +98,6 @@ def discover(source: Traversable | Path | None = None) -> list[MigrationFile]:
         MigrationFile(version, name, filename, text, downs.get(version))
         for version, (filename, name, text) in sorted(ups.items())
     ]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Migrator:
@@ -190,7 +186,7 @@ class Migrator:
                 continue
             if target is not None and migration.version > target:
                 break
-            stamp = _now()
+            stamp = utc_now("seconds")
             with self._conn:  # one transaction: the schema change and its record
                 self._conn.execute(migration.up_sql)
                 self._conn.execute(

@@ -2,9 +2,10 @@
 
 apsw, WAL, ``synchronous=NORMAL``, foreign keys on (ARCHITECTURE.md,
 Storage). The writer connection is only touched through the writer API
-(`apply_batch`, `bump_generation`, `restore`, …), which the indexer calls
-from a single thread; a lock makes accidental concurrent calls wait instead
-of interleaving transactions. Readers come from `reader()`: each is inside a
+(`apply_batch`, `bump_generation`, `restore`, …), which the daemon calls
+only through the workspace's one `writer.Writer` (one write at a time, in a
+thread); a lock makes accidental concurrent calls wait instead of
+interleaving transactions. Readers come from `reader()`: each is inside a
 read transaction for the whole ``with`` block, so a query and the generation
 it reports come from one snapshot, and WAL lets them run while the writer
 commits.

@@ -1,6 +1,6 @@
-"""The index engine as health and metrics see it.
+"""The index engine as health, metrics and readiness see it.
 
-`EngineView` implements the `HealthFacts` (health.py) and
+`EngineFacts` implements the `HealthFacts` (health.py) and
 `WorkspaceStatsSource` (metrics.py) protocols over the workspace manager,
 the worker pool and the subscriptions. Scrapes must not query SQLite, so
 per-workspace counts are cached and refreshed in a thread every few seconds.
@@ -30,12 +30,14 @@ COUNTS_REFRESH_S = 5.0
 CRASH_WINDOW_S = 600.0
 
 
-class EngineView:
+class EngineFacts:
     """Read-only facts about workspaces, workers and queues."""
 
     def __init__(
         self, manager: WorkspaceManager, pool: WorkerPool, subscriptions: Subscriptions
     ) -> None:
+        # Read-only: nothing here changes the workspaces, the pool or the
+        # subscriptions; they never call back into it.
         self.manager = manager
         self.pool = pool
         self.subscriptions = subscriptions
@@ -89,7 +91,7 @@ class EngineView:
         probes = []
         for workspace in list(self.manager.workspaces.values()):
             started = time.perf_counter()
-            if workspace.degraded or workspace.indexer.paused:  # index safety (#11)
+            if workspace.degraded_reason:  # index safety (#11): serving, with a reason
                 reason = workspace.degraded or workspace.indexer.progress.last_error
                 probes.append(StoreProbe(workspace.root, False, str(reason), True))
                 continue
@@ -140,3 +142,11 @@ class EngineView:
     def ready(self) -> bool:
         """Every workspace finished its first index (`/readyz`)."""
         return all(ws.indexer.ready for ws in list(self.manager.workspaces.values()))
+
+    def progress(self) -> tuple[int, int, int]:
+        """Files done and total over the workspaces still indexing, and how
+        many workspaces there are (systemd's STATUS line)."""
+        workspaces = list(self.manager.workspaces.values())
+        done = sum(ws.indexer.progress.files_done for ws in workspaces)
+        total = sum(ws.indexer.progress.files_total for ws in workspaces)
+        return done, total, len(workspaces)

@@ -1,4 +1,5 @@
-"""The snapshot.* and db.* methods (index safety, PROTOCOL.md Operations)."""
+"""The snapshot.* and db.* methods (index safety, PROTOCOL.md Operations):
+thin routes to `snapshotting.IndexSafety`."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from axd.protocol.errors import invalid_params
 
 if TYPE_CHECKING:
     from axd.daemon.rpc.dispatch import Registry, RequestContext
-    from axd.daemon.snapshotting import IndexSafety
+    from axd.daemon.rpc.handlers.services import Services
     from axd.daemon.store.snapshots import Manifest
 
 
-def register(registry: Registry, safety: IndexSafety) -> None:
-    """Route every snapshot and db method to `safety`."""
-    find = safety.manager.find
+def register(registry: Registry, services: Services) -> None:
+    """Route every snapshot and db method to the daemon's `IndexSafety`."""
+    safety = services.safety
+    find = services.workspaces.find
 
     async def create(p: sn.SnapshotCreateParams, ctx: RequestContext) -> sn.Snapshot:
         return _wire(await safety.create(find(p.root), p.label))

@@ -1,0 +1,199 @@
+"""Deciding what to index: the planning half of the indexing pipeline.
+
+The planner compares the disk with the index and decides, per path, whether
+it must be parsed, dropped or left alone. It only reads (the disk and the
+store's read connections) and runs in worker threads; the committer
+(`committer.py`) does the parsing and writing it decides on.
+
+* `reconcile`: the stat pass. Crawl the root, compare size/mtime/extractor
+  version with the index: what differs is queued, what vanished is deleted,
+  what the crawl skipped (binary, too large...) is recorded as skipped.
+* `expand`: what a watcher event on a path may have changed (a directory
+  moved in arrives as one event; a vanished directory takes its files).
+* `split`: a batch of queued paths into work items for the workers and
+  deletions for the writer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.worker import WorkItem
+from axd.daemon.records import FileOutcome
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from axd.daemon.config import IndexConfig
+    from axd.daemon.index.rules import WorkspaceRules
+    from axd.daemon.store.store import Store
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a stat pass found."""
+
+    changed: list[str]  # to parse (new, or size/mtime/extractor changed)
+    deleted: list[str]  # in the index, gone from the disk (or now ignored)
+    skipped: list[FileOutcome]  # newly skipped by the crawl (binary, too large...)
+    total: int  # files the crawl kept
+
+
+@dataclass(slots=True)
+class Batch:
+    """Paths taken from the queue, split into work and deletions."""
+
+    paths: list[str]
+    forced: set[str] = field(default_factory=set)
+    event_times: list[float] = field(default_factory=list)
+    items: list[WorkItem] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+class Planner:
+    """Compares one workspace's files with its index (blocking; in threads)."""
+
+    def __init__(
+        self, root: Path, store: Store, rules: WorkspaceRules, config: IndexConfig
+    ) -> None:
+        self.root = root
+        self.store = store
+        self.rules = rules
+        self.config = config
+
+    def reconcile(self) -> Plan:
+        """The stat pass (see the module docstring)."""
+        self.rules.reload()
+        known = self.store.file_states()
+        plan = Plan([], [], [], 0)
+        seen: set[str] = set()
+        for entry in self.rules.crawl(follow_symlinks=self.config.follow_symlinks):
+            if not is_utf8(entry.path):
+                # SQLite text and JSON need UTF-8; such names are left out.
+                log.warning(
+                    "non_utf8_file_name",
+                    path=entry.path.encode("utf-8", "backslashreplace").decode(),
+                )
+                continue
+            seen.add(entry.path)
+            state = known.get(entry.path)
+            if entry.skip_reason is not None:
+                if state is None or state.status != "skipped":
+                    plan.skipped.append(
+                        FileOutcome(
+                            path=entry.path,
+                            status="skipped",
+                            skip_reason=entry.skip_reason,
+                            detail=entry.detail,
+                        )
+                    )
+                continue
+            if (
+                state is None
+                or state.size != entry.size
+                or state.mtime_ns != entry.mtime_ns
+            ) or (
+                state.language
+                and _version_of(state.language) != state.extractor_version
+            ):
+                plan.changed.append(entry.path)
+        plan.deleted = [path for path in known if path not in seen]
+        plan.total = len(seen)
+        return plan
+
+    def expand(self, paths: list[str], created: frozenset[str]) -> list[str]:
+        """The files an event on each path may have changed.
+
+        The path itself is always queued (a file that became a directory
+        leaves the index that way), and so is whatever the index holds
+        under it (a directory that became a file, or vanished).
+        `created`: paths whose event was a creation.
+        """
+        out: list[str] = []
+        for path in paths:
+            absolute = self.root / path
+            out.append(path)
+            known = self.store.paths_under(path)
+            out += known
+            try:
+                is_dir = absolute.is_dir() and not absolute.is_symlink()
+            except OSError:
+                is_dir = False
+            if not is_dir or self.rules.is_ignored(path, is_dir=True):
+                continue
+            # A directory whose files we index sends events for them itself;
+            # one created, moved in or unknown to us arrives as one event.
+            if path in created or not known:
+                out += self._files_under(path)
+        return out
+
+    def _files_under(self, directory: str) -> list[str]:
+        found: list[str] = []
+        stack = [directory]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(self.root / current))
+            except OSError:
+                continue
+            for entry in entries:
+                relative = f"{current}/{entry.name}"
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if self.rules.is_ignored(relative, is_dir=is_dir):
+                    continue
+                if is_dir:
+                    stack.append(relative)
+                else:
+                    found.append(relative)
+        return found
+
+    def split(self, batch: Batch) -> None:
+        """Fill `batch.items` (to parse) and `batch.deleted` (to drop)."""
+        states = self.store.file_states_of(batch.paths)
+        for path in batch.paths:
+            absolute = self.root / path
+            try:
+                is_file = absolute.is_file()
+            except OSError:
+                is_file = False
+            if (
+                not is_file
+                or self.rules.is_ignored(path, is_dir=False)
+                or not is_utf8(path)
+            ):
+                if path in states:
+                    batch.deleted.append(path)
+                continue
+            state = states.get(path)
+            batch.items.append(
+                WorkItem(
+                    path=path,
+                    known_hash=state.content_hash if state else None,
+                    known_version=state.extractor_version if state else 0,
+                    force=path in batch.forced,
+                )
+            )
+
+
+def is_utf8(path: str) -> bool:
+    """Whether `path` can be stored (SQLite text and JSON need UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _version_of(language: str) -> int:
+    spec = LANGUAGES.get(language)
+    return spec.extractor_version if spec else 0

@@ -1,0 +1,112 @@
+"""The per-workspace work queue: paths waiting to be (re)indexed.
+
+De-duplicated (a path queued twice is indexed once, in its first place) and
+bounded (ARCHITECTURE.md): once `limit` paths wait, the indexer stops taking
+the watcher's messages, the watcher's bounded stream fills, and its `send()`
+blocks until the queue drains. The indexer's own plans (the reconcile stat
+pass, `index.reindex`) are added whole: they are already in memory, and a
+stat pass that stops half-way would forget what it found.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Paths that may wait before the watcher is held back (~100 bytes each).
+QUEUE_LIMIT = 50_000
+
+
+@dataclass(slots=True)
+class Pending:
+    """A queued path: when it was queued and when its change happened."""
+
+    queued_at: float  # monotonic
+    event_time: float | None  # wall clock of the filesystem event, if any
+    force: bool = False
+
+
+@dataclass(slots=True)
+class Taken:
+    """Paths taken from the queue for one batch."""
+
+    paths: list[str]
+    forced: set[str]
+    event_times: list[float]
+
+
+class WorkQueue:
+    """Paths in arrival order, each once; bounded for the watcher's intake."""
+
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+        self.limit = max(1, limit)
+        self._pending: dict[str, Pending] = {}
+        self._room = anyio.Event()
+        self._room.set()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(
+        self,
+        paths: Iterable[str],
+        *,
+        event_time: float | None = None,
+        force: bool = False,
+    ) -> int:
+        """Queue paths (de-duplicated); returns how many were given."""
+        now = time.monotonic()
+        count = 0
+        for path in paths:
+            existing = self._pending.get(path)
+            if existing is None:
+                self._pending[path] = Pending(now, event_time, force)
+            else:
+                existing.force = existing.force or force
+            count += 1
+        if len(self._pending) >= self.limit and self._room.is_set():
+            self._room = anyio.Event()
+        return count
+
+    def take(self, limit: int) -> Taken | None:
+        """Pop up to `limit` paths, oldest first; None when empty."""
+        taken = Taken([], set(), [])
+        while self._pending and len(taken.paths) < limit:
+            path, pending = next(iter(self._pending.items()))
+            del self._pending[path]
+            taken.paths.append(path)
+            if pending.force:
+                taken.forced.add(path)
+            if pending.event_time is not None:
+                taken.event_times.append(pending.event_time)
+        if len(self._pending) < self.limit:
+            self._room.set()
+        return taken if taken.paths else None
+
+    async def wait_for_room(self) -> None:
+        """Until fewer than `limit` paths wait (the watcher's backpressure)."""
+        await self._room.wait()
+
+    def oldest_age_s(self) -> float:
+        """Age of the oldest queued path (0 when the queue is empty)."""
+        if not self._pending:
+            return 0.0
+        first = next(iter(self._pending.values()))
+        return time.monotonic() - first.queued_at
+
+    def position(self, path: str) -> int | None:
+        """1-based position of `path` in the queue, or None."""
+        for position, queued in enumerate(self._pending, start=1):
+            if queued == path:
+                return position
+        return None
+
+    def paths(self) -> list[str]:
+        """The queued paths, oldest first (for tests and diagnostics)."""
+        return list(self._pending)

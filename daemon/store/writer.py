@@ -1,0 +1,94 @@
+"""The one writer of one workspace's index.
+
+ARCHITECTURE.md: only the writer writes. `Writer` is that writer for one
+`Store`: every write the daemon makes to an index database (a batch, the
+bulk import linking, a generation bump, a restore, a migration or rollback,
+the shutdown checkpoint and close) goes through it, each in one transaction
+on the store's write connection, in a worker thread, one at a time (its
+`CapacityLimiter(1)` is the write slot). `Store`'s write methods are the
+bodies it runs; nothing else in the daemon calls them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+from axd.daemon.store import maintenance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from axd.daemon.records import FileOutcome
+    from axd.daemon.store.store import BatchResult, Store
+    from axd.protocol.snapshots import DbStatus, Migration
+
+_T = TypeVar("_T")
+
+
+class Writer:
+    """Serialises every write to one workspace's index (async side)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._slot = anyio.CapacityLimiter(1)
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        return await anyio.to_thread.run_sync(fn, limiter=self._slot)
+
+    async def apply_batch(
+        self,
+        outcomes: Sequence[FileOutcome],
+        deleted: Sequence[str],
+        *,
+        defer_links: bool = False,
+    ) -> BatchResult:
+        """One batch in one transaction (`Store.apply_batch`)."""
+        return await self._run(
+            lambda: self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
+        )
+
+    async def relink_all(self) -> int:
+        """Resolve every import once (`Store.relink_all`)."""
+        return await self._run(self.store.relink_all)
+
+    async def bump_generation(self, at_least: int | None = None) -> int:
+        """A new generation with no data change (`Store.bump_generation`)."""
+        return await self._run(lambda: self.store.bump_generation(at_least))
+
+    async def restore(self, src: str | Path) -> int:
+        """Replace the index with a verified database file; the new
+        generation (`maintenance.restore`)."""
+        return await self._run(lambda: maintenance.restore(self.store, src))
+
+    async def migrate(self, target: int | None = None) -> list[Migration]:
+        """Apply pending migrations in one transaction (`maintenance.migrate`)."""
+        return await self._run(lambda: maintenance.migrate(self.store, target))
+
+    async def rollback(self, to_version: int) -> list[Migration]:
+        """Run down migrations in one transaction (`maintenance.rollback`)."""
+        return await self._run(lambda: maintenance.rollback(self.store, to_version))
+
+    async def db_status(self) -> DbStatus:
+        """The migration status, read on the write connection between
+        writes (`maintenance.db_status`)."""
+        return await self._run(lambda: maintenance.db_status(self.store))
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the database (`Store.checkpoint`)."""
+        await self._run(self.store.checkpoint)
+
+    async def close(self, *, checkpoint: bool = True) -> None:
+        """Checkpoint (unless told not to: a damaged file), then close every
+        connection of the store."""
+
+        def close() -> None:
+            try:
+                if checkpoint:
+                    self.store.checkpoint()
+            finally:
+                self.store.close()
+
+        await self._run(close)
