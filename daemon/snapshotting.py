@@ -95,10 +95,13 @@ class IndexSafety:
     ) -> None:
         """Follow the workspaces until cancelled; started once subscribed
         (start it before the workspaces so none is missed)."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            await tg.start(self.events.follow, self._on_event)
-            task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                await tg.start(self.events.follow, self._on_event)
+                task_status.started()
+        finally:
+            self._tg = None  # stopped: damage seen now is left for the next start
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, WorkspaceAdded):
@@ -459,8 +462,8 @@ class IndexSafety:
     def _begin_reopen(self, ws: Workspace, reason: str) -> None:
         """On the event loop: say why at once, reopen in the background."""
         self.manager.set_degraded(ws, f"index damaged: {reason}")
-        assert self._tg is not None
-        self._tg.start_soon(self._reopen, ws, reason)
+        if self._tg is not None:
+            self._tg.start_soon(self._reopen, ws, reason)
 
     async def _reopen(self, ws: Workspace, reason: str) -> None:
         async with self._state(ws).lock:

@@ -21,6 +21,7 @@ from test_snapshots import GUARD_S, db_of, raw, run_daemon, wait_ready
 
 from axd.client.connection import RemoteError
 from axd.daemon.config import IndexConfig
+from axd.daemon.events import WorkspaceStateChanged
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -106,7 +107,10 @@ async def test_full_disk_pauses_then_resumes_to_a_clean_index(
         state_dir=str(small_disk),
         index=IndexConfig(workers=2, disk_retry_s=0.05),
     )
-    async with run_daemon(config) as client:
+    daemon = run_daemon(config)
+    async with daemon as client:
+        # The pause and the resume are published as state changes.
+        events = daemon.daemon.events.subscribe()
         await raw(client, "workspace.add", root=str(repo))
         status = await until_state(client, repo, "degraded")
         assert "disk full" in (status["last_error"] or "")
@@ -136,6 +140,17 @@ async def test_full_disk_pauses_then_resumes_to_a_clean_index(
         status = await raw(client, "index.status", root=str(repo))
         assert status["files_indexed"] == 400 and status["last_error"] is None
         live = index_facts(db_of(config, repo))
+        changes: list[tuple[str, str]] = []
+        with contextlib.suppress(anyio.WouldBlock), events:
+            while True:
+                event = events.receive_nowait()
+                if isinstance(event, WorkspaceStateChanged):
+                    changes.append((event.state, event.reason or ""))
+        # (The disk may fill again before the resize: then pause/resume twice.)
+        states = [state for state, _ in changes]
+        assert states[:1] == ["degraded"] and states[-1:] == ["indexing"]
+        assert states == ["degraded", "indexing"] * (len(states) // 2)
+        assert all("disk full" in why for state, why in changes if state == "degraded")
 
     clean_config = with_config(config, state_dir=str(tmp_path / "clean"))
     async with run_daemon(clean_config) as client:

@@ -185,9 +185,10 @@ class run_daemon:  # reads as a function at the call site
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.daemon = Daemon(config)  # its parts (events...) for assertions
 
     async def __aenter__(self) -> AsyncClient:
-        self._daemon = Daemon(self.config)
+        self._daemon = self.daemon
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         await self._tg.start(self._daemon.run)
