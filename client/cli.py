@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from axd.client import render
 from axd.client.commands import REGISTRY
+from axd.client.commands.telemetry import offer_consent
 from axd.client.connection import daemon_command
 from axd.client.context import (
     EXIT_FAILED,
@@ -129,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     ctx = Context(args)
     try:
-        return int(args.handler(ctx))
+        code = int(args.handler(ctx))
+        offer_consent(ctx)  # once, on a terminal only (commands/telemetry.py)
+        return code
     except UsageError as exc:
         render.err(str(exc))
         return EXIT_USAGE

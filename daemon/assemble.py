@@ -8,11 +8,16 @@
    its rules, an indexer and a watcher);
 3. ops: metrics, health, the HTTP listener and sd_notify. Built before the
    registry because metrics observes every request the registry answers;
-4. rpc: subscriptions, the method registry, the socket server, and every
+4. telemetry and flags: local opt-in statistics, and the feature flags
+   (`flags.db`; the daemon's own behaviours ask them through
+   `flags.runtime.flag_on`). Both observe requests too, flags' exposures
+   are telemetry events;
+5. rpc: subscriptions, the method registry, the socket server, and every
    method's handler (`rpc/handlers/`).
 
 `start` then runs them in a task group in the same order, so a part is
-listening to the events before anything can publish one it needs.
+listening to the events before anything can publish one it needs, and the
+flags are loaded and installed before the indexers and the server start.
 `lifecycle.Daemon` owns the process around this: the socket, signals,
 reloads and the shutdown order.
 """
@@ -24,17 +29,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from axd.daemon.events import Events
+from axd.daemon.flags import runtime
+from axd.daemon.flags.service import FlagService, kills_counter
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.ops.facts import EngineFacts
 from axd.daemon.ops.supervisor import Ops, announce_readiness
 from axd.daemon.ops.systemd import Notifier
-from axd.daemon.rpc.dispatch import Registry
+from axd.daemon.rpc.dispatch import Observers, Registry
 from axd.daemon.rpc.handlers import register_all
 from axd.daemon.rpc.handlers.reads import Reads
 from axd.daemon.rpc.handlers.services import ProcessInfo, Services
 from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
 from axd.daemon.snapshotting import IndexSafety
+from axd.daemon.telemetry.service import Telemetry
 from axd.daemon.workspaces import WorkspaceManager
 
 if TYPE_CHECKING:
@@ -43,6 +51,9 @@ if TYPE_CHECKING:
     import anyio.abc
 
     from axd.daemon.config import Config
+
+
+FLAGS_DB = "flags.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,8 @@ class Parts:
     safety: IndexSafety
     facts: EngineFacts
     ops: Ops
+    telemetry: Telemetry
+    flags: FlagService
     subscriptions: Subscriptions
     registry: Registry
     server: Server
@@ -87,7 +100,22 @@ def assemble(
         notifier=Notifier(env),
     )
 
-    registry = Registry(ops.metrics, request_timeout_s=config.server.request_timeout_s)
+    # Records nothing without consent; reads the consent file only.
+    telemetry = Telemetry(state_dir, config.telemetry, env, events)
+    flags = FlagService(
+        state_dir / FLAGS_DB,
+        env=env,
+        events=events,
+        kills_counter=kills_counter(ops.metrics.registry),
+        daemon_flags={flag.name: flag.methods for flag in runtime.DAEMON_FLAGS},
+        exposures=telemetry,
+    )
+    flags.configure(config.flags)
+
+    registry = Registry(
+        Observers(ops.metrics, flags, telemetry),
+        request_timeout_s=config.server.request_timeout_s,
+    )
     server = Server(config.server, registry, socket_path)
     services = Services(
         process=process,
@@ -96,6 +124,8 @@ def assemble(
         safety=safety,
         subscriptions=subscriptions,
         ops=ops,
+        flags=flags,
+        telemetry=telemetry,
     )
     register_all(registry, services)
     return Parts(
@@ -106,6 +136,8 @@ def assemble(
         safety=safety,
         facts=facts,
         ops=ops,
+        telemetry=telemetry,
+        flags=flags,
         subscriptions=subscriptions,
         registry=registry,
         server=server,
@@ -122,6 +154,11 @@ async def start(
     """
     await tg.start(parts.ops.run)
     await tg.start(parts.subscriptions.run)
+    await tg.start(parts.telemetry.run)
+    await tg.start(parts.flags.run)  # flags.db loaded
+    # `flag_on` answers from these flags in every task started from here on
+    # (the indexers, the server's connections) and their worker threads.
+    runtime.install(parts.flags)
     tg.start_soon(parts.pool.start)
     tg.start_soon(parts.facts.refresh_loop)
     readiness = parts.events.subscribe()  # before any workspace can be ready
@@ -134,7 +171,9 @@ async def start(
 
 async def stop(parts: Parts) -> None:
     """After the task group ended: flush and close every workspace's store,
-    then the worker pool their indexers used."""
+    then the worker pool their indexers used, then flags.db and telemetry."""
     await parts.workspaces.close()
     parts.pool.close()
+    await parts.flags.close()
+    await parts.telemetry.close()
     parts.events.close()

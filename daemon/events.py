@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
 
     from axd.daemon.config import Config
+    from axd.protocol.flags import FlagsChangeReason
 
 log = structlog.get_logger()
 
@@ -122,7 +123,7 @@ class FlagsChanged:
     """A flag definition was set, deleted, reloaded or killed."""
 
     names: tuple[str, ...]
-    reason: str
+    reason: FlagsChangeReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 
 import msgspec
 
+from axd.protocol.flags import FlagName, FlagRules
 from axd.protocol.paths import default_socket_path, default_state_dir
 
 if TYPE_CHECKING:
@@ -103,14 +104,26 @@ class HealthConfig(_Section, frozen=True, kw_only=True):
     cache_s: float = 1.0
 
 
+# `[flags.overrides]` values: PROTOCOL.md's `on`, `off`, `variant:<v>`.
+_OverrideValue = Annotated[
+    str, msgspec.Meta(pattern=r"^\s*(?i:on|off|variant:\s*\S.*)\s*$")
+]
+
+
 class FlagsConfig(_Section, frozen=True, kw_only=True):
     # PROTOCOL.md "Configuration": read by the flags evaluator (issue #13).
-    overrides: dict[str, str] = {}
+    overrides: dict[str, _OverrideValue] = {}
+    # `[flags.definitions.NAME]` tables: flags defined by the file (reloaded
+    # on SIGHUP); a flags.set of the same name shadows them (README).
+    definitions: dict[FlagName, FlagRules] = {}
 
 
 class TelemetryConfig(_Section, frozen=True, kw_only=True):
-    # Raw events are pruned after this many days (issue #13, "configurable").
-    retention_days: int = 30
+    # Raw events older than this are deleted; daily aggregates are kept
+    # `aggregate_days`. Nothing is recorded without consent (README).
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    aggregate_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
+    flush_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
 
 
 class Config(_Section, frozen=True, kw_only=True):

@@ -1,36 +1,92 @@
-"""Params and results of the flags.* methods: definitions and evaluations."""
+"""Params and results of the flags.* methods: definitions and evaluations.
+
+Range checks that msgspec can express live in the types, so an invalid
+definition is refused with the JSON path of the offending field
+(``$.rollout_percentage``); the checks that need several fields (variant
+names unique, a schedule that ends after it starts) are the daemon's.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from axd.protocol.types import Params, Result
+from axd.protocol.common import Params, Result
+
+# Flag names: what `AXD_FLAG_<NAME>` and TOML keys can carry without surprises.
+FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+FlagName = Annotated[str, msgspec.Meta(pattern=FLAG_NAME_PATTERN, max_length=100)]
+Subject = Annotated[str, msgspec.Meta(max_length=1000)]
+Percentage = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Rate = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+REASONS = (
+    "override",
+    "killed",
+    "disabled",
+    "not_started",
+    "expired",
+    "denylist",
+    "allowlist",
+    "cohort",
+    "rollout",
+    "default",
+    "unknown",
+)
+Reason = Literal[
+    "override",
+    "killed",
+    "disabled",
+    "not_started",
+    "expired",
+    "denylist",
+    "allowlist",
+    "cohort",
+    "rollout",
+    "default",
+    "unknown",
+]
 
 
 class FlagVariant(Result, frozen=True, kw_only=True):
-    name: str
-    weight: float = 1.0
+    name: FlagName
+    weight: Annotated[float, msgspec.Meta(ge=0)] = 1.0
 
 
-class FlagDefinition(Params, frozen=True, kw_only=True):
-    name: str
+class FlagRules(Params, frozen=True, kw_only=True):
+    """Everything of a definition but its name (a `[flags.definitions.NAME]`
+    table in the config file)."""
+
     enabled: bool = True
-    rollout_percentage: float | None = None
-    allow: list[str] = msgspec.field(default_factory=list)
-    deny: list[str] = msgspec.field(default_factory=list)
-    cohorts: list[str] = msgspec.field(default_factory=list)
-    enabled_after: str | None = None
-    expires_at: str | None = None
+    rollout_percentage: Percentage | None = None
+    allow: list[Subject] = msgspec.field(default_factory=list)
+    deny: list[Subject] = msgspec.field(default_factory=list)
+    cohorts: list[Annotated[str, msgspec.Meta(max_length=200)]] = msgspec.field(
+        default_factory=list
+    )
+    enabled_after: str | None = None  # RFC 3339
+    expires_at: str | None = None  # RFC 3339
     variants: list[FlagVariant] | None = None
-    kill_error_rate: float | None = None
-    description: str | None = None
+    kill_error_rate: Rate | None = None
+    # axd's additions (docs/protocol.md): the auto-kill's sliding window and
+    # the exposures it needs before it may decide.
+    kill_window_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 300.0
+    kill_min_samples: Annotated[int, msgspec.Meta(ge=1)] = 100
+    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class FlagDefinition(FlagRules, frozen=True, kw_only=True):
+    name: FlagName
+    # Where the definition in force comes from: "api" (flags.set) or
+    # "config" (the config file); ignored on input.
+    source: Literal["api", "config"] = "api"
+    killed: bool = False  # auto-killed since its last flags.set; output only
 
 
 class FlagEvaluateParams(Params, frozen=True, kw_only=True):
     flag: str
-    subject: str | None = None
+    subject: Subject | None = None
     attributes: dict[str, Any] | None = None
 
 
@@ -38,18 +94,18 @@ class FlagEvaluation(Result, frozen=True, kw_only=True):
     flag: str
     enabled: bool
     variant: str | None
-    reason: str
+    reason: Reason
 
 
 class FlagEvaluateAllParams(Params, frozen=True, kw_only=True):
-    subject: str | None = None
+    subject: Subject | None = None
     attributes: dict[str, Any] | None = None
 
 
 class FlagDecision(Result, frozen=True, kw_only=True):
     enabled: bool
     variant: str | None
-    reason: str
+    reason: Reason
 
 
 class FlagEvaluations(Result, frozen=True, kw_only=True):
@@ -66,3 +122,62 @@ class FlagSetResult(Result, frozen=True, kw_only=True):
 
 class FlagNameParams(Params, frozen=True, kw_only=True):
     name: str
+
+
+class FlagTrackParams(Params, frozen=True, kw_only=True):
+    """One outcome of an exposure (OpenFeature's tracking): `error` true
+    counts against the variant `subject` gets (or `variant`, if given)."""
+
+    flag: str
+    subject: Subject | None = None
+    attributes: dict[str, Any] | None = None
+    variant: str | None = None
+    error: bool = True
+
+
+class FlagArmStats(Result, frozen=True, kw_only=True):
+    """Counts of one arm: a variant's name, or "on"/"off" without variants."""
+
+    variant: str
+    exposures: int
+    errors: int
+    error_rate: float | None
+
+
+class FlagComparison(Result, frozen=True, kw_only=True):
+    """Two-proportion z-test of error rates, `variant` against `baseline`."""
+
+    baseline: str
+    variant: str
+    z: float | None
+    p_value: float | None
+    significant: bool
+
+
+class FlagKill(Result, frozen=True, kw_only=True):
+    at: str
+    error_rate: float
+    exposures: int
+    errors: int
+
+
+class FlagStats(Result, frozen=True, kw_only=True):
+    flag: str
+    since: str | None  # counting since (last flags.set or first exposure)
+    arms: list[FlagArmStats]
+    comparisons: list[FlagComparison]
+    window: FlagArmStats  # the auto-kill's sliding window, all arms together
+    killed: FlagKill | None
+
+
+# Why definitions changed: flags.set, flags.delete, a config reload, the
+# auto-kill.
+FlagsChangeReason = Literal["set", "deleted", "reloaded", "killed"]
+
+
+class FlagsChangedNote(Result, frozen=True, kw_only=True):
+    """`flags.changed` notification: names set, deleted, reloaded or killed."""
+
+    subscription: str
+    names: list[str]
+    reason: FlagsChangeReason

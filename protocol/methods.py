@@ -126,18 +126,37 @@ FLAGS_SET = _m(
     "flags.set", fl.FlagDefinition, fl.FlagSetResult, "Create/replace a flag."
 )
 FLAGS_DELETE = _m("flags.delete", fl.FlagNameParams, t.Ok, "Delete a flag.")
+FLAGS_TRACK = _m(
+    "flags.track", fl.FlagTrackParams, t.Ok, "Record an exposure's outcome."
+)
+FLAGS_STATS = _m(
+    "flags.stats", fl.FlagNameParams, fl.FlagStats, "Exposures and errors by arm."
+)
 
-TELEMETRY_STATUS = _m("telemetry.status", t.Empty, Free, "Consent and counters.")
+TELEMETRY_STATUS = _m(
+    "telemetry.status", t.Empty, tm.TelemetryStatus, "Consent and counters."
+)
 TELEMETRY_CONSENT = _m(
-    "telemetry.consent", tm.TelemetryConsentParams, Free, "Opt in or out."
+    "telemetry.consent", tm.TelemetryConsentParams, tm.TelemetryStatus, "Opt in/out."
 )
-TELEMETRY_STATS = _m("telemetry.stats", tm.SinceParams, Free, "Usage statistics.")
-TELEMETRY_ERRORS = _m("telemetry.errors", tm.SinceParams, Free, "Recorded errors.")
+TELEMETRY_STATS = _m(
+    "telemetry.stats", tm.SinceParams, tm.TelemetryStats, "Usage statistics."
+)
+TELEMETRY_ERRORS = _m(
+    "telemetry.errors", tm.SinceParams, tm.TelemetryErrors, "Recorded errors."
+)
 TELEMETRY_PERFORMANCE = _m(
-    "telemetry.performance", tm.SinceParams, Free, "Latency percentiles."
+    "telemetry.performance",
+    tm.SinceParams,
+    tm.TelemetryPerformance,
+    "Latency percentiles.",
 )
-TELEMETRY_EXPORT = _m("telemetry.export", t.Empty, Free, "Everything recorded.")
-TELEMETRY_CLEAR = _m("telemetry.clear", t.Empty, Free, "Delete everything recorded.")
+TELEMETRY_EXPORT = _m(
+    "telemetry.export", tm.SinceParams, tm.TelemetryExport, "Every raw event."
+)
+TELEMETRY_CLEAR = _m(
+    "telemetry.clear", t.Empty, tm.TelemetryCleared, "Delete everything recorded."
+)
 
 ALL: tuple[Method[Any, Any], ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Method)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from axd.protocol.common import Params, Result, RootParams
+from axd.protocol.flags import FlagsChangedNote
 from axd.protocol.workspaces import WorkspaceState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-EventName = Literal["index.changed", "index.progress", "health.changed"]
+EventName = Literal[
+    "index.changed", "index.progress", "health.changed", "flags.changed"
+]
 
 
 class SubscribeParams(RootParams, frozen=True, kw_only=True):
@@ -51,11 +54,12 @@ class HealthChanged(Result, frozen=True, kw_only=True):
     previous: str
 
 
-Notification = IndexChanged | IndexProgress | HealthChanged
+Notification = IndexChanged | IndexProgress | HealthChanged | FlagsChangedNote
 
 # The params type of each notification, by its method name.
 NOTIFICATIONS: Mapping[str, type[Notification]] = {
     "index.changed": IndexChanged,
     "index.progress": IndexProgress,
     "health.changed": HealthChanged,
+    "flags.changed": FlagsChangedNote,
 }

@@ -99,19 +99,30 @@ class Counting:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
+        self.sizes: list[int] = []
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
         self.seen.append((method, outcome))
+        self.sizes.append(size)
 
 
 async def test_two_observers_compose() -> None:
     first, second = Counting(), Counting()
     registry = Registry(Observers(first, second))
     registry.register(m.SERVER_SHUTDOWN, _ok)
-    await registry.handle(b'{"jsonrpc":"2.0","id":1,"method":"server.shutdown"}', None)
-    await registry.handle(b'{"jsonrpc":"2.0","id":2,"method":"nope"}', None)
+    replies = [
+        await registry.handle(
+            b'{"jsonrpc":"2.0","id":1,"method":"server.shutdown"}', None
+        ),
+        await registry.handle(b'{"jsonrpc":"2.0","id":2,"method":"nope"}', None),
+    ]
     expected = [("server.shutdown", "ok"), ("(unknown)", "method_not_found")]
     assert first.seen == second.seen == expected
+    # Each observer is told the size of the reply it answered (telemetry).
+    assert first.sizes == second.sizes == [len(r or b"") for r in replies]
+    assert all(size > 0 for size in first.sizes)
 
 
 async def _ok(params: t.Empty, ctx: RequestContext) -> t.Ok:

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from axd.client.commands import (
     config,
     db,
+    flags,
     graph,
     ops,
     queries,
     server,
     snapshot,
+    telemetry,
     watch,
     workspaces,
 )
@@ -41,4 +43,6 @@ REGISTRY: tuple[Callable[[Commands], None], ...] = (
     snapshot.register,
     db.register,
     config.register,
+    flags.register,
+    telemetry.register,
 )

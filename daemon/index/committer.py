@@ -18,9 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
 import structlog
 
 from axd.daemon.events import BatchCommitted, FileChange, WorkspaceStateChanged
+from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.worker import WorkerSettings
 from axd.daemon.store.diskspace import DISK_FULL, retry_on_full_disk
 
@@ -94,7 +96,15 @@ class Committer:
         """The records of a batch's work items (no I/O on the event loop)."""
         if not batch.items:
             return []
-        return await self.pool.run(self._settings, batch.items)
+        return await self.pool.run(self._worker_settings(), batch.items)
+
+    def _worker_settings(self) -> WorkerSettings:
+        """The limits for the next batch; read per batch because a flag may
+        change them at run time."""
+        if flag_on("index.fine_chunks"):  # flags/runtime.py: half-size chunks
+            half = self._settings.max_chunk_bytes // 2
+            return msgspec.structs.replace(self._settings, max_chunk_bytes=half)
+        return self._settings
 
     async def commit(
         self,

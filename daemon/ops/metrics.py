@@ -300,7 +300,9 @@ class Metrics:
 
     # -- dispatch.RequestObserver ---------------------------------------------------
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
         """Count one answered request (dispatch passes "(unknown)" for strays)."""
         self.requests.labels(method, outcome).inc()
         self.request_seconds.labels(method).observe(seconds)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.query.symbols import as_int, make_range
 from axd.daemon.records import SYMBOL_KINDS
@@ -75,6 +76,7 @@ _TEST_PATH = re.compile(
     r"|(?:^|/)(?:test_[^/]*|[^/]*_tests?\.\w+|[^/]*\.(?:test|spec)\.\w+|conftest\.py)$"
 )
 TEST_PENALTY = 0.8  # score multiplier for test code, unless the query says "test"
+EXACT_NAME_BOOST = 1.25  # behind flag search.exact_name_boost (flags/runtime.py)
 
 
 @dataclass(slots=True)
@@ -368,6 +370,7 @@ def search(
     word_tuple = tuple(words)
     wanted = _stems(words)
     penalise_tests = not {"test", "tests", "testing"} & set(words)
+    exact_boost = flag_on("search.exact_name_boost")
     contexts: dict[str, frozenset[str]] = {}
     scored: list[tuple[float, _Candidate, _Symbol | None, SearchFactors, str]] = []
     for cand in found:
@@ -404,6 +407,8 @@ def search(
             score *= 0.5 + 0.5 * _coverage(cand, defined, words)
         if penalise_tests and is_test_path(cand.path):
             score *= TEST_PENALTY
+        if exact_boost and match is not None and match.name == raw:
+            score *= EXACT_NAME_BOOST
         scored.append((score, cand, match, factors, kind))
     scored.sort(key=lambda item: (-item[0], item[1].path, item[1].span))
     kept: list[SearchHit] = []

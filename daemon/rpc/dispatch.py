@@ -80,7 +80,11 @@ class RequestObserver(Protocol):
     in-memory counting. A registry has one; `Observers` composes several.
     """
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None: ...
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
+        """`size`: bytes of the reply (telemetry's result size)."""
+        ...
 
 
 class Observers:
@@ -91,10 +95,12 @@ class Observers:
     def __init__(self, *observers: RequestObserver) -> None:
         self._observers = observers
 
-    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+    def request_done(
+        self, method: str, outcome: str, seconds: float, size: int = 0
+    ) -> None:
         """Tell each observer."""
         for observer in self._observers:
-            observer.request_done(method, outcome, seconds)
+            observer.request_done(method, outcome, seconds, size)
 
 
 _AT_PATH = re.compile(r" - at `(?P<path>\$[^`]*)`$")
@@ -195,6 +201,7 @@ class Registry:
             item.method if item.method in self._routes else "(unknown)",
             outcome,
             elapsed,
+            len(reply),
         )
         log.debug(
             "request",

@@ -1,10 +1,13 @@
-"""Subscriptions: `index.changed`, `index.progress` and `health.changed`
-notifications pushed to the connections that asked for them.
+"""Subscriptions: `index.changed`, `index.progress`, `health.changed` and
+`flags.changed` notifications pushed to the connections that asked for them.
 
 What to send comes from the daemon's events (`run`): a `BatchCommitted`
 becomes `index.changed` as soon as it is published (the commit is already
-visible to readers), a `HealthChanged` becomes `health.changed`, and a
-`WorkspaceRemoved` ends that workspace's subscriptions. `index.progress`
+visible to readers), a `HealthChanged` becomes `health.changed`, a
+`FlagsChanged` (set, deleted, reloaded, auto-killed) becomes
+`flags.changed`, and a `WorkspaceRemoved` ends that workspace's
+subscriptions. `health.changed` and `flags.changed` are daemon-wide: they
+reach every subscriber of them, whatever root it subscribed with. `index.progress`
 is sampled from the workspaces every half second while they index.
 
 Delivery goes through each connection's bounded outbox (server.py): a
@@ -25,12 +28,14 @@ import structlog
 
 from axd.daemon.events import (
     BatchCommitted,
+    FlagsChanged,
     HealthChanged,
     Lagged,
     WorkspaceRemoved,
 )
 from axd.protocol import types as t
 from axd.protocol.errors import not_found
+from axd.protocol.flags import FlagsChangedNote
 
 if TYPE_CHECKING:
     from axd.daemon.events import Event, Events
@@ -80,6 +85,8 @@ class Subscriptions:
             self._batch_committed(event)
         elif isinstance(event, HealthChanged):
             self._health_changed(event)
+        elif isinstance(event, FlagsChanged):
+            self._flags_changed(event)
         elif isinstance(event, WorkspaceRemoved):
             self._workspace_removed(event.root)
         elif isinstance(event, Lagged):
@@ -156,6 +163,16 @@ class Subscriptions:
                 previous=event.previous,
             )
             self._send(subscription, "health.changed", params)
+
+    def _flags_changed(self, event: FlagsChanged) -> None:
+        """Fan a `flags.changed` out to every subscriber of it."""
+        for subscription in self._targets(None, "flags.changed"):
+            params = FlagsChangedNote(
+                subscription=subscription.id,
+                names=list(event.names),
+                reason=event.reason,
+            )
+            self._send(subscription, "flags.changed", params)
 
     async def _progress_loop(self) -> None:
         """While a workspace indexes, send `index.progress` every half second;

@@ -17,12 +17,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from axd.daemon.rpc.handlers import (
+    flags,
     graph,
     ops,
     queries,
     server,
     snapshots,
     subscriptions,
+    telemetry,
     workspaces,
 )
 
@@ -30,7 +32,17 @@ if TYPE_CHECKING:
     from axd.daemon.rpc.dispatch import Registry
     from axd.daemon.rpc.handlers.services import Services
 
-AREAS = (server, workspaces, queries, graph, subscriptions, ops, snapshots)
+AREAS = (
+    server,
+    workspaces,
+    queries,
+    graph,
+    subscriptions,
+    ops,
+    flags,
+    telemetry,
+    snapshots,
+)
 
 
 def register_all(registry: Registry, services: Services) -> None:

@@ -11,10 +11,12 @@ import anyio
 from axd.daemon.clock import utc_now
 
 if TYPE_CHECKING:
+    from axd.daemon.flags.service import FlagService
     from axd.daemon.ops.supervisor import Ops
     from axd.daemon.rpc.handlers.reads import Reads
     from axd.daemon.rpc.subscriptions import Subscriptions
     from axd.daemon.snapshotting import IndexSafety
+    from axd.daemon.telemetry.service import Telemetry
     from axd.daemon.workspaces import WorkspaceManager
 
 
@@ -43,3 +45,5 @@ class Services:
     safety: IndexSafety
     subscriptions: Subscriptions
     ops: Ops
+    flags: FlagService
+    telemetry: Telemetry

@@ -1,0 +1,1 @@
+"""Feature flags: definitions, deterministic evaluation, the auto-kill."""

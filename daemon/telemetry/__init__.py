@@ -1,0 +1,1 @@
+"""Local, opt-in telemetry: consent, batched recording, daily reports."""

@@ -1,0 +1,98 @@
+"""Helpers of the flag and telemetry tests: daemons with a chosen
+environment, and many evaluations over one connection."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+
+from axd.client.aio import AsyncClient
+from axd.daemon.lifecycle import Daemon
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from axd.daemon.config import Config
+
+
+def isolated_env(config: Config, **extra: str) -> dict[str, str]:
+    """An environment with the config dir inside the test's state dir and
+    no DO_NOT_TRACK / AXD_FLAG_* / AXD_TELEMETRY from the caller's shell."""
+    state = Path(str(config.state_dir))
+    env = {
+        "HOME": str(state / "home"),
+        "XDG_CONFIG_HOME": str(state.parent / "xdg-config"),
+        "PATH": "/usr/bin:/bin",
+    }
+    env.update(extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Config,
+    env: dict[str, str] | None = None,
+    config_path: Path | None = None,
+) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
+    """A real in-process daemon on a real socket, and a client of it."""
+    # Warnings and errors only (thousands of requests would otherwise each
+    # print a debug line); structlog.testing.capture_logs still works inside.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=False,
+    )
+    daemon = Daemon(
+        config,
+        env=env if env is not None else isolated_env(config),
+        config_path=config_path,
+    )
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            try:
+                async with await AsyncClient.connect(daemon.socket_path) as client:
+                    yield daemon, client
+            finally:
+                daemon.request_stop()
+    finally:
+        structlog.reset_defaults()
+
+
+async def call(client: AsyncClient, method: str, params: Any = None) -> Any:
+    """A call; the decoded JSON result."""
+    return json.loads(await client.call_raw(method, params))
+
+
+async def evaluate_many(
+    client: AsyncClient,
+    flag: str,
+    subjects: list[str],
+    attributes: dict[str, Any] | None = None,
+    concurrency: int = 32,
+) -> dict[str, dict[str, Any]]:
+    """`flags.evaluate` for every subject (several in flight at once)."""
+    answers: dict[str, dict[str, Any]] = {}
+    pending = iter(subjects)
+
+    async def worker() -> None:
+        for subject in pending:
+            params: dict[str, Any] = {"flag": flag, "subject": subject}
+            if attributes is not None:
+                params["attributes"] = attributes
+            answers[subject] = await call(client, "flags.evaluate", params)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+    return answers
+
+
+def subjects(count: int, prefix: str = "user") -> list[str]:
+    """`count` distinct subject ids."""
+    return [f"{prefix}-{i}" for i in range(count)]
