@@ -105,6 +105,9 @@ class Extraction(msgspec.Struct, frozen=True):
     references: list[ReferenceRecord]
     imports: list[ImportRecord]
     parse_errors: int  # count of ERROR/MISSING nodes in the tree
+    # What per-file limits left out ("symbols: kept 100000 of 130000 ..."),
+    # None when the file is indexed in full; files.explain shows it.
+    shortfall: str | None = None
 
 
 class FileOutcome(msgspec.Struct, frozen=True):

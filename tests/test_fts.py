@@ -56,13 +56,33 @@ def test_query_words_phrases_exclusions_and_filters() -> None:
 
 
 def test_compound_identifier_also_matches_its_split_form() -> None:
-    assert parse_query("parseFile").match_all == '(("parseFile" OR "parse file"))'
+    assert parse_query("parseFile xy").match_all == (
+        '(("parseFile" OR "parse file") AND "xy")'
+    )
+    parsed = parse_query("parseFile")
+    assert parsed.match_all == '(("parseFile" OR "parse file"))'
+    # Alone (an identifier being typed), both forms also match as prefixes,
+    # in the expression searched when the exact one finds too little.
+    assert parsed.match_prefix == (
+        '(("parseFile" OR "parse file" OR "parseFile" * OR "parse file" *))'
+    )
+    assert parse_query("parseFile xy").match_prefix is None
+
+
+def test_question_words_are_dropped_unless_nothing_else_is_left() -> None:
+    parsed = parse_query("where is the cookie parsed")
+    # Several words are a question: its last word is whole, no prefix.
+    assert parsed.match_all == '("cookie" AND "parsed")'
+    assert parsed.words == ["cookie", "parsed"]
+    assert parse_query("the").match_all == '("the")'
 
 
 def test_quotes_are_doubled_and_operators_are_plain_words() -> None:
-    parsed = parse_query('AND OR NOT NEAR( a"b')
+    parsed = parse_query('NOT NEAR( a"b AND')
     assert parsed.match_all is not None
-    assert '"AND"' in parsed.match_all and '"NEAR"' in parsed.match_all
+    assert '"NOT"' in parsed.match_all and '"NEAR"' in parsed.match_all
+    # `AND` is an English word here: dropped, never an operator.
+    assert " AND " not in parsed.match_all.replace('" AND "', "")
     assert '"a b"' in parsed.match_all
 
 

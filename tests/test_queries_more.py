@@ -840,6 +840,8 @@ EXPECTED_DEFS: dict[str, list[tuple[str, str, str | None]]] = {
         ("Billing", "module", None),
         ("VERSION", "constant", "Billing"),
         ("Invoice", "class", "Billing"),
+        # attr_reader :lines (the raw capture; extract() stores `lines`)
+        (":lines", "property", "Invoice"),
         ("initialize", "method", "Invoice"),
         ("total", "method", "Invoice"),
         ("load", "method", "Invoice"),

@@ -81,6 +81,26 @@ def test_search_finds_both_spellings(conn: apsw.Connection) -> None:
     assert [h.path for h in only_ts] == ["web/src/parser.ts"]
 
 
+def test_search_finds_an_identifier_from_its_first_letters(
+    conn: apsw.Connection,
+) -> None:
+    # Typed so far, in either spelling: the definition comes first.
+    assert (ranking.search(conn, "ReportBuil")[0].symbol) == "ReportBuilder"
+    assert (ranking.search(conn, "build_rep")[0].symbol) == (
+        "ReportBuilder.build_report"
+    )
+    assert ranking.search(conn, "slugif")[0].path == "util/helpers.py"
+    assert ranking.search(conn, "sl") == []  # too short to be a prefix
+
+
+def test_search_ignores_the_function_words_of_a_question(
+    conn: apsw.Connection,
+) -> None:
+    hits = ranking.search(conn, "how do I turn the text into a slug")
+    assert hits[0].path == "util/helpers.py"
+    assert hits[0].symbol == "slugify"
+
+
 def test_definitions_and_references(conn: apsw.Connection) -> None:
     (found,) = query.definitions(conn, "ReportBuilder.build_report")
     assert found.kind == "method" and found.path == "main.py"

@@ -240,3 +240,37 @@ def test_every_target_has_the_import_key_among_its_components(
 ) -> None:
     key = import_key(module, language)
     assert key is not None and key in file_components(target)
+
+
+def test_resolvers_hang_off_the_language_registry() -> None:
+    """A language's import rules live on its spec; resolve.py names none."""
+    import ast
+    from pathlib import Path
+
+    from axd.daemon.index import resolve
+    from axd.daemon.index.languages import LANGUAGES
+
+    assert resolve.CONFIG_FILES == {
+        "tsconfig.json": frozenset({"javascript", "typescript", "tsx"}),
+        "jsconfig.json": frozenset({"javascript", "typescript", "tsx"}),
+        "go.mod": frozenset({"go"}),
+        "Cargo.toml": frozenset({"rust"}),
+        "__init__.py": frozenset({"python"}),
+    }
+    with_rules = {name for name, spec in LANGUAGES.items() if spec.resolver}
+    assert with_rules == {
+        "python",
+        "javascript",
+        "typescript",
+        "tsx",
+        "go",
+        "rust",
+        "java",
+    }
+    tree = ast.parse(Path(resolve.__file__).read_text("utf-8"))
+    strings = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    assert not strings & set(LANGUAGES), "resolve.py branches on a language name"

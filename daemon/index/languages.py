@@ -2,7 +2,8 @@
 
 Everything language-specific that is not a tree-sitter query lives here as
 data, so adding a language is a query file under ``daemon/index/queries/`` and one
-`LanguageSpec` line below, never a new class. Language names are the ones
+`LanguageSpec` line below, never a new class; a language whose imports resolve
+to files names its `Resolver` (``daemon/index/resolvers.py``) there. Language names are the ones
 tree-sitter-language-pack uses (PROTOCOL.md, Clarifications).
 """
 
@@ -11,6 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from axd.daemon.index import resolvers
+
+if TYPE_CHECKING:
+    from axd.daemon.index.resolvers import Resolver
 
 # Most grammars call their comment node "comment"; the exceptions say so.
 _COMMENT = frozenset({"comment"})
@@ -29,9 +36,15 @@ class LanguageSpec:
     query: str = ""
     # Bump when the query or a knob changes what is extracted, so the indexer
     # re-extracts files whose content did not change. The default moves when
-    # daemon/extract.py itself changes what every language yields (2: multi-
-    # node captures, sibling definitions, references on @name nodes dropped).
+    # daemon/index/extract.py itself changes what every language yields (2:
+    # multi-node captures, sibling definitions, references on @name nodes
+    # dropped).
     extractor_version: int = 2
+    # (3 for c, cpp, javascript, typescript, tsx, kotlin, ruby, rust, swift:
+    # macro-defined C functions, C++ `.h` headers, object-literal methods,
+    # named function expressions, default exports, bare `#private` names,
+    # generic receivers, Ruby attr_*, calls inside Rust macro arguments,
+    # Swift `.member()` calls.)
     # False: the query (if any) yields only references/imports, no symbols.
     has_definitions: bool = True
     # Node types that are comments (doc comments, chunk glue).
@@ -48,9 +61,12 @@ class LanguageSpec:
     # around one `type_spec`): the range grows to the wrapper.
     wrapper_types: frozenset[str] = frozenset()
     # Bounds for data languages, whose "symbols" are keys: skip keys nested
-    # deeper than this many levels, and stop after this many symbols.
+    # deeper than this many levels, and stop after this many symbols. The
+    # default count holds any source file under the 2 MiB size limit that a
+    # person or generator plausibly writes (30,000 one-line functions are
+    # 1.8 MB); past it the file's shortfall is reported, never silent.
     max_symbol_depth: int | None = None
-    max_symbols: int = 20_000
+    max_symbols: int = 100_000
     # QueryCursor.set_max_start_depth: keeps huge data files (lock files) from
     # producing a match per leaf. Node depth, not key depth.
     query_max_start_depth: int | None = None
@@ -58,6 +74,12 @@ class LanguageSpec:
     # clauses, Haskell equations, Erlang clauses): consecutive definitions of
     # one name and kind under one parent become a single symbol spanning all.
     merge_clauses: bool = False
+    # Another language this one's files really are when their content says
+    # so: (language, pattern searched in the first `SNIFF_BYTES`). C++
+    # projects name their headers `.h` like C ones.
+    content_override: tuple[str, re.Pattern[bytes]] | None = None
+    # How this language's imports find workspace files; None: they never do.
+    resolver: Resolver | None = None
 
     @property
     def query_file(self) -> str:
@@ -84,30 +106,54 @@ _OCAML_WRAPPERS = frozenset(
     }
 )
 
+# `export ...` and the statement around `app.get = function () {}`: the
+# definition's range, doc comment and chunk grow to them.
+_JS_WRAPPERS = frozenset({"export_statement", "expression_statement"})
+
+# Bytes of a file read to apply `LanguageSpec.content_override`.
+SNIFF_BYTES = 16_384
+
+# Lines only C++ has: a namespace or class body, a template, a standard
+# header without `.h`, an access specifier. `extern "C" {` is not one: C
+# headers write it for C++ readers.
+_CPP_HEADER = re.compile(
+    rb"^[ \t]*(?:namespace(?:[ \t]+[\w:]+)?[ \t]*\{|template[ \t]*<"
+    rb"|class[ \t]+\w+[^;(]*$|(?:public|private|protected)[ \t]*:"
+    rb"|#[ \t]*include[ \t]*<[a-z_]+>)",
+    re.MULTILINE,
+)
+
 _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "typescript",
         (".ts", ".mts", ".cts"),
+        resolver=resolvers.JAVASCRIPT,
+        extractor_version=3,
         interpreters=("ts-node", "tsx"),
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     # The TypeScript query compiles for the TSX grammar too (same node types
     # plus JSX), so both read one file rather than two copies drifting apart.
     LanguageSpec(
         "tsx",
         (".tsx",),
+        resolver=resolvers.JAVASCRIPT,
+        extractor_version=3,
         query="typescript.scm",
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     LanguageSpec(
         "javascript",
         (".js", ".mjs", ".cjs", ".jsx"),
+        resolver=resolvers.JAVASCRIPT,
+        extractor_version=3,
         interpreters=("node", "nodejs", "bun"),
-        wrapper_types=frozenset({"export_statement"}),
+        wrapper_types=_JS_WRAPPERS,
     ),
     LanguageSpec(
         "python",
         (".py", ".pyi", ".pyw"),
+        resolver=resolvers.PYTHON,
         interpreters=("python", "pypy", "pypy3"),
         attach_comments=False,
         wrapper_types=frozenset({"decorated_definition"}),
@@ -115,6 +161,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "go",
         (".go",),
+        resolver=resolvers.GO,
         wrapper_types=frozenset(
             {"type_declaration", "const_declaration", "var_declaration"}
         ),
@@ -122,22 +169,44 @@ _SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "rust",
         (".rs",),
+        extractor_version=3,
+        resolver=resolvers.RUST,
         comment_types=_C_LIKE_COMMENTS,
         attached_types=frozenset({"attribute_item"}),
     ),
-    LanguageSpec("java", (".java",), comment_types=_C_LIKE_COMMENTS),
-    LanguageSpec("c", (".c", ".h")),
-    LanguageSpec("cpp", (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx")),
+    LanguageSpec(
+        "java",
+        (".java",),
+        comment_types=_C_LIKE_COMMENTS,
+        resolver=resolvers.JAVA,
+    ),
+    LanguageSpec(
+        "c",
+        (".c", ".h"),
+        extractor_version=3,
+        content_override=("cpp", _CPP_HEADER),
+    ),
+    LanguageSpec(
+        "cpp",
+        (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx"),
+        extractor_version=3,
+    ),
     LanguageSpec("csharp", (".cs",)),
     LanguageSpec(
         "ruby",
         (".rb", ".rake", ".gemspec"),
+        extractor_version=3,
         filenames=("Gemfile", "Rakefile"),
         interpreters=("ruby",),
     ),
     LanguageSpec("php", (".php",), interpreters=("php",)),
-    LanguageSpec("kotlin", (".kt", ".kts"), comment_types=_C_LIKE_COMMENTS),
-    LanguageSpec("swift", (".swift",)),
+    LanguageSpec(
+        "kotlin",
+        (".kt", ".kts"),
+        comment_types=_C_LIKE_COMMENTS,
+        extractor_version=3,
+    ),
+    LanguageSpec("swift", (".swift",), extractor_version=3),
     LanguageSpec("scala", (".scala", ".sc")),
     LanguageSpec(
         "elixir", (".ex", ".exs"), interpreters=("elixir",), merge_clauses=True
@@ -291,6 +360,15 @@ def _interpreter(head: bytes) -> str | None:
             return None
         program = PurePosixPath(rest[0]).name
     return program.lower()
+
+
+def refine_language(language: str, data: bytes) -> str:
+    """`language` unless the file's content says it is another one."""
+    spec = LANGUAGES.get(language)
+    if spec is None or spec.content_override is None:
+        return language
+    other, pattern = spec.content_override
+    return other if pattern.search(data, 0, SNIFF_BYTES) else language
 
 
 def detect_language(relpath: str, head: bytes) -> str | None:

@@ -30,6 +30,7 @@ from axd.daemon.index.worker import (
     WorkerSettings,
     WorkItem,
     exit_with,
+    log_shortfalls,
     process_batch,
     warm_up,
 )
@@ -193,9 +194,12 @@ class WorkerPool:
         """Process a batch; a worker crash costs only the file that caused it."""
         settings_blob = msgspec.msgpack.encode(settings)
         try:
-            return await self._submit(settings_blob, items)
+            batch = await self._submit(settings_blob, items)
         except BrokenProcessPool:
             pass
+        else:
+            log_shortfalls(batch)
+            return batch
         # Isolate the culprit: every file alone, on a one-process executor of
         # its own. A crash there can only be that file's (on the shared
         # executor, another batch's crasher would take an innocent file down
@@ -211,6 +215,7 @@ class WorkerPool:
                         outcomes.append(_crashed_outcome(settings.root, item.path))
             finally:
                 self._close_isolation()
+        log_shortfalls(outcomes)
         return outcomes
 
     async def _solo(self, settings_blob: bytes, item: WorkItem) -> list[FileOutcome]:

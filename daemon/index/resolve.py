@@ -1,104 +1,40 @@
 """Import resolution: a module string as written → the workspace file, or None.
 
-Resolvers are pure functions over a `Facts` view of the workspace's file set,
-so they run the same against the database (inside the writer's transaction)
-and against a dict in tests. Nothing is guessed: an import resolves only to a
-file the language's own rules would load.
-
-* Python: relative ``.x``/``..x`` from the importing package; absolute ``a.b``
-  as ``a/b.py`` or ``a/b/__init__.py`` searched from the workspace root, from
-  ``src/`` (src layout) and from the importing file's top-level package root
-  (the directory above its outermost ``__init__.py``; a script's own
-  directory when it is not in a package).
-* JS/TS: relative specifiers try the exact file, then ``.ts .tsx .js .jsx .mjs
-  .cjs .d.ts``, then ``/index.*``; ``./x.js`` also finds ``x.ts`` (TS ESM).
-  Bare specifiers resolve only through the nearest ``tsconfig.json`` /
-  ``jsconfig.json`` ``compilerOptions.paths``/``baseUrl``.
-* Go: the nearest ``go.mod``'s ``module`` path maps an import path to a package
-  directory; the import resolves to one representative file, the
-  lexicographically first non-test ``.go`` file in it.
-* Rust: ``crate::``/``self::``/``super::`` (and uniform paths relative to the
-  current module) → ``src/a/b.rs`` or ``src/a/b/mod.rs``, the longest module
-  prefix that exists (trailing items such as ``Cache`` are not files).
-* Java: ``com.example.Foo`` → any ``**/com/example/Foo.java``; the shortest
-  path wins. Trailing members (static imports) are dropped until a class
-  file matches.
+Each language's rules live in `daemon/index/resolvers.py` and hang off its
+registry entry (`LanguageSpec.resolver`); this module only looks them up, so
+a new language's imports need no change here. The rules themselves are
+described in ``resolvers.py``.
 """
 
 from __future__ import annotations
 
-import json
-import posixpath
-import re
-from typing import Any, Protocol
+from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.resolvers import Facts, parse_jsonc
 
-JS_LANGUAGES: frozenset[str] = frozenset({"javascript", "typescript", "tsx"})
-_JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
-_JS_OUTPUT_EXTENSIONS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",)}
-_JS_STRIP = (".d.ts", ".tsx", ".ts", ".jsx", ".js", ".mjs", ".cjs", ".mts", ".cts")
+__all__ = [
+    "CONFIG_FILES",
+    "Facts",
+    "file_components",
+    "import_key",
+    "parse_jsonc",
+    "resolve_import",
+]
 
 # Files whose content or existence changes how other files' imports resolve:
 # basename → languages whose imports below that directory are re-resolved.
 CONFIG_FILES: dict[str, frozenset[str]] = {
-    "tsconfig.json": JS_LANGUAGES,
-    "jsconfig.json": JS_LANGUAGES,
-    "go.mod": frozenset({"go"}),
-    "Cargo.toml": frozenset({"rust"}),
-    "__init__.py": frozenset({"python"}),
+    basename: frozenset(
+        spec.name
+        for spec in LANGUAGES.values()
+        if spec.resolver is not None and basename in spec.resolver.config_files
+    )
+    for basename in {
+        name
+        for spec in LANGUAGES.values()
+        if spec.resolver is not None
+        for name in spec.resolver.config_files
+    }
 }
-
-_GO_MODULE = re.compile(r"^\s*module\s+\"?([^\s\"]+)", re.MULTILINE)
-_JSONC = re.compile(r'("(?:\\.|[^"\\])*")|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.DOTALL)
-
-
-class Facts(Protocol):
-    """What resolvers may ask about the workspace."""
-
-    def exists(self, path: str) -> bool:
-        """Whether `path` (workspace-relative) is a file of the workspace."""
-        ...
-
-    def list_dir(self, directory: str) -> list[str]:
-        """Files directly inside `directory` ("" is the root), sorted."""
-        ...
-
-    def by_basename(self, name: str) -> list[str]:
-        """Every file whose last path component is `name`."""
-        ...
-
-    def read_text(self, path: str) -> str | None:
-        """The text of a (small, configuration) file, or None."""
-        ...
-
-
-def _join(*parts: str) -> str:
-    return "/".join(p for p in parts if p)
-
-
-def _parent(path: str) -> str:
-    return posixpath.dirname(path)
-
-
-def _ancestors(directory: str) -> list[str]:
-    """`directory` and every directory above it, ending with the root ""."""
-    out = [directory]
-    while directory:
-        directory = _parent(directory)
-        out.append(directory)
-    return out
-
-
-def _normalize(path: str) -> str | None:
-    """Normalise a joined relative path; None if it leaves the workspace."""
-    norm = posixpath.normpath(path) if path else "."
-    if norm == ".":
-        return ""
-    if norm.startswith(("../", "/")) or norm == "..":
-        return None
-    return norm
-
-
-# -- keys: which file additions/deletions can change an import ---------------------
 
 
 def file_components(path: str) -> set[str]:
@@ -121,36 +57,10 @@ def import_key(module: str, language: str | None) -> str | None:
     A file added or deleted whose `file_components` include the key may change
     the import's resolution; None means the import can never resolve.
     """
-    if language == "python":
-        rest = module.lstrip(".")
-        if not rest:
-            return "__init__"
-        return rest.rsplit(".", 1)[-1] or None
-    if language in JS_LANGUAGES:
-        last = module.rstrip("/").rsplit("/", 1)[-1]
-        if last in ("", ".", ".."):
-            return "index"
-        for ext in _JS_STRIP:
-            if last.endswith(ext) and len(last) > len(ext):
-                return last[: -len(ext)]
-        return last
-    if language == "go":
-        return module.rstrip("/").rsplit("/", 1)[-1] or None
-    if language == "rust":
-        comps = _rust_components(module)
-        while comps and comps[0] in ("crate", "self", "super"):
-            comps = comps[1:]
-        return comps[0] if comps else None
-    if language == "java":
-        parts = [p for p in module.split(".") if p and p != "*"]
-        capitalised = [p for p in parts if p[0].isupper()]
-        if capitalised:
-            return capitalised[0]
-        return parts[-1] if parts else None
-    return None
-
-
-# -- resolution ---------------------------------------------------------------------
+    spec = LANGUAGES.get(language) if language else None
+    if spec is None or spec.resolver is None:
+        return None
+    return spec.resolver.key(module)
 
 
 def resolve_import(
@@ -159,243 +69,7 @@ def resolve_import(
     """The workspace file `module` (as written in `importer`) loads, or None."""
     if not module or language is None:
         return None
-    if language == "python":
-        return _python(module, importer, facts)
-    if language in JS_LANGUAGES:
-        return _javascript(module, importer, facts)
-    if language == "go":
-        return _go(module, importer, facts)
-    if language == "rust":
-        return _rust(module, importer, facts)
-    if language == "java":
-        return _java(module, facts)
-    return None
-
-
-def _py_module(parts: list[str], facts: Facts) -> str | None:
-    base = "/".join(parts)
-    candidates = (
-        [f"{base}.py", f"{base}/__init__.py", f"{base}.pyi", f"{base}/__init__.pyi"]
-        if base
-        else ["__init__.py"]
-    )
-    for candidate in candidates:
-        if facts.exists(candidate):
-            return candidate
-    return None
-
-
-def _python_roots(importer: str, facts: Facts) -> list[str]:
-    directory = _parent(importer)
-    package_root = directory
-    while package_root and facts.exists(_join(package_root, "__init__.py")):
-        package_root = _parent(package_root)
-    roots: list[str] = []
-    for root in ("", "src", package_root):
-        if root not in roots:
-            roots.append(root)
-    return roots
-
-
-def _python(module: str, importer: str, facts: Facts) -> str | None:
-    if module.startswith("."):
-        level = len(module) - len(module.lstrip("."))
-        rest = module[level:]
-        base = _parent(importer)
-        for _ in range(level - 1):
-            if not base:
-                return None  # beyond the top-level package
-            base = _parent(base)
-        parts = [p for p in base.split("/") if p] + (rest.split(".") if rest else [])
-        if base == "" and not rest:
-            return _py_module([], facts)
-        return _py_module(parts, facts) if all(parts) else None
-    parts = module.split(".")
-    if not all(parts):
+    spec = LANGUAGES.get(language)
+    if spec is None or spec.resolver is None:
         return None
-    for root in _python_roots(importer, facts):
-        found = _py_module([p for p in root.split("/") if p] + parts, facts)
-        if found is not None:
-            return found
-    return None
-
-
-def _js_file(base: str, facts: Facts) -> str | None:
-    stem, ext = posixpath.splitext(base)
-    if ext and facts.exists(base):
-        return base
-    for alt in _JS_OUTPUT_EXTENSIONS.get(ext, ()):
-        if facts.exists(stem + alt):
-            return stem + alt
-    for candidate_ext in _JS_EXTENSIONS:
-        if facts.exists(base + candidate_ext):
-            return base + candidate_ext
-    for candidate_ext in _JS_EXTENSIONS:
-        candidate = _join(base, "index" + candidate_ext)
-        if facts.exists(candidate):
-            return candidate
-    return None
-
-
-def parse_jsonc(text: str) -> Any:
-    """JSON with comments and trailing commas, as tsconfig.json allows."""
-    return json.loads(_JSONC.sub(lambda m: m.group(1) or "", text))
-
-
-def _tsconfig(importer: str, facts: Facts) -> tuple[str, dict[str, Any]] | None:
-    for directory in _ancestors(_parent(importer)):
-        for name in ("tsconfig.json", "jsconfig.json"):
-            path = _join(directory, name)
-            if not facts.exists(path):
-                continue
-            text = facts.read_text(path)
-            try:
-                config = parse_jsonc(text) if text else None
-            except ValueError:
-                config = None
-            options = (
-                config.get("compilerOptions") if isinstance(config, dict) else None
-            )
-            return directory, options if isinstance(options, dict) else {}
-    return None
-
-
-def _ts_paths(
-    spec: str, directory: str, options: dict[str, Any], facts: Facts
-) -> str | None:
-    base_url = options.get("baseUrl")
-    base_dir = (
-        _normalize(_join(directory, base_url))
-        if isinstance(base_url, str)
-        else directory
-    )
-    if base_dir is None:
-        return None
-    paths = options.get("paths")
-    best: tuple[int, str, list[str]] | None = None  # (specificity, star, targets)
-    if isinstance(paths, dict):
-        for pattern, targets in paths.items():
-            if not isinstance(pattern, str) or not isinstance(targets, list):
-                continue
-            if "*" in pattern:
-                prefix, suffix = pattern.split("*", 1)
-                fits = (
-                    spec.startswith(prefix)
-                    and spec.endswith(suffix)
-                    and len(spec) >= len(prefix) + len(suffix)
-                )
-                if fits and (best is None or len(prefix) > best[0]):
-                    star = spec[len(prefix) : len(spec) - len(suffix)]
-                    best = (
-                        len(prefix),
-                        star,
-                        [t for t in targets if isinstance(t, str)],
-                    )
-            elif pattern == spec:
-                best = (1 << 30, "", [t for t in targets if isinstance(t, str)])
-                break
-    if best is not None:
-        for target in best[2]:
-            joined = _normalize(_join(base_dir, target.replace("*", best[1])))
-            found = _js_file(joined, facts) if joined is not None else None
-            if found is not None:
-                return found
-    if isinstance(base_url, str):
-        joined = _normalize(_join(base_dir, spec))
-        return _js_file(joined, facts) if joined else None
-    return None
-
-
-def _javascript(spec: str, importer: str, facts: Facts) -> str | None:
-    if spec.startswith(("./", "../")) or spec in (".", ".."):
-        joined = _normalize(_join(_parent(importer), spec))
-        return _js_file(joined, facts) if joined is not None else None
-    if spec.startswith("/") or ":" in spec:  # absolute or a URL/node: scheme
-        return None
-    found = _tsconfig(importer, facts)
-    return _ts_paths(spec, *found, facts) if found is not None else None
-
-
-def _go(spec: str, importer: str, facts: Facts) -> str | None:
-    directory: str | None = None
-    if spec.startswith(("./", "../")):
-        directory = _normalize(_join(_parent(importer), spec))
-    else:
-        for candidate in _ancestors(_parent(importer)):
-            text = facts.read_text(_join(candidate, "go.mod"))
-            if text is None:
-                continue
-            match = _GO_MODULE.search(text)
-            if match is None:
-                return None
-            module = match[1]
-            if spec == module:
-                directory = candidate
-            elif spec.startswith(module + "/"):
-                directory = _normalize(_join(candidate, spec[len(module) + 1 :]))
-            break
-    if directory is None:
-        return None
-    sources = [
-        p
-        for p in facts.list_dir(directory)
-        if p.endswith(".go") and not p.endswith("_test.go")
-    ]
-    return min(sources) if sources else None
-
-
-def _rust_components(spec: str) -> list[str]:
-    spec = re.sub(r"::\{.*$|::\*$", "", spec.strip(), flags=re.DOTALL)
-    spec = spec.split(" as ", 1)[0].strip()
-    return [p for p in spec.split("::") if p]
-
-
-def _rust(spec: str, importer: str, facts: Facts) -> str | None:
-    src: str | None = None
-    for directory in _ancestors(_parent(importer)):
-        if facts.exists(_join(directory, "Cargo.toml")):
-            src = _join(directory, "src")
-            break
-    if src is None or not importer.startswith(src + "/"):
-        return None
-    relative = importer[len(src) + 1 :]
-    module = relative.removesuffix(".rs").split("/")
-    if relative in ("lib.rs", "main.rs"):
-        module = []
-    elif module[-1] == "mod":
-        module = module[:-1]
-    comps = _rust_components(spec)
-    if not comps:
-        return None
-    if comps[0] == "crate":
-        base, comps = [], comps[1:]
-    elif comps[0] == "self":
-        base, comps = module, comps[1:]
-    elif comps[0] == "super":
-        base = module
-        while comps and comps[0] == "super":
-            if not base:
-                return None
-            base, comps = base[:-1], comps[1:]
-    else:
-        base = module  # 2018 uniform paths: relative to the current module
-    for k in range(len(comps), 0, -1):
-        path = _join(src, *base, *comps[:k])
-        for candidate in (f"{path}.rs", f"{path}/mod.rs"):
-            if facts.exists(candidate) and candidate != importer:
-                return candidate
-    return None
-
-
-def _java(spec: str, facts: Facts) -> str | None:
-    parts = [p for p in spec.split(".") if p and p != "*"]
-    for k in range(len(parts), 1, -1):
-        suffix = "/".join(parts[:k]) + ".java"
-        matches = [
-            p
-            for p in facts.by_basename(parts[k - 1] + ".java")
-            if p == suffix or p.endswith("/" + suffix)
-        ]
-        if matches:
-            return min(matches, key=lambda p: (len(p), p))
-    return None
+    return spec.resolver.resolve(module, importer, facts)

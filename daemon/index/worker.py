@@ -15,11 +15,14 @@ import threading
 import time
 
 import msgspec
+import structlog
 
 from axd.daemon.index.classify import classify, content_hash
 from axd.daemon.index.extract import ParseTimeoutError, extract
-from axd.daemon.index.languages import LANGUAGES, detect_language
+from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
 from axd.daemon.records import FileOutcome
+
+log = structlog.get_logger()
 
 # Enough for any shebang line; read before the language is known.
 HEAD_BYTES = 256
@@ -102,6 +105,7 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
                 None,
                 info,
             )
+    language = refine_language(language, data)
     verdict = classify(
         data,
         max_file_bytes=settings.max_file_bytes,
@@ -150,6 +154,8 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
         extractor_version=version,
         extraction=extraction,
         parse_ms=(time.perf_counter() - started) * 1000,
+        # Indexed, but not in full: files.explain says what was left out.
+        detail=extraction.shortfall,
     )
 
 
@@ -231,3 +237,12 @@ def _wait_for_exit(pid: int) -> None:
 def warm_up() -> int:
     """Run once per worker at start: import everything a batch needs."""
     return os.getpid()
+
+
+def log_shortfalls(outcomes: list[FileOutcome]) -> None:
+    """Log each file indexed only in part (run in the daemon, not a worker)."""
+    for outcome in outcomes:
+        if outcome.status == "indexed" and outcome.detail:
+            log.warning(
+                "file_indexed_in_part", path=outcome.path, detail=outcome.detail
+            )

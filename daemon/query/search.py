@@ -40,11 +40,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.languages import canonical_language
+from axd.daemon.query.factors import (
+    Symbol,
+    doc_score,
+    kind_weight,
+    name_score,
+    stem,
+    stems,
+)
 from axd.daemon.query.symbols import as_int, make_range
 from axd.daemon.records import SYMBOL_KINDS
 from axd.daemon.store.fts import PathFilter, parse_query, split_identifier
@@ -52,7 +59,7 @@ from axd.protocol.errors import invalid_params
 from axd.protocol.types import SearchFactors, SearchHit
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     import apsw
 
@@ -60,12 +67,6 @@ WEIGHTS = {"text": 0.35, "name": 0.35, "docstring": 0.15, "kind": 0.15}
 _BM25 = "bm25(chunks_fts, 1.0, 1.5, 4.0, 1.5)"
 _POOL_MIN, _POOL_MAX = 100, 1000
 _ANY_POOL = 50  # extra candidates matching some of the words
-_DOC_CHARS = 2000  # docstring text compared with the query (a summary is first)
-_DEFINITION_KINDS = frozenset(
-    {"function", "method", "class", "struct", "interface", "trait", "enum", "module",
-     "namespace", "type", "macro"}
-)  # fmt: skip
-_VALUE_KINDS = frozenset({"constant", "variable", "field", "property"})
 _SNIPPET_LINES = 4
 _MAX_LINE = 300
 _WORD = re.compile(r"\w+")
@@ -80,15 +81,6 @@ EXACT_NAME_BOOST = 1.25  # behind flag search.exact_name_boost (flags/runtime.py
 
 
 @dataclass(slots=True)
-class _Symbol:
-    name: str
-    qualified_name: str
-    kind: str
-    docstring: str | None
-    line: int
-
-
-@dataclass(slots=True)
 class _Candidate:
     chunk_id: int
     bm25: float
@@ -100,108 +92,12 @@ class _Candidate:
     text: str
 
 
-def _kind_weight(kind: str, wanted: Sequence[str]) -> float:
-    if kind in wanted or kind in _DEFINITION_KINDS:
-        return 1.0
-    if kind in _VALUE_KINDS:
-        return 0.6
-    if kind in ("key", "heading"):
-        return 0.5
-    return 0.2
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A crude English stem, applied to both sides of a comparison.
-
-    Not linguistics: only the endings that separate a query word from the
-    identifier it means (``directories``/``directory``, ``parsing``/``parse``,
-    ``sorted``/``sort``). Short words and words with digits stay as they are.
-    """
-    if len(word) <= 4 or not word.isalpha():
-        return word
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""),
-                         ("ly", ""), ("es", "e"), ("s", "")):  # fmt: skip
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: len(word) - len(suffix)] + repl
-            break
-    return word.rstrip("e") if len(word) > 4 else word
-
-
-def _stems(words: Iterable[str]) -> frozenset[str]:
-    return frozenset(stem(w) for w in words)
-
-
-@lru_cache(maxsize=65536)
-def _identifier_words(identifier: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """An identifier's words and their stems, cached: names repeat across
-    candidates and queries."""
-    parts = tuple(split_identifier(identifier))
-    return parts, _stems(parts)
-
-
-@lru_cache(maxsize=16384)
-def _docstring_stems(docstring: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Stems of the summary (first paragraph) and of the whole docstring."""
-    doc = docstring.strip()[:_DOC_CHARS]
-    summary = _stems(split_identifier(doc.split("\n\n", 1)[0]))
-    return summary, summary | _stems(split_identifier(doc))
-
-
-def _name_score(
-    symbol: _Symbol,
-    raw: str,
-    words: tuple[str, ...],
-    wanted: frozenset[str],
-    context: frozenset[str],
-) -> float:
-    """How well the symbol's name answers the query (see the module docstring).
-
-    `words` are the query's words, `wanted` their stems, `context` the stems
-    of the file's path words: ``thread pool executor submit`` finds
-    ``ThreadPoolExecutor.submit`` before ``Executor.submit`` through its
-    qualified name, ``tempfile`` functions through the path.
-    """
-    if symbol.name == raw:
-        return 1.0
-    if symbol.name.lower() == raw.lower():
-        return 0.95
-    parts, own = _identifier_words(symbol.name)
-    if parts == words:
-        return 0.9
-    if not words:
-        return 0.0
-    matched = len(wanted & own)
-    qualified, qualified_stems = _identifier_words(symbol.qualified_name)
-    if matched == len(wanted) and len(qualified) == len(parts):
-        return 0.6  # every word in the name, nothing around it to add
-    if len(qualified) > len(parts) and qualified[-len(words) :] == words:
-        return 0.85
-    around = (qualified_stems | context) - own
-    return 0.6 * (matched + 0.5 * len((wanted - own) & around)) / len(wanted)
-
-
-def _doc_score(symbols: list[_Symbol], wanted: frozenset[str]) -> float:
-    """Share of the `wanted` stems in the symbols' docstrings (past the
-    summary: half)."""
-    if not wanted:
-        return 0.0
-    summary: set[str] = set()
-    found: set[str] = set()
-    for symbol in symbols:
-        if symbol.docstring:
-            head, whole = _docstring_stems(symbol.docstring)
-            summary |= head
-            found |= whole
-    return (len(wanted & summary) + 0.5 * len(wanted & found - summary)) / len(wanted)
-
-
 def is_test_path(path: str) -> bool:
     """Tests, fixtures and specs: ``test/``, ``tests/``, ``test_x.py``, ``x_test.go``…"""
     return _TEST_PATH.search(path) is not None
 
 
-def _coverage(cand: _Candidate, symbols: list[_Symbol], words: list[str]) -> float:
+def _coverage(cand: _Candidate, symbols: list[Symbol], words: list[str]) -> float:
     """Share of the query words in the chunk (for hits of the any-term pool)."""
     if not words:
         return 1.0
@@ -297,15 +193,15 @@ def _candidates(
     ]  # fmt: skip
 
 
-def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[_Symbol]]:
-    out: dict[int, list[_Symbol]] = {}
+def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[Symbol]]:
+    out: dict[int, list[Symbol]] = {}
     for chunk_id, name, qualified, kind, doc, line in conn.execute(
         "SELECT chunk_id, name, qualified_name, kind, docstring, sel_start_line"
         " FROM symbols WHERE chunk_id IN (SELECT value FROM json_each(?)) ORDER BY id",
         (json.dumps(ids),),
     ):
         out.setdefault(int(chunk_id), []).append(
-            _Symbol(str(name), str(qualified), str(kind), doc, int(line))
+            Symbol(str(name), str(qualified), str(kind), doc, int(line))
         )
     return out
 
@@ -352,6 +248,14 @@ def search(
         params += extra
     pool = min(_POOL_MAX, max(_POOL_MIN, 4 * (offset + limit)))
     found = _candidates(conn, parsed.match_all, where, params, pool)
+    if parsed.match_prefix is not None and len(found) < offset + limit:
+        # An identifier being typed (`NextEntryOff`): its prefix matches too.
+        seen = {c.chunk_id for c in found}
+        found += [
+            c
+            for c in _candidates(conn, parsed.match_prefix, where, params, pool)
+            if c.chunk_id not in seen
+        ]
     complete = {c.chunk_id for c in found}
     if parsed.match_any is not None:
         # Chunks with most but not all of the words: a docstring that says
@@ -368,16 +272,16 @@ def search(
     raw = " ".join(parsed.terms)
     words = parsed.words
     word_tuple = tuple(words)
-    wanted = _stems(words)
+    wanted = stems(words)
     penalise_tests = not {"test", "tests", "testing"} & set(words)
     exact_boost = flag_on("search.exact_name_boost")
     contexts: dict[str, frozenset[str]] = {}
-    scored: list[tuple[float, _Candidate, _Symbol | None, SearchFactors, str]] = []
+    scored: list[tuple[float, _Candidate, Symbol | None, SearchFactors, str]] = []
     for cand in found:
         defined = symbols.get(cand.chunk_id, [])
         context = contexts.get(cand.path)
         if context is None:
-            context = contexts[cand.path] = _stems(
+            context = contexts[cand.path] = stems(
                 split_identifier(cand.path.rsplit(".", 1)[0])
             )
         # With a kind filter, the symbol that explains the hit must be of it.
@@ -385,8 +289,8 @@ def search(
         name, doc, match = 0.0, 0.0, None
         for symbol in eligible:
             value = (
-                _name_score(symbol, raw, word_tuple, wanted, context),
-                _doc_score([symbol], wanted),
+                name_score(symbol, raw, word_tuple, wanted, context),
+                doc_score([symbol], wanted),
             )
             if value > (name, doc):
                 (name, doc), match = value, symbol
@@ -394,8 +298,8 @@ def search(
         factors = SearchFactors(
             text=round(max(cand.bm25, 0.0) / best_text, 4),
             name=round(name, 4),
-            docstring=round(_doc_score(defined, wanted), 4),
-            kind=_kind_weight(kind, wanted_kinds),
+            docstring=round(doc_score(defined, wanted), 4),
+            kind=kind_weight(kind, wanted_kinds),
         )
         score = (
             WEIGHTS["text"] * factors.text

@@ -7,8 +7,12 @@ its compound identifiers, so "parse file" finds ``parseFile``), ``names``
 
 User queries are translated here, never passed through: every term becomes an
 FTS5 string literal (``"`` doubled), so no input can produce an FTS5 syntax
-error. Syntax: plain words (all must match), ``"exact phrase"``, ``-exclude``,
-``lang:py``, ``path:src/`` (prefix) or ``path:*.py`` (glob), ``kind:function``.
+error. Syntax: plain words (all must match; English function words such as
+"the", "is", "how" are dropped unless nothing else is left), ``"exact
+phrase"``, ``-exclude``, ``lang:py``, ``path:src/`` (prefix) or ``path:*.py``
+(glob), ``kind:function``. A query of one plain term (an identifier being
+typed: ``NextEntryOff``) also matches as a prefix, from three characters,
+when it finds too little as typed (`ParsedQuery.match_prefix`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ _WORD = re.compile(r"[^\W_]+")
 # Identifier-like tokens of source text, split further by split_identifier.
 _IDENTIFIER = re.compile(r"\w+")
 _GLOB_CHARS = frozenset("*?[")
+# A lone term shorter than this is not matched as a prefix (too many terms).
+_MIN_PREFIX = 3
+# English function words of a question ("where is the cookie parsed"): they
+# narrow nothing in code, and requiring them drops the chunks that answer.
+# Dropped from the FTS expressions unless the query has nothing else.
+_STOP_TEXT = (
+    "a an and are as at be by can could do does for from how i if in into is it"
+    " its of on or should that the their there this to was we what when where"
+    " which while who why will with would you your"
+)
+STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 
 
 @lru_cache(maxsize=65536)
@@ -144,6 +159,10 @@ class ParsedQuery:
 
     match_all: str | None = None  # every term must match (the normal query)
     match_any: str | None = None  # any term (fallback when `match_all` finds none)
+    # `match_all` with a lone term also matching as a prefix (an identifier
+    # being typed); searched only when `match_all` finds too little, since a
+    # prefix scan of the term index costs more than a term lookup.
+    match_prefix: str | None = None
     words: list[str] = field(default_factory=list)  # lower-cased positive words
     terms: list[str] = field(default_factory=list)  # positive terms as typed
     languages: list[str] = field(default_factory=list)
@@ -154,21 +173,28 @@ class ParsedQuery:
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 
 
-def _term_expr(raw: str) -> str | None:
+def _term_expr(raw: str, prefix: bool = False) -> str | None:
     """One user term as an FTS5 expression, or None if it has no words.
 
     A single compound identifier also matches its split form, so `parseFile`
-    finds `parse_file` and vice versa.
+    finds `parse_file` and vice versa. With `prefix` (the query's last term,
+    often still being typed: ``NextEntryOff``, ``new_from_str``) both forms
+    also match as prefixes (``nextentryoffset``, ``new from string``).
     """
     tokens = _WORD.findall(raw)
     if not tokens:
         return None
-    whole = _phrase(tokens)
+    forms = [tokens]
     if len(tokens) == 1:
         parts = split_identifier(tokens[0])
         if len(parts) > 1:
-            return f"({whole} OR {_phrase(parts)})"
-    return whole
+            forms.append(parts)
+    alternatives = [_phrase(form) for form in forms]
+    if prefix and len(tokens[-1]) >= _MIN_PREFIX:
+        alternatives += [_phrase(form) + " *" for form in forms]
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(" + " OR ".join(alternatives) + ")"
 
 
 def _filter(parsed: ParsedQuery, key: str, value: str, field_path: str) -> bool:
@@ -202,8 +228,24 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
     """
     parsed = ParsedQuery()
     positive: list[str] = []
+    prefixed: list[str] = []  # `positive`, the lone term as a prefix too
     negative: list[str] = []
-    for token in _TOKEN.findall(query):
+    tokens = _TOKEN.findall(query)
+    # A lone plain term is matched as a prefix too (see `_term_expr`).
+    last = next(
+        (
+            i
+            for i in range(len(tokens) - 1, -1, -1)
+            if not tokens[i].startswith(('"', "-")) and ":" not in tokens[i]
+        ),
+        None,
+    )
+    content = [
+        t for t in tokens if t.lower() not in STOP_WORDS and not t.startswith("-")
+    ]
+    if len(content) > 1:
+        last = None  # a question's last word is a whole word
+    for index, token in enumerate(tokens):
         exclude = token.startswith("-") and len(token) > 1
         body = token[1:] if exclude else token
         if body.startswith('"'):
@@ -213,6 +255,8 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
             if sep and not exclude and _filter(parsed, key.lower(), value, field_path):
                 continue
             raw = body
+        if content and not exclude and raw.lower() in STOP_WORDS:
+            continue
         expr = _term_expr(raw)
         if expr is None:
             continue
@@ -220,6 +264,7 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
             negative.append(expr)
         else:
             positive.append(expr)
+            prefixed.append((index == last and _term_expr(raw, prefix=True)) or expr)
             parsed.terms.append(raw)
             parsed.words.extend(split_identifier(raw))
     if positive:
@@ -227,4 +272,6 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
         parsed.match_all = f"({' AND '.join(positive)}){exclusion}"
         if len(positive) > 1:
             parsed.match_any = f"({' OR '.join(positive)}){exclusion}"
+        if prefixed != positive:
+            parsed.match_prefix = f"({' AND '.join(prefixed)}){exclusion}"
     return parsed

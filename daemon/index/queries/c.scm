@@ -31,6 +31,26 @@
       declarator: (function_declarator
         declarator: (identifier) @name)))) @definition.function
 
+;   functions defined through an upper-case macro, named after its last
+;   argument (`TEST_IMPL(name) {`, `PHP_METHOD(Class, name) {`: Class.name),
+;   the macro being what a reader writes instead of a signature
+(function_definition
+  type: (type_identifier) @_macro
+  declarator: (parenthesized_declarator (identifier) @name)
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$")) @definition.function
+
+; Two or more arguments parse as a call statement missing its `;` followed by
+; a block; both nodes make up the definition.
+(translation_unit
+  (expression_statement
+    (call_expression
+      function: (identifier) @_macro
+      arguments: (argument_list (identifier) @receiver . "," . (identifier) @name . ")")))
+    @definition.function
+  .
+  (compound_statement) @definition.function
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$"))
+
 ; ---------------------------------------------------------------- macros
 (preproc_def name: (identifier) @name) @definition.macro
 (preproc_function_def name: (identifier) @name) @definition.macro

@@ -32,6 +32,33 @@
   name: (type_identifier) @name
   body: (field_declaration_list)) @definition.struct
 
+; `class LEVELDB_EXPORT Slice {...}`: an upper-case export macro before the
+; name makes the grammar read a function named Slice returning `class
+; LEVELDB_EXPORT` (with a base clause, the name lands in an ERROR node).
+; The body's members still nest by range.
+(function_definition
+  type: (class_specifier name: (type_identifier) @_macro)
+  .
+  declarator: (identifier) @name
+  body: (compound_statement)
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$")) @definition.class
+(function_definition
+  type: (class_specifier name: (type_identifier) @_macro)
+  (ERROR . (identifier) @name)
+  body: (compound_statement)
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$")) @definition.class
+(function_definition
+  type: (struct_specifier name: (type_identifier) @_macro)
+  .
+  declarator: (identifier) @name
+  body: (compound_statement)
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$")) @definition.struct
+(function_definition
+  type: (struct_specifier name: (type_identifier) @_macro)
+  (ERROR . (identifier) @name)
+  body: (compound_statement)
+  (#match? @_macro "^[A-Z][A-Z0-9_]*$")) @definition.struct
+
 ; template specializations: template <> struct S<int> { ... }
 (class_specifier
   name: (template_type name: (type_identifier) @name)

@@ -58,8 +58,36 @@
   left: [(identifier) @name (member_expression property: (property_identifier) @name)]
   right: [(arrow_function) (function_expression) (generator_function)]) @definition.function
 
+; Object-literal members holding functions (`{ run: function () {} }`,
+; `{ render: () => h() }`) are methods, as the shorthand `{ run() {} }` is.
+(pair
+  key: [(property_identifier) (string) (private_property_identifier)] @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @definition.method
+
+; Named function expressions passed as arguments or returned
+; (`Deno.test(function name() {})`, `return function name() {}`): the name
+; is what stack traces and readers use.
+(arguments
+  [(function_expression name: (identifier) @name)
+   (generator_function name: (identifier) @name)] @definition.function)
+(return_statement
+  [(function_expression name: (identifier) @name)
+   (generator_function name: (identifier) @name)] @definition.function)
+(parenthesized_expression
+  [(function_expression name: (identifier) @name)
+   (generator_function name: (identifier) @name)] @definition.function)
+
 ; Named class expressions: `module.exports = class Foo {}`.
 (class name: (identifier) @name) @definition.class
+
+; `export default function () {}` / `export default class {}` without a
+; name: the module's default export, named `default` as importers see it.
+(export_statement
+  "default" @name
+  value: [(function_expression !name) (arrow_function)] @definition.function)
+(export_statement
+  "default" @name
+  value: (class !name) @definition.class)
 
 ; References.
 (call_expression function: (identifier) @reference.call)

@@ -34,7 +34,9 @@
 (function_declaration
   receiver: (receiver_type
     [(user_type (type_identifier) @receiver .)
-     (nullable_type (user_type (type_identifier) @receiver .))])
+     (user_type (type_identifier) @receiver . (type_arguments) .)
+     (nullable_type (user_type (type_identifier) @receiver .))
+     (nullable_type (user_type (type_identifier) @receiver . (type_arguments) .))])
   (simple_identifier) @name) @definition.method
 
 ((source_file

@@ -8,7 +8,8 @@
 ;   def self.x / def Obj.x   -> method (`Obj` becomes the @receiver; `self` qualifies
 ;                               through nesting)
 ;   CONST = ...              -> constant
-;   attr_* are not captured (their names are symbols such as `:lines`).
+;   attr_reader/attr_writer/attr_accessor :a, :b -> property a, b (the call is the
+;                               definition of each; the name is the symbol without `:`)
 ; References: method names of calls (`foo(1)`, `a.foo`, `Foo.new`), constants used as
 ;   superclass, receiver, or mixin argument.
 ; Imports: require / require_relative / load "x" (module = the string content).
@@ -35,6 +36,11 @@
   name: (_) @name) @definition.method
 
 (assignment left: (constant) @name) @definition.constant
+
+(call
+  method: (identifier) @_attr
+  arguments: (argument_list (simple_symbol) @name)
+  (#match? @_attr "^attr_(reader|writer|accessor)$")) @definition.property
 
 ; ---------------------------------------------------------------- references
 (call method: (identifier) @reference.call)

@@ -31,6 +31,13 @@
 (call_expression function: (field_expression field: (field_identifier) @reference.call))
 (call_expression function: (scoped_identifier name: (identifier) @reference.call))
 (macro_invocation macro: (identifier) @reference.call)
+; Macro arguments are token trees, not expressions (test bodies in
+; `rgtest!(name, |dir| { dir.create("f") })`, `tri!(x.deserialize(d))`): a
+; name right before a parenthesised token tree is read as a call.
+(token_tree
+  (identifier) @reference.call
+  .
+  (token_tree . "("))
 (struct_expression name: (type_identifier) @reference.reference)
 (impl_item trait: (type_identifier) @reference.reference)
 (type_arguments (type_identifier) @reference.reference)

@@ -52,6 +52,8 @@
 (call_expression
   . (navigation_expression
       suffix: (navigation_suffix suffix: (simple_identifier) @reference.call)))
+; Implicit member calls: `.delay(5)`, `.customLong("x")` (the type is inferred).
+(call_expression . (prefix_expression "." (simple_identifier) @reference.call))
 (user_type (type_identifier) @reference.reference)
 
 ; ---------------------------------------------------------------- imports

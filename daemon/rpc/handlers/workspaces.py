@@ -174,6 +174,7 @@ def _explain(ws: Workspace, path: str) -> t.FileExplanation:
             chunks=info.chunks,
             symbols=info.symbols,
             parse_errors=info.parse_errors,
+            detail=info.detail,  # what per-file limits left out, if any
         )
     else:
         base.update(reason=info.skip_reason, detail=info.detail)
