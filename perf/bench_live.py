@@ -1,0 +1,564 @@
+"""Live edits: how long after a save is the change queryable, against
+Watchman's own `subscribe` reporting the same write in the same run.
+
+The tree (default ``/work/corpora/deno``, a real Rust/TypeScript repository;
+``--tree`` for another) is copied to a temporary directory, so the edits never
+touch the original. A private Watchman (its own socket, state, log and pid
+files in the temporary directory, default settle) watches the copy, and a real
+axd daemon (`daemon_proc.Daemon`) indexes it cold; then:
+
+* **one-file saves** (``--edits``, default 30): append a definition with a
+  fresh unique name (``axdliveRUNxI``) to an existing indexed file chosen at
+  random (seeded; ``files.explain`` confirms axd indexes it) and time, from
+  just before the write:
+  - *queryable*: the first ``symbols.definition`` (or ``search`` with
+    ``--probe search``) reply that holds the name, polled every ``--poll-ms``;
+  - *notified*: the arrival of the ``index.changed`` notification naming the
+    file (``subscribe`` on a second connection, read by its own thread);
+  - *watchman*: the arrival of Watchman's subscription PDU naming the file.
+  Each save is followed by a pause (``--gap-ms``) so the next starts idle.
+* **ordering**: a save counts as "query before notification" when a query
+  reply holding the change arrived before the ``index.changed`` for it.
+* **a burst** (``--burst``, default 200 files): the same append to that many
+  other files, back to back; time from the end of the last write until
+  ``symbols.search`` (one prefix query, limit 1000) returns all of them, until
+  ``index.changed`` has named them all, and until Watchman has named them all.
+
+Ratios printed: axd queryable / Watchman (p50, p95) and burst / Watchman.
+Without ``/usr/bin/watchman`` (or with ``--no-watchman``) only axd's figures
+are printed. Without the tree the script says so and exits 0.
+
+    .venv/bin/python perf/bench_live.py [--tree DIR] [--edits N] [--burst N]
+        [--probe definition|search] [--poll-ms MS] [--save FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from daemon_proc import Daemon
+
+DEFAULT_TREE = Path("/work/corpora/deno")
+WATCHMAN = shutil.which("watchman")
+HANG_S = 30.0  # hang guard for one wait; a miss is recorded, not waited forever
+
+# A top-level definition per extension, appended at the end of the file.
+SNIPPETS = {
+    ".py": "\n\ndef {name}():\n    return 1\n",
+    ".go": "\n\nfunc {name}() int { return 1 }\n",
+    ".rs": "\n\nfn {name}() -> i32 { 1 }\n",
+    ".ts": "\n\nexport function {name}(): number { return 1; }\n",
+    ".tsx": "\n\nexport function {name}(): number { return 1; }\n",
+    ".mts": "\n\nexport function {name}(): number { return 1; }\n",
+    ".js": "\n\nfunction {name}() { return 1; }\n",
+    ".mjs": "\n\nfunction {name}() { return 1; }\n",
+    ".c": "\n\nint {name}(void) { return 1; }\n",
+    ".rb": "\n\ndef {name}\n  1\nend\n",
+    ".java": "",  # appending after the class is not Java: never chosen
+}
+MAX_EDIT_BYTES = 512 * 1024
+
+
+# -- Watchman ---------------------------------------------------------------------------
+
+
+class Watchman:
+    """A private `watchman --foreground` and one subscription to a root."""
+
+    def __init__(self, workdir: Path, root: Path) -> None:
+        self.dir = workdir / "watchman"
+        self.dir.mkdir()
+        self.sock_path = self.dir / "sock"
+        self.proc = subprocess.Popen(
+            [str(WATCHMAN), "--foreground", f"--sockname={self.sock_path}",
+             f"--logfile={self.dir / 'log'}", f"--statefile={self.dir / 'state'}",
+             f"--pidfile={self.dir / 'pid'}", "--no-save-state"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(str(self.sock_path))
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        self.reader = self.sock.makefile("rb")
+        self.events: list[tuple[float, set[str]]] = []
+        self.cond = threading.Condition()
+        watch = self._command(["watch-project", str(root)])
+        self.prefix = watch.get("relative_path", "")
+        self.version = watch.get("version", "?")
+        self._command(
+            ["subscribe", watch["watch"], "axdbench",
+             {"expression": ["type", "f"], "fields": ["name"],
+              "empty_on_fresh_instance": True}]
+        )  # fmt: skip
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _command(self, command: list[Any]) -> dict[str, Any]:
+        self.sock.sendall(json.dumps(command).encode() + b"\n")
+        while True:
+            message: dict[str, Any] = json.loads(self.reader.readline())
+            if "error" in message:
+                raise RuntimeError(f"watchman: {message['error']}")
+            if not message.get("unilateral"):
+                return message
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for line in self.reader:
+                now = time.perf_counter()
+                message = json.loads(line)
+                if message.get("is_fresh_instance") or "files" not in message:
+                    continue
+                names = {self._relative(n) for n in message["files"]}
+                with self.cond:
+                    self.events.append((now, names))
+                    self.cond.notify_all()
+
+    def _relative(self, name: str) -> str:
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# -- axd notifications ------------------------------------------------------------------
+
+
+class Changes:
+    """`index.changed` notifications for one root, read by their own thread."""
+
+    def __init__(self, daemon: Daemon, root: str) -> None:
+        self.client = daemon.connect()
+        self.client.call_raw("subscribe", {"root": root, "events": ["index.changed"]})
+        self.client.settimeout(None)
+        self.events: list[tuple[float, int, set[str]]] = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                method, params = self.client.next_notification()
+                now = time.perf_counter()
+                if method != "index.changed":
+                    continue
+                data = json.loads(params)
+                paths = {c["path"] for c in data["changes"]}
+                with self.cond:
+                    self.events.append((now, data["generation"], paths))
+                    self.cond.notify_all()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def first_naming(
+    cond: threading.Condition,
+    events: list[Any],
+    paths: set[str],
+    after: float,
+    timeout: float = HANG_S,
+) -> float | None:
+    """The arrival time of the event that completes `paths` (seen after `after`)."""
+    deadline = time.monotonic() + timeout
+    with cond:
+        while True:
+            left = set(paths)
+            for event in events:
+                if event[0] >= after:
+                    left -= event[-1]
+                    if not left:
+                        return float(event[0])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            cond.wait(remaining)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    path: str
+    size: int
+    queryable_ms: float | None
+    notified_ms: float | None
+    watchman_ms: float | None
+    polls: int
+
+
+@dataclass
+class Report:
+    machine: str
+    tree: str
+    files: int
+    probe: str
+    poll_ms: float
+    load_before: str
+    cold_index_s: float = 0.0
+    watcher: str = ""
+    watchman: str = "absent"
+    edits: list[Edit] = field(default_factory=list)
+    burst_files: int = 0
+    burst_write_ms: float = 0.0
+    burst_queryable_ms: float | None = None
+    burst_notified_ms: float | None = None
+    burst_watchman_ms: float | None = None
+    # (ms after the last write, burst files named) per notification
+    burst_axd_events: list[tuple[float, int]] = field(default_factory=list)
+    burst_watchman_events: list[tuple[float, int]] = field(default_factory=list)
+    load_after: str = ""
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def copy_tree(src: Path, dest: Path) -> int:
+    shutil.copytree(src, dest, symlinks=True)
+    return sum(len(files) for _, _, files in os.walk(dest))
+
+
+def candidates(daemon: Daemon, root: Path, rng: random.Random, count: int) -> list[str]:
+    """`count` distinct indexed files whose extension has a snippet."""
+    pool: list[str] = []
+    for current, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            ext = os.path.splitext(name)[1]
+            if not SNIPPETS.get(ext) or name.endswith(".d.ts"):
+                continue
+            path = os.path.join(current, name)
+            if os.path.islink(path) or os.path.getsize(path) > MAX_EDIT_BYTES:
+                continue
+            pool.append(os.path.relpath(path, root))
+    rng.shuffle(pool)
+    chosen: list[str] = []
+    for rel in pool:
+        info = daemon.call("files.explain", {"root": str(root), "path": rel})
+        if info.get("indexed"):
+            chosen.append(rel)
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def append(root: Path, rel: str, name: str) -> None:
+    snippet = SNIPPETS[os.path.splitext(rel)[1]].replace("{name}", name)
+    with open(root / rel, "a") as handle:
+        handle.write(snippet)
+
+
+def probe(daemon: Daemon, kind: str, root: str, name: str) -> bool:
+    if kind == "definition":
+        result = daemon.call("symbols.definition", {"root": root, "name": name})
+        return any(d["name"] == name for d in result["definitions"])
+    result = daemon.call("search", {"root": root, "query": name, "limit": 5})
+    return any(name in (r.get("snippet") or "") or r.get("symbol") == name
+               for r in result["results"])  # fmt: skip
+
+
+def poll_until(
+    check: Any, poll_s: float, timeout: float = HANG_S
+) -> tuple[float | None, int]:
+    """(arrival time of the first reply that passes, polls made)."""
+    deadline = time.perf_counter() + timeout
+    polls = 0
+    while time.perf_counter() < deadline:
+        polls += 1
+        if check():
+            return time.perf_counter(), polls
+        time.sleep(poll_s)
+    return None, polls
+
+
+def ms(t: float | None, t0: float) -> float | None:
+    return None if t is None else (t - t0) * 1000
+
+
+def run(args: argparse.Namespace) -> Report | None:
+    tree: Path = args.tree
+    if not tree.is_dir():
+        print(f"skipped: no tree at {tree} (see perf/RESULTS.md for how to get it)")
+        return None
+    use_watchman = WATCHMAN is not None and not args.no_watchman
+    workdir = Path(tempfile.mkdtemp(prefix="axdlive-", dir="/tmp"))
+    report = Report(
+        machine=(
+            f"{platform.machine()}, {os.cpu_count()} cores,"
+            f" Python {platform.python_version()}"
+        ),
+        tree=str(tree),
+        files=0,
+        probe=args.probe,
+        poll_ms=args.poll_ms,
+        load_before=loadavg(),
+    )
+    root = workdir / "tree"
+    watchman: Watchman | None = None
+    daemon: Daemon | None = None
+    changes: Changes | None = None
+    try:
+        report.files = copy_tree(tree, root)
+        if use_watchman:
+            watchman = Watchman(workdir, root)
+            report.watchman = f"{watchman.version} (default settle)"
+        daemon = Daemon(workdir, workdir / "state", call_timeout=120)
+        started = time.perf_counter()
+        daemon.call("workspace.add", {"root": str(root)})
+        daemon.wait(str(root))
+        report.cold_index_s = time.perf_counter() - started
+        health = daemon.call("health")
+        report.watcher = str(health["checks"].get("watcher", {}).get("detail", "?"))
+        changes = Changes(daemon, str(root))
+        rng = random.Random(args.seed)
+        files = candidates(daemon, root, rng, args.edits + args.burst)
+        edit_files, burst_files = files[: args.edits], files[args.edits :]
+        run_id = rng.randrange(10**6)
+        poll_s = args.poll_ms / 1000
+        time.sleep(1.0)  # let both watchers settle after the copy and the crawl
+        for i, rel in enumerate(edit_files):
+            name = f"axdlive{run_id}x{i}"
+            t0 = time.perf_counter()
+            append(root, rel, name)
+            seen, polls = poll_until(
+                lambda name=name: probe(daemon, args.probe, str(root), name), poll_s
+            )
+            notified = first_naming(changes.cond, changes.events, {rel}, t0)
+            wm = None
+            if watchman is not None:
+                wm = first_naming(watchman.cond, watchman.events, {rel}, t0)
+            edit = Edit(
+                path=rel,
+                size=(root / rel).stat().st_size,
+                queryable_ms=ms(seen, t0),
+                notified_ms=ms(notified, t0),
+                watchman_ms=ms(wm, t0),
+                polls=polls,
+            )
+            report.edits.append(edit)
+            print(
+                f"edit {i:3d} {edit.size:8d} B  queryable {fmt(edit.queryable_ms)}"
+                f"  notified {fmt(edit.notified_ms)}  watchman {fmt(edit.watchman_ms)}"
+                f"  {rel}",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(args.gap_ms / 1000)
+        if burst_files:
+            prefix = f"axdburst{run_id}y"
+            names = [f"{prefix}{j}" for j in range(len(burst_files))]
+            t_first = time.perf_counter()
+            for rel, name in zip(burst_files, names, strict=True):
+                append(root, rel, name)
+            t_last = time.perf_counter()
+            report.burst_files = len(burst_files)
+            report.burst_write_ms = (t_last - t_first) * 1000
+            wanted = set(names)
+
+            def all_found() -> bool:
+                result = daemon.call(
+                    "symbols.search",
+                    {"root": str(root), "query": prefix, "limit": 1000},
+                )
+                return wanted <= {s["name"] for s in result["symbols"]}
+
+            seen, _ = poll_until(all_found, poll_s, timeout=120)
+            report.burst_queryable_ms = ms(seen, t_last)
+            notified = first_naming(
+                changes.cond, changes.events, set(burst_files), t_first, timeout=120
+            )
+            report.burst_notified_ms = ms(notified, t_last)
+            if watchman is not None:
+                wm = first_naming(
+                    watchman.cond, watchman.events, set(burst_files), t_first
+                )
+                report.burst_watchman_ms = ms(wm, t_last)
+                with watchman.cond:
+                    report.burst_watchman_events = [
+                        (round((t - t_last) * 1000, 1), len(names & set(burst_files)))
+                        for t, names in watchman.events
+                        if t >= t_first and names & set(burst_files)
+                    ]
+            with changes.cond:
+                report.burst_axd_events = [
+                    (round((t - t_last) * 1000, 1), len(paths & set(burst_files)))
+                    for t, _, paths in changes.events
+                    if t >= t_first and paths & set(burst_files)
+                ]
+        report.load_after = loadavg()
+    finally:
+        if changes is not None:
+            changes.close()
+        if daemon is not None:
+            daemon.__exit__()
+        if watchman is not None:
+            watchman.close()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    return "   miss" if value is None else f"{value:7.1f}"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(report: Report) -> list[str]:
+    lines = [
+        (
+            f"machine: {report.machine}; load before {report.load_before},"
+            f" after {report.load_after}"
+        ),
+        (
+            f"tree: {report.tree} ({report.files} files, private copy); cold index"
+            f" {report.cold_index_s:.1f} s; axd watcher: {report.watcher};"
+            f" watchman: {report.watchman}"
+        ),
+        f"probe: {report.probe}, polled every {report.poll_ms:g} ms",
+        "",
+    ]
+
+    def row(label: str, values: list[float | None]) -> tuple[float, float] | None:
+        got = [v for v in values if v is not None]
+        missed = len(values) - len(got)
+        if not got:
+            lines.append(f"{label:24} no data ({missed} missed)")
+            return None
+        p50, p95 = statistics.median(got), pct(got, 0.95)
+        lines.append(
+            f"{label:24} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  max {max(got):7.1f} ms"
+            f"  n={len(got)}" + (f"  missed {missed}" if missed else "")
+        )
+        return p50, p95
+
+    edits = report.edits
+    q = row("axd queryable", [e.queryable_ms for e in edits])
+    row("axd index.changed", [e.notified_ms for e in edits])
+    has_watchman = report.watchman != "absent"
+    w = (
+        row("watchman subscribe", [e.watchman_ms for e in edits])
+        if has_watchman
+        else None
+    )
+    if q and w:
+        lines.append(
+            f"ratio axd queryable / watchman: p50 {q[0] / w[0]:.2f}x, p95 {q[1] / w[1]:.2f}x"
+        )
+    early = [
+        e.notified_ms - e.queryable_ms
+        for e in edits
+        if e.queryable_ms is not None
+        and e.notified_ms is not None
+        and e.queryable_ms < e.notified_ms
+    ]
+    lines.append(
+        f"ordering: a query saw the change before its index.changed arrived in"
+        f" {len(early)} of {len(edits)} saves"
+        + (f" (by {min(early):.1f}-{max(early):.1f} ms)" if early else "")
+    )
+    big = max(edits, key=lambda e: e.size, default=None)
+    if big is not None:
+        lines.append(
+            f"largest file edited: {big.size} B, queryable {fmt(big.queryable_ms)} ms"
+        )
+    if report.burst_files:
+        lines += [
+            "",
+            (
+                f"burst: {report.burst_files} files written in {report.burst_write_ms:.0f} ms;"
+                f" after the last write: queryable {fmt(report.burst_queryable_ms)} ms,"
+                f" index.changed {fmt(report.burst_notified_ms)} ms"
+                + (
+                    f", watchman {fmt(report.burst_watchman_ms)} ms"
+                    if has_watchman
+                    else ""
+                )
+            ),
+        ]
+        lines.append(
+            "  index.changed (ms after the last write, files): "
+            + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_axd_events)
+        )
+        if has_watchman:
+            lines.append(
+                "  watchman (ms after the last write, files): "
+                + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_watchman_events)
+            )
+        if report.burst_queryable_ms is not None and report.burst_watchman_ms:
+            ratio = report.burst_queryable_ms / report.burst_watchman_ms
+            lines.append(f"ratio burst axd queryable / watchman: {ratio:.1f}x")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tree", type=Path, default=DEFAULT_TREE)
+    parser.add_argument("--edits", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument(
+        "--probe", choices=("definition", "search"), default="definition"
+    )
+    parser.add_argument("--poll-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--gap-ms", type=float, default=300.0, help="pause between saves"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-watchman", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--save", type=Path, help="also write the JSON report here")
+    args = parser.parse_args(argv)
+    report = run(args)
+    if report is None:
+        return 0
+    print("\n".join(summary(report)))
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
