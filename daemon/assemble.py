@@ -41,6 +41,7 @@ from axd.daemon.rpc.handlers.reads import Reads
 from axd.daemon.rpc.handlers.services import ProcessInfo, Services
 from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
+from axd.daemon.snapshotting import IndexSafety
 from axd.daemon.telemetry.service import Telemetry
 from axd.daemon.workspaces import WorkspaceManager
 
@@ -63,6 +64,7 @@ class Parts:
     events: Events
     pool: WorkerPool
     workspaces: WorkspaceManager
+    safety: IndexSafety
     facts: EngineFacts
     ops: Ops
     telemetry: Telemetry
@@ -81,6 +83,8 @@ def assemble(
 
     pool = WorkerPool(config.index.workers or os.cpu_count() or 2, events)
     workspaces = WorkspaceManager(config, state_dir, pool, events)
+    # Index safety (#11): snapshots, the db tool, recovery from damage.
+    safety = IndexSafety(workspaces, config.snapshots, events)
 
     subscriptions = Subscriptions(workspaces, events)
     facts = EngineFacts(workspaces, pool, subscriptions)
@@ -117,6 +121,7 @@ def assemble(
         process=process,
         workspaces=workspaces,
         reads=Reads(workspaces),
+        safety=safety,
         subscriptions=subscriptions,
         ops=ops,
         flags=flags,
@@ -128,6 +133,7 @@ def assemble(
         events=events,
         pool=pool,
         workspaces=workspaces,
+        safety=safety,
         facts=facts,
         ops=ops,
         telemetry=telemetry,
@@ -156,6 +162,8 @@ async def start(
     tg.start_soon(parts.pool.start)
     tg.start_soon(parts.facts.refresh_loop)
     readiness = parts.events.subscribe()  # before any workspace can be ready
+    # Before the workspaces: every one resumed or added is covered.
+    await tg.start(parts.safety.run)
     await tg.start(parts.workspaces.run, initial_roots)
     tg.start_soon(announce_readiness, parts.ops, parts.facts, readiness)
     await tg.start(parts.server.run)
