@@ -5,8 +5,7 @@ BIN    := $(VENV)/bin
 ROOT   ?= $(CURDIR)
 STAMP  := $(VENV)/.installed
 # Acceptance areas that pass today; each issue adds its areas here so they never regress.
-# (Snapshot and db methods have no area yet: not selected.)
-ACCEPTANCE_AREAS ?= conformance or robustness or cli or indexing or live or ops or flags or telemetry
+ACCEPTANCE_AREAS ?= conformance or robustness or cli or indexing or live or ops or flags or telemetry or safety
 ACCEPTANCE_DIR   ?= ../shared/acceptance
 
 .PHONY: run test install lint typecheck unit acceptance bench clean

@@ -167,6 +167,14 @@ def check_state_dir(report: Report, state_dir: Path) -> None:
         path=str(state_dir),
         free_bytes=usage.free,
     )
+    # Damaged databases the daemon moved aside: listed, not a failure.
+    found = [
+        {"path": str(reason.parent / "index.db")}
+        | dict(line.partition(": ")[::2] for line in reason.read_text().splitlines())
+        for reason in sorted(state_dir.glob("workspaces/*/quarantine/*/reason.txt"))
+    ]
+    detail = "; ".join(f"{q['path']} ({q.get('reason')})" for q in found)
+    report.add("quarantine", True, detail or "none", files=found)
 
 
 def inotify_watches(pid: int) -> int | None:

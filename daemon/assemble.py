@@ -45,6 +45,7 @@ from axd.daemon.rpc.handlers.reads import Reads
 from axd.daemon.rpc.handlers.services import ProcessInfo, Services
 from axd.daemon.rpc.server import Server
 from axd.daemon.rpc.subscriptions import Subscriptions
+from axd.daemon.snapshotting import IndexSafety
 from axd.daemon.supervise import supervised, supervised_service
 from axd.daemon.telemetry.service import Telemetry
 from axd.daemon.workspaces import WorkspaceManager
@@ -66,6 +67,7 @@ class Parts:
     events: Events
     pool: WorkerPool
     workspaces: WorkspaceManager
+    safety: IndexSafety
     facts: EngineFacts
     ops: Ops
     telemetry: Telemetry
@@ -84,6 +86,8 @@ def assemble(
 
     pool = WorkerPool(config.index.workers or os.cpu_count() or 2, events)
     workspaces = WorkspaceManager(config, state_dir, pool, events)
+    # Index safety (#11): snapshots, the db tool, recovery from damage.
+    safety = IndexSafety(workspaces, config.snapshots, events)
 
     subscriptions = Subscriptions(workspaces, events)
     facts = EngineFacts(workspaces, pool, subscriptions)
@@ -125,6 +129,7 @@ def assemble(
         process=process,
         workspaces=workspaces,
         reads=Reads(workspaces),
+        safety=safety,
         subscriptions=subscriptions,
         ops=ops,
         flags=flags,
@@ -136,6 +141,7 @@ def assemble(
         events=events,
         pool=pool,
         workspaces=workspaces,
+        safety=safety,
         facts=facts,
         ops=ops,
         telemetry=telemetry,
@@ -171,6 +177,8 @@ async def start(
         partial(supervised, "facts_refresh", parts.facts.refresh_loop, restart=True)
     )
     readiness = parts.events.subscribe()  # before any workspace can be ready
+    # Before the workspaces: every one resumed or added is covered.
+    await tg.start(supervised_service, "safety", parts.safety.run)
     await tg.start(parts.workspaces.run, initial_roots)
     tg.start_soon(
         supervised,

@@ -27,7 +27,12 @@ import anyio.abc
 import structlog
 
 from axd.daemon.clock import utc_now
-from axd.daemon.events import BatchCommitted, WorkspaceAdded, WorkspaceRemoved
+from axd.daemon.events import (
+    BatchCommitted,
+    WorkspaceAdded,
+    WorkspaceRemoved,
+    WorkspaceStateChanged,
+)
 from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
 from axd.daemon.index.committer import Committer
 from axd.daemon.index.indexer import Indexer
@@ -35,7 +40,8 @@ from axd.daemon.index.planner import Planner
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.watcher import Watcher
 from axd.daemon.permissions import private_dir, private_file
-from axd.daemon.store.store import Store
+from axd.daemon.store.diskspace import is_disk_full
+from axd.daemon.store.recovery import open_checked, recover
 from axd.daemon.store.writer import Writer
 from axd.daemon.supervise import describe, supervised, unwrap
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     from axd.daemon.config import Config
     from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
 
@@ -69,12 +76,30 @@ class Workspace:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     error: str | None = None
     last_indexed_at: str | None = None
+    # Index safety (#11): why the workspace serves a fallback (quarantined
+    # database, snapshot, rolled-back schema) until that is over; a full
+    # disk is the committer's own `paused`. Set through the manager's
+    # `set_degraded`, which publishes the change.
+    degraded: str | None = None
+    rebuilding: bool = False  # degraded with no snapshot to serve meanwhile
+
+    @property
+    def unservable(self) -> str | None:
+        """Why queries must wait (a damaged index rebuilt from scratch)."""
+        return self.degraded if self.rebuilding and self.degraded else None
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why the workspace is degraded (damage, rollback, full disk), or None."""
+        return self.degraded or self.indexer.committer.paused
 
     @property
     def state(self) -> str:
-        """indexing | ready | error."""
+        """indexing | ready | degraded | error."""
         if self.error or self.indexer.failed:
             return "error"
+        if self.degraded_reason:
+            return "degraded"
         return "ready" if self.indexer.ready and not self.indexer.busy else "indexing"
 
     @property
@@ -190,17 +215,41 @@ class WorkspaceManager:
         log.info("workspace_added", root=resolved, id=workspace.id)
         return workspace
 
-    async def _open(self, root: str) -> Workspace:
+    async def _open(self, root: str, damaged: str | None = None) -> Workspace:
         ident = workspace_id(root)
         directory = self.state_dir / "workspaces" / ident
-        # State holds indexed source text: the user's alone (0700 / 0600).
-        private_dir(directory)
-        private_file(directory / "root").write_text(
-            root + "\n", encoding="utf-8", errors="surrogateescape"
-        )
-        # Before SQLite opens it: its -wal and -shm files take the db's mode.
-        database = private_file(directory / "index.db")
-        store = await anyio.to_thread.run_sync(lambda: Store.open(database, root=root))
+        created = not directory.exists()
+        try:
+            # State holds indexed source text: the user's alone (0700 / 0600).
+            private_dir(directory)
+            private_file(directory / "root").write_text(
+                root + "\n", encoding="utf-8", errors="surrogateescape"
+            )
+            # Checked at open; damage is quarantined (store/recovery.py, #11).
+            check = self.config.snapshots.quick_check_at_open
+            opened = await anyio.to_thread.run_sync(
+                lambda: (
+                    recover(directory, root, damaged)
+                    if damaged
+                    else open_checked(directory, root, check=check)
+                )
+            )
+        except Exception as exc:
+            if created:  # a failed add leaves nothing behind
+                shutil.rmtree(directory, ignore_errors=True)
+            if is_disk_full(exc):
+                raise RpcError(
+                    ErrorCode.CONFLICT,
+                    f"cannot create the index of {root}: the disk is full",
+                    reason="disk_full",
+                ) from exc
+            raise
+        store = opened.store
+        # An older axd's database with wider modes is narrowed (new ones are
+        # 0600 already: the daemon's umask is 077).
+        for name in ("index.db", "index.db-wal", "index.db-shm"):
+            if (directory / name).exists():
+                private_file(directory / name)
         writer = Writer(store)
         rules = WorkspaceRules(Path(root), self.config.index.exclude)
         index, watch, events = self.config.index, self.config.watch, self.events
@@ -216,6 +265,8 @@ class WorkspaceManager:
             indexer=Indexer(planner, committer, index),
             watcher=Watcher(Path(root), ident, rules, watch, events),
             added_at=utc_now(),
+            degraded=opened.degraded,
+            rebuilding=bool(opened.degraded) and opened.from_snapshot is None,
         )
 
     async def _run(self, workspace: Workspace) -> None:
@@ -248,6 +299,42 @@ class WorkspaceManager:
                 # crawl runs waits in the stream, never lost.
                 await tg.start(workspace.watcher.run, changes_tx)
                 await tg.start(workspace.indexer.run, changes_rx)
+
+    def set_degraded(self, workspace: Workspace, reason: str | None) -> None:
+        """Mark `workspace` degraded (or no longer, with None) and publish
+        the state change (call on the event loop)."""
+        if workspace.degraded == reason:
+            return
+        workspace.degraded = reason
+        if reason is None:
+            workspace.rebuilding = False
+        self.events.publish(
+            WorkspaceStateChanged(
+                workspace.root, workspace.id, workspace.state, workspace.degraded_reason
+            )
+        )
+
+    async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
+        """Replace a workspace whose database was found damaged while serving
+        (#11): stop it, quarantine the file, open again (from the newest good
+        snapshot when there is one) and index what differs. The replacement
+        is returned (the same object if it was removed meanwhile)."""
+        async with self._lock:
+            if self.workspaces.get(workspace.root) is not workspace:
+                return self.workspaces.get(workspace.root) or workspace
+            workspace.scope.cancel()
+            workspace.indexer.fail(f"replaced: {reason}")  # wakes its index.wait
+            # No checkpoint: the file is damaged and about to be moved aside.
+            await workspace.writer.close(checkpoint=False)
+            fresh = await self._open(workspace.root, damaged=reason)
+            fresh.added_at = workspace.added_at
+            self.workspaces[workspace.root] = fresh
+        assert self._tg is not None, "run() first"
+        self._tg.start_soon(self._run, fresh)
+        self.events.publish(
+            WorkspaceStateChanged(fresh.root, fresh.id, fresh.state, fresh.degraded)
+        )
+        return fresh
 
     async def remove(self, root: str, *, purge: bool) -> None:
         """Stop indexing `root`; `purge` also deletes its state directory.

@@ -62,6 +62,24 @@ class IndexConfig(_Section, frozen=True, kw_only=True):
     batch_files: int = 128
     exclude: list[str] = []
     follow_symlinks: bool = False
+    # Index safety (#11): pause indexing below this many free bytes on the
+    # state filesystem (0: only when SQLite reports the disk full), and
+    # retry a paused commit this often.
+    min_free_bytes: int = 0
+    disk_retry_s: float = 2.0
+
+
+class SnapshotsConfig(_Section, frozen=True, kw_only=True):
+    keep: int = 10  # snapshots kept per workspace, oldest deleted first
+    interval_s: float = 24 * 3600  # automatic snapshots at most this often
+    check_interval_s: float = 60.0  # how often the schedule is looked at
+    # `PRAGMA quick_check` of each live index this often (it reads the whole
+    # file: perf/RESULTS.md has its cost); 0 turns the periodic check off.
+    quick_check_interval_s: float = 6 * 3600
+    # ... and when a workspace opens (costs a read of the whole file, ~13 s
+    # for 390 MiB on a loaded 2-core machine; a damaged file is still caught
+    # by the first query or periodic check that meets the damage).
+    quick_check_at_open: bool = True
 
 
 class WatchConfig(_Section, frozen=True, kw_only=True):
@@ -128,6 +146,7 @@ class Config(_Section, frozen=True, kw_only=True):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     flags: FlagsConfig = msgspec.field(default_factory=FlagsConfig)
     telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
+    snapshots: SnapshotsConfig = msgspec.field(default_factory=SnapshotsConfig)
 
 
 _PATH_IN_MESSAGE = re.compile(r" - at `\$(?P<path>[^`]*)`$")

@@ -8,7 +8,7 @@ names unique, a schedule that ends after it starts) are the daemon's.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -21,19 +21,6 @@ Subject = Annotated[str, msgspec.Meta(max_length=1000)]
 Percentage = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Rate = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
-REASONS = (
-    "override",
-    "killed",
-    "disabled",
-    "not_started",
-    "expired",
-    "denylist",
-    "allowlist",
-    "cohort",
-    "rollout",
-    "default",
-    "unknown",
-)
 Reason = Literal[
     "override",
     "killed",
@@ -47,6 +34,8 @@ Reason = Literal[
     "default",
     "unknown",
 ]
+# The order is PROTOCOL.md's rule order: the first rule that decides wins.
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 
 class FlagVariant(Result, frozen=True, kw_only=True):

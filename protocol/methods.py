@@ -93,7 +93,27 @@ SNAPSHOT_RESTORE = _m(
     "snapshot.restore", sn.SnapshotIdParams, sn.SnapshotRestored, "Restore a snapshot."
 )
 SNAPSHOT_DELETE = _m("snapshot.delete", sn.SnapshotIdParams, t.Ok, "Delete a snapshot.")
+SNAPSHOT_EXPORT = _m(
+    "snapshot.export",
+    sn.SnapshotExportParams,
+    sn.SnapshotExported,
+    "Write a portable snapshot file.",
+)
+SNAPSHOT_IMPORT = _m(
+    "snapshot.import",
+    sn.SnapshotImportParams,
+    sn.SnapshotRestored,
+    "Import and restore a portable snapshot file.",
+)
 DB_STATUS = _m("db.status", t.RootParams, sn.DbStatus, "Schema migrations state.")
+DB_MIGRATE = _m("db.migrate", sn.DbMigrateParams, sn.DbChanged, "Apply migrations.")
+DB_ROLLBACK = _m(
+    "db.rollback", sn.DbRollbackParams, sn.DbChanged, "Run down migrations."
+)
+DB_BACKUP = _m("db.backup", sn.DbPathParams, sn.DbBackedUp, "Copy the database.")
+DB_RESTORE = _m(
+    "db.restore", sn.DbPathParams, sn.DbRestored, "Replace the database from a file."
+)
 
 FLAGS_EVALUATE = _m(
     "flags.evaluate", fl.FlagEvaluateParams, fl.FlagEvaluation, "Evaluate a flag."

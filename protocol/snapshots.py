@@ -15,6 +15,12 @@ class Snapshot(Result, frozen=True, kw_only=True):
     created_at: str
     generation: int
     size_bytes: int
+    # Added fields (PROTOCOL.md allows new fields): why it was taken
+    # ("manual", "auto", "pre-restore", "pre-migrate", "pre-db-restore",
+    # "import"), the schema version inside, and the file's SHA-256.
+    kind: str = "manual"
+    schema_version: int = 0
+    sha256: str = ""
 
 
 class SnapshotList(Result, frozen=True, kw_only=True):
@@ -43,3 +49,58 @@ class DbStatus(Result, frozen=True, kw_only=True):
     applied: list[Migration]
     pending: list[Migration]
     modified: list[Migration]
+
+
+class SnapshotExportParams(RootParams, frozen=True, kw_only=True):
+    id: str
+    path: str
+
+
+class SnapshotExported(Result, frozen=True, kw_only=True):
+    path: str
+    size_bytes: int
+    sha256: str
+
+
+class SnapshotImportParams(RootParams, frozen=True, kw_only=True):
+    path: str
+
+
+class DbMigrateParams(RootParams, frozen=True, kw_only=True):
+    to: int | None = None
+    dry_run: bool = False
+
+
+class DbRollbackParams(RootParams, frozen=True, kw_only=True):
+    to: int | None = None  # default: undo the newest applied migration
+    dry_run: bool = False
+
+
+class DbStep(Result, frozen=True, kw_only=True):
+    version: int
+    name: str
+    sql: str
+
+
+class DbChanged(Result, frozen=True, kw_only=True):
+    """What db.migrate / db.rollback ran (or, with dry_run, would run)."""
+
+    dry_run: bool
+    steps: list[DbStep]
+    current: int
+    snapshot: str | None = None  # the automatic snapshot taken first
+
+
+class DbPathParams(RootParams, frozen=True, kw_only=True):
+    path: str | None = None
+
+
+class DbBackedUp(Result, frozen=True, kw_only=True):
+    path: str
+    size_bytes: int
+    sha256: str
+
+
+class DbRestored(Result, frozen=True, kw_only=True):
+    generation: int
+    snapshot: str  # the automatic snapshot of the state before

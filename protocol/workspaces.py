@@ -6,7 +6,7 @@ from typing import Literal
 
 from axd.protocol.common import Result, RootParams
 
-WorkspaceState = Literal["indexing", "ready", "error"]
+WorkspaceState = Literal["indexing", "ready", "degraded", "error"]
 
 
 class WorkspaceAddParams(RootParams, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import apsw
 import pytest
 
-from axd.daemon.store import migrator
+from axd.daemon.store import maintenance, migrator
 from axd.daemon.store.migrator import MigrationChecksumError, MigrationError, Migrator
 from axd.daemon.store.store import Store
 
@@ -143,8 +143,9 @@ def test_backup_restore_round_trip(tmp_path: Path) -> None:
         assert row == (1,)
         copy.close()
         store.bump_generation()
-        assert store.restore(tmp_path / "copy.db") == 3  # above everything before
-        assert store.db_status().current == 1
+        generation = maintenance.restore(store, tmp_path / "copy.db")
+        assert generation == 3  # above everything before
+        assert maintenance.db_status(store).current == 1
     finally:
         store.close()
 

@@ -11,6 +11,7 @@ import pytest
 from store_records import FileSpec, Sym, indexed, plain, skipped
 
 from axd.daemon.records import FileOutcome
+from axd.daemon.store import maintenance
 from axd.daemon.store.store import Store, StoreClosedError, read_generation
 
 if TYPE_CHECKING:
@@ -245,10 +246,10 @@ def test_backup_and_restore_keep_generations_growing(
     store: Store, tmp_path: Path
 ) -> None:
     store.apply_batch([indexed(HELPERS)], [])
-    store.backup(tmp_path / "snap.db")
+    maintenance.backup(store, tmp_path / "snap.db")
     store.apply_batch([plain("b.py", "x = 1\n")], [HELPERS.path])
     assert store.generation == 2
-    generation = store.restore(tmp_path / "snap.db")
+    generation = maintenance.restore(store, tmp_path / "snap.db")
     assert generation == 3
     assert set(store.file_states()) == {HELPERS.path}
     with store.reader() as conn:

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from axd.client.commands import (
     config,
+    db,
     flags,
     graph,
     ops,
     queries,
     server,
+    snapshot,
     telemetry,
     watch,
     workspaces,
@@ -39,6 +41,8 @@ REGISTRY: tuple[Callable[[Commands], None], ...] = (
     graph.register,
     watch.register,
     ops.register,
+    snapshot.register,
+    db.register,
     config.register,
     flags.register,
     telemetry.register,

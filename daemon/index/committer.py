@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 import structlog
 
-from axd.daemon.events import BatchCommitted, FileChange
+from axd.daemon.events import BatchCommitted, FileChange, WorkspaceStateChanged
 from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.worker import WorkerSettings
+from axd.daemon.store.diskspace import DISK_FULL, retry_on_full_disk
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from pathlib import Path
 
     from axd.daemon.config import IndexConfig
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from axd.daemon.store.writer import Writer
 
 log = structlog.get_logger()
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -67,7 +69,10 @@ class Committer:
         self.writer = writer
         self.pool = pool
         self.events = events
+        self.config = config
         self.progress = Progress()
+        # "disk_full" while a commit waits for space (#11, store/diskspace.py).
+        self.paused: str | None = None
         self._settings = WorkerSettings(
             root=str(root),
             max_file_bytes=config.max_file_bytes,
@@ -114,8 +119,10 @@ class Committer:
         kept = [o for o in outcomes if o.status != "missing"]
         defer = self._bulk and any(o.status == "indexed" for o in kept)
         try:
-            result = await self.writer.apply_batch(
-                kept, deleted + missing, defer_links=defer
+            result = await self._write(
+                lambda: self.writer.apply_batch(
+                    kept, deleted + missing, defer_links=defer
+                )
             )
         except Exception as exc:
             log.exception("batch_failed", root=str(self.root), files=len(outcomes))
@@ -154,7 +161,7 @@ class Committer:
         """End of a bulk first index: resolve every import in one pass."""
         started = time.perf_counter()
         try:
-            count = await self.writer.relink_all()
+            count = await self._write(self.writer.relink_all)
         except Exception as exc:
             log.exception("import_linking_failed", root=str(self.root))
             self.progress.last_error = f"resolving imports failed: {exc}"
@@ -165,4 +172,33 @@ class Committer:
             root=str(self.root),
             imports=count,
             ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    async def _write(self, write: Callable[[], Awaitable[_T]]) -> _T:
+        """A write through the writer; on a full disk it is rolled back, the
+        workspace is degraded and the same write retried when space is back
+        (#11): nothing is lost and nothing partial turns the index ready."""
+
+        def pause(reason: str) -> None:
+            self.paused, self.progress.last_error = DISK_FULL, reason
+            log.error("indexing_paused", root=str(self.root), reason=reason)
+            self._state_changed("degraded", reason)
+
+        def resume() -> None:
+            self.paused = self.progress.last_error = None
+            log.info("indexing_resumed", root=str(self.root))
+            self._state_changed("indexing", None)
+
+        return await retry_on_full_disk(
+            write,
+            state_path=self.writer.store.path.parent,
+            min_free_bytes=self.config.min_free_bytes,
+            retry_s=self.config.disk_retry_s,
+            on_pause=pause,
+            on_resume=resume,
+        )
+
+    def _state_changed(self, state: str, reason: str | None) -> None:
+        self.events.publish(
+            WorkspaceStateChanged(str(self.root), self.workspace_id, state, reason)
         )

@@ -8,6 +8,7 @@ one the index has, parse and extract. One bad file never fails its batch.
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import stat
@@ -116,16 +117,17 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
         return _skip(path, reason, detail, language, info)
     digest = content_hash(data)
     version = LANGUAGES[language].extractor_version
+    seen = functools.partial(
+        FileOutcome,
+        path=path,
+        language=language,
+        size=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+        content_hash=digest,
+        extractor_version=version,
+    )
     if not item.force and digest == item.known_hash and version == item.known_version:
-        return FileOutcome(
-            path=path,
-            status="unchanged",
-            language=language,
-            size=info.st_size,
-            mtime_ns=info.st_mtime_ns,
-            content_hash=digest,
-            extractor_version=version,
-        )
+        return seen(status="unchanged")
     started = time.perf_counter()
     try:
         extraction = extract(
@@ -144,14 +146,8 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail its batch
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return _skip(path, "parse_failed", detail, language, info, digest)
-    return FileOutcome(
-        path=path,
+    return seen(
         status="indexed",
-        language=language,
-        size=info.st_size,
-        mtime_ns=info.st_mtime_ns,
-        content_hash=digest,
-        extractor_version=version,
         extraction=extraction,
         parse_ms=(time.perf_counter() - started) * 1000,
         # Indexed, but not in full: files.explain says what was left out.

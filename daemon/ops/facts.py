@@ -93,6 +93,10 @@ class EngineFacts:
         probes = []
         for workspace in list(self.manager.workspaces.values()):
             started = time.perf_counter()
+            if workspace.degraded_reason:  # index safety (#11): serving, with a reason
+                reason = workspace.degraded or workspace.indexer.progress.last_error
+                probes.append(StoreProbe(workspace.root, False, str(reason), True))
+                continue
             try:
                 with workspace.store.reader() as conn:
                     conn.execute("SELECT 1").fetchone()

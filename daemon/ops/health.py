@@ -70,6 +70,7 @@ class StoreProbe(NamedTuple):
     workspace: str
     ok: bool
     detail: str = ""
+    degraded: bool = False  # serving, with a reason (quarantine, disk full)
 
 
 class WatcherState(NamedTuple):
@@ -326,6 +327,8 @@ class HealthMonitor:
         bad = [p for p in probes if not p.ok]
         if bad:
             details = "; ".join(f"{p.workspace}: {p.detail or 'failed'}" for p in bad)
+            if all(p.degraded for p in bad):
+                return _Verdict("DEGRADED", f"{len(bad)}/{len(probes)}: {details}")
             return _Verdict("UNHEALTHY", f"{len(bad)}/{len(probes)} failing: {details}")
         return _Verdict("HEALTHY", f"{len(probes)} database(s) answer")
 

@@ -67,41 +67,12 @@ HEALTH_VALUES: Mapping[str, int] = {
 }
 
 # Request latencies: sub-millisecond lookups up to the 60 s request deadline.
-REQUEST_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
+# 1-2.5-5 steps from 10 ms to a minute, shared by both histograms.
+_DECADES = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, *_DECADES)
 # Index batches and edit-to-queryable latency: the debounce alone is ~50 ms,
 # a cold batch of large files can take tens of seconds.
-INDEX_BUCKETS = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-)
+INDEX_BUCKETS = (*_DECADES, 120.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

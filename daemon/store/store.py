@@ -20,87 +20,36 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import apsw
 
-from axd.daemon.store import migrator
 from axd.daemon.store.batch import BatchResult, write_batch
+from axd.daemon.store.errors import (
+    DAMAGE,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreDamagedError,
+    StoreError,
+)
 from axd.daemon.store.linker import DbFacts, relink_all
 from axd.daemon.store.migrator import Migrator
+from axd.daemon.store.rows import FileInfo, FileState, StoreCounts
+from axd.protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from importlib.resources.abc import Traversable
 
     from axd.daemon.records import FileOutcome
-    from axd.protocol.snapshots import DbStatus, Migration
 
-__all__ = [
-    "BatchResult",
-    "FileInfo",
-    "FileState",
-    "Store",
-    "StoreClosedError",
-    "StoreCorruptError",
-    "StoreCounts",
-    "StoreError",
-]
+__all__ = ["BatchResult", "FileInfo", "FileState", "Store", "StoreClosedError"]
+__all__ += ["StoreCorruptError", "StoreCounts", "StoreDamagedError", "StoreError"]
+__all__ += ["DAMAGE"]
 
 _BUSY_TIMEOUT_MS = 5_000
 _T = TypeVar("_T")
-
-
-class StoreError(Exception):
-    """The index database cannot be used."""
-
-
-class StoreClosedError(StoreError):
-    """The store was used after `close()`."""
-
-
-class StoreCorruptError(StoreError):
-    """``PRAGMA quick_check`` found damage on open."""
-
-
-class FileState(NamedTuple):
-    """What the incremental pipeline compares against a fresh stat/hash."""
-
-    size: int
-    mtime_ns: int
-    content_hash: str | None
-    extractor_version: int
-    language: str | None
-    status: str  # "indexed" | "skipped"
-
-
-@dataclass(slots=True)
-class StoreCounts:
-    """Totals for index.status and workspace.list."""
-
-    files_indexed: int = 0
-    files_skipped: dict[str, int] = field(default_factory=dict)
-    chunks: int = 0
-    symbols: int = 0
-    languages: dict[str, int] = field(default_factory=dict)  # indexed files only
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    """One file's row, for files.explain."""
-
-    path: str
-    indexed: bool
-    language: str | None
-    size: int
-    skip_reason: str | None
-    detail: str | None
-    chunks: int
-    symbols: int
-    parse_errors: int
-    generation: int  # the generation that last changed this file's rows
 
 
 def _configure(conn: apsw.Connection, *, writer: bool) -> None:
@@ -141,6 +90,9 @@ class Store:
         self._pool_lock = threading.Lock()
         self._max_idle = max_idle
         self._generation = _read_generation(writer)
+        # Told (from any thread) when SQLite reports damage; set by the
+        # daemon's recovery, which quarantines the file (store/quarantine.py).
+        self.on_damage: Callable[[str], None] | None = None
 
     @classmethod
     def open(
@@ -214,19 +166,35 @@ class Store:
             with self._pool_lock:
                 self._all_readers.add(conn)
         conn.execute("BEGIN")
+        healthy = True
         try:
             yield conn
+        except DAMAGE as exc:
+            healthy = False  # the COMMIT below may fail the same way: not kept
+            raise self._damaged(exc) from exc
         finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+            with contextlib.suppress(apsw.Error):  # ends a read: nothing to lose
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             with self._pool_lock:
-                keep = self._writer is not None and len(self._idle) < self._max_idle
+                keep = healthy and self._writer is not None
+                keep = keep and len(self._idle) < self._max_idle
                 if keep:
                     self._idle.append(conn)
                 else:
                     self._all_readers.discard(conn)
             if not keep:
                 conn.close()
+
+    def _damaged(self, exc: apsw.Error) -> StoreDamagedError:
+        reason = f"{type(exc).__name__}: {exc}"
+        if self.on_damage is not None:
+            self.on_damage(reason)
+        return StoreDamagedError(
+            ErrorCode.NOT_READY,
+            f"the index is damaged ({reason}); it is quarantined and rebuilt",
+            reason="corrupt",
+        )
 
     def _drop_idle_readers(self) -> None:
         with self._pool_lock:
@@ -244,8 +212,15 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)
+            except DAMAGE as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._damaged(exc) from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back on SQLITE_FULL and some I/O
+                # errors; a second ROLLBACK would hide the real error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             return result
@@ -407,6 +382,20 @@ class Store:
 
     # -- maintenance ------------------------------------------------------------------------
 
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check`` on a fresh connection (no cached pages, so
+        damage on disk shows); damage also goes to `on_damage`."""
+        conn = apsw.Connection(str(self._path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            result = "\n".join(str(r[0]) for r in conn.execute("PRAGMA quick_check"))
+        except DAMAGE as exc:
+            result = f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+        if result != "ok" and self.on_damage is not None:
+            self.on_damage(f"quick_check: {result[:300]}")
+        return result
+
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` output; "ok" when healthy."""
         with self.reader() as conn:
@@ -425,44 +414,22 @@ class Store:
         with self._lock:
             self._w().wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
 
-    def db_status(self) -> DbStatus:
-        """Migration status, the shape of PROTOCOL.md's ``db.status``."""
-        with self._lock:
-            return Migrator(self._w()).status()
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[apsw.Connection]:
+        """The writer connection alone: no batch runs meanwhile, idle readers
+        are dropped, and the generation is re-read afterwards (restores and
+        migrations, see `maintenance`).
 
-    def rollback(self, to_version: int) -> list[Migration]:
-        """Run down migrations until `to_version`; the index is unusable below 1."""
-        with self._lock:
-            self._drop_idle_readers()
-            return Migrator(self._w()).rollback(to_version)
-
-    def migrate(self, target: int | None = None) -> list[Migration]:
-        """Apply pending migrations (open() already applies all of them)."""
-        with self._lock:
-            applied = Migrator(self._w()).migrate(target)
-            self._generation = (
-                _read_generation(self._w()) if applied else self._generation
-            )
-            return applied
-
-    def backup(self, dest: str | Path) -> None:
-        """A consistent copy of the database at `dest`, taken while serving."""
-        migrator.backup(self._path, dest)
-
-    def restore(self, src: str | Path) -> int:
-        """Replace the index with the database at `src`; returns the new generation.
-
-        The restored index is migrated to the current schema and gets a
-        generation above every one handed out before (PROTOCOL.md,
-        snapshot.restore). The caller reconciles with the disk afterwards.
+        :raises StoreClosedError: after `close()`.
         """
         with self._lock:
-            before = self._generation
             self._drop_idle_readers()
-            migrator.restore(self._w(), src)
-            Migrator(self._w()).migrate()
-            self._generation = _read_generation(self._w())
-            return self.bump_generation(at_least=before)
+            try:
+                yield self._w()
+            finally:
+                # Below schema version 1 (rolled back) there is no meta table.
+                with contextlib.suppress(apsw.SQLError, StoreClosedError):
+                    self._generation = _read_generation(self._w())
 
     def close(self) -> None:
         """Close every connection; idempotent. Readers still in use close on return."""

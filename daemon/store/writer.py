@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
+from axd.daemon.store import maintenance
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from axd.daemon.records import FileOutcome
     from axd.daemon.store.store import BatchResult, Store
-    from axd.protocol.snapshots import Migration
+    from axd.protocol.snapshots import DbStatus, Migration
 
 _T = TypeVar("_T")
 
@@ -57,27 +59,35 @@ class Writer:
         return await self._run(lambda: self.store.bump_generation(at_least))
 
     async def restore(self, src: str | Path) -> int:
-        """Replace the index with a snapshot (`Store.restore`)."""
-        return await self._run(lambda: self.store.restore(src))
+        """Replace the index with a verified database file; the new
+        generation (`maintenance.restore`)."""
+        return await self._run(lambda: maintenance.restore(self.store, src))
 
     async def migrate(self, target: int | None = None) -> list[Migration]:
-        """Apply pending migrations (`Store.migrate`)."""
-        return await self._run(lambda: self.store.migrate(target))
+        """Apply pending migrations in one transaction (`maintenance.migrate`)."""
+        return await self._run(lambda: maintenance.migrate(self.store, target))
 
     async def rollback(self, to_version: int) -> list[Migration]:
-        """Run down migrations (`Store.rollback`)."""
-        return await self._run(lambda: self.store.rollback(to_version))
+        """Run down migrations in one transaction (`maintenance.rollback`)."""
+        return await self._run(lambda: maintenance.rollback(self.store, to_version))
+
+    async def db_status(self) -> DbStatus:
+        """The migration status, read on the write connection between
+        writes (`maintenance.db_status`)."""
+        return await self._run(lambda: maintenance.db_status(self.store))
 
     async def checkpoint(self) -> None:
         """Fold the WAL into the database (`Store.checkpoint`)."""
         await self._run(self.store.checkpoint)
 
-    async def close(self) -> None:
-        """Checkpoint, then close every connection of the store."""
+    async def close(self, *, checkpoint: bool = True) -> None:
+        """Checkpoint (unless told not to: a damaged file), then close every
+        connection of the store."""
 
         def close() -> None:
             try:
-                self.store.checkpoint()
+                if checkpoint:
+                    self.store.checkpoint()
             finally:
                 self.store.close()
 

@@ -22,6 +22,7 @@ from axd.daemon.rpc.handlers import (
     ops,
     queries,
     server,
+    snapshots,
     subscriptions,
     telemetry,
     workspaces,
@@ -40,6 +41,7 @@ AREAS = (
     ops,
     flags,
     telemetry,
+    snapshots,
 )
 
 

@@ -13,16 +13,15 @@ import time
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+import apsw
 
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.records import SYMBOL_KINDS
-from axd.daemon.store.store import read_generation
+from axd.daemon.store.store import StoreCounts, read_generation
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, invalid_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import apsw
 
     from axd.daemon.store.store import Store
     from axd.daemon.workspaces import Workspace, WorkspaceManager
@@ -52,6 +51,8 @@ class Reads:
         if p.timeout_s < 0:
             raise invalid_params("timeout_s must be >= 0", "$.timeout_s")
         ws = self.workspaces.find(p.root)
+        if ws.unservable:  # index safety (#11): rebuilding a damaged index
+            raise RpcError(ErrorCode.NOT_READY, ws.unservable, state=ws.state)
         if p.require_ready and not ws.indexer.ready:
             raise RpcError(
                 ErrorCode.NOT_READY,
@@ -75,6 +76,15 @@ class Reads:
     async def store(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
         """Run a store method in a reader thread."""
         return await anyio.to_thread.run_sync(fn, ws.store, limiter=self._readers)
+
+    async def counts(self, ws: Workspace) -> StoreCounts:
+        """The store's totals; none while its schema is rolled back (#11)."""
+        try:
+            return await self.store(ws, lambda store: store.counts())
+        except apsw.SQLError:
+            if not ws.unservable:
+                raise
+            return StoreCounts()
 
     async def thread(self, fn: Callable[[], T]) -> T:
         """Run blocking work (file system, store) in a reader thread."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from axd.daemon.ops.supervisor import Ops
     from axd.daemon.rpc.handlers.reads import Reads
     from axd.daemon.rpc.subscriptions import Subscriptions
+    from axd.daemon.snapshotting import IndexSafety
     from axd.daemon.telemetry.service import Telemetry
     from axd.daemon.workspaces import WorkspaceManager
 
@@ -41,6 +42,7 @@ class Services:
     process: ProcessInfo
     workspaces: WorkspaceManager
     reads: Reads
+    safety: IndexSafety
     subscriptions: Subscriptions
     ops: Ops
     flags: FlagService

@@ -52,7 +52,7 @@ class _Workspaces:
         entries = []
         for root in self.manager.roots():
             ws = self.manager.workspaces[root]
-            counts = await self.reads.store(ws, lambda store: store.counts())
+            counts = await self.reads.counts(ws)
             entries.append(
                 t.WorkspaceEntry(
                     root=ws.root,
@@ -71,7 +71,7 @@ class _Workspaces:
         return await self._status_of(self.manager.find(p.root))
 
     async def _status_of(self, ws: Workspace) -> t.IndexStatus:
-        counts = await self.reads.store(ws, lambda store: store.counts())
+        counts = await self.reads.counts(ws)
         skipped = {
             reason: n
             for reason, n in counts.files_skipped.items()
@@ -87,7 +87,10 @@ class _Workspaces:
             files_skipped=skipped,
             queue_depth=indexer.queue_depth,
             languages=dict(sorted(counts.languages.items())),
-            last_error=ws.error or indexer.failed or indexer.progress.last_error,
+            last_error=ws.error
+            or indexer.failed
+            or indexer.progress.last_error
+            or ws.degraded,  # index safety (#11): why it is degraded
             last_batch_ms=indexer.progress.last_batch_ms,
         )
 

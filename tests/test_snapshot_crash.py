@@ -1,0 +1,103 @@
+"""SIGKILL in the middle of snapshot creation and of a restore leaves either
+the old or the new index (never a mix), and no snapshot that does not verify.
+
+A child process loops over the real operations on a real database; the
+parent kills it at an arbitrary point of that loop, then inspects the files.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import apsw
+import pytest
+
+from axd.daemon.store.snapshots import SnapshotDir
+
+CHILD = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from store_records import plain
+from axd.daemon.store import maintenance
+from axd.daemon.store.snapshots import SnapshotDir
+from axd.daemon.store.store import Store
+
+base = Path(sys.argv[1])
+store = Store.open(base / "index.db")
+body = "x = 1\n" * 4000
+snaps = SnapshotDir(base / "snapshots")
+if not (base / "a.db").exists():
+    store.apply_batch([plain(f"a{i}.py", body) for i in range(150)], [])
+    maintenance.backup(store, base / "a.db")
+    store.apply_batch([plain(f"b{i}.py", body) for i in range(150)],
+                      [f"a{i}.py" for i in range(150)])
+    maintenance.backup(store, base / "b.db")
+print("ready", flush=True)
+mode = sys.argv[3]
+while True:
+    if mode == "create":
+        snaps.create(store.path, label=None, kind="manual")
+        snaps.prune(3)
+    else:
+        maintenance.restore(store, base / "a.db")
+        maintenance.restore(store, base / "b.db")
+    print("step", flush=True)
+"""
+
+A = {f"a{i}.py" for i in range(150)}
+B = {f"b{i}.py" for i in range(150)}
+
+
+def run_and_kill(base: Path, mode: str, steps: int) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(base), str(Path(__file__).parent), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        for _ in range(steps):  # kill somewhere inside the next step
+            assert child.stdout.readline().strip() == "step"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+
+
+def paths_and_check(db: Path) -> tuple[set[str], str]:
+    conn = apsw.Connection(str(db))  # read-write: recovers a hot WAL as a restart would
+    try:
+        check = "\n".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
+        return {str(r[0]) for r in conn.execute("SELECT path FROM files")}, check
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_sigkill_during_restore_leaves_old_or_new(tmp_path: Path, steps: int) -> None:
+    run_and_kill(tmp_path, "restore", steps)
+    paths, check = paths_and_check(tmp_path / "index.db")
+    assert check == "ok"
+    assert paths in (A, B)
+
+
+@pytest.mark.parametrize("steps", [0, 2])
+def test_sigkill_during_create_leaves_only_verified_snapshots(
+    tmp_path: Path, steps: int
+) -> None:
+    run_and_kill(tmp_path, "create", steps)
+    snaps = SnapshotDir(tmp_path / "snapshots")
+    snaps.sweep()  # what the daemon does when it opens the workspace
+    listed = snaps.all()
+    assert len(listed) >= steps
+    for manifest in listed:
+        assert snaps.verify(manifest.id) == manifest
+    leftovers = {p.name for p in snaps.directory.iterdir()}
+    assert leftovers == {f"{m.id}{ext}" for m in listed for ext in (".db", ".json")}
+    paths, check = paths_and_check(tmp_path / "index.db")
+    assert check == "ok" and paths == B
