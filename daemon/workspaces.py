@@ -245,11 +245,6 @@ class WorkspaceManager:
                 ) from exc
             raise
         store = opened.store
-        # An older axd's database with wider modes is narrowed (new ones are
-        # 0600 already: the daemon's umask is 077).
-        for name in ("index.db", "index.db-wal", "index.db-shm"):
-            if (directory / name).exists():
-                private_file(directory / name)
         writer = Writer(store)
         rules = WorkspaceRules(Path(root), self.config.index.exclude)
         index, watch, events = self.config.index, self.config.watch, self.events
@@ -270,29 +265,21 @@ class WorkspaceManager:
         )
 
     async def _run(self, workspace: Workspace) -> None:
-        """Index and watch `workspace` until removed. A crash in its indexer
-        or watcher ends this workspace only: it turns `error` with the reason
-        (`index.status` shows it), every other workspace keeps serving."""
+        """Index and watch `workspace` until removed. A crash there ends this
+        workspace only: `error` with the reason, the others keep serving."""
 
         def crashed(exc: BaseException) -> None:
             workspace.error = describe(unwrap(exc))
-            # Wake index.wait callers: they return with state "error".
-            workspace.indexer.fail(workspace.error)
+            workspace.indexer.fail(workspace.error)  # wakes index.wait callers
 
         with workspace.scope:
-            await supervised(
-                "workspace",
-                partial(self._index_and_watch, workspace),
-                on_crash=crashed,
-                root=workspace.root,
-            )
+            run = partial(self._index_and_watch, workspace)
+            await supervised("workspace", run, on_crash=crashed, root=workspace.root)
 
     async def _index_and_watch(self, workspace: Workspace) -> None:
-        changes_tx, changes_rx = anyio.create_memory_object_stream[WatchMessage](
-            STREAM_DEPTH
-        )
-        # Closed here too: a task cancelled before it began leaves its end
-        # open otherwise.
+        changes = anyio.create_memory_object_stream[WatchMessage](STREAM_DEPTH)
+        changes_tx, changes_rx = changes
+        # Closed here too: a task cancelled before it began leaves its end open.
         with changes_tx, changes_rx:
             async with anyio.create_task_group() as tg:
                 # The watcher starts first: a change made while the first
