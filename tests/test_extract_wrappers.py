@@ -8,8 +8,12 @@ spec of a block stays its own line, a lone spec grows to its declaration.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from axd.daemon.index.extract import extract
-from axd.daemon.records import Extraction
+
+if TYPE_CHECKING:
+    from axd.daemon.records import Extraction
 
 Row = tuple[str, str, tuple[int, int, int, int], str, int | None]
 
@@ -141,10 +145,12 @@ def test_typescript_exports_grow_to_the_export_statement() -> None:
         )
     line = len(lines) + 1
     lines.append("export const a = 1, b = 2;")
-    for name in ("a", "b"):
-        expected.append(
-            (name, "variable", (line, 0, line, 26), "export const a = 1, b = 2;", None)
-        )
+    # One declaration defines both: each grows to the whole statement.
+    statement = (line, 0, line, 26)
+    expected += [
+        (name, "variable", statement, "export const a = 1, b = 2;", None)
+        for name in ("a", "b")
+    ]
     source = "\n".join(lines) + "\n"
 
     assert rows(extract(source.encode(), "typescript")) == expected
