@@ -3,8 +3,9 @@ the indexing pipeline.
 
 The committer sends a batch's work items to the worker pool, hands the
 records to the workspace's one writer (one transaction per batch), and
-publishes one `BatchCommitted` per commit on the daemon's events: that is
-how subscriptions (`index.changed`), metrics, health and the workspace list
+publishes one `BatchCommitted` per commit on the daemon's events, from the
+writer thread as soon as the transaction commits (so a query can not see a
+commit long before its notification goes out, #16): that is how subscriptions (`index.changed`), metrics, health and the workspace list
 learn of it. It counts nothing itself.
 
 A cold first index (empty store) writes its batches without resolving
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from axd.daemon.index.planner import Batch
     from axd.daemon.index.pool import WorkerPool
     from axd.daemon.records import FileOutcome
+    from axd.daemon.store.store import BatchResult
     from axd.daemon.store.writer import Writer
 
 log = structlog.get_logger()
@@ -118,10 +120,21 @@ class Committer:
         missing = [o.path for o in outcomes if o.status == "missing"]
         kept = [o for o in outcomes if o.status != "missing"]
         defer = self._bulk and any(o.status == "indexed" for o in kept)
+
+        def announce(result: BatchResult) -> None:
+            # In the writer thread right after COMMIT, so `index.changed` is
+            # queued on the loop no later than any query that sees the commit.
+            try:
+                self.events.publish_threadsafe(
+                    _committed(self.root, self.workspace_id, result, kept, event_times)
+                )
+            except Exception:  # the batch is committed whatever happens here
+                log.exception("batch_event_failed", root=str(self.root))
+
         try:
-            result = await self._write(
+            await self._write(
                 lambda: self.writer.apply_batch(
-                    kept, deleted + missing, defer_links=defer
+                    kept, deleted + missing, defer_links=defer, on_commit=announce
                 )
             )
         except Exception as exc:
@@ -135,26 +148,6 @@ class Committer:
         elapsed = time.perf_counter() - started
         self.progress.last_batch_ms = round(elapsed * 1000, 2)
         self.progress.batches += 1
-        skipped: dict[str, int] = {}
-        for outcome in kept:
-            if outcome.status == "skipped" and outcome.skip_reason:
-                skipped[outcome.skip_reason] = skipped.get(outcome.skip_reason, 0) + 1
-        now = time.time()
-        self.events.publish(
-            BatchCommitted(
-                root=str(self.root),
-                workspace_id=self.workspace_id,
-                generation=result.generation,
-                changes=tuple(FileChange(p, kind) for p, kind in result.changes),
-                seconds=result.ms / 1000,
-                files_indexed=result.files_indexed,
-                skipped=skipped,
-                parse_errors=sum(
-                    o.extraction.parse_errors for o in kept if o.extraction is not None
-                ),
-                freshness_s=tuple(max(0.0, now - t) for t in event_times),
-            )
-        )
         return True
 
     async def link_imports(self) -> None:
@@ -202,3 +195,31 @@ class Committer:
         self.events.publish(
             WorkspaceStateChanged(str(self.root), self.workspace_id, state, reason)
         )
+
+
+def _committed(
+    root: Path,
+    workspace_id: str,
+    result: BatchResult,
+    kept: list[FileOutcome],
+    event_times: Sequence[float],
+) -> BatchCommitted:
+    """The event announcing one committed batch."""
+    skipped: dict[str, int] = {}
+    for outcome in kept:
+        if outcome.status == "skipped" and outcome.skip_reason:
+            skipped[outcome.skip_reason] = skipped.get(outcome.skip_reason, 0) + 1
+    now = time.time()
+    return BatchCommitted(
+        root=str(root),
+        workspace_id=workspace_id,
+        generation=result.generation,
+        changes=tuple(FileChange(p, kind) for p, kind in result.changes),
+        seconds=result.ms / 1000,
+        files_indexed=result.files_indexed,
+        skipped=skipped,
+        parse_errors=sum(
+            o.extraction.parse_errors for o in kept if o.extraction is not None
+        ),
+        freshness_s=tuple(max(0.0, now - t) for t in event_times),
+    )

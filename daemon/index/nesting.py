@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,14 +111,24 @@ def unquote(text: str) -> str:
     return text
 
 
-def _outer(node: Node, wrappers: frozenset[str]) -> Node:
-    """The definition grown to wrappers that hold only it."""
+def _outer(
+    node: Node, wrappers: frozenset[str], counts: dict[int, Counter[str]]
+) -> Node:
+    """The definition grown to wrappers that hold only it.
+
+    `counts` caches a wrapper's named children by type (key: the wrapper's
+    node id), one per file: counting them again for every definition made a
+    Go `const ( ... )` block of n specs cost n² (#16).
+    """
     while True:
         parent = node.parent
         if parent is None or parent.type not in wrappers:
             return node
-        same = sum(1 for child in parent.named_children if child.type == node.type)
-        if same != 1:
+        by_type = counts.get(parent.id)
+        if by_type is None:
+            by_type = Counter(child.type for child in parent.named_children)
+            counts[parent.id] = by_type
+        if by_type[node.type] != 1:
             return node
         node = parent
 
@@ -202,8 +213,9 @@ def nest_symbols(
     # One definition per name node: widest wins, then the earlier pattern.
     # Values: (definition, node grown to its wrappers, end byte).
     best: dict[tuple[int, int], tuple[Definition, Node, int]] = {}
+    wrapper_counts: dict[int, Counter[str]] = {}
     for definition in definitions:
-        outer = _outer(definition.node, spec.wrapper_types)
+        outer = _outer(definition.node, spec.wrapper_types, wrapper_counts)
         end = max(outer.end_byte, definition.end.end_byte)
         key = (definition.name.start_byte, definition.name.end_byte)
         held = best.get(key)

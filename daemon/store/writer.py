@@ -44,11 +44,24 @@ class Writer:
         deleted: Sequence[str],
         *,
         defer_links: bool = False,
+        on_commit: Callable[[BatchResult], None] | None = None,
     ) -> BatchResult:
-        """One batch in one transaction (`Store.apply_batch`)."""
-        return await self._run(
-            lambda: self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
-        )
+        """One batch in one transaction (`Store.apply_batch`).
+
+        `on_commit` runs in the writer thread as soon as the transaction has
+        committed, still holding the write slot: what it announces goes out in
+        commit (generation) order and before the event loop gets the result
+        back, which can take tens of ms on a busy loop while queries already
+        see the commit (#16).
+        """
+
+        def apply() -> BatchResult:
+            result = self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
+            if on_commit is not None:
+                on_commit(result)
+            return result
+
+        return await self._run(apply)
 
     async def relink_all(self) -> int:
         """Resolve every import once (`Store.relink_all`)."""
