@@ -37,7 +37,7 @@ import msgspec
 from axd.daemon.store.snapshots import (
     Manifest,
     SnapshotDir,
-    SnapshotNotFoundError,
+    SnapshotError,
     fsync_path,
     new_id,
     sha256_of,
@@ -66,10 +66,7 @@ class Chain:
     def __init__(self) -> None:
         self._session: apsw.Session | None = None
         self._parent: Manifest | None = None
-        self._base: Manifest | None = None
-        self._depth = 0
-        self._delta_bytes = 0
-        self._limits = Limits()
+        self._budget = 0.0  # bytes a session may hold before it is dropped
 
     def forget(self) -> None:
         """Changes were made that the session cannot record: the next
@@ -77,15 +74,12 @@ class Chain:
         if self._session is not None:
             with contextlib.suppress(apsw.Error):
                 self._session.close()
-        self._session = self._parent = self._base = None
+        self._session = self._parent = None
 
     def after_write(self) -> None:
         """Drop a session that has outgrown what an incremental snapshot may
         cost (its memory would only grow until the next snapshot)."""
-        if self._session is None or self._base is None:
-            return
-        budget = self._limits.max_fraction * self._base.size_bytes
-        if self._session.memory_used > budget + _SLACK_BYTES:
+        if self._session is not None and self._session.memory_used > self._budget:
             self.forget()
 
     def snapshot(
@@ -100,56 +94,53 @@ class Chain:
     ) -> Manifest:
         """Snapshot the database of `conn` (the writer's, between writes):
         incremental when the chain allows, otherwise full."""
-        self._limits = limits
-        manifest = self._incremental(directory, conn, label=label, kind=kind)
+        manifest = self._incremental(directory, conn, label, kind, limits)
         if manifest is None:
             manifest = directory.create(db_path, label=label, kind=kind)
-            self._restart(conn, manifest, base=manifest, depth=0, delta=0)
+            self._restart(conn, manifest, limits.max_fraction * manifest.size_bytes)
         return manifest
 
     def _incremental(
         self,
         directory: SnapshotDir,
         conn: apsw.Connection,
-        *,
         label: str | None,
         kind: str,
+        limits: Limits,
     ) -> Manifest | None:
-        session, parent, base = self._session, self._parent, self._base
-        if session is None or parent is None or base is None:
+        session, parent = self._session, self._parent
+        if session is None or parent is None:
             return None
-        if self._depth >= self._limits.chain_max:
+        try:  # the chain on disk (deletions may have made parts of it full)
+            links = directory.chain(parent.id)
+        except SnapshotError:
             return None
-        try:  # the chain on disk must still be the one recorded
-            if directory.get(parent.id).generation != parent.generation:
-                return None
-            directory.get(base.id)
-        except SnapshotNotFoundError:
+        if links[-1].generation != parent.generation:
+            return None
+        if len(links) > limits.chain_max:  # links = the base + changesets
             return None
         data = session.changeset()
-        delta = self._delta_bytes + len(data)
-        if delta > self._limits.max_fraction * base.size_bytes:
+        budget = limits.max_fraction * links[0].size_bytes
+        if sum(m.size_bytes for m in links[1:]) + len(data) > budget:
             return None
         manifest = _write_changeset(
-            directory, conn, data, parent=parent, base=base, label=label, kind=kind
+            directory,
+            conn,
+            data,
+            parent=links[-1],
+            base=links[0],
+            label=label,
+            kind=kind,
         )
-        self._restart(conn, manifest, base=base, depth=self._depth + 1, delta=delta)
+        self._restart(conn, manifest, budget)
         return manifest
 
-    def _restart(
-        self,
-        conn: apsw.Connection,
-        parent: Manifest,
-        *,
-        base: Manifest,
-        depth: int,
-        delta: int,
-    ) -> None:
+    def _restart(self, conn: apsw.Connection, parent: Manifest, budget: float) -> None:
         self.forget()
         session = apsw.Session(conn, "main")
         session.attach()  # every table, present and future
-        self._session, self._parent, self._base = session, parent, base
-        self._depth, self._delta_bytes = depth, delta
+        self._session, self._parent = session, parent
+        self._budget = budget + _SLACK_BYTES
 
 
 def _write_changeset(

@@ -469,7 +469,23 @@ class SnapshotDir:
                 temporary.unlink()
         with contextlib.suppress(FileNotFoundError):
             self.data_of(manifest).unlink()
+        # Snapshots built on it now start their chain there (`base` is what
+        # `snapshot.list` shows; reading walks `parent`).
+        for other in self.all():
+            if other.storage != "full" and ident in self._ancestors(other):
+                self.commit(msgspec.structs.replace(other, base=ident))
         return full
+
+    def _ancestors(self, manifest: Manifest) -> set[str]:
+        found: set[str] = set()
+        parent = manifest.parent
+        while parent is not None and parent not in found:
+            found.add(parent)
+            try:
+                parent = self.get(parent).parent
+            except SnapshotNotFoundError:
+                break
+        return found
 
     def newest_good(self) -> Manifest | None:
         """The newest snapshot that verifies, or None (read it through
