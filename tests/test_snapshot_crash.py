@@ -126,6 +126,7 @@ def test_sigkill_during_create_leaves_only_verified_snapshots(
     assert len(listed) >= steps
     for manifest in listed:
         assert snaps.verify(manifest.id) == manifest
+    snaps.ensure()  # killed before the first snapshot: no directory yet
     leftovers = {p.name for p in snaps.directory.iterdir()}
     assert leftovers == {f"{m.id}{ext}" for m in listed for ext in (".db", ".json")}
     paths, check = paths_and_check(tmp_path / "index.db")
