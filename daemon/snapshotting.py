@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 import anyio.from_thread
 import apsw
+import msgspec
 import structlog
 
 from axd.daemon.events import (
@@ -36,7 +37,7 @@ from axd.daemon.events import (
     WorkspaceAdded,
     WorkspaceRemoved,
 )
-from axd.daemon.store import maintenance, portable
+from axd.daemon.store import incremental, maintenance, portable
 from axd.daemon.store.diskspace import is_disk_full
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
@@ -53,6 +54,7 @@ from axd.daemon.store.snapshots import (
     new_id,
     prepare_for_install,
     scratch,
+    sha256_of,
 )
 from axd.daemon.store.store import DAMAGE, StoreError
 from axd.daemon.workspaces import workspace_id
@@ -198,14 +200,19 @@ class IndexSafety:
         self, ws: Workspace, label: str | None, kind: str, protect: str = ""
     ) -> Manifest:
         directory = self.snapshots(ws)
-
-        def run() -> Manifest:
-            manifest = directory.create(ws.store.path, label=label, kind=kind)
-            directory.prune(self.config.keep, protect={manifest.id, protect})
-            return manifest
-
+        limits = incremental.Limits(
+            chain_max=self.config.chain_max,
+            max_fraction=self.config.chain_max_fraction,
+        )
         try:
-            manifest = await anyio.to_thread.run_sync(run)
+            manifest = await ws.writer.snapshot(
+                directory, label=label, kind=kind, limits=limits
+            )
+            await anyio.to_thread.run_sync(
+                lambda: directory.prune(
+                    self.config.keep, protect={manifest.id, protect}
+                )
+            )
         except (*DAMAGE, SnapshotInvalidError) as exc:
             # The live index is damaged: never keep a copy of that.
             self._damage_seen(ws, f"snapshot copy failed: {exc}")
@@ -224,6 +231,7 @@ class IndexSafety:
             root=ws.root,
             id=manifest.id,
             kind=kind,
+            storage=manifest.storage,
             generation=manifest.generation,
             bytes=manifest.size_bytes,
         )
@@ -251,18 +259,28 @@ class IndexSafety:
         :raises RpcError: NOT_FOUND for an unknown id, CONFLICT for a
             snapshot that fails verification.
         """
+        directory = self.snapshots(ws)
         async with self._state(ws).lock:
-            directory = self.snapshots(ws)
-            try:
-                await anyio.to_thread.run_sync(directory.verify, ident)
-            except SnapshotNotFoundError as exc:
-                raise _unknown(ws, ident) from exc
-            except SnapshotInvalidError as exc:
-                raise RpcError(ErrorCode.CONFLICT, str(exc), id=ident) from exc
-            await self._create_locked(
-                ws, f"before restoring {ident}", "pre-restore", protect=ident
-            )
-            return await self._install(ws, directory.path_of(ident))
+            with scratch(directory.directory, "materialise") as work:
+                # An incremental snapshot is rebuilt from its chain and
+                # checked here, before anything else happens.
+                source = await self._readable(ws, directory, ident, work)
+                await self._create_locked(
+                    ws, f"before restoring {ident}", "pre-restore", protect=ident
+                )
+                return await self._install(ws, source)
+
+    @staticmethod
+    async def _readable(
+        ws: Workspace, directory: SnapshotDir, ident: str, work: Path
+    ) -> Path:
+        """`SnapshotDir.readable` in a thread, with the protocol's errors."""
+        try:
+            return await anyio.to_thread.run_sync(directory.readable, ident, work)
+        except SnapshotNotFoundError as exc:
+            raise _unknown(ws, ident) from exc
+        except SnapshotInvalidError as exc:
+            raise RpcError(ErrorCode.CONFLICT, str(exc), id=ident) from exc
 
     async def _install(self, ws: Workspace, source: Path) -> int:
         """Install a verified database file as the live index, announce it,
@@ -287,20 +305,32 @@ class IndexSafety:
         return generation
 
     async def export(self, ws: Workspace, ident: str, dest: str) -> tuple[str, int]:
-        """Write snapshot `ident` as a portable file; (sha256, size)."""
+        """Write snapshot `ident` as a portable file; (sha256, size). An
+        incremental snapshot is exported as the full database it stands for:
+        the file is always one self-describing standalone index."""
         target = _absolute(dest)
         directory = self.snapshots(ws)
-        try:
-            manifest = await anyio.to_thread.run_sync(directory.verify, ident)
-        except SnapshotNotFoundError as exc:
-            raise _unknown(ws, ident) from exc
-        if not target.parent.is_dir():
-            raise RpcError(
-                ErrorCode.INVALID_PATH, f"{target.parent} is not a directory"
-            )
-        digest = await anyio.to_thread.run_sync(
-            portable.export, manifest, directory.path_of(ident), target
-        )
+        if not directory.directory.is_dir():
+            raise _unknown(ws, ident)
+        with scratch(directory.directory, "materialise") as work:
+            source = await self._readable(ws, directory, ident, work)
+            if not target.parent.is_dir():
+                raise RpcError(
+                    ErrorCode.INVALID_PATH, f"{target.parent} is not a directory"
+                )
+
+            def write() -> str:
+                full = msgspec.structs.replace(
+                    directory.get(ident),
+                    storage="full",
+                    parent=None,
+                    base=None,
+                    size_bytes=source.stat().st_size,
+                    sha256=sha256_of(source),
+                )
+                return portable.export(full, source, target)
+
+            digest = await anyio.to_thread.run_sync(write)
         return digest, target.stat().st_size
 
     async def import_(self, root: str, source: str) -> tuple[str, int]:

@@ -7,15 +7,16 @@ Stages:
 (b) checks on the live index: ``PRAGMA quick_check``, ``PRAGMA
     integrity_check`` and FTS5's ``integrity-check`` command, each timed on
     a read-only connection of their own.
-(c) full snapshot: ``snapshot.create`` time and size.
-(d) after 10 and after 1,000 changed files: the full snapshot again, and
-    what two incremental designs would store instead: a page delta (pages
-    that differ between online-backup copies, which keep the page layout)
-    and a session changeset (apsw ``Session`` on every table, recorded while
-    the same edit is applied to a copy) - the changeset is then applied to
-    a copy of the base and checked (FTS5 integrity-check, table checksums
-    equal to the target).
-(e) ``snapshot.restore`` time, and until ready after its reconcile.
+(c) full snapshot: the automatic one after the first index (its size), and
+    a full copy timed (``db.backup``: the same ``VACUUM INTO`` path).
+(d) after 10 and after 1,000 changed files: ``snapshot.create`` (now an
+    incremental one: the session changeset since the previous snapshot)
+    against a full copy of the same state (``db.backup``), size and time;
+    then the chain is rebuilt (base + changesets) and compared with that
+    full copy: every table's rows, FTS5 integrity-check.
+(e) ``snapshot.restore`` of the last incremental snapshot (rebuild the
+    chain, verify, pre-restore snapshot, install), and until ready after
+    its reconcile; the rebuild alone, timed.
 (f) ``snapshot.export`` + ``snapshot.import`` into a second daemon on a
     copy at another path, until ready: against (a).
 
@@ -43,7 +44,7 @@ import apsw
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daemon_proc import Daemon
 
-from axd.daemon.store.store import Store
+from axd.daemon.store.snapshots import SnapshotDir
 from axd.daemon.workspaces import workspace_id
 
 DEFAULT_TREES = [Path("/work/corpora/moby"), Path(sysconfig.get_paths()["stdlib"])]
@@ -57,6 +58,8 @@ def timed(fn):  # type: ignore[no-untyped-def]
 
 
 def mib(n: float) -> str:
+    if n < 1048576:
+        return f"{n / 1024:.1f} KiB"
     return f"{n / 1048576:.1f} MiB"
 
 
@@ -104,27 +107,6 @@ def check_costs(db: Path) -> dict[str, float]:
     return out
 
 
-def backup_copy(src: Path, dest: Path) -> None:
-    source = apsw.Connection(str(src), flags=apsw.SQLITE_OPEN_READONLY)
-    target = apsw.Connection(str(dest))
-    with target.backup("main", source, "main") as step:
-        step.step(-1)
-    target.close()
-    source.close()
-
-
-def page_delta(a: Path, b: Path, page: int = 4096) -> int:
-    """Bytes of the pages of `b` that differ from `a` (same layout)."""
-    changed = 0
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            pa, pb = fa.read(page), fb.read(page)
-            if not pb:
-                return changed
-            if pa != pb:
-                changed += len(pb)
-
-
 def table_sums(db: Path) -> dict[str, str]:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
@@ -144,46 +126,6 @@ def table_sums(db: Path) -> dict[str, str]:
         return sums
     finally:
         conn.close()
-
-
-def session_experiment(
-    base: Path, target_root: Path, edited: list[Path], work: Path
-) -> dict[str, object]:
-    """Record a changeset while re-indexing `edited` into a copy of `base`,
-    apply it to another copy of `base`, and check the result."""
-    from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
-
-    recorded, replayed = work / "recorded.db", work / "replayed.db"
-    for path in (recorded, replayed):
-        shutil.copyfile(base, path)
-    store = Store.open(recorded, root=target_root)
-    session = apsw.Session(store._writer, "main")
-    session.attach()
-    settings = WorkerSettings(
-        root=str(target_root), max_file_bytes=2 << 20, max_line_bytes=5000,
-        max_chunk_bytes=4096, parse_timeout_ms=5000,
-    )  # fmt: skip
-    items = [
-        WorkItem(path=str(p.relative_to(target_root)), known_hash=None, known_version=0)
-        for p in edited
-    ]
-    outcomes = [process_file(settings, item) for item in items]
-    store.apply_batch(outcomes, [])
-    changeset = session.changeset()
-    store.close()
-    conn = apsw.Connection(str(replayed))
-    _, apply_s = timed(lambda: apsw.Changeset.apply(changeset, conn))
-    conn.close()
-    problems = []
-    try:
-        check = apsw.Connection(str(replayed))
-        check.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check')")
-        check.close()
-    except apsw.Error as exc:
-        problems.append(f"fts5 integrity-check: {exc}")
-    a, b = table_sums(recorded), table_sums(replayed)
-    problems += [f"table {n} differs" for n in a if a[n] != b.get(n)]
-    return {"bytes": len(changeset), "apply_s": apply_s, "problems": problems}
 
 
 def main() -> int:
@@ -216,46 +158,58 @@ def main() -> int:
                 print(
                     f"(b) {name}: {seconds:.2f} s = {seconds / cold:.3f} x cold index"
                 )
-            snap, seconds = timed(
-                lambda: d.call("snapshot.create", {"root": str(first), "label": "full"})
+            root = str(first)
+            state = OUT / "state-a" / "workspaces" / workspace_id(root)
+            while not [s for s in d.call("snapshot.list", {"root": root})["snapshots"]
+                       if s["kind"] == "auto"]:  # fmt: skip
+                time.sleep(0.2)
+            snap = d.call("snapshot.list", {"root": root})["snapshots"][0]
+            full = OUT / "full0.db"
+            _, full_s = timed(
+                lambda: d.call("db.backup", {"root": root, "path": str(full)})
             )
-            print(f"(c) full snapshot: {seconds:.2f} s = {seconds / cold:.3f} x cold,"
-                  f" {mib(snap['size_bytes'])}")  # fmt: skip
-            backup_copy(db, OUT / "before.db")
-            previous = OUT / "before.db"
+            print(f"(c) full snapshot (automatic, {snap['storage']}):"
+                  f" {mib(snap['size_bytes'])}; a full copy takes {full_s:.2f} s"
+                  f" = {full_s / cold:.3f} x cold")  # fmt: skip
             for changed in (10, 1000):
                 edited = edit(first, changed, f"n{changed}")
-                d.wait(str(first))
-                again, seconds = timed(
-                    lambda: d.call("snapshot.create", {"root": str(first)})
-                )
-                after = OUT / f"after{changed}.db"
-                backup_copy(db, after)
-                delta = page_delta(previous, after)
-                print(f"(d) {len(edited)} files changed: full snapshot {seconds:.2f} s,"
-                      f" {mib(again['size_bytes'])}; page delta {mib(delta)}"
-                      f" ({delta / again['size_bytes']:.1%} of full)")  # fmt: skip
+                d.wait(root)
+                inc, inc_s = timed(lambda: d.call("snapshot.create", {"root": root}))
+                full = OUT / f"full{changed}.db"
+                started = time.perf_counter()
+                d.call("db.backup", {"root": root, "path": str(full)})
+                full_s = time.perf_counter() - started
+                full_b = full.stat().st_size
+                print(f"(d) {len(edited)} files changed: snapshot.create"
+                      f" ({inc['storage']}) {inc_s:.2f} s, {mib(inc['size_bytes'])}"
+                      f" vs a full copy {full_s:.2f} s, {mib(full_b)}: size"
+                      f" {inc['size_bytes'] / full_b:.2%}, time"
+                      f" {inc_s / full_s:.2%} of full")  # fmt: skip
+                rebuilt = OUT / f"rebuilt{changed}.db"
+                started = time.perf_counter()
+                SnapshotDir(state / "snapshots").materialise(inc["id"], rebuilt)
+                rebuild_s = time.perf_counter() - started
+                equal = table_sums(rebuilt) == table_sums(full)
+                fts = "ok"
                 try:
-                    work = OUT / f"session{changed}"
-                    work.mkdir()
-                    result = session_experiment(previous, first, edited, work)
-                    print(f"    session changeset: {mib(float(result['bytes']))},"  # type: ignore[arg-type]
-                          f" apply {result['apply_s']:.2f} s;"
-                          f" problems: {result['problems'] or 'none'}")  # fmt: skip
-                except Exception as exc:  # noqa: BLE001 - reported, the run goes on
-                    print(
-                        f"    session changeset: not measured ({type(exc).__name__}: {exc})"
+                    check = apsw.Connection(str(rebuilt))
+                    check.execute(
+                        "INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check')"
                     )
-                previous = after
+                    check.close()
+                except apsw.Error as exc:
+                    fts = str(exc)
+                print(f"    chain rebuilt in {rebuild_s:.2f} s; tables equal to the"
+                      f" full copy: {equal}; FTS5 integrity-check: {fts}")  # fmt: skip
+                rebuilt.unlink()
             _, seconds = timed(
-                lambda: d.call(
-                    "snapshot.restore", {"root": str(first), "id": snap["id"]}
-                )
+                lambda: d.call("snapshot.restore", {"root": root, "id": inc["id"]})
             )
             started = time.perf_counter()
-            d.wait(str(first))
+            d.wait(root)
             reconcile = time.perf_counter() - started
-            print(f"(e) restore: {seconds:.2f} s; then reconcile of the 1,010 edits"
+            print(f"(e) restore from the chain (base + 2 changesets): {seconds:.2f} s"
+                  f" (of which the rebuild above: {rebuild_s:.2f} s); reconcile"
                   f" {reconcile:.1f} s (= {(seconds + reconcile) / cold:.3f} x cold)")  # fmt: skip
             exported = OUT / "index.axdsnap"
             d.call(

@@ -73,6 +73,12 @@ class SnapshotsConfig(_Section, frozen=True, kw_only=True):
     keep: int = 10  # snapshots kept per workspace, oldest deleted first
     interval_s: float = 24 * 3600  # automatic snapshots at most this often
     check_interval_s: float = 60.0  # how often the schedule is looked at
+    # Incremental snapshots: a snapshot stores only the changes since the
+    # previous one (a changeset chain on a full base) until the chain has
+    # `chain_max` changesets or they add up to `chain_max_fraction` of the
+    # base's size; then the next one is full. chain_max = 0: always full.
+    chain_max: int = 20
+    chain_max_fraction: float = 0.5
     # `PRAGMA quick_check` of each live index this often (it reads the whole
     # file: perf/RESULTS.md has its cost); 0 turns the periodic check off.
     quick_check_interval_s: float = 6 * 3600

@@ -21,6 +21,12 @@ class Snapshot(Result, frozen=True, kw_only=True):
     kind: str = "manual"
     schema_version: int = 0
     sha256: str = ""
+    # "full" (a standalone database) or "incremental" (only the changes since
+    # `parent`; its chain starts at the full snapshot `base`). size_bytes is
+    # what the snapshot itself stores.
+    storage: str = "full"
+    parent: str | None = None
+    base: str | None = None
 
 
 class SnapshotList(Result, frozen=True, kw_only=True):

@@ -100,7 +100,10 @@ async def test_round_trip_with_generations_and_notifications(
     auto = await until_snapshot(client, repo, "auto")  # after the first index
     assert auto["generation"] >= 1 and len(auto["sha256"]) == 64
     snap = await raw(client, "snapshot.create", root=str(repo), label="before")
-    assert snap["label"] == "before" and snap["size_bytes"] > 0
+    assert snap["label"] == "before" and auto["storage"] == "full"
+    # Nothing changed since the automatic one: an empty changeset on it.
+    assert snap["storage"] == "incremental" and snap["size_bytes"] == 0
+    assert snap["parent"] == snap["base"] == auto["id"]
     (repo / "src" / "app.py").write_text(function("app_renamed"))
     g2 = await wait_ready(client, repo, snap["generation"] + 1)
     assert await definitions(client, repo, "app_renamed") == ["src/app.py"]
@@ -167,7 +170,11 @@ async def test_snapshots_survive_a_restart_and_retention_keeps_n(
             await raw(client, "snapshot.restore", root=str(repo), id=manual["id"])
         before = await snapshots(client, repo)
         automatic = [s for s in before if s["kind"] != "manual"]
-        assert len(automatic) == 2  # the oldest automatic ones were pruned
+        # The oldest automatic ones were pruned, except the full base the
+        # (incremental) manual one is built on.
+        assert manual["storage"] == "incremental"
+        assert manual["base"] in {s["id"] for s in automatic}
+        assert len([s for s in automatic if s["id"] != manual["base"]]) == 2
         assert manual["id"] in {s["id"] for s in before}  # never a manual one
         generation = (await raw(client, "index.status", root=str(repo)))["generation"]
     async with run_daemon(config) as client:

@@ -28,9 +28,10 @@ def _listing(result: sn.SnapshotList) -> None:
         render.out("no snapshots")
     for s in result.snapshots:
         label = f"  {s.label}" if s.label else ""
+        storage = "full" if s.storage == "full" else f"incremental on {s.base}"
         render.out(
             f"{s.id}  gen {s.generation:<6} {s.kind:<14}"
-            f" {_size(s.size_bytes):>10}  {s.created_at}{label}"
+            f" {_size(s.size_bytes):>10}  {s.created_at}  {storage}{label}"
         )
 
 
@@ -39,7 +40,8 @@ def cmd_create(ctx: Context) -> int:
     ctx.emit(
         ctx.call(m.SNAPSHOT_CREATE, params),
         lambda r: render.out(
-            f"snapshot {r.id} (generation {r.generation}, {_size(r.size_bytes)})"
+            f"snapshot {r.id} (generation {r.generation}, {r.storage},"
+            f" {_size(r.size_bytes)})"
         ),
     )
     return EXIT_OK

@@ -69,11 +69,14 @@ def recover(directory: Path, root: str, reason: str) -> Opened:
     path = directory / INDEX
     moved = quarantine(path, reason)
     log.error("index_quarantined", root=root, reason=reason, moved_to=str(moved.path))
-    found = SnapshotDir(directory / SNAPSHOTS).newest_good()
-    if found is not None:
-        manifest, snapshot = found
+    snapshots = SnapshotDir(directory / SNAPSHOTS)
+    manifest = snapshots.newest_good()
+    if manifest is not None:
         try:
-            with scratch(directory, "recover") as work:
+            with (
+                snapshots.materialised(manifest.id) as snapshot,
+                scratch(directory, "recover") as work,
+            ):
                 prepare_for_install(snapshot, work, above=manifest.generation)
                 shutil.copyfile(work, path)
             store = Store.open(path, root=root)

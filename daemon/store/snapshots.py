@@ -3,6 +3,8 @@
 Layout, under the workspace's state directory::
 
     snapshots/<id>.db     a standalone SQLite file (rollback-journal mode)
+    snapshots/<id>.changeset  an incremental snapshot: the changes since its
+                          parent snapshot (see `incremental`)
     snapshots/<id>.json   its manifest; written last, so it is the commit point
 
 A snapshot is taken with ``VACUUM INTO`` on a read-only connection of its
@@ -19,6 +21,14 @@ sets its generation above the live one, checks it, and only then copies it
 into the live database with SQLite's online backup in one write transaction
 (see `install`): readers in flight keep their old WAL snapshot, and a crash
 leaves the old index or the new one, nothing between.
+
+An incremental snapshot (made by `incremental.Chain`) is a changeset on its
+parent; reading one (`materialised`, `verify`) applies the chain from its
+full base to a temporary copy and checks that. Retention and deletion never
+leave a snapshot without its parent (`prune`, `delete`).
+
+Size: the snapshot directory's one class; its chain reading and retention
+share the manifest walk, split they would need each other.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +80,12 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     generation: int
     schema_version: int
     size_bytes: int
-    sha256: str
+    sha256: str  # of the data file (.db, or .changeset for an incremental one)
+    # "full" (a standalone .db) or "incremental" (a changeset on `parent`,
+    # whose chain starts at the full snapshot `base`).
+    storage: str = "full"
+    parent: str | None = None
+    base: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -189,6 +205,12 @@ class SnapshotDir:
     def _db(self, ident: str) -> Path:
         return self.directory / f"{ident}.db"
 
+    def data_of(self, manifest: Manifest) -> Path:
+        """The data file of a snapshot: its .db, or its .changeset."""
+        if manifest.storage == "full":
+            return self._db(manifest.id)
+        return self.directory / f"{manifest.id}.changeset"
+
     def _manifest(self, ident: str) -> Path:
         return self.directory / f"{ident}.json"
 
@@ -201,9 +223,10 @@ class SnapshotDir:
         removed = 0
         if not self.directory.is_dir():
             return 0
+        owned = {self.data_of(m).name for m in self.all()}
         for entry in self.directory.iterdir():
             stale = ".tmp" in entry.name or (
-                entry.suffix == ".db" and not self._manifest(entry.stem).exists()
+                entry.suffix in (".db", ".changeset") and entry.name not in owned
             )
             if stale:
                 with contextlib.suppress(OSError):
@@ -221,7 +244,7 @@ class SnapshotDir:
                 manifest = _decoder.decode(entry.read_bytes())
             except (OSError, msgspec.DecodeError):
                 continue  # unreadable manifest: not a snapshot we can vouch for
-            if self._db(manifest.id).is_file():
+            if self.data_of(manifest).is_file():
                 found.append(manifest)
         return sorted(found, key=lambda m: m.id)
 
@@ -236,13 +259,20 @@ class SnapshotDir:
             manifest = _decoder.decode(self._manifest(ident).read_bytes())
         except (OSError, msgspec.DecodeError) as exc:
             raise SnapshotNotFoundError(f"no snapshot {ident!r}") from exc
-        if manifest.id != ident or not self._db(ident).is_file():
+        if manifest.id != ident or not self.data_of(manifest).is_file():
             raise SnapshotNotFoundError(f"no snapshot {ident!r}")
         return manifest
 
     def path_of(self, ident: str) -> Path:
-        """The database file of a snapshot (after `get` succeeded)."""
+        """The database file of a full snapshot (after `get` succeeded);
+        an incremental one is read through `incremental.materialised`."""
         return self._db(ident)
+
+    def commit(self, manifest: Manifest) -> None:
+        """Write `manifest` (the commit point of a snapshot whose data file
+        is in place)."""
+        fsync_path(self.directory)
+        write_atomically(self._manifest(manifest.id), _encoder.encode(manifest))
 
     def create(self, db_path: Path, *, label: str | None, kind: str) -> Manifest:
         """Snapshot the live database at `db_path`.
@@ -283,19 +313,23 @@ class SnapshotDir:
             sha256=sha256_of(temporary),
         )
         os.replace(temporary, self._db(ident))
-        fsync_path(self.directory)
-        write_atomically(self._manifest(ident), _encoder.encode(manifest))
+        self.commit(manifest)
         return manifest
 
     def delete(self, ident: str) -> None:
         """Remove a snapshot (manifest first: the commit point goes first).
+        Incremental snapshots built on it are made full first (`promote`),
+        so none is left without its parent.
 
         :raises SnapshotNotFoundError: no such snapshot.
         """
-        self.get(ident)
+        manifest = self.get(ident)
+        for child in self.all():
+            if child.parent == ident:
+                self.promote(child.id)
         self._manifest(ident).unlink()
         with contextlib.suppress(FileNotFoundError):
-            self._db(ident).unlink()
+            self.data_of(manifest).unlink()
         fsync_path(self.directory)
 
     def prune(
@@ -304,9 +338,18 @@ class SnapshotDir:
         """Delete the oldest automatic snapshots beyond `keep` (never one in
         `protect`); their ids. Manual and imported snapshots are kept until
         someone deletes them: a schedule never removes what a person made."""
-        automatic = [m for m in self.all() if m.kind not in MANUAL_KINDS]
-        excess = len(automatic) - max(keep, 1)
-        doomed = [m.id for m in automatic if m.id not in protect][: max(excess, 0)]
+        listing = self.all()
+        automatic = [m for m in listing if m.kind not in MANUAL_KINDS]
+        kept = {m.id for m in automatic[-max(keep, 1) :]} | set(protect)
+        kept |= {m.id for m in listing if m.kind in MANUAL_KINDS}
+        # ... and every snapshot a kept one is built on (so `keep` is
+        # exceeded by the full base and changesets of a kept incremental one).
+        parents = {m.id: m.parent for m in listing}
+        for ident in list(kept):
+            while (ident := parents.get(ident)) is not None:  # type: ignore[assignment]
+                kept.add(ident)
+        # Newest first: children go before their parents.
+        doomed = [m.id for m in reversed(automatic) if m.id not in kept]
         for ident in doomed:
             with contextlib.suppress(SnapshotError, OSError):
                 self.delete(ident)
@@ -319,22 +362,140 @@ class SnapshotDir:
         :raises SnapshotInvalidError: the file does not match its manifest.
         """
         manifest = self.get(ident)
-        path = self._db(ident)
-        if sha256_of(path) != manifest.sha256:
-            raise SnapshotInvalidError(
-                f"snapshot {ident} does not match its manifest's sha256"
-            )
-        inspect(path)
+        if manifest.storage == "full":
+            self._check_sha(manifest)
+            inspect(self._db(ident))
+        else:
+            with self.materialised(ident):
+                pass
         return manifest
 
-    def newest_good(self) -> tuple[Manifest, Path] | None:
-        """The newest snapshot that verifies, or None."""
+    def _check_sha(self, manifest: Manifest) -> None:
+        if sha256_of(self.data_of(manifest)) != manifest.sha256:
+            raise SnapshotInvalidError(
+                f"snapshot {manifest.id} does not match its manifest's sha256"
+            )
+
+    def chain(self, ident: str) -> list[Manifest]:
+        """The full base of `ident`, then each changeset up to `ident`.
+
+        :raises SnapshotNotFoundError: no such snapshot.
+        :raises SnapshotInvalidError: a snapshot of the chain is missing.
+        """
+        links = [self.get(ident)]
+        while links[0].storage != "full":
+            parent = links[0].parent
+            if parent is None or len(links) > 10_000:
+                raise SnapshotInvalidError(f"snapshot {ident}: broken chain")
+            try:
+                links.insert(0, self.get(parent))
+            except SnapshotNotFoundError as exc:
+                raise SnapshotInvalidError(
+                    f"snapshot {ident} needs {parent}, which is missing"
+                ) from exc
+        return links
+
+    def materialise(self, ident: str, dest: Path) -> Manifest:
+        """Write snapshot `ident` as a standalone database at `dest`: its
+        base copied, each changeset applied in order (any conflict aborts),
+        then ``quick_check``. Every file of the chain is checked against its
+        manifest's SHA-256 first.
+
+        :raises SnapshotInvalidError: a file or the result does not verify.
+        """
+        links = self.chain(ident)
+        for link in links:
+            self._check_sha(link)
+        shutil.copyfile(self._db(links[0].id), dest)
+        os.chmod(dest, 0o600)
+        conn = apsw.Connection(str(dest))
+        try:
+            with conn:  # one transaction for the whole chain
+                for link in links[1:]:
+                    data = self.data_of(link).read_bytes()
+                    apsw.Changeset.apply(data, conn)  # conflicts abort
+        except apsw.Error as exc:
+            raise SnapshotInvalidError(
+                f"snapshot {ident} cannot be rebuilt from its chain: {exc}"
+            ) from exc
+        finally:
+            conn.close()
+        facts = inspect(dest)
+        if facts.generation != links[-1].generation:
+            raise SnapshotInvalidError(
+                f"snapshot {ident} rebuilt at generation {facts.generation},"
+                f" its manifest says {links[-1].generation}"
+            )
+        return links[-1]
+
+    def readable(self, ident: str, work: Path) -> Path:
+        """A verified standalone database of snapshot `ident`: the file
+        itself for a full one, else rebuilt at `work` (the caller's to
+        remove)."""
+        manifest = self.get(ident)
+        if manifest.storage == "full":
+            self.verify(ident)
+            return self._db(ident)
+        self.materialise(ident, work)
+        return work
+
+    @contextlib.contextmanager
+    def materialised(self, ident: str) -> Iterator[Path]:
+        """`readable` with a temporary `work` removed afterwards."""
+        with scratch(self.directory, "materialise") as work:
+            yield self.readable(ident, work)
+
+    def promote(self, ident: str) -> Manifest:
+        """Make incremental snapshot `ident` full (same id and contents)."""
+        manifest = self.get(ident)
+        if manifest.storage == "full":
+            return manifest
+        temporary = self.directory / f"{ident}.db.tmp"
+        try:
+            self.materialise(ident, temporary)
+            fsync_path(temporary)
+            full = msgspec.structs.replace(
+                manifest,
+                storage="full",
+                parent=None,
+                base=None,
+                size_bytes=temporary.stat().st_size,
+                sha256=sha256_of(temporary),
+            )
+            os.replace(temporary, self._db(ident))
+            self.commit(full)  # the commit point; the changeset is debris now
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.data_of(manifest).unlink()
+        # Snapshots built on it now start their chain there (`base` is what
+        # `snapshot.list` shows; reading walks `parent`).
+        for other in self.all():
+            if other.storage != "full" and ident in self._ancestors(other):
+                self.commit(msgspec.structs.replace(other, base=ident))
+        return full
+
+    def _ancestors(self, manifest: Manifest) -> set[str]:
+        found: set[str] = set()
+        parent = manifest.parent
+        while parent is not None and parent not in found:
+            found.add(parent)
+            try:
+                parent = self.get(parent).parent
+            except SnapshotNotFoundError:
+                break
+        return found
+
+    def newest_good(self) -> Manifest | None:
+        """The newest snapshot that verifies, or None (read it through
+        `materialised`)."""
         for manifest in reversed(self.all()):
             try:
                 self.verify(manifest.id)
             except SnapshotError:
                 continue
-            return manifest, self._db(manifest.id)
+            return manifest
         return None
 
 

@@ -7,6 +7,11 @@ the shutdown checkpoint and close) goes through it, each in one transaction
 on the store's write connection, in a worker thread, one at a time (its
 `CapacityLimiter(1)` is the write slot). `Store`'s write methods are the
 bodies it runs; nothing else in the daemon calls them.
+
+It also keeps the record of changes since the last snapshot
+(`incremental.Chain`): batches, linking and generation bumps are recorded
+by the session on its connection; restores, migrations and rollbacks end
+the record, so the snapshot after them is full.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from axd.daemon.store import maintenance
+from axd.daemon.store import incremental, maintenance
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from axd.daemon.records import FileOutcome
+    from axd.daemon.store.snapshots import Manifest, SnapshotDir
     from axd.daemon.store.store import BatchResult, Store
     from axd.protocol.snapshots import DbStatus, Migration
 
@@ -34,9 +40,54 @@ class Writer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._slot = anyio.CapacityLimiter(1)
+        self._chain = incremental.Chain()
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         return await anyio.to_thread.run_sync(fn, limiter=self._slot)
+
+    async def _recorded(self, fn: Callable[[], _T]) -> _T:
+        """A write the snapshot session records."""
+
+        def run() -> _T:
+            try:
+                return fn()
+            finally:
+                self._chain.after_write()
+
+        return await self._run(run)
+
+    async def _unrecorded(self, fn: Callable[[], _T]) -> _T:
+        """A write the session cannot record: the next snapshot is full."""
+
+        def run() -> _T:
+            self._chain.forget()
+            return fn()
+
+        return await self._run(run)
+
+    async def snapshot(
+        self,
+        directory: SnapshotDir,
+        *,
+        label: str | None,
+        kind: str,
+        limits: incremental.Limits,
+    ) -> Manifest:
+        """A snapshot between writes: a changeset on the previous one when
+        the chain allows, else a full copy (`incremental.Chain.snapshot`)."""
+
+        def run() -> Manifest:
+            with self.store.exclusive() as conn:
+                return self._chain.snapshot(
+                    directory,
+                    conn,
+                    self.store.path,
+                    label=label,
+                    kind=kind,
+                    limits=limits,
+                )
+
+        return await self._run(run)
 
     async def apply_batch(
         self,
@@ -46,7 +97,8 @@ class Writer:
         defer_links: bool = False,
         on_commit: Callable[[BatchResult], None] | None = None,
     ) -> BatchResult:
-        """One batch in one transaction (`Store.apply_batch`).
+        """One batch in one transaction (`Store.apply_batch`), recorded for
+        the next incremental snapshot.
 
         `on_commit` runs in the writer thread as soon as the transaction has
         committed, still holding the write slot: what it announces goes out in
@@ -61,28 +113,30 @@ class Writer:
                 on_commit(result)
             return result
 
-        return await self._run(apply)
+        return await self._recorded(apply)
 
     async def relink_all(self) -> int:
         """Resolve every import once (`Store.relink_all`)."""
-        return await self._run(self.store.relink_all)
+        return await self._recorded(self.store.relink_all)
 
     async def bump_generation(self, at_least: int | None = None) -> int:
         """A new generation with no data change (`Store.bump_generation`)."""
-        return await self._run(lambda: self.store.bump_generation(at_least))
+        return await self._recorded(lambda: self.store.bump_generation(at_least))
 
     async def restore(self, src: str | Path) -> int:
         """Replace the index with a verified database file; the new
         generation (`maintenance.restore`)."""
-        return await self._run(lambda: maintenance.restore(self.store, src))
+        return await self._unrecorded(lambda: maintenance.restore(self.store, src))
 
     async def migrate(self, target: int | None = None) -> list[Migration]:
         """Apply pending migrations in one transaction (`maintenance.migrate`)."""
-        return await self._run(lambda: maintenance.migrate(self.store, target))
+        return await self._unrecorded(lambda: maintenance.migrate(self.store, target))
 
     async def rollback(self, to_version: int) -> list[Migration]:
         """Run down migrations in one transaction (`maintenance.rollback`)."""
-        return await self._run(lambda: maintenance.rollback(self.store, to_version))
+        return await self._unrecorded(
+            lambda: maintenance.rollback(self.store, to_version)
+        )
 
     async def db_status(self) -> DbStatus:
         """The migration status, read on the write connection between
@@ -98,6 +152,7 @@ class Writer:
         connection of the store."""
 
         def close() -> None:
+            self._chain.forget()
             try:
                 if checkpoint:
                     self.store.checkpoint()

@@ -106,4 +106,7 @@ def _wire(manifest: Manifest) -> sn.Snapshot:
         kind=manifest.kind,
         schema_version=manifest.schema_version,
         sha256=manifest.sha256,
+        storage=manifest.storage,
+        parent=manifest.parent,
+        base=manifest.base,
     )
