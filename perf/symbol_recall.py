@@ -671,6 +671,10 @@ def disagree(
       with ``function createApp`` untagged);
     * ``backtick name`` (axd side): Kotlin ``fun `does a thing`()``, which
       ctags does not tag.
+
+    Two more JavaScript/TypeScript rules re-run ctags and are in
+    `confirm_by_ctags`: ``anonymous to ctags`` and ``repeated name ctags
+    drops``.
     """
     lines: dict[str, list[str]] = {}
     missed: list[Tag] = []
