@@ -56,6 +56,7 @@ import re
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -670,6 +671,10 @@ def disagree(
       with ``function createApp`` untagged);
     * ``backtick name`` (axd side): Kotlin ``fun `does a thing`()``, which
       ctags does not tag.
+
+    Two more JavaScript/TypeScript rules re-run ctags and are in
+    `confirm_by_ctags`: ``anonymous to ctags`` and ``repeated name ctags
+    drops``.
     """
     lines: dict[str, list[str]] = {}
     missed: list[Tag] = []
@@ -732,6 +737,134 @@ def disagree(
             result.axd_unconfirmed[rule] += 1
         else:
             extra.append(tag)
+    result.extra = extra
+
+
+# -- ctags re-asked: JavaScript/TypeScript definitions its parser loses ----------
+
+
+def _ctags_file(ctags: str, force: str, path: str) -> list[dict[str, object]]:
+    """ctags' tags (every kind, placeholders included) for one file."""
+    process = subprocess.run(
+        [ctags, "--output-format=json", "--fields=+nKZ", "--sort=no",
+         f"--language-force={force}", "-f", "-", path],
+        capture_output=True, text=True, errors="replace", check=False,
+    )  # fmt: skip
+    tags: list[dict[str, object]] = []
+    for line in process.stdout.splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("_type") == "tag":
+            tags.append(entry)
+    return tags
+
+
+def _names_function(language: str, tag: Tag) -> bool:
+    """Whether, in the syntax tree, the axd name is the name of a function
+    that starts on the name's line: its own name (`function f`), the key or
+    method name (`f: function`, `f() {}`), or what it is bound or assigned to
+    (`var f = function`, `a.f = function`, `a.f = b.f = function`)."""
+    node: Node | None = _tree(language, tag.path).descendant_for_point_range(
+        (tag.line - 1, tag.column), (tag.line - 1, tag.column)
+    )
+    parent = node.parent if node is not None else None
+    if parent is None:
+        return False
+    function: Node | None = None
+    if _is_function(parent):
+        if parent.child_by_field_name("name") == node:
+            function = parent
+    else:
+        binding: Node | None = parent
+        if (
+            parent.type == "member_expression"
+            and parent.child_by_field_name("property") == node
+        ):
+            binding = parent.parent
+        if binding is not None and binding.type in _BINDINGS | {
+            "assignment_expression"
+        }:
+            function = binding.child_by_field_name(
+                "right" if binding.type == "assignment_expression" else "value"
+            )
+            while function is not None and function.type == "assignment_expression":
+                function = function.child_by_field_name("right")  # a = b = function
+    return _is_function(function) and (
+        function is not None and function.start_point[0] == tag.line - 1
+    )
+
+
+def _renamed_copy(path: str, name: str, lines: set[int], directory: Path) -> Path:
+    """A copy of `path` in which `name` is replaced, on `lines`, by another
+    identifier of the same length (so nothing else moves)."""
+    text = Path(path).read_text("utf-8", "replace").split("\n")
+    other = name[:-1] + ("Q" if name[-1] != "Q" else "Z")
+    pattern = re.compile(rf"(?<![\w$#]){re.escape(name)}(?![\w$])")
+    for line in lines:
+        if 0 < line <= len(text):
+            text[line - 1] = pattern.sub(other, text[line - 1])
+    copy = directory / Path(path).name
+    copy.write_text("\n".join(text), "utf-8")
+    return copy
+
+
+def confirm_by_ctags(ctags: str, target: Target, result: Result) -> None:
+    """Move unmatched JavaScript/TypeScript axd definitions that ctags itself
+    confirms out of the goal, by two rules checked on ctags' own output:
+
+    * ``anonymous to ctags``: ctags tags a function starting on that line but
+      under an anonymous placeholder (``AnonymousFunction3``), and axd's name
+      is, in the syntax tree, that function's own name or what it is bound or
+      assigned to on that line. ctags' parser names ``a.f = function`` ``f``
+      in a file of its own (probe); it falls back to placeholders after it
+      loses its way (``test/data/jquery-3.7.1.js``: ``toArray: function`` of
+      ``jQuery.fn = jQuery.prototype = {`` at line 172 is already a
+      placeholder at top level, and so is every ``jQuery.x = function``
+      after it). One placeholder confirms one definition.
+    * ``repeated name ctags drops``: ctags emits a name once per scope in a
+      file (probe: the second ``route.all(function createError () {})`` of a
+      file, in another test's callback, is not tagged). Confirmed per
+      definition: ctags is re-run on a copy of the file in which the other
+      lines defining that name (ctags' tags of it and axd's other unmatched
+      ones) have it renamed to an identifier of the same length; the rule
+      applies only if ctags then tags the name on this line.
+    """
+    by_path: dict[str, list[Tag]] = collections.defaultdict(list)
+    for tag in result.extra:
+        by_path[tag.path].append(tag)
+    extra: list[Tag] = []
+    with tempfile.TemporaryDirectory(prefix="axd-recall-") as scratch:
+        for path, tags in by_path.items():
+            entries = _ctags_file(ctags, target.ctags, path)
+            placeholders = collections.Counter(
+                int(str(e.get("line", 0)))
+                for e in entries
+                if _ANONYMOUS.match(str(e.get("name", "")))
+                and e.get("kind") in {"function", "method", "class", "generator"}
+            )
+            for tag in tags:
+                if placeholders[tag.line] > 0 and _names_function(result.language, tag):
+                    placeholders[tag.line] -= 1
+                    result.axd_unconfirmed["anonymous to ctags"] += 1
+                    continue
+                others = {
+                    int(str(e.get("line", 0)))
+                    for e in entries
+                    if normalise(str(e.get("name", ""))) == tag.name
+                } | {t.line for t in tags if t.name == tag.name}
+                others.discard(tag.line)
+                if others:
+                    copy = _renamed_copy(path, tag.name, others, Path(scratch))
+                    if any(
+                        normalise(str(e.get("name", ""))) == tag.name
+                        and int(str(e.get("line", 0))) == tag.line
+                        for e in _ctags_file(ctags, target.ctags, str(copy))
+                    ):
+                        result.axd_unconfirmed["repeated name ctags drops"] += 1
+                        continue
+                extra.append(tag)
     result.extra = extra
 
 
@@ -895,6 +1028,8 @@ def main() -> None:
                 else swift_tags(target, files, result)
             )
             compare(result, axd_tags(target, files, result), reference)
+            if target.language in {"javascript", "typescript"}:
+                confirm_by_ctags(ctags, target, result)
             results.append(result)
             below = (
                 result.recall_goal < RECALL_GOAL
