@@ -211,6 +211,11 @@ class Watcher:
                 # Let the watch tasks register their watches (awatch does it
                 # before its first await) before anyone relies on them.
                 await anyio.lowlevel.checkpoint()
+                # A top-level directory made between listing them and the
+                # root's watch going in sent no event: nothing would ever
+                # watch it. Look again now that the root is watched.
+                if await anyio.to_thread.run_sync(self._top_level_dirs) != tops:
+                    self._restart.set()
                 if not force_polling:
                     self._set_mode("native", None)
                 self.state.watched_dirs = 1 + len(tops)
