@@ -13,6 +13,17 @@ from real source code found on this machine:
 * Java from a JDK's ``lib/src.zip`` (extracted once),
 * any ``.go`` files in those places.
 
+**From public repositories instead.** With ``--repos DIR...`` (or
+``AXD_CORPUS_REPOS``, directories joined by ``:``), the pool is every
+source file of those checkouts and nothing from the machine: that is how
+the figures in ``perf/RESULTS.md`` are measured (the repositories and their
+commits are listed there). A checkout per repository comes from the
+workplace's ``fetch`` and ``git archive``; the label of each file is its
+checkout's directory name. Repositories keep their own layout (a real
+tree's directories per file, not one directory chain per file): the tree
+is ``copyN/<repository>/<path>``, whole repositories in a seeded order,
+pass after pass, the last pass cut at `target_files`.
+
 Only files with a source extension in `EXTENSIONS`, at most 1 MiB and with
 no NUL byte in their first 8 KiB are used. Path components that axd ignores
 by default (``node_modules``, ``__pycache__``, ``.venv``...) are renamed or
@@ -93,6 +104,12 @@ EXTENSIONS: dict[str, str] = {
     ".rs": "rust",
     ".rb": "ruby",
     ".php": "php",
+    ".tsx": "typescript",
+    ".jsx": "javascript",
+    ".kt": "kotlin",
+    ".cs": "csharp",
+    ".swift": "swift",
+    ".scala": "scala",
 }
 
 # Directory names axd's built-in rules ignore: renamed so the file stays in
@@ -140,8 +157,11 @@ class _Source:
 # -- discovering the pool -------------------------------------------------------------
 
 
-def _source_dirs() -> list[tuple[str, Path, frozenset[str]]]:
-    """(label, directory, directory names to skip at its top) of real source."""
+def _source_dirs(repos: list[Path]) -> list[tuple[str, Path, frozenset[str]]]:
+    """(label, directory, directory names to skip at its top) of real source:
+    the given repository checkouts, or else what this machine has."""
+    if repos:
+        return [(repo.name, repo.resolve(), frozenset()) for repo in repos]
     paths = sysconfig.get_paths()
     stdlib = Path(paths["stdlib"])
     found: list[tuple[str, Path, frozenset[str]]] = [
@@ -265,11 +285,11 @@ def _java_sources(cache: Path) -> list[_Source]:
     return out
 
 
-def _pool(cache: Path) -> list[_Source]:
+def _pool(cache: Path, repos: list[Path]) -> list[_Source]:
     """Every distinct usable source file, each copied once into `cache`."""
     pool: list[_Source] = []
     seen: set[Path] = set()
-    for label, directory, skip in _source_dirs():
+    for label, directory, skip in _source_dirs(repos):
         for rel, path in _walk(directory, skip):
             try:
                 real = path.resolve(strict=True)
@@ -284,7 +304,8 @@ def _pool(cache: Path) -> list[_Source]:
                 continue
             language = EXTENSIONS[os.path.splitext(rel)[1].lower()]
             pool.append(_Source(label, rel, cached, size, language))
-    pool += _java_sources(cache)
+    if not repos:
+        pool += _java_sources(cache)
     return pool
 
 
@@ -299,6 +320,44 @@ def _place(src: Path, dst: Path, use_links: list[bool]) -> None:
         except OSError:
             use_links[0] = False  # another filesystem (or no links): copy
     shutil.copyfile(src, dst)
+
+
+def _layout_repos(
+    pool: list[_Source], tree: Path, target: int, seed: int
+) -> CorpusInfo:
+    """Whole repositories, in a seeded order, copy after copy."""
+    by_label: dict[str, list[_Source]] = {}
+    for source in pool:
+        by_label.setdefault(source.label, []).append(source)
+    labels = sorted(by_label)
+    random.Random(seed).shuffle(labels)
+    made_dirs: set[str] = set()
+    use_links = [True]
+    total_bytes = 0
+    languages: dict[str, int] = {}
+    files = 0
+    copy = 0
+    while files < target and pool:
+        copy += 1
+        for label in labels:
+            for source in by_label[label]:
+                if files >= target:
+                    break
+                rel = f"copy{copy}/{label}/{source.rel}"
+                parent = rel.rpartition("/")[0]
+                if parent not in made_dirs:
+                    os.makedirs(tree / parent, exist_ok=True)
+                    made_dirs.add(parent)
+                _place(source.cached, tree / rel, use_links)
+                files += 1
+                total_bytes += source.size
+                languages[source.language] = languages.get(source.language, 0) + 1
+    return CorpusInfo(
+        root=tree,
+        files=files,
+        bytes=total_bytes,
+        languages=dict(sorted(languages.items(), key=lambda kv: -kv[1])),
+    )
 
 
 def _layout(pool: list[_Source], tree: Path, target: int, seed: int) -> CorpusInfo:
@@ -342,15 +401,28 @@ def _layout(pool: list[_Source], tree: Path, target: int, seed: int) -> CorpusIn
 # -- the API --------------------------------------------------------------------------------
 
 
-def _manifest_matches(
-    manifest: Path, target_files: int, seed: int
-) -> CorpusInfo | None:
+def _params(target_files: int, seed: int, repos: list[Path]) -> dict[str, object]:
+    params: dict[str, object] = {
+        "format": FORMAT_VERSION,
+        "target_files": target_files,
+        "seed": seed,
+    }
+    if repos:
+        params["repos"] = [str(repo.resolve()) for repo in repos]
+    return params
+
+
+def _repos_from_environment() -> list[Path]:
+    value = os.environ.get("AXD_CORPUS_REPOS", "")
+    return [Path(part) for part in value.split(os.pathsep) if part]
+
+
+def _manifest_matches(manifest: Path, params: dict[str, object]) -> CorpusInfo | None:
     try:
         data = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return None
-    params = data.get("params", {})
-    if params != {"format": FORMAT_VERSION, "target_files": target_files, "seed": seed}:
+    if data.get("params") != params:
         return None
     info = data.get("info", {})
     root = Path(info.get("root", ""))
@@ -375,26 +447,35 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_corpus(dest: Path, target_files: int = 100_000, seed: int = 0) -> CorpusInfo:
+def build_corpus(
+    dest: Path,
+    target_files: int = 100_000,
+    seed: int = 0,
+    repos: list[Path] | None = None,
+) -> CorpusInfo:
     """Build (or reuse) a tree of about `target_files` real source files.
 
     The tree is ``dest/tree`` (`CorpusInfo.root`); ``dest/.corpus.json``
-    describes it. Deterministic for a given machine and `seed`.
+    describes it. Deterministic for a given machine (or set of `repos`,
+    default ``AXD_CORPUS_REPOS``) and `seed`.
     """
+    repos = _repos_from_environment() if repos is None else repos
+    params = _params(target_files, seed, repos)
     dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
     manifest = dest / ".corpus.json"
     with _locked(dest / ".corpus.lock"):
-        reused = _manifest_matches(manifest, target_files, seed)
+        reused = _manifest_matches(manifest, params)
         if reused is not None:
             return reused
         tree = dest / "tree"
         building = dest / f"tree.building-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir()
-        pool = _pool(dest / ".sources")
+        pool = _pool(dest / ".sources", repos)
         pool.sort(key=lambda s: (s.label, s.rel))
-        info = _layout(pool, building, target_files, seed)
+        lay_out = _layout_repos if repos else _layout
+        info = lay_out(pool, building, target_files, seed)
         with contextlib.suppress(FileNotFoundError):
             manifest.unlink()  # no manifest pointing at a half-replaced tree
         if tree.exists():
@@ -405,11 +486,7 @@ def build_corpus(dest: Path, target_files: int = 100_000, seed: int = 0) -> Corp
         info.root = tree
         last = _last_file(tree)
         record = {
-            "params": {
-                "format": FORMAT_VERSION,
-                "target_files": target_files,
-                "seed": seed,
-            },
+            "params": params,
             "info": {**asdict(info), "root": str(tree)},
             "pool_files": len(pool),
             "pool_bytes": sum(s.size for s in pool),
@@ -423,11 +500,9 @@ def build_corpus(dest: Path, target_files: int = 100_000, seed: int = 0) -> Corp
 
 
 def _last_file(tree: Path) -> str | None:
-    packages = sorted(p for p in tree.iterdir() if p.is_dir())
-    for package in reversed(packages):
-        for current, _dirs, files in os.walk(package):
-            if files:
-                return os.path.relpath(os.path.join(current, files[0]), tree)
+    for current, _dirs, files in os.walk(tree):
+        if files:
+            return os.path.relpath(os.path.join(current, files[0]), tree)
     return None
 
 
@@ -448,9 +523,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path, nargs="?", default=DEFAULT_DEST)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repos",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="checkouts of public repositories to draw from (default:"
+        " AXD_CORPUS_REPOS, else this machine's source files)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    info = build_corpus(args.dest, args.files, args.seed)
+    info = build_corpus(args.dest, args.files, args.seed, args.repos)
     elapsed = time.perf_counter() - started
     print(
         f"{info.root}: {info.files} files, {info.bytes / 1e6:.1f} MB,"
