@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.streams.buffered
 import structlog
 
 from axd.client.aio import AsyncClient
@@ -74,22 +75,34 @@ async def evaluate_many(
     flag: str,
     subjects: list[str],
     attributes: dict[str, Any] | None = None,
-    concurrency: int = 32,
+    batch: int = 200,
 ) -> dict[str, dict[str, Any]]:
-    """`flags.evaluate` for every subject (several in flight at once)."""
+    """`flags.evaluate` for every subject, sent as JSON-RPC batches on a
+    connection of its own (one round trip per `batch` subjects: thousands of
+    single calls take minutes on a loaded two-core machine)."""
     answers: dict[str, dict[str, Any]] = {}
-    pending = iter(subjects)
-
-    async def worker() -> None:
-        for subject in pending:
-            params: dict[str, Any] = {"flag": flag, "subject": subject}
-            if attributes is not None:
-                params["attributes"] = attributes
-            answers[subject] = await call(client, "flags.evaluate", params)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(concurrency):
-            tg.start_soon(worker)
+    async with await anyio.connect_unix(str(client.path)) as stream:
+        replies = anyio.streams.buffered.BufferedByteReceiveStream(stream)
+        for start in range(0, len(subjects), batch):
+            chunk = subjects[start : start + batch]
+            requests = []
+            for number, subject in enumerate(chunk):
+                params: dict[str, Any] = {"flag": flag, "subject": subject}
+                if attributes is not None:
+                    params["attributes"] = attributes
+                requests.append(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": number,
+                        "method": "flags.evaluate",
+                        "params": params,
+                    }
+                )
+            await stream.send(json.dumps(requests).encode() + b"\n")
+            line = await replies.receive_until(b"\n", 16 * 1024 * 1024)
+            for reply in json.loads(line):
+                assert "result" in reply, reply
+                answers[chunk[reply["id"]]] = reply["result"]
     return answers
 
 

@@ -71,7 +71,16 @@ async def test_doctor_passes_on_a_healthy_daemon(
     else:
         assert by_name["inotify"].ok is None
     assert by_name[f"workspace {root}"].ok
-    assert by_name["health"].ok
+    health = by_name["health"]
+    if "health" in failing:  # only because of the forced polling
+        unhealthy = {
+            name
+            for name, check in health.data["checks"].items()
+            if check["status"] != "HEALTHY"
+        }
+        assert health.detail == "DEGRADED" and unhealthy == {"watcher"}, health
+    else:
+        assert health.ok
     canary = by_name["canary"]
     assert canary.ok, canary.detail
     assert canary.data["found_ms"] >= 0
@@ -80,7 +89,8 @@ async def test_doctor_passes_on_a_healthy_daemon(
     assert [p.name for p in root.iterdir()] == ["a.py"]
     text = doctor.render_text(report)
     assert "✓ daemon" in text
-    assert "all checks passed" in text
+    verdict = "some checks FAILED" if failing else "all checks passed"
+    assert verdict in text
     json.dumps(report.to_json())
 
 
