@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 import pytest
+from support import environment_for, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.index import inotify
-from support import environment_for, with_config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -94,7 +94,7 @@ async def limited(
     )
     daemon = [sys.executable, "-m", "axd.daemon", "--config", str(settings)]
     log = (tmp_path / "daemon.log").open("wb")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any await
         ["unshare", "--user", "--map-root-user", sys.executable, str(AGENT),
          str(request.param), str(tmp_path / "scratch"), "--", *daemon],
         env=environment_for(cfg), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
