@@ -253,3 +253,21 @@ def test_counting_directories_stops_early(tmp_path: Path) -> None:
     assert inotify.count_dirs([tmp_path / "a"], stop_after=5) == 6
     assert inotify.count_dirs([tmp_path / "missing"], stop_after=5) == 1
     assert inotify.watch_available(tmp_path)
+
+
+def test_a_plan_counts_each_top_once_and_holds_its_watches(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name / "x").mkdir(parents=True)
+    tops = [tmp_path / "a", tmp_path / "b"]
+    counted: dict[Path, int] = {}
+    needed, reason = inotify.claim("w1", tmp_path, tops, counted)
+    if inotify.limits().watches is None:
+        pytest.skip("no inotify limits here")
+    assert (needed, reason) == (5, None) and counted == {tops[0]: 2, tops[1]: 2}
+    (tmp_path / "a" / "y").mkdir()  # a re-plan does not walk "a" again
+    assert inotify.claim("w1", tmp_path, tops, counted) == (5, None)
+    try:
+        assert inotify.held() == 5
+    finally:
+        inotify.release("w1")
+    assert inotify.held() == 0

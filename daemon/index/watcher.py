@@ -102,7 +102,7 @@ class Watcher:
         self._restart = anyio.Event()
         self._tops: frozenset[str] = frozenset()
         self._out: MemoryObjectSendStream[WatchMessage] | None = None
-        self._native = False  # the current plan watches natively
+        self._counted: dict[Path, int] = {}  # directories under each top
 
     async def run(
         self,
@@ -177,7 +177,7 @@ class Watcher:
     def _predict(self, tops: list[str]) -> str | None:
         """Why the plan cannot be watched natively, or None. In a thread."""
         needed, reason = inotify.claim(
-            self.workspace_id, self.root, [self.root / name for name in tops]
+            self.workspace_id, self.root, [self.root / n for n in tops], self._counted
         )
         self.state.watched_dirs = needed if reason is None else 0
         return reason
@@ -209,7 +209,6 @@ class Watcher:
         # (5 s); setting its stop event ends it within one step.
         stop = anyio.Event()
         failure: BaseException | None = None
-        self._native = not force_polling
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._stop_on_cancel, stop)
@@ -323,7 +322,7 @@ class Watcher:
         now = time.time()
         self.state.events += len(changes)
         sorted_ = await anyio.to_thread.run_sync(self._sort_changes, changes, top_level)
-        if sorted_.new_dirs and self._native and not top_level:
+        if sorted_.new_dirs and self.state.mode == "native" and not top_level:
             # notify drops a new directory's ENOSPC: raise it (then we poll)
             await anyio.to_thread.run_sync(inotify.check_watch_left, self.root)
         if sorted_.rules_changed:
