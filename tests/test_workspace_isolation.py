@@ -144,3 +144,38 @@ async def test_a_locked_database_fails_one_workspace_only(
         for stream in (holder.stdin, holder.stdout):
             if stream is not None:
                 stream.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # a hang guard; each wait has its own
+async def test_a_hostile_ignore_file_does_not_stop_its_workspace(
+    running: tuple[Daemon, AsyncClient], tmp_path: Path
+) -> None:
+    """A `.gitignore` line no regex engine accepts (`[z-a]`, a reversed
+    range: git matches nothing with it) once made every lookup under its
+    directory raise, which ended the workspace's crawl and watcher."""
+    _, client = running
+    other, hostile = tmp_path / "other", tmp_path / "hostile"
+    for root in (other, hostile):
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "base.py").write_text(f"def base_of_{root.name}(): pass\n")
+    (hostile / "pkg" / ".gitignore").write_bytes(
+        b"[z-a]\n\xff\xfe binary \x00 line\n*.log\n"
+    )
+    (hostile / "pkg" / "noise.log").write_text("def not_indexed(): pass\n")
+    for root in (other, hostile):
+        await call(client, "workspace.add", root=str(root))
+        status = await call(client, "index.wait", root=str(root), timeout_s=GUARD_S)
+        assert status["state"] == "ready" and status["last_error"] is None, status
+    assert await defined(client, hostile, "base_of_hostile")
+    explained = await call(
+        client, "files.explain", root=str(hostile), path="pkg/noise.log"
+    )
+    assert explained["rule"]["pattern"] == "*.log", explained  # later lines apply
+    # Edits are followed in the directory of the hostile file, and elsewhere.
+    (hostile / "pkg" / "later.py").write_text("def later_in_hostile(): pass\n")
+    (other / "pkg" / "later.py").write_text("def later_in_other(): pass\n")
+    await until(lambda: defined(client, hostile, "later_in_hostile"), "hostile")
+    await until(lambda: defined(client, other, "later_in_other"), "other")
+    health = await call(client, "health")
+    assert health["checks"]["watcher"]["status"] == "HEALTHY", health
