@@ -22,17 +22,23 @@ Usage::
     python perf/fuzz_protocol.py --minutes 30        # long run, prints figures
     pytest tests/test_fuzz_protocol.py               # bounded run in CI
 
-A finding stops the run with the session that caused it (shrunk by
-Hypothesis) and the daemon's log.
+Each distinct failure (Hypothesis may find several in one round) is printed
+with the methods involved, the minimised session that reproduces it (its
+framing, how it was cut, and the exact bytes sent) and what went wrong, and
+appended to a findings file (JSON lines, `--findings`); the run goes on
+(with a fresh daemon if the old one died) until its time is up.
+`--replay FILE` plays the recorded sessions again against a fresh daemon.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +53,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure
 
 from axd.protocol.methods import METHODS
 
@@ -97,7 +104,7 @@ class Target:
             path = self.root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        self.sandbox.mkdir()
+        self.sandbox.mkdir(parents=True)
         config = base / "config.toml"
         config.write_text(
             f"[server]\nmax_message_bytes = {MAX_MESSAGE_BYTES}\n"
@@ -526,18 +533,26 @@ class Stats:
     broken: int = 0
 
 
-def run_session(target: Target, session: Session, stats: Stats) -> None:
-    """Play one session and check its answers; raise AssertionError on a bug."""
-    stats.sessions += 1
+def wire(session: Session) -> tuple[bytes, list[str]]:
+    """The bytes a session sends, and the request ids it must get answers
+    for (none after an item that breaks the framing)."""
     expected: list[str] = []
     data = b""
     for item in session.items:
         data += frame(session.framing, item)
-        stats.messages += 1
         if item.breaks:
-            stats.broken += 1
             break
         expected += item.tracked
+    return data, expected
+
+
+def run_session(target: Target, session: Session, stats: Stats) -> None:
+    """Play one session and check its answers; raise AssertionError on a bug."""
+    stats.sessions += 1
+    data, expected = wire(session)
+    breaks = [i for i, item in enumerate(session.items) if item.breaks]
+    stats.messages += breaks[0] + 1 if breaks else len(session.items)
+    stats.broken += bool(breaks)
     cut_at = len(data) // 2 if session.drop else len(data)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(GUARD_S)
@@ -584,6 +599,130 @@ def _read_answers(
     assert not twice, f"answered more than once: {twice}"
 
 
+@dataclass
+class Finding:
+    """One distinct failure: what went wrong and the session reproducing it."""
+
+    signature: str  # what makes it distinct (exception type, normalised text)
+    error: str  # what went wrong (the exception, its last frames)
+    methods: list[str]  # the methods the session called
+    session: Session | None  # None: found by an end-of-round check
+    reproduced: bool = True  # False: Hypothesis' replay did not fail again
+    log: list[str] = field(default_factory=list)  # daemon log lines
+
+    def describe(self) -> str:
+        """Human-readable: printed by the long run."""
+        lines = [f"FINDING {self.signature}", f"  methods: {self.methods or '-'}"]
+        if not self.reproduced:
+            lines.append("  (flaky: did not fail again when Hypothesis replayed it)")
+        if self.session is not None:
+            session = self.session
+            data, expected = wire(session)
+            lines.append(
+                f"  session: framing={session.framing} split={session.split} "
+                f"cuts={session.cuts} drop={session.drop} "
+                f"items={len(session.items)} bytes={len(data)} tracked={expected}"
+            )
+            lines.append(f"  wire: {compact(data)}")
+        lines += ["  error:", *("    " + line for line in self.error.splitlines())]
+        lines += ["  daemon log:", *("    " + line for line in self.log[-10:])]
+        return "\n".join(lines)
+
+    def record(self) -> dict[str, Any]:
+        """A JSON line for the findings file (`--replay` reads it back)."""
+        out: dict[str, Any] = {
+            "signature": self.signature,
+            "methods": self.methods,
+            "reproduced": self.reproduced,
+            "error": self.error,
+            "log": self.log[-20:],
+        }
+        if self.session is not None:
+            out["session"] = {
+                "framing": self.session.framing,
+                "split": self.session.split,
+                "cuts": self.session.cuts,
+                "drop": self.session.drop,
+                "items": [
+                    {
+                        "body_b64": base64.b64encode(item.body).decode(),
+                        "tracked": list(item.tracked),
+                        "raw": item.raw,
+                        "breaks": item.breaks,
+                    }
+                    for item in self.session.items
+                ],
+            }
+        return out
+
+
+class FuzzFindings(AssertionError):
+    """A round found something: one or more distinct failures."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("\n\n".join(f.describe() for f in findings))
+        self.findings = findings
+
+
+def compact(data: bytes, limit: int = 3000) -> str:
+    """`data` as a bytes literal, runs of one byte written as `<N x b'q'>`."""
+    parts = []
+    at = 0
+    for match in re.finditer(rb"(.)\1{15,}", data, re.DOTALL):
+        if match.start() > at:
+            parts.append(repr(data[at : match.start()]))
+        parts.append(f"<{len(match.group(0))} x {match.group(1)!r}>")
+        at = match.end()
+    if at < len(data) or not parts:
+        parts.append(repr(data[at:]))
+    text = " ".join(parts)
+    return text if len(text) <= limit else text[:limit] + f" ... ({len(text)} chars)"
+
+
+def signature(exc: BaseException) -> str:
+    """What tells failures apart: the type, where it was raised, and the
+    message with request ids and numbers left out."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        where = (
+            f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_frame.f_code.co_name}"
+        )
+        tb = tb.tb_next
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"'t\d+'", "'t#'", text)
+    text = re.sub(r"\d+", "#", text)[:160]
+    return f"{type(exc).__name__} at {where}: {text}"
+
+
+def _methods(session: Session) -> list[str]:
+    found: list[str] = []
+    for item in session.items:
+        for match in re.finditer(rb'"method": ?"([a-z_.]+)"', item.body):
+            name = match.group(1).decode()
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def _leaves(exc: BaseException) -> list[tuple[BaseException, bool]]:
+    """The failures inside Hypothesis' report; False when flaky."""
+    if isinstance(exc, FlakyFailure):
+        return [(leaf, False) for leaf, _ in _leaves_of(exc)]
+    return _leaves_of(exc)
+
+
+def _leaves_of(exc: BaseException) -> list[tuple[BaseException, bool]]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [(exc, True)]
+
+
+def _error_text(exc: BaseException) -> str:
+    where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    return f"{type(exc).__name__}: {exc}\n{where}"[-4000:]
+
+
 def fuzz(
     target: Target,
     stats: Stats,
@@ -594,8 +733,12 @@ def fuzz(
     shrink: bool = True,
 ) -> None:
     """Run up to `examples` sessions drawn by Hypothesis (for at most
-    `budget_s` of sessions); raise on the first finding."""
+    `budget_s` of sessions); raise `FuzzFindings` with every distinct
+    failure found (each with its minimised session)."""
     stop_at = time.monotonic() + budget_s if budget_s is not None else None
+    # The session that last failed with each signature: Hypothesis replays
+    # each distinct failure's minimal example last, so this ends minimal.
+    failed: dict[str, Session] = {}
 
     @settings(
         max_examples=examples,
@@ -604,20 +747,90 @@ def fuzz(
         phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
         suppress_health_check=list(HealthCheck),
         print_blob=True,
+        report_multiple_bugs=True,
     )
     @given(session=sessions(target))
     def one(session: Session) -> None:
         if stop_at is not None and time.monotonic() > stop_at:
             return  # out of time: the remaining examples are no-ops
-        run_session(target, session, stats)
-        target.alive()
+        try:
+            run_session(target, session, stats)
+            target.alive()
+        except Exception as exc:
+            failed[signature(exc)] = session
+            raise
 
     if seed_value is not None:
         one = seed(seed_value)(one)
-    one()
-    assert target.control() == target.baseline, "control results changed"
-    crashes = target.crashes_logged()
-    assert not crashes, "isolated crashes logged:\n" + "\n".join(crashes[-5:])
+    findings: list[Finding] = []
+    try:
+        one()
+    except Exception as report:  # noqa: BLE001 - every failure is a finding
+        log = target.log().splitlines()
+        for exc, reproduced in _leaves(report):
+            sig = signature(exc)
+            session = failed.get(sig)
+            findings.append(
+                Finding(
+                    sig,
+                    _error_text(exc),
+                    _methods(session) if session else [],
+                    session,
+                    reproduced,
+                    log,
+                )
+            )
+    if target.proc.poll() is None:
+        try:
+            control: Any = target.control()
+        except Exception as exc:  # noqa: BLE001 - a finding of its own
+            control = f"the control client failed: {exc!r}"
+        if control != target.baseline:
+            findings.append(
+                Finding(
+                    "control results changed",
+                    f"before: {target.baseline}\nafter:  {control}",
+                    [],
+                    None,
+                )
+            )
+        crashes = target.crashes_logged()
+        if crashes:
+            findings.append(
+                Finding("isolated crashes logged", "\n".join(crashes[-5:]), [], None,
+                        log=crashes)
+            )  # fmt: skip
+    if findings:
+        raise FuzzFindings(findings)
+
+
+def replay(target: Target, path: Path) -> int:
+    """Play the sessions of a findings file again; how many still fail."""
+    failing = 0
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "session" not in record:
+            continue
+        raw = record["session"]
+        session = Session(
+            raw["framing"],
+            [
+                Item(base64.b64decode(i["body_b64"]), tuple(i["tracked"]), i["raw"],
+                     i["breaks"])
+                for i in raw["items"]
+            ],
+            raw["split"],
+            raw["cuts"],
+            raw["drop"],
+        )  # fmt: skip
+        try:
+            run_session(target, session, Stats())
+            target.alive()
+            print(f"passes now: {record['signature']}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - reported
+            failing += 1
+            print(f"still fails: {record['signature']}\n  {exc!r}", flush=True)
+    return failing
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -625,20 +838,33 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Fuzz for `--minutes`; print the figures (and the finding, if any)."""
+    """Fuzz for `--minutes`; print the figures and every distinct finding."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--round", type=int, default=200, help="sessions per round")
     parser.add_argument("--seed", type=int, help="replay a run (Hypothesis seed)")
     parser.add_argument("--no-shrink", action="store_true", help="report unshrunk")
+    parser.add_argument(
+        "--findings",
+        type=Path,
+        default=Path("fuzz-findings.jsonl"),
+        help="where each distinct finding is appended (JSON lines)",
+    )
+    parser.add_argument("--replay", type=Path, help="replay a findings file")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = Path(tempfile.mkdtemp(prefix="axdfz-", dir="/tmp"))
-    target = Target(base)
+    target = Target(base / "0")
+    if args.replay is not None:
+        try:
+            return 1 if replay(target, args.replay) else 0
+        finally:
+            target.stop()
+            shutil.rmtree(base, ignore_errors=True)
     stats = Stats()
     started = time.monotonic()
-    finding = None
-    rounds = 0
+    seen: dict[str, int] = {}  # signature -> how many rounds found it
+    rounds = restarts = 0
     try:
         while time.monotonic() - started < args.minutes * 60:
             rounds += 1
@@ -650,13 +876,23 @@ def main(argv: list[str] | None = None) -> int:
                     seed_value=args.seed,
                     shrink=not args.no_shrink,
                 )
-            except Exception as exc:  # noqa: BLE001 - reported below
-                finding = "".join(traceback.format_exception(exc))[-20_000:]
-                print(finding, flush=True)
-                break
+            except FuzzFindings as found:
+                for finding in found.findings:
+                    seen[finding.signature] = seen.get(finding.signature, 0) + 1
+                    if seen[finding.signature] > 1:
+                        print(f"again: {finding.signature}", flush=True)
+                        continue
+                    print(finding.describe(), flush=True)
+                    with args.findings.open("a") as out:
+                        out.write(json.dumps(finding.record()) + "\n")
+            if target.proc.poll() is not None:  # a finding killed it: go on
+                restarts += 1
+                target.stop()
+                target = Target(base / str(restarts))
             print(
                 f"{time.monotonic() - started:7.0f} s  sessions {stats.sessions}  "
-                f"messages {stats.messages}  answers {stats.answers}",
+                f"messages {stats.messages}  answers {stats.answers}  "
+                f"distinct findings {len(seen)}",
                 flush=True,
             )
     finally:
@@ -676,15 +912,17 @@ def main(argv: list[str] | None = None) -> int:
                 "dropped_mid_frame": stats.dropped,
                 "broken_framing": stats.broken,
                 "daemon_rss_kb_at_end": rss,
-                "finding": finding,
-                "daemon_log": str(target.log_path),
+                "daemon_restarts": restarts,
+                "distinct_findings": seen,
+                "findings_file": str(args.findings) if seen else None,
+                "daemon_logs": str(base) if seen else None,
             },
             indent=2,
         )
     )
-    if finding is None:
+    if not seen:
         shutil.rmtree(base, ignore_errors=True)
-    return 1 if finding else 0
+    return 1 if seen else 0
 
 
 def _rss_kb(pid: int) -> int:

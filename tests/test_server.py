@@ -149,16 +149,31 @@ async def test_content_length_framing(daemon: Daemon) -> None:
 
 
 async def test_requests_are_answered_out_of_order(daemon: Daemon) -> None:
-    slow: Method[t.Empty, t.Ok] = Method("test.slow", t.Empty, t.Ok, "sleeps")
+    # The first request is answered only once the second one's answer has
+    # arrived (an event, not a sleep: a loaded machine cannot reorder them).
+    slow: Method[t.Empty, t.Ok] = Method("test.slow", t.Empty, t.Ok, "waits")
+    second_answered = anyio.Event()
 
-    async def sleep(params: t.Empty, ctx: RequestContext) -> t.Ok:
-        await anyio.sleep(0.5)
+    async def wait(params: t.Empty, ctx: RequestContext) -> t.Ok:
+        await second_answered.wait()
         return t.Ok()
 
-    daemon.registry.register(slow, sleep)
-    payload = b'{"jsonrpc":"2.0","method":"test.slow","id":1}\n{"jsonrpc":"2.0","method":"server.info","id":2}\n'
-    replies = await exchange(daemon.socket_path, payload, expect=2)
-    assert [r["id"] for r in replies if isinstance(r, dict)] == [2, 1]
+    daemon.registry.register(slow, wait)
+    stream = await anyio.connect_unix(str(daemon.socket_path))
+    async with stream:
+        await stream.send(
+            b'{"jsonrpc":"2.0","method":"test.slow","id":1}\n'
+            b'{"jsonrpc":"2.0","method":"server.info","id":2}\n'
+        )
+        data = b""
+        with anyio.fail_after(30):  # hang guard
+            while data.count(b"\n") < 1:
+                data += await stream.receive()
+            assert json.loads(data.split(b"\n")[0])["id"] == 2
+            second_answered.set()
+            while data.count(b"\n") < 2:
+                data += await stream.receive()
+    assert [json.loads(line)["id"] for line in data.splitlines()] == [2, 1]
 
 
 # -- limits ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import structlog
 from axd.daemon.events import BatchCommitted, FileChange, WorkspaceStateChanged
 from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.worker import WorkerSettings
-from axd.daemon.store.diskspace import DISK_FULL, retry_on_full_disk
+from axd.daemon.store.diskspace import retry_on_full_disk
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -73,7 +73,8 @@ class Committer:
         self.events = events
         self.config = config
         self.progress = Progress()
-        # "disk_full" while a commit waits for space (#11, store/diskspace.py).
+        # "disk_full" while a commit waits for space, "database_locked" while
+        # another process holds the database's lock (store/diskspace.py).
         self.paused: str | None = None
         self._settings = WorkerSettings(
             root=str(root),
@@ -168,12 +169,13 @@ class Committer:
         )
 
     async def _write(self, write: Callable[[], Awaitable[_T]]) -> _T:
-        """A write through the writer; on a full disk it is rolled back, the
-        workspace is degraded and the same write retried when space is back
-        (#11): nothing is lost and nothing partial turns the index ready."""
+        """A write through the writer; on a full disk (or a database locked
+        by another process) it is rolled back, the workspace is degraded and
+        the same write retried when space (or the lock) is back (#11):
+        nothing is lost and nothing partial turns the index ready."""
 
-        def pause(reason: str) -> None:
-            self.paused, self.progress.last_error = DISK_FULL, reason
+        def pause(kind: str, reason: str) -> None:
+            self.paused, self.progress.last_error = kind, reason
             log.error("indexing_paused", root=str(self.root), reason=reason)
             self._state_changed("degraded", reason)
 

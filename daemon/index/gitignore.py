@@ -160,6 +160,13 @@ def full_regex(pattern: str) -> str | None:
     if regex == "/":  # "*/**", "**/*/**": everything below the top level
         return ".*/.+"
     regex = regex.replace(_DIR_MARK_GROUP, "(?:")
+    try:
+        # pathspec passes some brackets through that `re` refuses ("[z-a]",
+        # a reversed range, which matches nothing in git): one such line
+        # must not make every lookup in its directory raise.
+        re.compile(regex)
+    except re.error:
+        return None
     if core.endswith("/**"):
         # "a/**" means "everything inside a", not a itself; pathspec's regex
         # stops at "a/", so require at least one more character (a directory

@@ -15,7 +15,8 @@ it asks the workspace's `WorkspaceRules`, which the indexer is given too.
 * **Fallback.** When native watching fails (inotify limits, an error
   mid-stream) the workspace switches to polling, schedules a reconciling
   stat pass, and reports DEGRADED with the reason. It never silently stops
-  following a workspace.
+  following a workspace. Running out of inotify watches is predicted, and
+  detected after, by `index/inotify.py`; the reason says how to raise it.
 * **Version-control storms.** While `.git/index.lock` (or another git
   lock) exists, changed paths are held back, then queued together once the
   operation ends, so the index never mirrors half a checkout.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -36,9 +36,12 @@ import structlog
 from watchfiles import Change, awatch
 
 from axd.daemon.events import WatcherFellBack
+from axd.daemon.index import inotify
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from anyio.streams.memory import MemoryObjectSendStream
 
     from axd.daemon.config import WatchConfig
@@ -72,17 +75,6 @@ class WatchState:
     storm: bool = False
 
 
-def inotify_limits() -> dict[str, int]:
-    """fs.inotify limits (Linux), empty elsewhere."""
-    limits = {}
-    for name in ("max_user_watches", "max_user_instances", "max_queued_events"):
-        try:
-            limits[name] = int(Path(f"/proc/sys/fs/inotify/{name}").read_text())
-        except (OSError, ValueError):
-            pass
-    return limits
-
-
 class Watcher:
     """Watches one workspace root and sends what changed to its indexer."""
 
@@ -110,6 +102,7 @@ class Watcher:
         self._restart = anyio.Event()
         self._tops: frozenset[str] = frozenset()
         self._out: MemoryObjectSendStream[WatchMessage] | None = None
+        self._counted: dict[Path, int] = {}  # directories under each top
 
     async def run(
         self,
@@ -150,6 +143,11 @@ class Watcher:
                     else self.state.reason,
                 )
             tops = await anyio.to_thread.run_sync(self._top_level_dirs)
+            if not force_polling:
+                too_many = await anyio.to_thread.run_sync(self._predict, tops)
+                if too_many is not None:
+                    force_polling = True
+                    await self._fall_back(too_many)
             failure = await self._watch_until_replan(
                 tops,
                 force_polling,
@@ -167,13 +165,30 @@ class Watcher:
                 await anyio.sleep(1)
                 continue
             force_polling = True
-            self._set_mode(
-                "polling", f"native watching failed ({failure}); polling instead"
+            which = inotify.is_limit_error(failure)
+            await self._fall_back(
+                inotify.limit_reason(which, inotify.limits())
+                if which is not None
+                else f"native watching failed ({failure}); polling instead"
             )
-            self.state.fallbacks += 1
-            self.events.publish(WatcherFellBack(str(self.root), self.workspace_id))
             # Changes may have been missed while the watch broke.
             await self._request_rescan()
+
+    def _predict(self, tops: list[str]) -> str | None:
+        """Why the plan cannot be watched natively, or None. In a thread."""
+        needed, reason = inotify.claim(
+            self.workspace_id, self.root, [self.root / n for n in tops], self._counted
+        )
+        self.state.watched_dirs = needed if reason is None else 0
+        return reason
+
+    async def _fall_back(self, reason: str) -> None:
+        """Switch to polling (the caller re-plans with `force_polling`)."""
+        inotify.release(self.workspace_id)
+        self._set_mode("polling", reason)
+        self.state.watched_dirs = 0
+        self.state.fallbacks += 1
+        self.events.publish(WatcherFellBack(str(self.root), self.workspace_id))
 
     async def _watch_until_replan(
         self,
@@ -218,7 +233,6 @@ class Watcher:
                     self._restart.set()
                 if not force_polling:
                     self._set_mode("native", None)
-                self.state.watched_dirs = 1 + len(tops)
                 if task_status is not None:
                     task_status.started()
                 if rescan:
@@ -228,6 +242,8 @@ class Watcher:
                 tg.cancel_scope.cancel()
         except* (OSError, RuntimeError) as group:
             failure = group.exceptions[0]
+        finally:
+            inotify.release(self.workspace_id)
         return failure
 
     async def _root_guard(self) -> None:
@@ -306,6 +322,9 @@ class Watcher:
         now = time.time()
         self.state.events += len(changes)
         sorted_ = await anyio.to_thread.run_sync(self._sort_changes, changes, top_level)
+        if sorted_.new_dirs and self.state.mode == "native" and not top_level:
+            # notify drops a new directory's ENOSPC: raise it (then we poll)
+            await anyio.to_thread.run_sync(inotify.check_watch_left, self.root)
         if sorted_.rules_changed:
             self.rules.reload()
             await self._request_rescan()
@@ -364,6 +383,8 @@ class Watcher:
             out.paths.add(relative)
             if change == Change.added:
                 out.created.add(relative)
+                if not top_level and os.path.isdir(absolute):
+                    out.new_dirs = True
         return out
 
     def _inside_ignored_dir(self, relative: str) -> bool:
@@ -425,3 +446,4 @@ class _Sorted:
     replan: bool = False  # the top-level directories changed
     rules_changed: bool = False  # an ignore file changed
     lock_touched: bool = False  # a git lock appeared or went
+    new_dirs: bool = False  # directories were made under a recursive watch

@@ -3,6 +3,11 @@
 SQLite reports a full disk as ``SQLITE_FULL`` (apsw ``FullError``); a write
 of our own raises ``OSError(ENOSPC)``; ``[index] min_free_bytes`` is a budget
 checked before each batch so the disk is not filled to the last byte.
+
+A database locked by another process (``SQLITE_BUSY`` past the busy
+timeout: a user's ``sqlite3`` shell in a transaction, a backup tool) is
+waited out the same way: the write was rolled back, nothing is lost by
+running it again once the lock is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DISK_FULL = "disk_full"
+DATABASE_LOCKED = "database_locked"
 
 
 class DiskFullError(Exception):
@@ -39,6 +45,19 @@ def is_disk_full(exc: BaseException) -> bool:
             errno.ENOSPC,
             errno.EDQUOT,
         ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means another connection holds the
+    database's lock."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (apsw.BusyError, apsw.LockedError)):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -66,15 +85,16 @@ async def retry_on_full_disk(
     state_path: Path,
     min_free_bytes: int,
     retry_s: float,
-    on_pause: Callable[[str], None],
+    on_pause: Callable[[str, str], None],
     on_resume: Callable[[], None],
 ) -> T:
     """Run `write` (one transaction through the writer); while the disk is
-    full, wait and run it again.
+    full or another process holds the database's lock, wait and run it again.
 
     SQLite rolls a failed transaction back, so nothing half-written stays;
     the caller's batch is kept in memory and committed once space returns.
-    `on_pause` is told why once; `on_resume` after the first success.
+    `on_pause(kind, reason)` is told why once (`DISK_FULL` or
+    `DATABASE_LOCKED`); `on_resume` after the first success.
     """
     paused = False
     while True:
@@ -86,11 +106,15 @@ async def retry_on_full_disk(
                 )
             result = await write()
         except Exception as exc:
-            if not is_disk_full(exc):
+            if is_disk_full(exc):
+                kind, what = DISK_FULL, "disk full"
+            elif is_locked(exc):
+                kind, what = DATABASE_LOCKED, "database locked by another process"
+            else:
                 raise
             if not paused:
                 paused = True
-                on_pause(f"disk full: {type(exc).__name__}: {exc}")
+                on_pause(kind, f"{what}: {type(exc).__name__}: {exc}")
             await anyio.sleep(retry_s)
             continue
         if paused:
