@@ -9,6 +9,10 @@ Each workspace is a store with its one writer, its ignore rules, an indexer
 and a watcher joined by a bounded stream; the manager runs them, publishes
 `WorkspaceAdded` / `WorkspaceRemoved`, and reads `BatchCommitted` events for
 each workspace's `last_indexed_at`.
+
+Size: adding, reopening, removing, waiting on and persisting workspaces
+share one lock, one task group and one registry file; split, they would
+pass all three around.
 """
 
 from __future__ import annotations
@@ -266,7 +270,9 @@ class WorkspaceManager:
 
     async def _run(self, workspace: Workspace) -> None:
         """Index and watch `workspace` until removed. A crash there ends this
-        workspace only: `error` with the reason, the others keep serving."""
+        workspace only: `error` with the reason while the others keep
+        serving, then a restart with a back-off (a bug met once, e.g. on one
+        odd file, must not leave the workspace stale for weeks)."""
 
         def crashed(exc: BaseException) -> None:
             workspace.error = describe(unwrap(exc))
@@ -274,7 +280,9 @@ class WorkspaceManager:
 
         with workspace.scope:
             run = partial(self._index_and_watch, workspace)
-            await supervised("workspace", run, on_crash=crashed, root=workspace.root)
+            await supervised(
+                "workspace", run, on_crash=crashed, restart=True, root=workspace.root
+            )
 
     async def _index_and_watch(self, workspace: Workspace) -> None:
         changes = anyio.create_memory_object_stream[WatchMessage](STREAM_DEPTH)
@@ -286,6 +294,10 @@ class WorkspaceManager:
                 # crawl runs waits in the stream, never lost.
                 await tg.start(workspace.watcher.run, changes_tx)
                 await tg.start(workspace.indexer.run, changes_rx)
+                if workspace.error is not None:  # restarted after a crash
+                    log.info("workspace_restarted", root=workspace.root)
+                    workspace.error = None
+                    workspace.indexer.recover()
 
     def set_degraded(self, workspace: Workspace, reason: str | None) -> None:
         """Mark `workspace` degraded (or no longer, with None) and publish
