@@ -84,6 +84,11 @@ class SocketIO:
                 await anyio.lowlevel.checkpoint()
             return data or None
 
+    @property
+    def watching(self) -> bool:
+        """Whether the event loop polls the socket for this reader now."""
+        return self._registered
+
     def try_send(self, data: bytes | memoryview) -> int:
         """Write what the socket takes now without waiting; bytes written.
 
