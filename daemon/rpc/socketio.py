@@ -34,7 +34,7 @@ class SocketIO:
     unregisters it, and the next wait registers it again.
     """
 
-    __slots__ = ("_sock", "_fd", "_loop", "_waiter", "_registered", "_closed")
+    __slots__ = ("_closed", "_fd", "_loop", "_registered", "_sock", "_waiter")
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
