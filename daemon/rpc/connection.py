@@ -5,7 +5,10 @@ A connection picks its framing from its first bytes, answers up to
 most `max_concurrent_per_connection` run at a time, and writes through one
 bounded outbox drained by a writer task: a client that stops reading blocks
 its own requests, and a subscriber whose notification buffer fills up is
-disconnected rather than buffered without bound.
+disconnected rather than buffered without bound. A reply with nothing queued
+before it is written straight to the socket, and only what the socket does
+not take goes through the outbox (socketio.py: a small request costs one
+event-loop turn).
 """
 
 from __future__ import annotations
