@@ -131,8 +131,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+        f"machine: {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()}; "
+        f"load average {load}; nice {os.nice(0)}"
     )
     base = Path(tempfile.mkdtemp(prefix="axdb-", dir="/tmp"))
     try:

@@ -18,6 +18,7 @@ import anyio
 import msgspec
 import structlog
 
+from axd.daemon.ops.logging import debug_enabled
 from axd.protocol.errors import ErrorCode, RpcError
 from axd.protocol.jsonrpc import (
     Call,
@@ -254,13 +255,14 @@ class Registry:
             self.observer_failures += 1
             if self.observer_failures == 1:
                 log.exception("request_observer_failed", method=method)
-        log.debug(
-            "request",
-            method=item.method,
-            id=item.id,
-            ms=round(elapsed * 1000, 3),
-            outcome=outcome,
-        )
+        if debug_enabled():
+            log.debug(
+                "request",
+                method=item.method,
+                id=item.id,
+                ms=round(elapsed * 1000, 3),
+                outcome=outcome,
+            )
         return None if item.is_notification else reply
 
     async def _call(self, call: Call, peer: Peer | None) -> tuple[bytes, str]:
