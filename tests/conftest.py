@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 import structlog
+from hypothesis import settings
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import Config, IndexConfig, LogConfig, MetricsConfig, WatchConfig
@@ -17,6 +18,11 @@ from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+# No per-example deadline: on a loaded two-core machine a slow example is the
+# scheduler's doing, not a bug (hypothesis would report it as a failure).
+settings.register_profile("axd", deadline=None)
+settings.load_profile("axd")
 
 # structlog's default console renderer formats tracebacks with rich, locals
 # included: seconds per traceback on a loaded machine (test_full_disk once

@@ -44,10 +44,20 @@ def repo(tmp_path: Path) -> Path:
 
 
 async def wait_ready(client: AsyncClient, root: Path, generation: int = 0) -> int:
-    status = await client.call(
-        m.INDEX_WAIT,
-        t.IndexWaitParams(root=str(root), generation=generation, timeout_s=GUARD_S),
-    )
+    """Wait for `generation` and a settled index. The watcher may queue the
+    same files again after an `index.reindex` commit (state `indexing` in
+    the answer): wait for that work too."""
+    with anyio.fail_after(GUARD_S):
+        while True:
+            status = await client.call(
+                m.INDEX_WAIT,
+                t.IndexWaitParams(
+                    root=str(root), generation=generation, timeout_s=GUARD_S
+                ),
+            )
+            if status.state != "indexing":
+                break
+            generation = status.generation
     assert status.state == "ready", status
     return status.generation
 
