@@ -1,6 +1,8 @@
-"""axd results as LSP types: kinds, ranges, locations, symbols, hover text.
+"""axd results as LSP wire shapes: kinds, ranges, locations, symbols, hover text.
 
-Mapping choices are written down in docs/protocol.md ("LSP front end").
+Results are `wire` Structs, encoded to JSON in one msgspec call (no
+lsprotocol objects, no cattrs on the hot path). Mapping choices are written
+down in docs/protocol.md ("LSP front end").
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from lsprotocol import types as lsp
+import msgspec
+from lsprotocol.types import SymbolKind
 from pygls.uris import from_fs_path
 
+from axd.client.lsp import wire
 from axd.client.lsp.positions import UTF8, LineCache, byte_col_to_character
 
 if TYPE_CHECKING:
@@ -19,30 +23,32 @@ if TYPE_CHECKING:
 
 # PROTOCOL.md's fixed kind vocabulary -> LSP SymbolKind. LSP has no "type
 # alias", "trait", "macro", "key" or "heading" kinds; the nearest are used.
-KINDS: dict[str, lsp.SymbolKind] = {
-    "function": lsp.SymbolKind.Function,
-    "method": lsp.SymbolKind.Method,
-    "class": lsp.SymbolKind.Class,
-    "struct": lsp.SymbolKind.Struct,
-    "interface": lsp.SymbolKind.Interface,
-    "trait": lsp.SymbolKind.Interface,
-    "enum": lsp.SymbolKind.Enum,
-    "module": lsp.SymbolKind.Module,
-    "namespace": lsp.SymbolKind.Namespace,
-    "type": lsp.SymbolKind.TypeParameter,
-    "constant": lsp.SymbolKind.Constant,
-    "variable": lsp.SymbolKind.Variable,
-    "field": lsp.SymbolKind.Field,
-    "property": lsp.SymbolKind.Property,
-    "macro": lsp.SymbolKind.Function,
-    "key": lsp.SymbolKind.Key,
-    "heading": lsp.SymbolKind.String,
+_LSP_KINDS: dict[str, SymbolKind] = {
+    "function": SymbolKind.Function,
+    "method": SymbolKind.Method,
+    "class": SymbolKind.Class,
+    "struct": SymbolKind.Struct,
+    "interface": SymbolKind.Interface,
+    "trait": SymbolKind.Interface,
+    "enum": SymbolKind.Enum,
+    "module": SymbolKind.Module,
+    "namespace": SymbolKind.Namespace,
+    "type": SymbolKind.TypeParameter,
+    "constant": SymbolKind.Constant,
+    "variable": SymbolKind.Variable,
+    "field": SymbolKind.Field,
+    "property": SymbolKind.Property,
+    "macro": SymbolKind.Function,
+    "key": SymbolKind.Key,
+    "heading": SymbolKind.String,
 }
+KINDS: dict[str, int] = {name: int(kind) for name, kind in _LSP_KINDS.items()}
+OTHER_KIND = int(SymbolKind.Variable)
 
 
-def symbol_kind(kind: str) -> lsp.SymbolKind:
+def symbol_kind(kind: str) -> int:
     """The LSP kind of an axd kind (Variable for one this version lacks)."""
-    return KINDS.get(kind, lsp.SymbolKind.Variable)
+    return KINDS.get(kind, OTHER_KIND)
 
 
 class Place:
@@ -72,34 +78,35 @@ class Ranges:
 
     def __init__(self, encoding: str, lines: LineCache) -> None:
         self.encoding = encoding
-        self._lines = lines
+        self.lines = lines
 
-    def range(self, path: str, r: t.Range) -> lsp.Range:
+    def range(self, path: str, r: t.Range) -> wire.Range:
         """The LSP range of `r` in the file at `path`."""
-        lines = None
-        if self.encoding != UTF8 and (r.start_col or r.end_col):
-            lines = self._lines.lines(path)
-        return lsp.Range(
-            start=self._position(lines, r.start_line, r.start_col),
-            end=self._position(lines, r.end_line, r.end_col),
+        start_col, end_col = r.start_col, r.end_col
+        if self.encoding != UTF8 and (start_col or end_col):
+            lines = self.lines.lines(path)
+            if lines is not None:
+                start_col = _character(lines, r.start_line, start_col, self.encoding)
+                end_col = _character(lines, r.end_line, end_col, self.encoding)
+        return wire.Range(
+            start=wire.Position(line=max(r.start_line - 1, 0), character=start_col),
+            end=wire.Position(line=max(r.end_line - 1, 0), character=end_col),
         )
 
-    def _position(self, lines: list[bytes] | None, line: int, col: int) -> lsp.Position:
-        text = (
-            lines[line - 1] if lines is not None and 1 <= line <= len(lines) else None
-        )
-        character = byte_col_to_character(text, col, self.encoding)
-        return lsp.Position(line=max(line - 1, 0), character=character)
-
-    def location(self, place: Place, rel: str, r: t.Range) -> lsp.Location:
+    def location(self, place: Place, rel: str, r: t.Range) -> wire.Location:
         """A Location for a workspace-relative path and range."""
-        return lsp.Location(
+        return wire.Location(
             uri=place.uri(rel), range=self.range(place.disk_path(rel), r)
         )
 
 
-def _contains(outer: lsp.Range, inner: lsp.Range) -> bool:
-    def key(p: lsp.Position) -> tuple[int, int]:
+def _character(lines: list[bytes], line: int, col: int, encoding: str) -> int:
+    text = lines[line - 1] if 1 <= line <= len(lines) else None
+    return byte_col_to_character(text, col, encoding)
+
+
+def _contains(outer: wire.Range, inner: wire.Range) -> bool:
+    def key(p: wire.Position) -> tuple[int, int]:
         return (p.line, p.character)
 
     return key(outer.start) <= key(inner.start) and key(inner.end) <= key(outer.end)
@@ -107,16 +114,16 @@ def _contains(outer: lsp.Range, inner: lsp.Range) -> bool:
 
 def document_symbols(
     ranges: Ranges, path: str, symbols: list[t.OutlineSymbol]
-) -> list[lsp.DocumentSymbol]:
+) -> list[wire.DocumentSymbol]:
     """symbols.outline's tree as hierarchical DocumentSymbols."""
-    out: list[lsp.DocumentSymbol] = []
+    out: list[wire.DocumentSymbol] = []
     for symbol in symbols:
         whole = ranges.range(path, symbol.range)
         name = ranges.range(path, symbol.selection_range)
         if not _contains(whole, name):  # LSP requires it; never send a bad tree
-            name = lsp.Range(start=whole.start, end=whole.start)
+            name = wire.Range(start=whole.start, end=whole.start)
         out.append(
-            lsp.DocumentSymbol(
+            wire.DocumentSymbol(
                 name=symbol.name or "?",
                 kind=symbol_kind(symbol.kind),
                 range=whole,
@@ -137,9 +144,9 @@ def container(qualified_name: str, name: str) -> str | None:
 
 def workspace_symbol(
     ranges: Ranges, place: Place, match: t.SymbolMatch
-) -> lsp.SymbolInformation:
+) -> wire.SymbolInformation:
     """One symbols.search match as SymbolInformation."""
-    return lsp.SymbolInformation(
+    return wire.SymbolInformation(
         name=match.name,
         kind=symbol_kind(match.kind),
         location=ranges.location(place, match.path, match.range),
@@ -166,16 +173,7 @@ def search_hit(ranges: Ranges, place: Place, hit: t.SearchHit) -> dict[str, obje
     location = ranges.location(place, hit.path, hit.range)
     return {
         "uri": location.uri,
-        "range": {
-            "start": {
-                "line": location.range.start.line,
-                "character": location.range.start.character,
-            },
-            "end": {
-                "line": location.range.end.line,
-                "character": location.range.end.character,
-            },
-        },
+        "range": msgspec.to_builtins(location.range),
         "path": hit.path,
         "language": hit.language,
         "kind": hit.kind,

@@ -72,6 +72,36 @@ def word_at(line: str, index: int) -> tuple[str, int, int] | None:
     return word, start, end
 
 
+class BufferLines:
+    """Lines of the editor's buffers, split once per version of their text.
+
+    pygls keeps each open document's text as one string and splits all of it
+    on every `lines` access; a definition needs one line. The split is kept
+    per document, valid while pygls holds the very same string (any edit
+    builds a new one). Lines end at `\\n` (a `\\r` before it is dropped), as
+    in the index; Unicode line separators do not end a line.
+    """
+
+    def __init__(self, documents: int = 64) -> None:
+        self._capacity = documents
+        self._split: OrderedDict[str, tuple[str, list[str]]] = OrderedDict()
+
+    def line(self, uri: str, source: str, number: int) -> str | None:
+        """Line `number` (0-based) of `source`, the text of `uri`; None if none."""
+        cached = self._split.get(uri)
+        if cached is not None and cached[0] is source:
+            lines = cached[1]
+            self._split.move_to_end(uri)
+        else:
+            lines = source.split("\n")
+            self._split[uri] = (source, lines)
+            while len(self._split) > self._capacity:
+                self._split.popitem(last=False)
+        if not 0 <= number < len(lines):
+            return None
+        return lines[number].removesuffix("\r")
+
+
 class LineCache:
     """Lines of files on disk, re-read when their size or mtime changes.
 
