@@ -32,6 +32,7 @@ load does not inflate. Target (issue #15): the LSP layer adds <= 1 ms at p50. Re
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
@@ -52,7 +53,12 @@ sys.path.insert(0, str(HERE))
 from corpus import build_corpus
 from daemon_proc import Daemon
 
-EXTENSIONS = {".py", ".go", ".ts", ".js", ".java", ".c", ".h", ".rs", ".rb"}
+# Source files drawn for definitions: several languages (the ~100k corpus has
+# Go, Java, TypeScript, PHP, Ruby, Rust, C, Python ...).
+EXTENSIONS = {
+    ".py", ".go", ".ts", ".tsx", ".js", ".java", ".kt", ".c", ".h", ".cc",
+    ".cpp", ".rs", ".rb", ".php", ".cs", ".scala",
+}  # fmt: skip
 AXD_LSP = [sys.executable, "-c", "from axd.client.cli import run; run()", "lsp"]
 TARGET_MS = 1.0
 
@@ -197,7 +203,12 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
     drawn = draw_definitions(daemon, root, args.samples, rng)
     prefixes = draw_prefixes(daemon, root, args.samples, rng)
     env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
-    server = LspProcess([*AXD_LSP, "--no-start"], env)
+    command = [*AXD_LSP, "--no-start"]
+    if args.profile:  # cProfile of the server, written when it exits
+        run_cli = "from axd.client.cli import run; import cProfile; "
+        run_cli += f"cProfile.run('run()', {str(args.profile)!r})"
+        command = [sys.executable, "-c", run_cli, "lsp", "--no-start"]
+    server = LspProcess(command, env)
     init = server.request(
         "initialize",
         {
@@ -275,6 +286,9 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
         "definitions": len(drawn),
         "prefixes": len(prefixes),
         "misses": misses // 2,
+        "languages": dict(
+            collections.Counter(path.suffix for path, *_ in drawn).most_common()
+        ),
     }
 
 
@@ -291,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, help="keep the index between runs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of `axd lsp` to this file"
+    )
     args = parser.parse_args(argv)
     if args.corpus:
         info = build_corpus(HERE / "corpus", args.corpus)
@@ -331,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"encoding {args.encoding}; {result['definitions']} definitions ({result['misses']} not found), {result['prefixes']} prefixes"
     )
+    print(f"definitions by extension: {result['languages']}")
     print(f"{'lookup':<20} {'p50 ms':>8} {'p95 ms':>8}")
     for name, row in report["ms"].items():
         print(f"{name:<20} {row['p50']:>8.3f} {row['p95']:>8.3f}")

@@ -7,16 +7,27 @@ task group. A connection that breaks means the daemon went away: one
 reconnect is tried (starting a daemon as the CLI does, in a thread since that
 code blocks, unless `--no-start`), the workspace folders are added again, and
 the request is retried once.
+
+Index changes: each root the server answers for is subscribed to
+`index.changed` (`watch`), so that caches of file contents (`LineCache`) are
+dropped exactly when the daemon re-indexes a file instead of being checked
+with a `stat` per result. Notifications are applied as they arrive and, before
+a call returns, every one already received is applied, so a result is never
+converted with a cache entry that a notification read before it had dropped.
+A new connection means notifications may have been missed: `on_reset` then,
+and the roots are subscribed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import msgspec
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import connect_or_start
@@ -31,6 +42,8 @@ if TYPE_CHECKING:
     from axd.protocol.methods import Method
 
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 # A connection the daemon closed: AsyncClient reports it as
 # DaemonUnavailableError when reading, but a write to it raises anyio's own.
@@ -63,6 +76,10 @@ class Backend:
         self._connecting = asyncio.Lock()
         self._failed_at: float | None = None
         self.roots: list[str] = []  # daemon roots added for the client's folders
+        self._wanted: set[str] = set()  # roots to subscribe on every connection
+        self.watching: set[str] = set()  # roots subscribed on this connection
+        self.on_change: Callable[[str, list[str]], None] = _ignore_change
+        self.on_reset: Callable[[], None] = _ignore_reset
 
     async def call(self, method: Method[Any, R], params: Any = None) -> tuple[R, bool]:
         """Call `method`; (result, whether a reconnect was needed first).
@@ -72,13 +89,53 @@ class Backend:
         """
         client = self._client or await self._connect(broken=None)
         try:
-            return await client.call(method, params), False
+            result = await client.call(method, params)
         except BROKEN:
             client = await self._connect(broken=client)
+        else:
+            self._apply_notifications(client)
+            return result, False
         try:
-            return await client.call(method, params), True
+            result = await client.call(method, params)
         except BROKEN as exc:
             raise DaemonUnavailableError(f"no daemon at {self.socket_path}") from exc
+        self._apply_notifications(client)
+        return result, True
+
+    async def watch(self, root: str) -> None:
+        """Report `root`'s index changes to `on_change`, now and after reconnects."""
+        self._wanted.add(root)
+        client = self._client
+        if client is not None and root not in self.watching:
+            await self._subscribe(client, root)
+
+    async def _subscribe(self, client: AsyncClient, root: str) -> None:
+        params = t.SubscribeParams(root=root, events=["index.changed"])
+        try:
+            await client.call(m.SUBSCRIBE, params)
+        except (RemoteError, *BROKEN):
+            return  # not watched: its files are checked with `stat` instead
+        if client is self._client:
+            self.watching.add(root)
+
+    def _apply_notifications(self, client: AsyncClient) -> None:
+        while True:
+            try:
+                method, params = client.notifications.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            self._notified(method, params)
+
+    def _notified(self, method: str, params: bytes) -> None:
+        if method != "index.changed":
+            return
+        try:
+            note = _INDEX_CHANGED.decode(params)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("unreadable index.changed notification: dropping caches")
+            self.on_reset()
+            return
+        self.on_change(note.root, [change.path for change in note.changes])
 
     async def close(self) -> None:
         """Close the connection."""
@@ -104,6 +161,9 @@ class Backend:
             self._failed_at = None
             if recovering:
                 await self._add_roots(client)
+            self.on_reset()  # changes made while disconnected were not reported
+            for root in sorted(self._wanted):
+                await self._subscribe(client, root)
             return client
 
     async def _open(self) -> AsyncClient:
@@ -120,13 +180,22 @@ class Backend:
         async def keep() -> None:  # owns the client's task group, start to end
             async with client:
                 opened.set()
-                await closing.wait()
+                relay = asyncio.ensure_future(self._relay(client))
+                try:
+                    await closing.wait()
+                finally:
+                    relay.cancel()
 
         self._keeper = asyncio.ensure_future(keep())
         self._closing = closing
         await opened.wait()
         self._client = client
         return client
+
+    async def _relay(self, client: AsyncClient) -> None:
+        """Apply notifications as they arrive (also between calls)."""
+        async for method, params in client.notifications:
+            self._notified(method, params)
 
     def _start_daemon(self) -> None:
         """The CLI's auto-start (blocking: it waits for the daemon to answer)."""
@@ -140,6 +209,7 @@ class Backend:
     async def _drop(self) -> None:
         keeper, closing = self._keeper, self._closing
         self._client = self._keeper = self._closing = None
+        self.watching.clear()
         if keeper is not None and closing is not None:
             closing.set()
             with contextlib.suppress(Exception):
@@ -151,6 +221,17 @@ class Backend:
         for root in list(self.roots):
             with contextlib.suppress(RemoteError):
                 await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=root))
+
+
+def _ignore_change(root: str, paths: list[str]) -> None:
+    """`on_change` until a cache is attached."""
+
+
+def _ignore_reset() -> None:
+    """`on_reset` until a cache is attached."""
+
+
+_INDEX_CHANGED = msgspec.json.Decoder(t.IndexChanged)
 
 
 def announce_once() -> Callable[[bool], bool]:

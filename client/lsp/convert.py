@@ -8,7 +8,6 @@ down in docs/protocol.md ("LSP front end").
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -57,47 +56,61 @@ class Place:
     def __init__(self, root: str, folder: str) -> None:
         self.root = root  # resolved, as the daemon names it
         self.folder = folder  # as the client named it (symlinks kept)
+        self._uris: dict[str, str] = {}
 
     def disk_path(self, rel: str) -> str:
         """The file the index read, for column conversion."""
-        return os.path.join(self.root, rel)
+        return disk_path(self.root, rel)
 
     def uri(self, rel: str) -> str:
-        """The URI the client knows the file by."""
-        return file_uri(os.path.join(self.folder, rel))
+        """The URI the client knows the file by (cached: results repeat files)."""
+        found = self._uris.get(rel)
+        if found is None:
+            if len(self._uris) >= URIS_PER_PLACE:
+                self._uris.clear()  # rare; refilled as results come
+            found = from_fs_path(os.path.join(self.folder, rel)) or ""
+            self._uris[rel] = found
+        return found
 
 
-@lru_cache(maxsize=4096)
-def file_uri(path: str) -> str:
-    """`file://` URI of an absolute path (cached: results repeat files)."""
-    return from_fs_path(path) or ""
+URIS_PER_PLACE = 100_000
+
+
+def disk_path(root: str, rel: str) -> str:
+    """The path of workspace file `rel` under the daemon's `root`."""
+    return os.path.join(root, rel)
 
 
 class Ranges:
-    """Converts axd ranges (1-based lines, byte columns) to LSP ranges."""
+    """Converts axd ranges (1-based lines, byte columns) to LSP ranges.
 
-    def __init__(self, encoding: str, lines: LineCache) -> None:
+    `watched` holds the daemon roots whose changes reach `lines.forget`
+    (`Backend.watching`): their files are not `stat`ed per result.
+    """
+
+    def __init__(self, encoding: str, lines: LineCache, watched: set[str]) -> None:
         self.encoding = encoding
         self.lines = lines
+        self.watched = watched
+        self._convert = encoding != UTF8
 
-    def range(self, path: str, r: t.Range) -> wire.Range:
-        """The LSP range of `r` in the file at `path`."""
+    def range(self, place: Place, rel: str, r: t.Range) -> wire.Range:
+        """The LSP range of `r` in workspace file `rel`."""
         start_col, end_col = r.start_col, r.end_col
-        if self.encoding != UTF8 and (start_col or end_col):
-            lines = self.lines.lines(path)
+        if self._convert and (start_col or end_col):
+            path = disk_path(place.root, rel)
+            lines = self.lines.lines(path, watched=place.root in self.watched)
             if lines is not None:
                 start_col = _character(lines, r.start_line, start_col, self.encoding)
                 end_col = _character(lines, r.end_line, end_col, self.encoding)
         return wire.Range(
-            start=wire.Position(line=max(r.start_line - 1, 0), character=start_col),
-            end=wire.Position(line=max(r.end_line - 1, 0), character=end_col),
+            wire.Position(r.start_line - 1 if r.start_line > 0 else 0, start_col),
+            wire.Position(r.end_line - 1 if r.end_line > 0 else 0, end_col),
         )
 
     def location(self, place: Place, rel: str, r: t.Range) -> wire.Location:
         """A Location for a workspace-relative path and range."""
-        return wire.Location(
-            uri=place.uri(rel), range=self.range(place.disk_path(rel), r)
-        )
+        return wire.Location(place.uri(rel), self.range(place, rel, r))
 
 
 def _character(lines: list[bytes], line: int, col: int, encoding: str) -> int:
@@ -113,13 +126,13 @@ def _contains(outer: wire.Range, inner: wire.Range) -> bool:
 
 
 def document_symbols(
-    ranges: Ranges, path: str, symbols: list[t.OutlineSymbol]
+    ranges: Ranges, place: Place, rel: str, symbols: list[t.OutlineSymbol]
 ) -> list[wire.DocumentSymbol]:
     """symbols.outline's tree as hierarchical DocumentSymbols."""
     out: list[wire.DocumentSymbol] = []
     for symbol in symbols:
-        whole = ranges.range(path, symbol.range)
-        name = ranges.range(path, symbol.selection_range)
+        whole = ranges.range(place, rel, symbol.range)
+        name = ranges.range(place, rel, symbol.selection_range)
         if not _contains(whole, name):  # LSP requires it; never send a bad tree
             name = wire.Range(start=whole.start, end=whole.start)
         out.append(
@@ -129,7 +142,7 @@ def document_symbols(
                 range=whole,
                 selection_range=name,
                 detail=symbol.kind,
-                children=document_symbols(ranges, path, symbol.children),
+                children=document_symbols(ranges, place, rel, symbol.children),
             )
         )
     return out

@@ -52,13 +52,15 @@ class Features:
     def __init__(self, server: LanguageServer, backend: Backend) -> None:
         self.server = server
         self.backend = backend
-        self.ranges = Ranges(UTF16, LineCache())
+        self.ranges = Ranges(UTF16, LineCache(), backend.watching)
         self.folders: list[Place] = []  # the client's workspace folders
         self._known: list[Place] = []  # other daemon workspaces seen since
         self._pending: list[str] = []  # folders not added yet (no daemon)
         self._outage = announce_once()
         self._buffers = BufferLines()
         self._markdown: bool | None = None  # hover format, once capabilities are known
+        backend.on_change = self._files_changed
+        backend.on_reset = self._forget_files
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -88,6 +90,12 @@ class Features:
             self._say(lsp.MessageType.Info, "axd: the daemon went away; reconnected")
         return result
 
+    def _files_changed(self, root: str, paths: list[str]) -> None:
+        self.ranges.lines.forget([convert.disk_path(root, path) for path in paths])
+
+    def _forget_files(self) -> None:
+        self.ranges.lines.clear()
+
     def spawn(self, method: Method[Any, R], params: Any) -> asyncio.Task[R | None]:
         """`call` as a task, to run several calls at once."""
         pending = self.call(method, params)  # no context: mypy infers R, not R | None
@@ -116,6 +124,7 @@ class Features:
                 continue
             if all(p.root != added.root for p in self.folders):
                 self.folders.append(Place(added.root, path))
+            await self.backend.watch(added.root)
         self.backend.roots = [p.root for p in self.folders]
         real_path.cache_clear()
 
@@ -250,9 +259,7 @@ class Features:
         )
         if result is None:
             return []
-        return convert.document_symbols(
-            self.ranges, place.disk_path(rel), result.symbols
-        )
+        return convert.document_symbols(self.ranges, place, rel, result.symbols)
 
     async def hover(self, params: wire.TextDocumentPositionParams) -> wire.Hover | None:
         """Signature and docstring of the definition under the cursor."""

@@ -102,36 +102,52 @@ class BufferLines:
         return lines[number].removesuffix("\r")
 
 
+# A file's identity for `LineCache`: (mtime_ns, size) from `stat`, or None for
+# a file under a watched root, valid until the daemon reports it changed.
+Key = tuple[int, int] | None
+
+
 class LineCache:
-    """Lines of files on disk, re-read when their size or mtime changes.
+    """Lines of the files results point into, as the index read them.
 
     Most source files are pure ASCII, where byte columns are already UTF-16
-    columns: for those only the fact is kept (many of them, cheaply), so a
-    result in a file seen before costs one `stat`. Line lists are kept for
-    the few recent non-ASCII files.
+    columns: for those only the fact is kept (many of them, cheaply); line
+    lists are kept for the few recent non-ASCII files.
+
+    A file under a watched root (one whose `index.changed` notifications
+    reach `forget`) is read once and trusted until the daemon reports it
+    changed: no `stat` per result, and the columns are converted with the
+    text the index was built from even while a newer save waits to be
+    indexed. Any other file is checked with one `stat` per result.
     """
 
     def __init__(self, files: int = 256, ascii_files: int = 50_000) -> None:
         self._capacity = files
         self._ascii_capacity = ascii_files
-        self._ascii: dict[str, tuple[int, int]] = {}
-        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = (
-            OrderedDict()
-        )
+        self._ascii: dict[str, Key] = {}
+        self._files: OrderedDict[str, tuple[Key, list[bytes]]] = OrderedDict()
 
-    def lines(self, path: str) -> list[bytes] | None:
-        """The lines of `path` (no newlines); None if all ASCII or unreadable."""
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        key = (stat.st_mtime_ns, stat.st_size)
-        if self._ascii.get(path) == key:
+    def lines(self, path: str, *, watched: bool = False) -> list[bytes] | None:
+        """The lines of `path` (no newlines); None if all ASCII or unreadable.
+
+        `watched`: `path` is under a root whose changes reach `forget`.
+        """
+        key: Key = None
+        if not watched:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                return None
+            key = (stat.st_mtime_ns, stat.st_size)
+        if self._ascii.get(path, False) == key:
             return None
         cached = self._files.get(path)
         if cached is not None and cached[0] == key:
             self._files.move_to_end(path)
             return cached[1]
+        return self._read(path, key)
+
+    def _read(self, path: str, key: Key) -> list[bytes] | None:
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -139,7 +155,7 @@ class LineCache:
             return None
         if data.isascii():
             if len(self._ascii) >= self._ascii_capacity:
-                self._ascii.clear()  # rare; refilled one stat + read at a time
+                self._ascii.clear()  # rare; refilled one read at a time
             self._ascii[path] = key
             return None
         lines = data.split(b"\n")
@@ -147,3 +163,14 @@ class LineCache:
         while len(self._files) > self._capacity:
             self._files.popitem(last=False)
         return lines
+
+    def forget(self, paths: list[str]) -> None:
+        """These files changed: read them again when next needed."""
+        for path in paths:
+            self._ascii.pop(path, None)
+            self._files.pop(path, None)
+
+    def clear(self) -> None:
+        """Forget every file (changes may have been missed)."""
+        self._ascii.clear()
+        self._files.clear()

@@ -22,7 +22,7 @@ from axd.client.lsp import wire
 from axd.client.lsp.backend import Backend
 from axd.client.lsp.convert import Ranges
 from axd.client.lsp.features import Features
-from axd.client.lsp.positions import UTF8, UTF16, LineCache
+from axd.client.lsp.positions import UTF8, UTF16
 from axd.client.lsp.router import Route, Router, route, run
 from axd.protocol import __version__
 
@@ -114,7 +114,7 @@ def build(backend: Backend) -> tuple[LanguageServer, Router]:
     async def initialize(params: lsp.InitializeParams) -> None:
         chosen = server.workspace.position_encoding or UTF16
         encoding = str(getattr(chosen, "value", chosen))  # an Enum or a str
-        features.ranges = Ranges(encoding, LineCache())
+        features.ranges = Ranges(encoding, features.ranges.lines, backend.watching)
         await features.add_folders(folders_of(params))
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
