@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -203,7 +204,8 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
     drawn = draw_definitions(daemon, root, args.samples, rng)
     prefixes = draw_prefixes(daemon, root, args.samples, rng)
     env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
-    command = [*AXD_LSP, "--no-start"]
+    command = shlex.split(args.lsp_command) if args.lsp_command else [*AXD_LSP]
+    command.append("--no-start")
     if args.profile:  # cProfile of the server, written when it exits
         run_cli = "from axd.client.cli import run; import cProfile; "
         run_cli += f"cProfile.run('run()', {str(args.profile)!r})"
@@ -305,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, help="keep the index between runs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--lsp-command",
+        help="the server to measure instead of `axd lsp` (e.g. an older build;"
+        " `--no-start` is appended)",
+    )
     parser.add_argument(
         "--profile", type=Path, help="write a cProfile of `axd lsp` to this file"
     )
