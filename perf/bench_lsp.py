@@ -110,16 +110,23 @@ def draw_definitions(
 
 
 def draw_prefixes(
-    daemon: Daemon, root: Path, samples: int, rng: random.Random
+    daemon: Daemon,
+    root: Path,
+    samples: int,
+    rng: random.Random,
+    defined: list[str],
 ) -> list[str]:
+    """2-6 character prefixes of indexed names, as a user types them: names
+    found by a few common prefixes plus the names of the drawn definitions
+    (so every language of the tree is queried)."""
+    found = {
+        s["name"]
+        for q in ("get", "set", "test", "Rea", "par", "Fi", "run", "op", "to", "is")
+        for s in daemon.call("symbols.search", {"root": str(root), "query": q, "limit": 200})["symbols"]
+    }  # fmt: skip
     names = sorted(
-        {
-            s["name"]
-            for q in ("get", "set", "test", "Rea", "par", "Fi", "run", "op", "to", "is")
-            for s in daemon.call("symbols.search", {"root": str(root), "query": q, "limit": 200})["symbols"]
-            if s["name"].isidentifier() and len(s["name"]) >= 3
-        }
-    )  # fmt: skip
+        name for name in found | set(defined) if name.isidentifier() and len(name) >= 3
+    )
     return [
         name[: rng.randint(2, min(6, len(name)))]
         for name in rng.sample(names, min(samples, len(names)))
@@ -202,7 +209,8 @@ def lsp_params(method: str, item: Any, encoding: str) -> dict[str, Any]:
 def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
     rng = random.Random(args.seed)
     drawn = draw_definitions(daemon, root, args.samples, rng)
-    prefixes = draw_prefixes(daemon, root, args.samples, rng)
+    names = [name for _, name, *_ in drawn]
+    prefixes = draw_prefixes(daemon, root, args.samples, rng, names)
     env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
     command = shlex.split(args.lsp_command) if args.lsp_command else [*AXD_LSP]
     command.append("--no-start")

@@ -15,7 +15,7 @@ from lsprotocol.types import SymbolKind
 from pygls.uris import from_fs_path
 
 from axd.client.lsp import wire
-from axd.client.lsp.positions import UTF8, LineCache, byte_col_to_character
+from axd.client.lsp.positions import UTF8, LineCache, Wide, byte_col_to_character
 
 if TYPE_CHECKING:
     from axd.protocol import types as t
@@ -99,10 +99,10 @@ class Ranges:
         start_col, end_col = r.start_col, r.end_col
         if self._convert and (start_col or end_col):
             path = disk_path(place.root, rel)
-            lines = self.lines.lines(path, watched=place.root in self.watched)
-            if lines is not None:
-                start_col = _character(lines, r.start_line, start_col, self.encoding)
-                end_col = _character(lines, r.end_line, end_col, self.encoding)
+            wide = self.lines.wide_lines(path, watched=place.root in self.watched)
+            if wide is not None:
+                start_col = _character(wide, r.start_line, start_col, self.encoding)
+                end_col = _character(wide, r.end_line, end_col, self.encoding)
         return wire.Range(
             wire.Position(r.start_line - 1 if r.start_line > 0 else 0, start_col),
             wire.Position(r.end_line - 1 if r.end_line > 0 else 0, end_col),
@@ -113,9 +113,9 @@ class Ranges:
         return wire.Location(place.uri(rel), self.range(place, rel, r))
 
 
-def _character(lines: list[bytes], line: int, col: int, encoding: str) -> int:
-    text = lines[line - 1] if 1 <= line <= len(lines) else None
-    return byte_col_to_character(text, col, encoding)
+def _character(wide: Wide, line: int, col: int, encoding: str) -> int:
+    text = wide.get(line)  # None: an ASCII line, where bytes are characters
+    return col if text is None else byte_col_to_character(text, col, encoding)
 
 
 def _contains(outer: wire.Range, inner: wire.Range) -> bool:

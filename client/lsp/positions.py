@@ -106,29 +106,35 @@ class BufferLines:
 # a file under a watched root, valid until the daemon reports it changed.
 Key = tuple[int, int] | None
 
+# The non-ASCII lines of a file by 1-based number (empty: all ASCII).
+Wide = dict[int, bytes]
+_ALL_ASCII: Wide = {}
+
 
 class LineCache:
-    """Lines of the files results point into, as the index read them.
+    """What column conversion needs of the files results point into.
 
-    Most source files are pure ASCII, where byte columns are already UTF-16
-    columns: for those only the fact is kept (many of them, cheaply); line
-    lists are kept for the few recent non-ASCII files.
+    Only non-ASCII lines need converting (on an ASCII line byte columns are
+    UTF-16 columns), so a file is kept as its non-ASCII lines alone: nothing
+    for most files, a few lines for most others. Many files fit (a big
+    workspace's results spread over thousands); the least recently used go
+    when there are more than `files` or their lines pass `budget` bytes.
 
     A file under a watched root (one whose `index.changed` notifications
     reach `forget`) is read once and trusted until the daemon reports it
-    changed: no `stat` per result, and the columns are converted with the
-    text the index was built from even while a newer save waits to be
-    indexed. Any other file is checked with one `stat` per result.
+    changed: no `stat` per result, and columns are converted with the text
+    the index was built from even while a newer save waits to be indexed.
+    Any other file is checked with one `stat` per result.
     """
 
-    def __init__(self, files: int = 256, ascii_files: int = 50_000) -> None:
+    def __init__(self, files: int = 50_000, budget: int = 32 << 20) -> None:
         self._capacity = files
-        self._ascii_capacity = ascii_files
-        self._ascii: dict[str, Key] = {}
-        self._files: OrderedDict[str, tuple[Key, list[bytes]]] = OrderedDict()
+        self._budget = budget
+        self._held = 0  # bytes of the kept lines
+        self._files: OrderedDict[str, tuple[Key, Wide]] = OrderedDict()
 
-    def lines(self, path: str, *, watched: bool = False) -> list[bytes] | None:
-        """The lines of `path` (no newlines); None if all ASCII or unreadable.
+    def wide_lines(self, path: str, *, watched: bool = False) -> Wide | None:
+        """The non-ASCII lines of `path`; None if there are none (or unreadable).
 
         `watched`: `path` is under a root whose changes reach `forget`.
         """
@@ -139,38 +145,40 @@ class LineCache:
             except OSError:
                 return None
             key = (stat.st_mtime_ns, stat.st_size)
-        if self._ascii.get(path, False) == key:
-            return None
         cached = self._files.get(path)
         if cached is not None and cached[0] == key:
             self._files.move_to_end(path)
-            return cached[1]
-        return self._read(path, key)
+            return cached[1] or None
+        return self._read(path, key) or None
 
-    def _read(self, path: str, key: Key) -> list[bytes] | None:
+    def _read(self, path: str, key: Key) -> Wide:
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError:
-            return None
-        if data.isascii():
-            if len(self._ascii) >= self._ascii_capacity:
-                self._ascii.clear()  # rare; refilled one read at a time
-            self._ascii[path] = key
-            return None
-        lines = data.split(b"\n")
-        self._files[path] = (key, lines)
-        while len(self._files) > self._capacity:
-            self._files.popitem(last=False)
-        return lines
+            return _ALL_ASCII
+        wide = _ALL_ASCII
+        if not data.isascii():
+            lines = data.split(b"\n")
+            wide = {n: line for n, line in enumerate(lines, 1) if not line.isascii()}
+        self._drop(path)
+        self._files[path] = (key, wide)
+        self._held += sum(map(len, wide.values()))
+        while len(self._files) > self._capacity or self._held > self._budget:
+            self._drop(next(iter(self._files)))
+        return wide
+
+    def _drop(self, path: str) -> None:
+        gone = self._files.pop(path, None)
+        if gone is not None:
+            self._held -= sum(map(len, gone[1].values()))
 
     def forget(self, paths: list[str]) -> None:
         """These files changed: read them again when next needed."""
         for path in paths:
-            self._ascii.pop(path, None)
-            self._files.pop(path, None)
+            self._drop(path)
 
     def clear(self) -> None:
         """Forget every file (changes may have been missed)."""
-        self._ascii.clear()
         self._files.clear()
+        self._held = 0
