@@ -16,7 +16,8 @@ interleaved so both see the same machine:
 * **socket**: the same lookups as one blocking NDJSON call each, what the
   server asks the daemon: ``symbols.definition {root, name, path}`` (the
   same-file tier, which answers at a definition) and ``symbols.search {root, query,
-  limit: 100}``.
+  limit: 100}``, the result decoded to plain JSON as the LSP client does
+  with its replies (a client of either must read what it gets).
 
 Latency is the client's wall time per request (send to decoded reply),
 p50/p95. On a shared, loaded machine most of the LSP layer's wall time is
@@ -62,6 +63,7 @@ EXTENSIONS = {
 }  # fmt: skip
 AXD_LSP = [sys.executable, "-c", "from axd.client.cli import run; run()", "lsp"]
 TARGET_MS = 1.0
+from axd.client.lsp.features import SYMBOLS_LIMIT  # what `axd lsp` asks for
 
 
 def pct(values: list[float], q: float) -> float:
@@ -257,9 +259,11 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
                 lsp_def = time.perf_counter() - started
                 misses += not found
                 started = time.perf_counter()
-                direct.call_raw(
-                    "symbols.definition",
-                    {"root": str(root), "name": name, "path": rel_path(root, path)},
+                json.loads(
+                    direct.call_raw(
+                        "symbols.definition",
+                        {"root": str(root), "name": name, "path": rel_path(root, path)},
+                    )
                 )
                 sock_def = time.perf_counter() - started
                 query = prefixes[i % len(prefixes)]
@@ -267,8 +271,11 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
                 server.request("workspace/symbol", {"query": query})
                 lsp_sym = time.perf_counter() - started
                 started = time.perf_counter()
-                direct.call_raw(
-                    "symbols.search", {"root": str(root), "query": query, "limit": 100}
+                json.loads(
+                    direct.call_raw(
+                        "symbols.search",
+                        {"root": str(root), "query": query, "limit": SYMBOLS_LIMIT},
+                    )
                 )
                 sock_sym = time.perf_counter() - started
                 if rnd:

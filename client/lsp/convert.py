@@ -58,10 +58,6 @@ class Place:
         self.folder = folder  # as the client named it (symlinks kept)
         self._uris: dict[str, str] = {}
 
-    def disk_path(self, rel: str) -> str:
-        """The file the index read, for column conversion."""
-        return disk_path(self.root, rel)
-
     def uri(self, rel: str) -> str:
         """The URI the client knows the file by (cached: results repeat files)."""
         found = self._uris.get(rel)
@@ -74,11 +70,6 @@ class Place:
 
 
 URIS_PER_PLACE = 100_000
-
-
-def disk_path(root: str, rel: str) -> str:
-    """The path of workspace file `rel` under the daemon's `root`."""
-    return os.path.join(root, rel)
 
 
 class Ranges:
@@ -98,8 +89,8 @@ class Ranges:
         """The LSP range of `r` in workspace file `rel`."""
         start_col, end_col = r.start_col, r.end_col
         if self._convert and (start_col or end_col):
-            path = disk_path(place.root, rel)
-            wide = self.lines.wide_lines(path, watched=place.root in self.watched)
+            root = place.root
+            wide = self.lines.wide_lines(root, rel, watched=root in self.watched)
             if wide is not None:
                 start_col = _character(wide, r.start_line, start_col, self.encoding)
                 end_col = _character(wide, r.end_line, end_col, self.encoding)
@@ -159,11 +150,12 @@ def workspace_symbol(
     ranges: Ranges, place: Place, match: t.SymbolMatch
 ) -> wire.SymbolInformation:
     """One symbols.search match as SymbolInformation."""
+    name = match.name
     return wire.SymbolInformation(
-        name=match.name,
-        kind=symbol_kind(match.kind),
-        location=ranges.location(place, match.path, match.range),
-        container_name=container(match.qualified_name, match.name),
+        name,
+        KINDS.get(match.kind, OTHER_KIND),
+        ranges.location(place, match.path, match.range),
+        container(match.qualified_name, name),
     )
 
 

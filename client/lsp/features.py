@@ -91,7 +91,7 @@ class Features:
         return result
 
     def _files_changed(self, root: str, paths: list[str]) -> None:
-        self.ranges.lines.forget([convert.disk_path(root, path) for path in paths])
+        self.ranges.lines.forget(root, paths)
 
     def _forget_files(self) -> None:
         self.ranges.lines.clear()

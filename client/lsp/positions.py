@@ -131,29 +131,32 @@ class LineCache:
         self._capacity = files
         self._budget = budget
         self._held = 0  # bytes of the kept lines
-        self._files: OrderedDict[str, tuple[Key, Wide]] = OrderedDict()
+        # by (daemon root, workspace-relative path): no path joined per result
+        self._files: OrderedDict[tuple[str, str], tuple[Key, Wide]] = OrderedDict()
 
-    def wide_lines(self, path: str, *, watched: bool = False) -> Wide | None:
-        """The non-ASCII lines of `path`; None if there are none (or unreadable).
+    def wide_lines(self, root: str, rel: str, *, watched: bool = False) -> Wide | None:
+        """The non-ASCII lines of file `rel` of the workspace at `root`; None
+        if there are none (or it is unreadable).
 
-        `watched`: `path` is under a root whose changes reach `forget`.
+        `watched`: `root`'s changes reach `forget`.
         """
         key: Key = None
         if not watched:
             try:
-                stat = os.stat(path)
+                stat = os.stat(os.path.join(root, rel))
             except OSError:
                 return None
             key = (stat.st_mtime_ns, stat.st_size)
-        cached = self._files.get(path)
+        name = (root, rel)
+        cached = self._files.get(name)
         if cached is not None and cached[0] == key:
-            self._files.move_to_end(path)
+            self._files.move_to_end(name)
             return cached[1] or None
-        return self._read(path, key) or None
+        return self._read(name, key) or None
 
-    def _read(self, path: str, key: Key) -> Wide:
+    def _read(self, name: tuple[str, str], key: Key) -> Wide:
         try:
-            with open(path, "rb") as handle:
+            with open(os.path.join(*name), "rb") as handle:
                 data = handle.read()
         except OSError:
             return _ALL_ASCII
@@ -161,22 +164,22 @@ class LineCache:
         if not data.isascii():
             lines = data.split(b"\n")
             wide = {n: line for n, line in enumerate(lines, 1) if not line.isascii()}
-        self._drop(path)
-        self._files[path] = (key, wide)
+        self._drop(name)
+        self._files[name] = (key, wide)
         self._held += sum(map(len, wide.values()))
         while len(self._files) > self._capacity or self._held > self._budget:
             self._drop(next(iter(self._files)))
         return wide
 
-    def _drop(self, path: str) -> None:
-        gone = self._files.pop(path, None)
+    def _drop(self, name: tuple[str, str]) -> None:
+        gone = self._files.pop(name, None)
         if gone is not None:
             self._held -= sum(map(len, gone[1].values()))
 
-    def forget(self, paths: list[str]) -> None:
-        """These files changed: read them again when next needed."""
-        for path in paths:
-            self._drop(path)
+    def forget(self, root: str, rels: list[str]) -> None:
+        """These files of `root` changed: read them again when next needed."""
+        for rel in rels:
+            self._drop((root, rel))
 
     def clear(self) -> None:
         """Forget every file (changes may have been missed)."""
