@@ -131,7 +131,11 @@ class Router:
             message = f"{type(exc).__name__}: {exc}"
             body = wire.error(msg_id, wire.INTERNAL_ERROR, message)
         else:
-            body = wire.response(msg_id, task.result())
+            try:
+                body = wire.response(msg_id, task.result())
+            except (TypeError, msgspec.EncodeError) as exc:  # not encodable
+                log.error("request %s: unencodable result", msg_id, exc_info=exc)
+                body = wire.error(msg_id, wire.INTERNAL_ERROR, str(exc))
         self._send(body)
 
     def _cancel(self, body: bytes) -> bool:
