@@ -143,14 +143,15 @@ async def test_a_cancelled_request_is_answered_request_cancelled(
     repo = write_tree(tmp_path / "repo")
     silent: list[SocketStream] = []
 
-    async def keep(stream: SocketStream) -> None:
-        silent.append(stream)
+    async def accept_and_keep() -> None:
+        while True:
+            silent.append(await listener.accept())
 
     async with (
         await anyio.create_unix_listener(str(config.socket_path)) as listener,
         anyio.create_task_group() as tg,
     ):
-        tg.start_soon(listener.serve, keep)
+        tg.start_soon(accept_and_keep)
         async with raw_server(config) as lsp:
             await lsp.request("initialize", initialize_params(repo))  # hangs too
             hanging = await lsp.request(

@@ -282,6 +282,16 @@ class Features:
         if self._pending:
             await self.add_folders([])
         places = self.folders or self._known
+        if len(places) == 1:  # the common case: no task, no merge
+            place = places[0]
+            found = await self.call(
+                m.SYMBOLS_SEARCH,
+                t.SymbolSearchParams(root=place.root, query=query, limit=SYMBOLS_LIMIT),
+            )
+            return [
+                convert.workspace_symbol(self.ranges, place, match)
+                for match in (found.symbols[:SYMBOLS_LIMIT] if found else [])
+            ]
         tasks = []
         for place in places:
             task = self.spawn(

@@ -40,6 +40,7 @@ from axd.protocol.framing import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+    from typing import BinaryIO
 
     from pygls.lsp.server import LanguageServer
 
@@ -117,25 +118,30 @@ class Router:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self._send(wire.error(msg_id, wire.INVALID_PARAMS, str(exc)))
             return
-        task = asyncio.ensure_future(found.handler(params))
+        task = asyncio.ensure_future(self._answer(msg_id, found.handler, params))
         self._in_flight[msg_id] = task
-        task.add_done_callback(partial(self._answer, msg_id))
 
-    def _answer(self, msg_id: wire.MsgId, task: asyncio.Task[Any]) -> None:
-        if self._in_flight.get(msg_id) is task:
-            del self._in_flight[msg_id]
-        if task.cancelled():
+    async def _answer(
+        self, msg_id: wire.MsgId, handler: Callable[[Any], Awaitable[Any]], params: Any
+    ) -> None:
+        """Run the handler and send its answer (from the task itself: no
+        done-callback, one event loop turn less)."""
+        try:
+            result = await handler(params)
+        except asyncio.CancelledError:  # $/cancelRequest (or the server stops)
             body = wire.error(msg_id, wire.REQUEST_CANCELLED, "request cancelled")
-        elif (exc := task.exception()) is not None:
+        except Exception as exc:
             log.error("request %s failed", msg_id, exc_info=exc)
             message = f"{type(exc).__name__}: {exc}"
             body = wire.error(msg_id, wire.INTERNAL_ERROR, message)
         else:
             try:
-                body = wire.response(msg_id, task.result())
+                body = wire.response(msg_id, result)
             except (TypeError, msgspec.EncodeError) as exc:  # not encodable
                 log.error("request %s: unencodable result", msg_id, exc_info=exc)
                 body = wire.error(msg_id, wire.INTERNAL_ERROR, str(exc))
+        if self._in_flight.get(msg_id) is asyncio.current_task():
+            del self._in_flight[msg_id]
         self._send(body)
 
     def _cancel(self, body: bytes) -> bool:
@@ -148,7 +154,17 @@ class Router:
         if task is None:
             return False
         task.cancel()
+        # A task cancelled before its first step never enters `_answer`:
+        # answer for it then.
+        task.add_done_callback(partial(self._unstarted, target))
         return True
+
+    def _unstarted(self, msg_id: wire.MsgId, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            return  # `_answer` ran and answered
+        if self._in_flight.get(msg_id) is task:
+            del self._in_flight[msg_id]
+        self._send(wire.error(msg_id, wire.REQUEST_CANCELLED, "request cancelled"))
 
     def _send(self, body: bytes) -> None:
         writer = self._server.protocol.writer
@@ -157,7 +173,7 @@ class Router:
         try:
             # pygls' writer: the same stream and order as pygls' own messages
             writer.write(encode("content-length", body))
-        except OSError as exc:  # the editor went away; stdin's EOF ends the loop
+        except (OSError, ValueError) as exc:  # the editor went away (or stdout closed)
             log.debug("cannot answer: %s", exc)
 
     def _to_pygls(self, body: bytes) -> None:
@@ -174,19 +190,69 @@ class Router:
 _CANCEL = msgspec.json.Decoder(Notification[wire.CancelParams])
 
 
-async def run(
-    router: Router, chunks: AsyncIterator[bytes], stopped: Callable[[], bool]
-) -> None:
-    """Feed the client's byte stream to `router` until EOF or `stopped()`."""
-    decoder = ContentLengthDecoder(MAX_MESSAGE_BYTES)
-    async for data in chunks:
-        for frame in decoder.feed(data):
+class Feeder:
+    """Cuts the client's byte stream into messages for the router."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._decoder = ContentLengthDecoder(MAX_MESSAGE_BYTES)
+
+    def feed(self, data: bytes) -> bool:
+        """Dispatch the messages `data` completes; False: stop reading."""
+        for frame in self._decoder.feed(data):
             if isinstance(frame, Message):
-                router.dispatch(frame.body)
+                self._router.dispatch(frame.body)
             elif isinstance(frame, Oversized):
                 log.error("ignored a message of %d bytes (too large)", frame.size)
             elif isinstance(frame, Broken):
                 log.error("unreadable LSP framing (%s); stopping", frame.reason)
-                return
-        if stopped():
+                return False
+        return True
+
+
+class PipeReader(asyncio.Protocol):
+    """Stdin as a pipe: messages are dispatched from the event loop's read
+    callback itself (no stream reader, no waiting coroutine to wake)."""
+
+    def __init__(self, feeder: Feeder, stopped: Callable[[], bool]) -> None:
+        self._feeder = feeder
+        self._stopped = stopped
+        self._transport: asyncio.BaseTransport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self._feeder.feed(data) or self._stopped():
+            assert self._transport is not None
+            self._transport.close()
+
+    def eof_received(self) -> None:
+        self._finish()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def read_pipe(
+    feeder: Feeder, pipe: BinaryIO, stopped: Callable[[], bool]
+) -> None:
+    """Serve messages from `pipe` (a pipe or socket) until EOF or `stopped()`."""
+    loop = asyncio.get_running_loop()
+    reader = PipeReader(feeder, stopped)
+    await loop.connect_read_pipe(lambda: reader, pipe)
+    await reader.done
+
+
+async def read_chunks(
+    feeder: Feeder, chunks: AsyncIterator[bytes], stopped: Callable[[], bool]
+) -> None:
+    """Serve messages from `chunks` until they end or `stopped()`."""
+    async for data in chunks:
+        if not feeder.feed(data) or stopped():
             return

@@ -23,7 +23,14 @@ from axd.client.lsp.backend import Backend
 from axd.client.lsp.convert import Ranges
 from axd.client.lsp.features import Features
 from axd.client.lsp.positions import UTF8, UTF16
-from axd.client.lsp.router import Route, Router, route, run
+from axd.client.lsp.router import (
+    Feeder,
+    Route,
+    Router,
+    read_chunks,
+    read_pipe,
+    route,
+)
 from axd.protocol import __version__
 
 CHUNK = 1 << 16  # bytes read from stdin at a time
@@ -173,20 +180,11 @@ async def _serve_stream(server: LanguageServer, router: Router) -> None:
     """
     server._stop_event = stop = threading.Event()  # server.shutdown() sets it
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    feeder = Feeder(router)
     if _is_pipe(sys.stdin.fileno()):
-        chunks = _pipe_chunks(sys.stdin.buffer)
+        await read_pipe(feeder, sys.stdin.buffer, stop.is_set)
     else:  # a file, a terminal, /dev/null: epoll cannot watch all of them
-        chunks = _blocking_chunks(sys.stdin.buffer)
-    await run(router, chunks, stop.is_set)
-
-
-async def _pipe_chunks(stdin: BinaryIO) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=CHUNK)
-    protocol = asyncio.StreamReaderProtocol(reader)
-    await loop.connect_read_pipe(lambda: protocol, stdin)
-    while data := await reader.read(CHUNK):
-        yield data
+        await read_chunks(feeder, _blocking_chunks(sys.stdin.buffer), stop.is_set)
 
 
 async def _blocking_chunks(stdin: BinaryIO) -> AsyncIterator[bytes]:
