@@ -81,16 +81,6 @@ def folder_paths(folders: Sequence[lsp.WorkspaceFolder]) -> list[str]:
     return [os.path.abspath(p) for f in folders if (p := to_fs_path(f.uri))]
 
 
-DIRECT = (
-    lsp.TEXT_DOCUMENT_DEFINITION,
-    lsp.TEXT_DOCUMENT_DECLARATION,
-    lsp.TEXT_DOCUMENT_REFERENCES,
-    lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL,
-    lsp.TEXT_DOCUMENT_HOVER,
-    lsp.WORKSPACE_SYMBOL,
-)
-
-
 def routes(features: Features) -> dict[str, Route]:
     """The requests answered without pygls, and their handlers."""
     at = wire.TextDocumentPositionParams
@@ -135,7 +125,8 @@ def build(backend: Backend) -> tuple[LanguageServer, Router]:
 
     # Answered by the router, never by pygls: registered so that pygls
     # advertises them in the capabilities it computes at `initialize`.
-    for method in DIRECT:
+    direct = routes(features)
+    for method in direct:
         server.feature(method)(_answered_by_router)
 
     @server.command("axd.search")
@@ -146,7 +137,7 @@ def build(backend: Backend) -> tuple[LanguageServer, Router]:
     async def shutdown(params: None) -> None:
         await backend.close()
 
-    return server, Router(server, routes(features))
+    return server, Router(server, direct)
 
 
 def serve(
