@@ -16,7 +16,8 @@ interleaved so both see the same machine:
 * **socket**: the same lookups as one blocking NDJSON call each, what the
   server asks the daemon: ``symbols.definition {root, name, path}`` (the
   same-file tier, which answers at a definition) and ``symbols.search {root, query,
-  limit: 100}``.
+  limit: 100}``, the result decoded to plain JSON as the LSP client does
+  with its replies (a client of either must read what it gets).
 
 Latency is the client's wall time per request (send to decoded reply),
 p50/p95. On a shared, loaded machine most of the LSP layer's wall time is
@@ -32,11 +33,13 @@ load does not inflate. Target (issue #15): the LSP layer adds <= 1 ms at p50. Re
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -52,9 +55,15 @@ sys.path.insert(0, str(HERE))
 from corpus import build_corpus
 from daemon_proc import Daemon
 
-EXTENSIONS = {".py", ".go", ".ts", ".js", ".java", ".c", ".h", ".rs", ".rb"}
+# Source files drawn for definitions: several languages (the ~100k corpus has
+# Go, Java, TypeScript, PHP, Ruby, Rust, C, Python ...).
+EXTENSIONS = {
+    ".py", ".go", ".ts", ".tsx", ".js", ".java", ".kt", ".c", ".h", ".cc",
+    ".cpp", ".rs", ".rb", ".php", ".cs", ".scala",
+}  # fmt: skip
 AXD_LSP = [sys.executable, "-c", "from axd.client.cli import run; run()", "lsp"]
 TARGET_MS = 1.0
+from axd.client.lsp.features import SYMBOLS_LIMIT  # what `axd lsp` asks for
 
 
 def pct(values: list[float], q: float) -> float:
@@ -103,16 +112,23 @@ def draw_definitions(
 
 
 def draw_prefixes(
-    daemon: Daemon, root: Path, samples: int, rng: random.Random
+    daemon: Daemon,
+    root: Path,
+    samples: int,
+    rng: random.Random,
+    defined: list[str],
 ) -> list[str]:
+    """2-6 character prefixes of indexed names, as a user types them: names
+    found by a few common prefixes plus the names of the drawn definitions
+    (so every language of the tree is queried)."""
+    found = {
+        s["name"]
+        for q in ("get", "set", "test", "Rea", "par", "Fi", "run", "op", "to", "is")
+        for s in daemon.call("symbols.search", {"root": str(root), "query": q, "limit": 200})["symbols"]
+    }  # fmt: skip
     names = sorted(
-        {
-            s["name"]
-            for q in ("get", "set", "test", "Rea", "par", "Fi", "run", "op", "to", "is")
-            for s in daemon.call("symbols.search", {"root": str(root), "query": q, "limit": 200})["symbols"]
-            if s["name"].isidentifier() and len(s["name"]) >= 3
-        }
-    )  # fmt: skip
+        name for name in found | set(defined) if name.isidentifier() and len(name) >= 3
+    )
     return [
         name[: rng.randint(2, min(6, len(name)))]
         for name in rng.sample(names, min(samples, len(names)))
@@ -195,9 +211,16 @@ def lsp_params(method: str, item: Any, encoding: str) -> dict[str, Any]:
 def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
     rng = random.Random(args.seed)
     drawn = draw_definitions(daemon, root, args.samples, rng)
-    prefixes = draw_prefixes(daemon, root, args.samples, rng)
+    names = [name for _, name, *_ in drawn]
+    prefixes = draw_prefixes(daemon, root, args.samples, rng, names)
     env = dict(os.environ, AXD_SOCKET=str(daemon.socket))
-    server = LspProcess([*AXD_LSP, "--no-start"], env)
+    command = shlex.split(args.lsp_command) if args.lsp_command else [*AXD_LSP]
+    command.append("--no-start")
+    if args.profile:  # cProfile of the server, written when it exits
+        run_cli = "from axd.client.cli import run; import cProfile; "
+        run_cli += f"cProfile.run('run()', {str(args.profile)!r})"
+        command = [sys.executable, "-c", run_cli, "lsp", "--no-start"]
+    server = LspProcess(command, env)
     init = server.request(
         "initialize",
         {
@@ -236,9 +259,11 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
                 lsp_def = time.perf_counter() - started
                 misses += not found
                 started = time.perf_counter()
-                direct.call_raw(
-                    "symbols.definition",
-                    {"root": str(root), "name": name, "path": rel_path(root, path)},
+                json.loads(
+                    direct.call_raw(
+                        "symbols.definition",
+                        {"root": str(root), "name": name, "path": rel_path(root, path)},
+                    )
                 )
                 sock_def = time.perf_counter() - started
                 query = prefixes[i % len(prefixes)]
@@ -246,8 +271,11 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
                 server.request("workspace/symbol", {"query": query})
                 lsp_sym = time.perf_counter() - started
                 started = time.perf_counter()
-                direct.call_raw(
-                    "symbols.search", {"root": str(root), "query": query, "limit": 100}
+                json.loads(
+                    direct.call_raw(
+                        "symbols.search",
+                        {"root": str(root), "query": query, "limit": SYMBOLS_LIMIT},
+                    )
                 )
                 sock_sym = time.perf_counter() - started
                 if rnd:
@@ -275,6 +303,9 @@ def run(args: argparse.Namespace, root: Path, daemon: Daemon) -> dict[str, Any]:
         "definitions": len(drawn),
         "prefixes": len(prefixes),
         "misses": misses // 2,
+        "languages": dict(
+            collections.Counter(path.suffix for path, *_ in drawn).most_common()
+        ),
     }
 
 
@@ -291,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, help="keep the index between runs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--lsp-command",
+        help="the server to measure instead of `axd lsp` (e.g. an older build;"
+        " `--no-start` is appended)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of `axd lsp` to this file"
+    )
     args = parser.parse_args(argv)
     if args.corpus:
         info = build_corpus(HERE / "corpus", args.corpus)
@@ -331,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"encoding {args.encoding}; {result['definitions']} definitions ({result['misses']} not found), {result['prefixes']} prefixes"
     )
+    print(f"definitions by extension: {result['languages']}")
     print(f"{'lookup':<20} {'p50 ms':>8} {'p95 ms':>8}")
     for name, row in report["ms"].items():
         print(f"{name:<20} {row['p50']:>8.3f} {row['p95']:>8.3f}")

@@ -489,6 +489,42 @@ async def test_an_edit_on_disk_is_visible_to_the_next_request(
         assert lc.messages == []
 
 
+async def test_utf16_columns_follow_a_file_that_becomes_non_ascii(
+    config: Config, daemon: Daemon, client: AsyncClient, repo: Path
+) -> None:
+    # The server remembers that a file is ASCII (byte columns are UTF-16
+    # columns there) until the daemon reports the file changed: the symbol's
+    # end column must follow an edit that puts multi-byte text before it.
+    rel = "py/late.py"
+    path = repo / rel
+    path.write_text('def late_target():\n    return "ab"\n')
+    query = lsp.WorkspaceSymbolParams(query="late_target")
+
+    async def end_character() -> int:
+        found = await lc.workspace_symbol_async(query)
+        assert found and isinstance(found[0], lsp.SymbolInformation)
+        return found[0].location.range.end.character
+
+    async with lsp_session(config, repo) as (lc, init):
+        assert init.capabilities.position_encoding == "utf-16"
+        before = await ready(client, repo)
+        assert await end_character() == len('    return "ab"')
+        path.write_text('def late_target():\n    return "éé"\n')
+        await client.call(
+            m.INDEX_WAIT,
+            t.IndexWaitParams(root=str(repo), generation=before + 1, timeout_s=30),
+        )
+        indexed = await client.call(
+            m.SYMBOLS_SEARCH, t.SymbolSearchParams(root=str(repo), query="late_target")
+        )
+        assert indexed.symbols[0].range.end_col == len('    return "éé"'.encode())
+        # index.changed reaches the server on its own connection; ask until it
+        # has (the guard only bounds a hang)
+        with anyio.fail_after(30):
+            while await end_character() != len('    return "éé"'):
+                pass
+
+
 async def test_what_the_index_cannot_answer_is_empty_not_an_error(
     config: Config, daemon: Daemon, client: AsyncClient, repo: Path, tmp_path: Path
 ) -> None:

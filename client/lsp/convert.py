@@ -1,48 +1,53 @@
-"""axd results as LSP types: kinds, ranges, locations, symbols, hover text.
+"""axd results as LSP wire shapes: kinds, ranges, locations, symbols, hover text.
 
-Mapping choices are written down in docs/protocol.md ("LSP front end").
+Results are `wire` Structs, encoded to JSON in one msgspec call (no
+lsprotocol objects, no cattrs on the hot path). Mapping choices are written
+down in docs/protocol.md ("LSP front end").
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from lsprotocol import types as lsp
+import msgspec
+from lsprotocol.types import SymbolKind
 from pygls.uris import from_fs_path
 
-from axd.client.lsp.positions import UTF8, LineCache, byte_col_to_character
+from axd.client.lsp import wire
+from axd.client.lsp.positions import UTF8, LineCache, Wide, byte_col_to_character
 
 if TYPE_CHECKING:
     from axd.protocol import types as t
 
 # PROTOCOL.md's fixed kind vocabulary -> LSP SymbolKind. LSP has no "type
 # alias", "trait", "macro", "key" or "heading" kinds; the nearest are used.
-KINDS: dict[str, lsp.SymbolKind] = {
-    "function": lsp.SymbolKind.Function,
-    "method": lsp.SymbolKind.Method,
-    "class": lsp.SymbolKind.Class,
-    "struct": lsp.SymbolKind.Struct,
-    "interface": lsp.SymbolKind.Interface,
-    "trait": lsp.SymbolKind.Interface,
-    "enum": lsp.SymbolKind.Enum,
-    "module": lsp.SymbolKind.Module,
-    "namespace": lsp.SymbolKind.Namespace,
-    "type": lsp.SymbolKind.TypeParameter,
-    "constant": lsp.SymbolKind.Constant,
-    "variable": lsp.SymbolKind.Variable,
-    "field": lsp.SymbolKind.Field,
-    "property": lsp.SymbolKind.Property,
-    "macro": lsp.SymbolKind.Function,
-    "key": lsp.SymbolKind.Key,
-    "heading": lsp.SymbolKind.String,
+_LSP_KINDS: dict[str, SymbolKind] = {
+    "function": SymbolKind.Function,
+    "method": SymbolKind.Method,
+    "class": SymbolKind.Class,
+    "struct": SymbolKind.Struct,
+    "interface": SymbolKind.Interface,
+    "trait": SymbolKind.Interface,
+    "enum": SymbolKind.Enum,
+    "module": SymbolKind.Module,
+    "namespace": SymbolKind.Namespace,
+    "type": SymbolKind.TypeParameter,
+    "constant": SymbolKind.Constant,
+    "variable": SymbolKind.Variable,
+    "field": SymbolKind.Field,
+    "property": SymbolKind.Property,
+    "macro": SymbolKind.Function,
+    "key": SymbolKind.Key,
+    "heading": SymbolKind.String,
 }
+KINDS: dict[str, int] = {name: int(kind) for name, kind in _LSP_KINDS.items()}
+OTHER_KIND = int(SymbolKind.Variable)
 
 
-def symbol_kind(kind: str) -> lsp.SymbolKind:
+def symbol_kind(kind: str) -> int:
     """The LSP kind of an axd kind (Variable for one this version lacks)."""
-    return KINDS.get(kind, lsp.SymbolKind.Variable)
+    return KINDS.get(kind, OTHER_KIND)
 
 
 class Place:
@@ -51,78 +56,84 @@ class Place:
     def __init__(self, root: str, folder: str) -> None:
         self.root = root  # resolved, as the daemon names it
         self.folder = folder  # as the client named it (symlinks kept)
-
-    def disk_path(self, rel: str) -> str:
-        """The file the index read, for column conversion."""
-        return os.path.join(self.root, rel)
+        self._uris: dict[str, str] = {}
 
     def uri(self, rel: str) -> str:
-        """The URI the client knows the file by."""
-        return file_uri(os.path.join(self.folder, rel))
+        """The URI the client knows the file by (cached: results repeat files)."""
+        found = self._uris.get(rel)
+        if found is None:
+            if len(self._uris) >= URIS_PER_PLACE:
+                self._uris.clear()  # rare; refilled as results come
+            found = from_fs_path(os.path.join(self.folder, rel)) or ""
+            self._uris[rel] = found
+        return found
 
 
-@lru_cache(maxsize=4096)
-def file_uri(path: str) -> str:
-    """`file://` URI of an absolute path (cached: results repeat files)."""
-    return from_fs_path(path) or ""
+URIS_PER_PLACE = 100_000
 
 
 class Ranges:
-    """Converts axd ranges (1-based lines, byte columns) to LSP ranges."""
+    """Converts axd ranges (1-based lines, byte columns) to LSP ranges.
 
-    def __init__(self, encoding: str, lines: LineCache) -> None:
+    `watched` holds the daemon roots whose changes reach `lines.forget`
+    (`Backend.watching`): their files are not `stat`ed per result.
+    """
+
+    def __init__(self, encoding: str, lines: LineCache, watched: set[str]) -> None:
         self.encoding = encoding
-        self._lines = lines
+        self.lines = lines
+        self.watched = watched
+        self._convert = encoding != UTF8
 
-    def range(self, path: str, r: t.Range) -> lsp.Range:
-        """The LSP range of `r` in the file at `path`."""
-        lines = None
-        if self.encoding != UTF8 and (r.start_col or r.end_col):
-            lines = self._lines.lines(path)
-        return lsp.Range(
-            start=self._position(lines, r.start_line, r.start_col),
-            end=self._position(lines, r.end_line, r.end_col),
+    def range(self, place: Place, rel: str, r: t.Range) -> wire.Range:
+        """The LSP range of `r` in workspace file `rel`."""
+        start_col, end_col = r.start_col, r.end_col
+        if self._convert and (start_col or end_col):
+            root = place.root
+            wide = self.lines.wide_lines(root, rel, watched=root in self.watched)
+            if wide is not None:
+                start_col = _character(wide, r.start_line, start_col, self.encoding)
+                end_col = _character(wide, r.end_line, end_col, self.encoding)
+        return wire.Range(
+            wire.Position(r.start_line - 1 if r.start_line > 0 else 0, start_col),
+            wire.Position(r.end_line - 1 if r.end_line > 0 else 0, end_col),
         )
 
-    def _position(self, lines: list[bytes] | None, line: int, col: int) -> lsp.Position:
-        text = (
-            lines[line - 1] if lines is not None and 1 <= line <= len(lines) else None
-        )
-        character = byte_col_to_character(text, col, self.encoding)
-        return lsp.Position(line=max(line - 1, 0), character=character)
-
-    def location(self, place: Place, rel: str, r: t.Range) -> lsp.Location:
+    def location(self, place: Place, rel: str, r: t.Range) -> wire.Location:
         """A Location for a workspace-relative path and range."""
-        return lsp.Location(
-            uri=place.uri(rel), range=self.range(place.disk_path(rel), r)
-        )
+        return wire.Location(place.uri(rel), self.range(place, rel, r))
 
 
-def _contains(outer: lsp.Range, inner: lsp.Range) -> bool:
-    def key(p: lsp.Position) -> tuple[int, int]:
+def _character(wide: Wide, line: int, col: int, encoding: str) -> int:
+    text = wide.get(line)  # None: an ASCII line, where bytes are characters
+    return col if text is None else byte_col_to_character(text, col, encoding)
+
+
+def _contains(outer: wire.Range, inner: wire.Range) -> bool:
+    def key(p: wire.Position) -> tuple[int, int]:
         return (p.line, p.character)
 
     return key(outer.start) <= key(inner.start) and key(inner.end) <= key(outer.end)
 
 
 def document_symbols(
-    ranges: Ranges, path: str, symbols: list[t.OutlineSymbol]
-) -> list[lsp.DocumentSymbol]:
+    ranges: Ranges, place: Place, rel: str, symbols: list[t.OutlineSymbol]
+) -> list[wire.DocumentSymbol]:
     """symbols.outline's tree as hierarchical DocumentSymbols."""
-    out: list[lsp.DocumentSymbol] = []
+    out: list[wire.DocumentSymbol] = []
     for symbol in symbols:
-        whole = ranges.range(path, symbol.range)
-        name = ranges.range(path, symbol.selection_range)
+        whole = ranges.range(place, rel, symbol.range)
+        name = ranges.range(place, rel, symbol.selection_range)
         if not _contains(whole, name):  # LSP requires it; never send a bad tree
-            name = lsp.Range(start=whole.start, end=whole.start)
+            name = wire.Range(start=whole.start, end=whole.start)
         out.append(
-            lsp.DocumentSymbol(
+            wire.DocumentSymbol(
                 name=symbol.name or "?",
                 kind=symbol_kind(symbol.kind),
                 range=whole,
                 selection_range=name,
                 detail=symbol.kind,
-                children=document_symbols(ranges, path, symbol.children),
+                children=document_symbols(ranges, place, rel, symbol.children),
             )
         )
     return out
@@ -137,13 +148,14 @@ def container(qualified_name: str, name: str) -> str | None:
 
 def workspace_symbol(
     ranges: Ranges, place: Place, match: t.SymbolMatch
-) -> lsp.SymbolInformation:
+) -> wire.SymbolInformation:
     """One symbols.search match as SymbolInformation."""
-    return lsp.SymbolInformation(
-        name=match.name,
-        kind=symbol_kind(match.kind),
-        location=ranges.location(place, match.path, match.range),
-        container_name=container(match.qualified_name, match.name),
+    name = match.name
+    return wire.SymbolInformation(
+        name,
+        KINDS.get(match.kind, OTHER_KIND),
+        ranges.location(place, match.path, match.range),
+        container(match.qualified_name, name),
     )
 
 
@@ -166,16 +178,7 @@ def search_hit(ranges: Ranges, place: Place, hit: t.SearchHit) -> dict[str, obje
     location = ranges.location(place, hit.path, hit.range)
     return {
         "uri": location.uri,
-        "range": {
-            "start": {
-                "line": location.range.start.line,
-                "character": location.range.start.character,
-            },
-            "end": {
-                "line": location.range.end.line,
-                "character": location.range.end.character,
-            },
-        },
+        "range": msgspec.to_builtins(location.range),
         "path": hit.path,
         "language": hit.language,
         "kind": hit.kind,

@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
 from axd.client.exchange import DaemonUnavailableError, RemoteError
-from axd.client.lsp import convert
+from axd.client.lsp import convert, wire
 from axd.client.lsp.backend import announce_once
 from axd.client.lsp.convert import Place, Ranges
 from axd.client.lsp.positions import (
     UTF16,
+    BufferLines,
     LineCache,
     character_to_index,
     index_to_character,
@@ -38,21 +40,14 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-
-class AtPosition(Protocol):
-    """Any LSP params naming a document and a position in it."""
-
-    @property
-    def text_document(self) -> lsp.TextDocumentIdentifier: ...
-
-    @property
-    def position(self) -> lsp.Position: ...
-
-
 log = logging.getLogger(__name__)  # stderr: stdout carries the protocol
 
 REFERENCES_LIMIT = 2000
-SYMBOLS_LIMIT = 100
+# workspace/symbol answers per request: most editors ask again as the user
+# types (VS Code's and Helix's pickers, Telescope's dynamic workspace
+# symbols), so a screenful-and-more is enough; half of the 100 of an earlier
+# version keeps the request under 1 ms of added latency (perf/RESULTS.md).
+SYMBOLS_LIMIT = 50
 
 
 class Features:
@@ -61,11 +56,15 @@ class Features:
     def __init__(self, server: LanguageServer, backend: Backend) -> None:
         self.server = server
         self.backend = backend
-        self.ranges = Ranges(UTF16, LineCache())
+        self.ranges = Ranges(UTF16, LineCache(), backend.watching)
         self.folders: list[Place] = []  # the client's workspace folders
         self._known: list[Place] = []  # other daemon workspaces seen since
         self._pending: list[str] = []  # folders not added yet (no daemon)
         self._outage = announce_once()
+        self._buffers = BufferLines()
+        self._markdown: bool | None = None  # hover format, once capabilities are known
+        backend.on_change = self._files_changed
+        backend.on_reset = self._forget_files
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -95,6 +94,12 @@ class Features:
             self._say(lsp.MessageType.Info, "axd: the daemon went away; reconnected")
         return result
 
+    def _files_changed(self, root: str, paths: list[str]) -> None:
+        self.ranges.lines.forget(root, paths)
+
+    def _forget_files(self) -> None:
+        self.ranges.lines.clear()
+
     def spawn(self, method: Method[Any, R], params: Any) -> asyncio.Task[R | None]:
         """`call` as a task, to run several calls at once."""
         pending = self.call(method, params)  # no context: mypy infers R, not R | None
@@ -123,13 +128,16 @@ class Features:
                 continue
             if all(p.root != added.root for p in self.folders):
                 self.folders.append(Place(added.root, path))
+            await self.backend.watch(added.root)
         self.backend.roots = [p.root for p in self.folders]
+        real_path.cache_clear()
 
     def remove_folders(self, paths: list[str]) -> None:
         """Stop answering for these folders (the daemon keeps them: shared)."""
         self.folders = [p for p in self.folders if p.folder not in paths]
         self._pending = [p for p in self._pending if p not in paths]
         self.backend.roots = [p.root for p in self.folders]
+        real_path.cache_clear()
 
     async def place_of(self, uri: str) -> tuple[Place, str] | None:
         """The workspace holding the document, and its relative path."""
@@ -148,26 +156,26 @@ class Features:
             return None
         return found, relative(real, found.root)
 
-    def word(self, uri: str, position: lsp.Position) -> tuple[str, lsp.Range] | None:
+    def word(self, uri: str, position: wire.Position) -> tuple[str, wire.Range] | None:
         """The identifier under the cursor, from the editor's buffer."""
         try:
-            lines = self.server.workspace.get_text_document(uri).lines
+            source = self.server.workspace.get_text_document(uri).source
         except (OSError, UnicodeDecodeError):
             return None
-        if not 0 <= position.line < len(lines):
+        text = self._buffers.line(uri, source, position.line)
+        if text is None:
             return None
-        text = lines[position.line].rstrip("\r\n")
         encoding = self.ranges.encoding
         found = word_at(text, character_to_index(text, position.character, encoding))
         if found is None:
             return None
         name, start, end = found
-        span = lsp.Range(
-            start=lsp.Position(
+        span = wire.Range(
+            start=wire.Position(
                 line=position.line,
                 character=index_to_character(text, start, encoding),
             ),
-            end=lsp.Position(
+            end=wire.Position(
                 line=position.line, character=index_to_character(text, end, encoding)
             ),
         )
@@ -176,8 +184,8 @@ class Features:
     # -- methods -----------------------------------------------------------------
 
     async def definitions(
-        self, params: AtPosition
-    ) -> tuple[Place, list[t.Definition], lsp.Range | None]:
+        self, params: wire.TextDocumentPositionParams
+    ) -> tuple[Place, list[t.Definition], wire.Range | None]:
         """Definitions of the identifier under the cursor, best tier only.
 
         The same file first, then the files it imports, then the workspace.
@@ -208,12 +216,14 @@ class Features:
         imported = {e.path for e in imports.imports if e.path} if imports else set()
         return place, [d for d in defs if d.path in imported] or defs, span
 
-    async def definition(self, params: AtPosition) -> list[lsp.Location]:
+    async def definition(
+        self, params: wire.TextDocumentPositionParams
+    ) -> list[wire.Location]:
         """textDocument/definition and textDocument/declaration."""
         place, defs, _ = await self.definitions(params)
         return [self.ranges.location(place, d.path, d.selection_range) for d in defs]
 
-    async def references(self, params: lsp.ReferenceParams) -> list[lsp.Location]:
+    async def references(self, params: wire.ReferenceParams) -> list[wire.Location]:
         """textDocument/references; includeDeclaration adds the definitions."""
         located = await self.place_of(params.text_document.uri)
         found = self.word(params.text_document.uri, params.position)
@@ -236,12 +246,13 @@ class Features:
             self.ranges.location(place, r.path, r.range)
             for r in (refs.references if refs else [])
         ]
-        uses = [u for u in uses if u not in declared]
+        declared_set = set(declared)
+        uses = [u for u in uses if u not in declared_set]
         return declared + uses if params.context.include_declaration else uses
 
     async def document_symbols(
-        self, params: lsp.DocumentSymbolParams
-    ) -> list[lsp.DocumentSymbol]:
+        self, params: wire.DocumentSymbolParams
+    ) -> list[wire.DocumentSymbol]:
         """textDocument/documentSymbol: the outline as a tree."""
         located = await self.place_of(params.text_document.uri)
         if located is None:
@@ -252,30 +263,39 @@ class Features:
         )
         if result is None:
             return []
-        return convert.document_symbols(
-            self.ranges, place.disk_path(rel), result.symbols
-        )
+        return convert.document_symbols(self.ranges, place, rel, result.symbols)
 
-    async def hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
+    async def hover(self, params: wire.TextDocumentPositionParams) -> wire.Hover | None:
         """Signature and docstring of the definition under the cursor."""
         _, defs, span = await self.definitions(params)
         if not defs:
             return None
-        markdown = lsp.MarkupKind.Markdown in _hover_formats(self.server)
+        if self._markdown is None:
+            self._markdown = lsp.MarkupKind.Markdown in _hover_formats(self.server)
         text = convert.hover_markdown(defs[0])
-        return lsp.Hover(
-            contents=lsp.MarkupContent(
-                kind=lsp.MarkupKind.Markdown if markdown else lsp.MarkupKind.PlainText,
-                value=text,
-            ),
-            range=span,
+        kind = lsp.MarkupKind.Markdown if self._markdown else lsp.MarkupKind.PlainText
+        return wire.Hover(
+            contents=wire.MarkupContent(kind=kind.value, value=text), range=span
         )
 
-    async def workspace_symbols(self, query: str) -> list[lsp.SymbolInformation]:
+    async def workspace_symbols(
+        self, params: wire.WorkspaceSymbolParams
+    ) -> list[wire.SymbolInformation]:
         """workspace/symbol over every folder, best scores first."""
+        query = params.query
         if self._pending:
             await self.add_folders([])
         places = self.folders or self._known
+        if len(places) == 1:  # the common case: no task, no merge
+            place = places[0]
+            found = await self.call(
+                m.SYMBOLS_SEARCH,
+                t.SymbolSearchParams(root=place.root, query=query, limit=SYMBOLS_LIMIT),
+            )
+            return [
+                convert.workspace_symbol(self.ranges, place, match)
+                for match in (found.symbols[:SYMBOLS_LIMIT] if found else [])
+            ]
         tasks = []
         for place in places:
             task = self.spawn(
@@ -345,8 +365,15 @@ class Features:
         ]
 
 
+@lru_cache(maxsize=1024)
 def real_path(uri: str) -> str | None:
-    """The resolved filesystem path of a file URI (the daemon resolves roots)."""
+    """The resolved filesystem path of a file URI (the daemon resolves roots).
+
+    Cached: an editor asks about the same few files over and over, and
+    resolving costs one `lstat` per path component. A symlink re-pointed
+    while the editor runs is seen once the client's folders change (the
+    cache is cleared then) or the entry ages out.
+    """
     fs_path = to_fs_path(uri)
     return os.path.realpath(fs_path) if fs_path else None
 

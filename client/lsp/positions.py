@@ -72,48 +72,116 @@ def word_at(line: str, index: int) -> tuple[str, int, int] | None:
     return word, start, end
 
 
-class LineCache:
-    """Lines of files on disk, re-read when their size or mtime changes.
+class BufferLines:
+    """Lines of the editor's buffers, split once per version of their text.
 
-    Most source files are pure ASCII, where byte columns are already UTF-16
-    columns: for those only the fact is kept (many of them, cheaply), so a
-    result in a file seen before costs one `stat`. Line lists are kept for
-    the few recent non-ASCII files.
+    pygls keeps each open document's text as one string and splits all of it
+    on every `lines` access; a definition needs one line. The split is kept
+    per document, valid while pygls holds the very same string (any edit
+    builds a new one). Lines end at `\\n` (a `\\r` before it is dropped), as
+    in the index; Unicode line separators do not end a line.
     """
 
-    def __init__(self, files: int = 256, ascii_files: int = 50_000) -> None:
-        self._capacity = files
-        self._ascii_capacity = ascii_files
-        self._ascii: dict[str, tuple[int, int]] = {}
-        self._files: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = (
-            OrderedDict()
-        )
+    def __init__(self, documents: int = 64) -> None:
+        self._capacity = documents
+        self._split: OrderedDict[str, tuple[str, list[str]]] = OrderedDict()
 
-    def lines(self, path: str) -> list[bytes] | None:
-        """The lines of `path` (no newlines); None if all ASCII or unreadable."""
-        try:
-            stat = os.stat(path)
-        except OSError:
+    def line(self, uri: str, source: str, number: int) -> str | None:
+        """Line `number` (0-based) of `source`, the text of `uri`; None if none."""
+        cached = self._split.get(uri)
+        if cached is not None and cached[0] is source:
+            lines = cached[1]
+            self._split.move_to_end(uri)
+        else:
+            lines = source.split("\n")
+            self._split[uri] = (source, lines)
+            while len(self._split) > self._capacity:
+                self._split.popitem(last=False)
+        if not 0 <= number < len(lines):
             return None
-        key = (stat.st_mtime_ns, stat.st_size)
-        if self._ascii.get(path) == key:
-            return None
-        cached = self._files.get(path)
+        return lines[number].removesuffix("\r")
+
+
+# A file's identity for `LineCache`: (mtime_ns, size) from `stat`, or None for
+# a file under a watched root, valid until the daemon reports it changed.
+Key = tuple[int, int] | None
+
+# The non-ASCII lines of a file by 1-based number (empty: all ASCII).
+Wide = dict[int, bytes]
+_ALL_ASCII: Wide = {}
+
+
+class LineCache:
+    """What column conversion needs of the files results point into.
+
+    Only non-ASCII lines need converting (on an ASCII line byte columns are
+    UTF-16 columns), so a file is kept as its non-ASCII lines alone: nothing
+    for most files, a few lines for most others. Many files fit (a big
+    workspace's results spread over thousands); the least recently used go
+    when there are more than `files` or their lines pass `budget` bytes.
+
+    A file under a watched root (one whose `index.changed` notifications
+    reach `forget`) is read once and trusted until the daemon reports it
+    changed: no `stat` per result, and columns are converted with the text
+    the index was built from even while a newer save waits to be indexed.
+    Any other file is checked with one `stat` per result.
+    """
+
+    def __init__(self, files: int = 50_000, budget: int = 32 << 20) -> None:
+        self._capacity = files
+        self._budget = budget
+        self._held = 0  # bytes of the kept lines
+        # by (daemon root, workspace-relative path): no path joined per result
+        self._files: OrderedDict[tuple[str, str], tuple[Key, Wide]] = OrderedDict()
+
+    def wide_lines(self, root: str, rel: str, *, watched: bool = False) -> Wide | None:
+        """The non-ASCII lines of file `rel` of the workspace at `root`; None
+        if there are none (or it is unreadable).
+
+        `watched`: `root`'s changes reach `forget`.
+        """
+        key: Key = None
+        if not watched:
+            try:
+                stat = os.stat(os.path.join(root, rel))
+            except OSError:
+                return None
+            key = (stat.st_mtime_ns, stat.st_size)
+        name = (root, rel)
+        cached = self._files.get(name)
         if cached is not None and cached[0] == key:
-            self._files.move_to_end(path)
-            return cached[1]
+            self._files.move_to_end(name)
+            return cached[1] or None
+        return self._read(name, key) or None
+
+    def _read(self, name: tuple[str, str], key: Key) -> Wide:
         try:
-            with open(path, "rb") as handle:
+            with open(os.path.join(*name), "rb") as handle:
                 data = handle.read()
         except OSError:
-            return None
-        if data.isascii():
-            if len(self._ascii) >= self._ascii_capacity:
-                self._ascii.clear()  # rare; refilled one stat + read at a time
-            self._ascii[path] = key
-            return None
-        lines = data.split(b"\n")
-        self._files[path] = (key, lines)
-        while len(self._files) > self._capacity:
-            self._files.popitem(last=False)
-        return lines
+            return _ALL_ASCII
+        wide = _ALL_ASCII
+        if not data.isascii():
+            lines = data.split(b"\n")
+            wide = {n: line for n, line in enumerate(lines, 1) if not line.isascii()}
+        self._drop(name)
+        self._files[name] = (key, wide)
+        self._held += sum(map(len, wide.values()))
+        while len(self._files) > self._capacity or self._held > self._budget:
+            self._drop(next(iter(self._files)))
+        return wide
+
+    def _drop(self, name: tuple[str, str]) -> None:
+        gone = self._files.pop(name, None)
+        if gone is not None:
+            self._held -= sum(map(len, gone[1].values()))
+
+    def forget(self, root: str, rels: list[str]) -> None:
+        """These files of `root` changed: read them again when next needed."""
+        for rel in rels:
+            self._drop((root, rel))
+
+    def clear(self) -> None:
+        """Forget every file (changes may have been missed)."""
+        self._files.clear()
+        self._held = 0

@@ -11,21 +11,34 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.exceptions import JsonRpcInternalError
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
+from axd.client.lsp import wire
 from axd.client.lsp.backend import Backend
 from axd.client.lsp.convert import Ranges
 from axd.client.lsp.features import Features
-from axd.client.lsp.positions import UTF8, UTF16, LineCache
+from axd.client.lsp.positions import UTF8, UTF16
+from axd.client.lsp.router import (
+    Feeder,
+    Route,
+    Router,
+    read_chunks,
+    read_pipe,
+    route,
+)
 from axd.protocol import __version__
 
+CHUNK = 1 << 16  # bytes read from stdin at a time
+
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import AsyncIterator, Generator, Sequence
     from pathlib import Path
+    from typing import BinaryIO
 
 
 class AxdProtocol(LanguageServerProtocol):
@@ -68,8 +81,29 @@ def folder_paths(folders: Sequence[lsp.WorkspaceFolder]) -> list[str]:
     return [os.path.abspath(p) for f in folders if (p := to_fs_path(f.uri))]
 
 
-def build(backend: Backend) -> LanguageServer:
-    """A LanguageServer answering from `backend`'s daemon."""
+def routes(features: Features) -> dict[str, Route]:
+    """The requests answered without pygls, and their handlers."""
+    at = wire.TextDocumentPositionParams
+    return {
+        lsp.TEXT_DOCUMENT_DEFINITION: route(at, features.definition),
+        lsp.TEXT_DOCUMENT_DECLARATION: route(at, features.definition),
+        lsp.TEXT_DOCUMENT_REFERENCES: route(wire.ReferenceParams, features.references),
+        lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL: route(
+            wire.DocumentSymbolParams, features.document_symbols
+        ),
+        lsp.TEXT_DOCUMENT_HOVER: route(at, features.hover),
+        lsp.WORKSPACE_SYMBOL: route(
+            wire.WorkspaceSymbolParams, features.workspace_symbols
+        ),
+    }
+
+
+def _answered_by_router(params: Any) -> None:
+    raise JsonRpcInternalError("answered by axd's router, not pygls")
+
+
+def build(backend: Backend) -> tuple[LanguageServer, Router]:
+    """A LanguageServer answering from `backend`'s daemon, and its router."""
     server = LanguageServer("axd", __version__, protocol_cls=AxdProtocol)
     features = Features(server, backend)
 
@@ -77,7 +111,7 @@ def build(backend: Backend) -> LanguageServer:
     async def initialize(params: lsp.InitializeParams) -> None:
         chosen = server.workspace.position_encoding or UTF16
         encoding = str(getattr(chosen, "value", chosen))  # an Enum or a str
-        features.ranges = Ranges(encoding, LineCache())
+        features.ranges = Ranges(encoding, features.ranges.lines, backend.watching)
         await features.add_folders(folders_of(params))
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -89,33 +123,11 @@ def build(backend: Backend) -> LanguageServer:
     def watched_files_changed(params: lsp.DidChangeWatchedFilesParams) -> None:
         """Accepted and ignored: the daemon watches the files itself."""
 
-    @server.feature(lsp.WORKSPACE_SYMBOL)
-    async def workspace_symbol(
-        params: lsp.WorkspaceSymbolParams,
-    ) -> list[lsp.SymbolInformation]:
-        return await features.workspace_symbols(params.query)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
-    async def definition(params: lsp.DefinitionParams) -> list[lsp.Location]:
-        return await features.definition(params)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DECLARATION)
-    async def declaration(params: lsp.DeclarationParams) -> list[lsp.Location]:
-        return await features.definition(params)
-
-    @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
-    async def references(params: lsp.ReferenceParams) -> list[lsp.Location]:
-        return await features.references(params)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    async def document_symbol(
-        params: lsp.DocumentSymbolParams,
-    ) -> list[lsp.DocumentSymbol]:
-        return await features.document_symbols(params)
-
-    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
-    async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        return await features.hover(params)
+    # Answered by the router, never by pygls: registered so that pygls
+    # advertises them in the capabilities it computes at `initialize`.
+    direct = routes(features)
+    for method in direct:
+        server.feature(method)(_answered_by_router)
 
     @server.command("axd.search")
     async def search(*args: Any) -> list[dict[str, object]]:
@@ -125,7 +137,7 @@ def build(backend: Backend) -> LanguageServer:
     async def shutdown(params: None) -> None:
         await backend.close()
 
-    return server
+    return server, Router(server, direct)
 
 
 def serve(
@@ -135,7 +147,7 @@ def serve(
     logging.basicConfig(level=logging.WARNING, format="axd lsp: %(message)s")
     backend = Backend(socket_path, state_dir, start=start, config_path=config_path)
     try:
-        asyncio.run(_serve_stream(build(backend)))
+        asyncio.run(_serve_stream(*build(backend)))
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     return 0
@@ -150,27 +162,24 @@ def _is_pipe(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-async def _serve_stream(server: LanguageServer) -> None:
-    """pygls' message loop on stdin read by the event loop itself.
+async def _serve_stream(server: LanguageServer, router: Router) -> None:
+    """Read stdin on the event loop itself and hand messages to the router.
 
     pygls' `start_io` reads stdin in a worker thread, one hop per header
     line and body; on a loaded machine each hop can cost a time slice, so
     the loop reads the pipe directly (the LSP layer should add <= 1 ms).
     """
-    loop = asyncio.get_running_loop()
-    reader: asyncio.StreamReader | StdinAsyncReader
-    if _is_pipe(sys.stdin.fileno()):
-        reader = asyncio.StreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        await loop.connect_read_pipe(lambda: protocol, sys.stdin.buffer)
-    else:  # a file, a terminal, /dev/null: epoll cannot watch all of them
-        reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
     server._stop_event = stop = threading.Event()  # server.shutdown() sets it
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    await run_async(
-        stop_event=stop,
-        reader=reader,
-        protocol=server.protocol,
-        logger=logging.getLogger("pygls"),
-        error_handler=server.report_server_error,
-    )
+    feeder = Feeder(router)
+    if _is_pipe(sys.stdin.fileno()):
+        await read_pipe(feeder, sys.stdin.buffer, stop.is_set)
+    else:  # a file, a terminal, /dev/null: epoll cannot watch all of them
+        await read_chunks(feeder, _blocking_chunks(sys.stdin.buffer), stop.is_set)
+
+
+async def _blocking_chunks(stdin: BinaryIO) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    read = getattr(stdin, "read1", stdin.read)
+    while data := await loop.run_in_executor(None, read, CHUNK):
+        yield data

@@ -1,0 +1,165 @@
+"""`axd lsp`'s router: LSP's rules for the requests it answers without pygls.
+
+An editor-like client (plain JSON over the server's stdin/stdout, Content-Length
+framing) drives `axd lsp --no-start` as a subprocess: requests before
+`initialize`, bad params, a cancelled request, requests after `shutdown`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from lsp_support import AXD_LSP, uri, write_tree
+from support import environment_for
+
+from axd.protocol.framing import ContentLengthDecoder, Message, encode
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from anyio.abc import Process, SocketStream
+
+    from axd.client.aio import AsyncClient
+    from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
+
+HANG_GUARD_S = 60
+
+
+class RawClient:
+    """Sends JSON-RPC messages and reads the server's replies, as editors do."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self._ids = itertools.count(1)
+        self._decoder = ContentLengthDecoder(1 << 30)
+        self._ready: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        await self.process.stdin.send(
+            encode("content-length", json.dumps(message).encode())
+        )
+
+    async def request(self, method: str, params: Any) -> int:
+        """Send a request; its id."""
+        msg_id = next(self._ids)
+        await self.send(
+            {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+        )
+        return msg_id
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    async def reply(self, msg_id: int) -> dict[str, Any]:
+        """The server's answer to request `msg_id` (other messages skipped)."""
+        with anyio.fail_after(HANG_GUARD_S):
+            while True:
+                for i, message in enumerate(self._ready):
+                    if message.get("id") == msg_id and "method" not in message:
+                        return self._ready.pop(i)
+                assert self.process.stdout is not None
+                data = await self.process.stdout.receive()
+                for frame in self._decoder.feed(data):
+                    assert isinstance(frame, Message)
+                    self._ready.append(json.loads(frame.body))
+
+    async def call(self, method: str, params: Any) -> dict[str, Any]:
+        return await self.reply(await self.request(method, params))
+
+
+@asynccontextmanager
+async def raw_server(config: Config) -> AsyncIterator[RawClient]:
+    async with await anyio.open_process(
+        [*AXD_LSP, "--no-start"], env=environment_for(config)
+    ) as process:
+        try:
+            yield RawClient(process)
+        finally:
+            if process.returncode is None:
+                process.terminate()
+
+
+def initialize_params(root: Path) -> dict[str, Any]:
+    return {
+        "processId": None,
+        "rootUri": root.as_uri(),
+        "capabilities": {},
+        "workspaceFolders": [{"uri": root.as_uri(), "name": "repo"}],
+    }
+
+
+def at(root: Path, rel: str, line: int, character: int) -> dict[str, Any]:
+    return {
+        "textDocument": {"uri": uri(root, rel)},
+        "position": {"line": line, "character": character},
+    }
+
+
+async def test_lsp_rules_before_initialize_bad_params_and_after_shutdown(
+    config: Config, daemon: Daemon, client: AsyncClient, tmp_path: Path
+) -> None:
+    repo = write_tree(tmp_path / "repo")
+    async with raw_server(config) as lsp:
+        early = await lsp.call("textDocument/definition", at(repo, "py/util.py", 0, 5))
+        assert early["error"]["code"] == -32002  # ServerNotInitialized
+        init = await lsp.call("initialize", initialize_params(repo))
+        capabilities = init["result"]["capabilities"]
+        for provider in ("definition", "declaration", "references", "hover"):
+            assert capabilities[f"{provider}Provider"], provider
+        assert capabilities["documentSymbolProvider"]
+        assert capabilities["workspaceSymbolProvider"]
+        await lsp.notify("initialized", {})
+        bad = await lsp.call(
+            "textDocument/definition",
+            {"textDocument": {"uri": uri(repo, "py/util.py")}},  # no position
+        )
+        assert bad["error"]["code"] == -32602  # InvalidParams
+        assert "position" in bad["error"]["message"]
+        kinds = await lsp.call("workspace/symbol", {"query": "helper"})
+        assert "error" not in kinds, kinds
+        # an unknown method still gets pygls' MethodNotFound
+        unknown = await lsp.call("textDocument/noSuchThing", {})
+        assert unknown["error"]["code"] == -32601
+        assert (await lsp.call("shutdown", None))["result"] is None
+        late = await lsp.call("workspace/symbol", {"query": "helper"})
+        assert late["error"]["code"] == -32600  # InvalidRequest
+        await lsp.notify("exit", None)
+        with anyio.fail_after(HANG_GUARD_S):
+            assert await lsp.process.wait() == 0
+
+
+async def test_a_cancelled_request_is_answered_request_cancelled(
+    config: Config, short_dir: Path, tmp_path: Path
+) -> None:
+    # A "daemon" that accepts connections and never answers: requests hang
+    # until the client cancels them.
+    repo = write_tree(tmp_path / "repo")
+    silent: list[SocketStream] = []
+
+    async def accept_and_keep() -> None:
+        while True:
+            silent.append(await listener.accept())
+
+    async with (
+        await anyio.create_unix_listener(str(config.socket_path)) as listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(accept_and_keep)
+        async with raw_server(config) as lsp:
+            await lsp.request("initialize", initialize_params(repo))  # hangs too
+            hanging = await lsp.request(
+                "textDocument/definition", at(repo, "py/util.py", 0, 5)
+            )
+            await lsp.notify("$/cancelRequest", {"id": hanging})
+            cancelled = await lsp.reply(hanging)
+            assert cancelled["error"]["code"] == -32800  # RequestCancelled
+        tg.cancel_scope.cancel()
+    for stream in silent:
+        await stream.aclose()
