@@ -12,6 +12,13 @@ The indexer owns the queue and the state others read (`busy`, `ready`,
 `failed`, `progress`); the planner decides, the committer does. A file is
 re-parsed only when its size, mtime or extractor version changed (the stat
 pass) and its content hash differs (decided in the worker).
+
+Warm start (#16): an index whose first full index was completed before (no
+`FIRST_INDEX_PENDING` mark in its `meta`) is `ready` from the start and
+answers at once; the stat pass runs in the background (`reconciling`), at
+the same time as the watcher sets up its watches, and what changed while
+the watches were going in is found by a cheap re-stat (`Planner.recheck`).
+The watcher's messages wait in their stream until the stat pass is done.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from axd.daemon.events import WorkspaceReady
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
 from axd.daemon.index.planner import Batch
 from axd.daemon.index.queue import WorkQueue
+from axd.daemon.store.meta import read_meta
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,6 +50,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 Parsed = tuple[Batch, list["FileOutcome"]]
+# `meta` key present while an index's first full index is not complete: a
+# restart then resumes it as `indexing`; without it, the index is served as
+# `ready` at once.
+FIRST_INDEX_PENDING = "first_index_pending"
 
 
 class Indexer:
@@ -65,12 +77,28 @@ class Indexer:
         self._changed = anyio.Event()  # replaced after every state change
         self._rescan_requested = False
         self._reconciling = False
+        self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
+        self._parsing = 0  # batches being planned and parsed
 
     # -- what others ask ----------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """Whether anything is queued, on its way in, or being processed."""
+        return self._has_work() or self._reconciling
+
+    @property
+    def reconciling(self) -> bool:
+        """A stat pass is running."""
+        return self._reconciling
+
+    @property
+    def serving(self) -> bool:
+        """Ready with no path queued or on its way: at most a stat pass runs
+        (a warm start's `ready` with the `reconciling` detail)."""
+        return self.ready and not self._has_work()
+
+    def _has_work(self) -> bool:
         waiting = (
             self._changes.statistics().current_buffer_used
             if self._changes is not None
@@ -82,7 +110,6 @@ class Indexer:
             or waiting > 0
             or self._expanding
             or self._rescan_requested
-            or self._reconciling
         )
 
     @property
@@ -147,14 +174,21 @@ class Indexer:
         self,
         changes: MemoryObjectReceiveStream[WatchMessage],
         *,
+        watching: anyio.Event | None = None,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Reconcile, then index what is queued and what `changes` bring,
         until cancelled. Started once the first stat pass has queued
-        everything that differs from the disk."""
+        everything that differs from the disk.
+
+        `watching` is set once the watcher's watches are in place; the first
+        stat pass runs meanwhile and then re-checks what it saw (module
+        docstring). None: they already are.
+        """
         self._changes = changes
+        await self._resume()
         try:
-            await self._reconcile()
+            await self._reconcile(watching)
         except Exception as exc:
             self.fail(f"initial crawl failed: {exc}")
             raise
@@ -163,6 +197,7 @@ class Indexer:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write_loop, parsed_rx)
                 tg.start_soon(self._intake_loop, changes)
+                tg.start_soon(self._clear_pending_mark)
                 task_status.started()
                 await self._dispatch_loop(tg, parsed_tx)
 
@@ -198,21 +233,51 @@ class Indexer:
                 elif isinstance(message, RootBack):
                     self.recover()
 
-    async def _reconcile(self) -> None:
+    async def _resume(self) -> None:
+        """A warm start serves at once; a first index is marked pending
+        until it is complete (`FIRST_INDEX_PENDING`)."""
+        writer = self.committer.writer
+        if writer.store.generation == 0:
+            await writer.write_meta(FIRST_INDEX_PENDING, "1")
+            self._pending_mark = True
+            return
+        pending = await anyio.to_thread.run_sync(
+            read_meta, writer.store, FIRST_INDEX_PENDING
+        )
+        if pending is not None:  # a first index cut short: resume it
+            self._pending_mark = True
+            return
+        self.committer.end_bulk()
+        self.ready = True
+        log.info(
+            "workspace_ready",
+            root=str(self.root),
+            generation=writer.store.generation,
+            warm=True,
+        )
+        self.committer.events.publish(
+            WorkspaceReady(str(self.root), self.committer.workspace_id)
+        )
+        self._notify()
+
+    async def _reconcile(self, watching: anyio.Event | None = None) -> None:
         """The stat pass: queue what differs from the index, drop the vanished."""
         # Cleared before the crawl: a request made while it runs (an ignore
         # file written in two steps) gets a pass of its own.
         self._rescan_requested = False
         self._reconciling = True
+        self._notify()
         try:
-            await self._reconcile_once()
+            await self._reconcile_once(watching)
         finally:
             self._reconciling = False
             self._maybe_ready()
             self._notify()
 
-    async def _reconcile_once(self) -> None:
+    async def _reconcile_once(self, watching: anyio.Event | None) -> None:
         started = time.perf_counter()
+        since_ns = time.time_ns()
+        unwatched = watching is not None and not watching.is_set()
         plan = await anyio.to_thread.run_sync(self.planner.reconcile)
         if not await anyio.to_thread.run_sync(self.root.is_dir):
             # A vanished root crawls as empty: that is no reason to empty the
@@ -222,6 +287,13 @@ class Indexer:
         if plan.deleted or plan.skipped:
             await self.committer.commit(plan.deleted, plan.skipped)
         self.enqueue(plan.changed)
+        crawled_ms = (time.perf_counter() - started) * 1000
+        rechecked = 0
+        if unwatched and watching is not None:
+            # Files the crawl stat'ed before their directory was watched.
+            await watching.wait()
+            late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
+            rechecked = self.enqueue(late)
         if not self.ready:
             self.progress.files_total = plan.total
             self.progress.files_done = plan.total - len(plan.changed)
@@ -231,6 +303,8 @@ class Indexer:
             files=plan.total,
             changed=len(plan.changed),
             deleted=len(plan.deleted),
+            rechecked=rechecked,
+            crawl_ms=round(crawled_ms, 1),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         self._maybe_ready()
@@ -259,13 +333,23 @@ class Indexer:
                     await self._wakeup.wait()
                     continue
                 await slots.acquire()
-                taken = self.queue.take(max(1, self.config.batch_files))
+                taken = self.queue.take(self._batch_size())
                 if taken is None:
                     slots.release()
                     continue
                 self._inflight += len(taken.paths)
+                self._parsing += 1
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
+
+    def _batch_size(self) -> int:
+        """Up to `batch_files`, but a short queue (a save, a small checkout)
+        is shared out between the idle workers instead of going to one:
+        200 changed files are two batches of 100 parsed side by side, not
+        128 on one worker and 72 on the other."""
+        idle = max(1, self.committer.pool.size - self._parsing)
+        share = -(-len(self.queue) // idle)
+        return min(max(1, self.config.batch_files), max(1, share))
 
     async def _parse(
         self,
@@ -274,8 +358,11 @@ class Indexer:
         slots: anyio.Semaphore,
     ) -> None:
         try:
-            await anyio.to_thread.run_sync(self.planner.split, batch)
-            outcomes = await self.committer.parse(batch)
+            try:
+                await anyio.to_thread.run_sync(self.planner.split, batch)
+                outcomes = await self.committer.parse(batch)
+            finally:
+                self._parsing -= 1
             await parsed.send((batch, outcomes))
         except Exception as exc:
             # The batch is lost, not the workspace: the files stay as the
@@ -328,6 +415,22 @@ class Indexer:
                 WorkspaceReady(str(self.root), self.committer.workspace_id)
             )
             self._notify()
+
+    async def _clear_pending_mark(self) -> None:
+        """Once the first index is complete, say so in the store: the next
+        start serves it at once (`_resume`)."""
+        while True:
+            changed = self.change_event()
+            if self.ready and not self.busy:
+                break
+            await changed.wait()
+        if self._pending_mark:
+            try:
+                await self.committer.writer.write_meta(FIRST_INDEX_PENDING, None)
+            except Exception:  # the next start re-checks as `indexing`: no harm
+                log.exception("first_index_mark_failed", root=str(self.root))
+            else:
+                self._pending_mark = False
 
     def _notify(self) -> None:
         event, self._changed = self._changed, anyio.Event()
