@@ -82,8 +82,9 @@ class Planner:
         entries = self.rules.crawl(
             follow_symlinks=self.config.follow_symlinks, dirs=plan.dirs
         )
+        versions = {name: spec.extractor_version for name, spec in LANGUAGES.items()}
         for entry in entries:
-            if not is_utf8(entry.path):
+            if not entry.path.isascii() and not is_utf8(entry.path):
                 # SQLite text and JSON need UTF-8; such names are left out.
                 log.warning(
                     "non_utf8_file_name",
@@ -109,7 +110,7 @@ class Planner:
                 or state.mtime_ns != entry.mtime_ns
             ) or (
                 state.language
-                and _version_of(state.language) != state.extractor_version
+                and versions.get(state.language, 0) != state.extractor_version
             ):
                 plan.changed.append(entry.path)
         plan.deleted = [path for path in known if path not in seen]
@@ -248,8 +249,3 @@ def is_utf8(path: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _version_of(language: str) -> int:
-    spec = LANGUAGES.get(language)
-    return spec.extractor_version if spec else 0
