@@ -39,7 +39,7 @@ from axd.daemon.events import (
 )
 from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
 from axd.daemon.index.committer import Committer
-from axd.daemon.index.indexer import Indexer
+from axd.daemon.index.indexer import Indexer, is_complete
 from axd.daemon.index.planner import Planner
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.watcher import Watcher
@@ -256,6 +256,7 @@ class WorkspaceManager:
                     else open_checked(directory, root, check=check)
                 )
             )
+            warm = await anyio.to_thread.run_sync(is_complete, opened.store)
         except Exception as exc:
             if created:  # a failed add leaves nothing behind
                 shutil.rmtree(directory, ignore_errors=True)
@@ -279,7 +280,7 @@ class WorkspaceManager:
             store=store,
             writer=writer,
             rules=rules,
-            indexer=Indexer(planner, committer, index),
+            indexer=Indexer(planner, committer, index, warm=warm),
             watcher=Watcher(Path(root), ident, rules, watch, events),
             added_at=utc_now(),
             degraded=opened.degraded,

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from axd.daemon.index.committer import Committer
     from axd.daemon.index.planner import Planner
     from axd.daemon.records import FileOutcome
+    from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
 
@@ -60,15 +61,22 @@ class Indexer:
     """Keeps one workspace's index equal to its files on disk."""
 
     def __init__(
-        self, planner: Planner, committer: Committer, config: IndexConfig
+        self,
+        planner: Planner,
+        committer: Committer,
+        config: IndexConfig,
+        *,
+        warm: bool = False,
     ) -> None:
+        """`warm`: the store holds a complete first index (`is_complete`):
+        served as `ready` from the start."""
         self.planner = planner
         self.committer = committer
         self.config = config
         self.root = planner.root
         self.progress = committer.progress
         self.queue = WorkQueue()
-        self.ready = False  # the first full index has been committed
+        self.ready = warm  # the first full index has been committed
         self.failed: str | None = None
         self._inflight = 0  # paths taken from the queue, not yet committed
         self._expanding = False  # a watcher message is being turned into paths
@@ -234,31 +242,20 @@ class Indexer:
                     self.recover()
 
     async def _resume(self) -> None:
-        """A warm start serves at once; a first index is marked pending
+        """A warm start says it is ready; a first index is marked pending
         until it is complete (`FIRST_INDEX_PENDING`)."""
         writer = self.committer.writer
-        if writer.store.generation == 0:
+        if self.ready:
+            self.committer.end_bulk()
+            log.info("workspace_ready", root=str(self.root), warm=True)
+            self.committer.events.publish(
+                WorkspaceReady(str(self.root), self.committer.workspace_id)
+            )
+        elif writer.store.generation == 0:
             await writer.write_meta(FIRST_INDEX_PENDING, "1")
             self._pending_mark = True
-            return
-        pending = await anyio.to_thread.run_sync(
-            read_meta, writer.store, FIRST_INDEX_PENDING
-        )
-        if pending is not None:  # a first index cut short: resume it
+        else:  # a first index cut short: resumed, and marked as before
             self._pending_mark = True
-            return
-        self.committer.end_bulk()
-        self.ready = True
-        log.info(
-            "workspace_ready",
-            root=str(self.root),
-            generation=writer.store.generation,
-            warm=True,
-        )
-        self.committer.events.publish(
-            WorkspaceReady(str(self.root), self.committer.workspace_id)
-        )
-        self._notify()
 
     async def _reconcile(self, watching: anyio.Event | None = None) -> None:
         """The stat pass: queue what differs from the index, drop the vanished."""
@@ -437,4 +434,13 @@ class Indexer:
         event.set()
 
 
-__all__ = ["Indexer"]
+def is_complete(store: Store) -> bool:
+    """Whether `store` holds a complete first index (blocking: a thread's)."""
+    try:
+        return store.generation > 0 and read_meta(store, FIRST_INDEX_PENDING) is None
+    except Exception:  # noqa: BLE001 - unreadable: not served until re-indexed
+        log.warning("first_index_state_unreadable", path=str(store.path))
+        return False
+
+
+__all__ = ["FIRST_INDEX_PENDING", "Indexer", "is_complete"]
