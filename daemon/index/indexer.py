@@ -68,8 +68,7 @@ class Indexer:
         *,
         warm: bool = False,
     ) -> None:
-        """`warm`: the store holds a complete first index (`is_complete`):
-        served as `ready` from the start."""
+        """`warm`: a complete first index (`is_complete`): ready at once."""
         self.planner = planner
         self.committer = committer
         self.config = config
@@ -206,6 +205,8 @@ class Indexer:
                 tg.start_soon(self._write_loop, parsed_rx)
                 tg.start_soon(self._intake_loop, changes)
                 tg.start_soon(self._clear_pending_mark)
+                if self.ready:  # warm: the first saves need their grammars
+                    tg.start_soon(self._preload_languages)
                 task_status.started()
                 await self._dispatch_loop(tg, parsed_tx)
 
@@ -340,10 +341,8 @@ class Indexer:
                 tg.start_soon(self._parse, batch, parsed, slots)
 
     def _batch_size(self) -> int:
-        """Up to `batch_files`, but a short queue (a save, a small checkout)
-        is shared out between the idle workers instead of going to one:
-        200 changed files are two batches of 100 parsed side by side, not
-        128 on one worker and 72 on the other."""
+        """Up to `batch_files`; a short queue is shared out between the idle
+        workers (200 files: 100 + 100 side by side, not 128 then 72)."""
         idle = max(1, self.committer.pool.size - self._parsing)
         share = -(-len(self.queue) // idle)
         return min(max(1, self.config.batch_files), max(1, share))
@@ -412,6 +411,11 @@ class Indexer:
                 WorkspaceReady(str(self.root), self.committer.workspace_id)
             )
             self._notify()
+
+    async def _preload_languages(self) -> None:
+        store = self.committer.writer.store
+        counts = await anyio.to_thread.run_sync(store.counts)
+        await self.committer.pool.preload(sorted(counts.languages))
 
     async def _clear_pending_mark(self) -> None:
         """Once the first index is complete, say so in the store: the next
