@@ -58,8 +58,7 @@ STORM_MAX_PATHS = 200_000
 # How often the end of a storm, and a vanished root's return, are checked.
 STORM_POLL_S = 0.1
 ROOT_POLL_S = 0.5
-# How long one wait for events lasts before it is simply started again.
-WATCH_TIMEOUT_MS = 5_000
+WATCH_TIMEOUT_MS = 5_000  # one wait for events, then simply another
 
 
 @dataclass(slots=True)
@@ -333,7 +332,8 @@ class Watcher:
             self.rules.reload()
             await self._request_rescan()
         if sorted_.lock_touched or sorted_.paths:
-            storm = self._storm_check()
+            # Until `_storm_clock` releases a storm, late events join it.
+            storm = self._storm_check() or self._storm_started is not None
         else:
             storm = False
         if sorted_.paths:
