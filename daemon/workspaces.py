@@ -17,10 +17,12 @@ those across modules.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,6 +53,8 @@ from axd.daemon.supervise import describe, supervised, unwrap
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from axd.daemon.config import Config
     from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
@@ -313,7 +317,9 @@ class WorkspaceManager:
         if size <= CHECK_BEFORE_SERVING_BYTES:
             return  # checked by `_open`
         try:
-            result = await anyio.to_thread.run_sync(workspace.store.quick_check)
+            result = await anyio.to_thread.run_sync(
+                _at_low_priority, workspace.store.quick_check
+            )
         except Exception as exc:  # noqa: BLE001 - closed meanwhile: nothing to check
             log.debug("quick_check_skipped", root=workspace.root, error=str(exc))
             return
@@ -489,6 +495,28 @@ class WorkspaceManager:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._registry_path)
+
+
+def _at_low_priority(fn: Callable[[], str]) -> str:
+    """`fn()` in a thread of its own at the lowest CPU priority (Linux threads
+    have their own nice value; it cannot be raised back, hence the thread):
+    a minute of checking a large index must not slow down edits meanwhile."""
+    outcome: list[str | BaseException] = []
+
+    def run() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="axd-quick-check", daemon=True)
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _size(path: Path) -> int:
