@@ -316,6 +316,12 @@ class WorkspaceManager:
         size = await anyio.to_thread.run_sync(_size, workspace.store.path)
         if size <= CHECK_BEFORE_SERVING_BYTES:
             return  # checked by `_open`
+        # After the first stat pass: both read a lot, and the pass comes first.
+        while True:
+            changed = workspace.indexer.change_event()
+            if not workspace.indexer.busy or workspace.indexer.failed:
+                break
+            await changed.wait()
         try:
             result = await anyio.to_thread.run_sync(
                 _at_low_priority, workspace.store.quick_check
