@@ -85,6 +85,17 @@ def find_time(root: Path) -> float:
     return time.perf_counter() - started
 
 
+def import_time() -> float:
+    """Seconds for a fresh interpreter to import the daemon (no work done):
+    the floor of any process start on this machine at this load."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import axd.daemon.assemble, axd.daemon.lifecycle"],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
 def probe_name(state: Path, root: str) -> str:
     """A definition name the index holds (read from the database directly)."""
     registry = json.loads((state / "workspaces.json").read_text())
@@ -189,8 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.runs):
             scan_s, files = scandir_stat(args.tree)
             find_s = find_time(args.tree)
+            import_s = import_time()
             run = one_start(daemon, root, name)
-            run |= {"scandir_stat_s": scan_s, "tree_files": files, "find_s": find_s}
+            run |= {
+                "scandir_stat_s": scan_s,
+                "tree_files": files,
+                "find_s": find_s,
+                "import_s": import_s,
+            }
             run["load"] = loadavg()
             report["runs"].append(run)
             print(
@@ -199,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" reconciled {fmt(run['reconciled_s'])};"
                 f" stat pass {run['stat_pass']};"
                 f" reference: scandir+lstat {scan_s:.2f} s ({files} files),"
-                f" find {find_s:.2f} s; load {run['load']}",
+                f" find {find_s:.2f} s, daemon imports {import_s:.2f} s;"
+                f" load {run['load']}",
                 flush=True,
             )
     finally:
@@ -216,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         f" {report['load_after']} (shared machine)\n"
         f"tree: {root} ({runs[0]['tree_files']} files); probe {name!r}\n"
         f"first answer: median {statistics.median(firsts):.2f} s"
-        f" (target <= 1 s) over {len(firsts)} runs\n"
+        f" (target <= 1 s) over {len(firsts)} runs; a fresh interpreter's"
+        f" imports alone {statistics.median(r['import_s'] for r in runs):.2f} s\n"
         f"reconciled:   median {statistics.median(recs):.2f} s (target <= 5 s);"
         f" / scandir+lstat reference {statistics.median(scans):.2f} s ="
         f" {statistics.median(recs) / statistics.median(scans):.1f}x"
