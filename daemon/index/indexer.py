@@ -13,12 +13,10 @@ The indexer owns the queue and the state others read (`busy`, `ready`,
 re-parsed only when its size, mtime or extractor version changed (the stat
 pass) and its content hash differs (decided in the worker).
 
-Warm start (#16): an index whose first full index was completed before (no
-`FIRST_INDEX_PENDING` mark in its `meta`) is `ready` from the start and
-answers at once; the stat pass runs in the background (`reconciling`), at
-the same time as the watcher sets up its watches, and what changed while
-the watches were going in is found by a cheap re-stat (`Planner.recheck`).
-The watcher's messages wait in their stream until the stat pass is done.
+Warm start (#16): a complete first index (no `FIRST_INDEX_PENDING` in its
+`meta`) is `ready` at once; the stat pass runs in the background while the
+watches go in, then a re-stat (`Planner.recheck`) finds what changed
+meanwhile. The watcher's messages wait in their stream until it is done.
 """
 
 from __future__ import annotations
@@ -55,6 +53,7 @@ Parsed = tuple[Batch, list["FileOutcome"]]
 # restart then resumes it as `indexing`; without it, the index is served as
 # `ready` at once.
 FIRST_INDEX_PENDING = "first_index_pending"
+WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
 
 
 class Indexer:
@@ -288,8 +287,10 @@ class Indexer:
         crawled_ms = (time.perf_counter() - started) * 1000
         rechecked = 0
         if unwatched and watching is not None:
-            # Files the crawl stat'ed before their directory was watched.
-            await watching.wait()
+            # Files stat'ed before their directory was watched. Bounded: a
+            # watcher whose start failed must not hold the pass for ever.
+            with anyio.move_on_after(WATCHES_WAIT_S):
+                await watching.wait()
             late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
             rechecked = self.enqueue(late)
         if not self.ready:
