@@ -66,8 +66,7 @@ class Indexer:
         config: IndexConfig,
         *,
         warm: bool = False,
-    ) -> None:
-        """`warm`: a complete first index (`is_complete`): ready at once."""
+    ) -> None:  # warm: a complete first index (`is_complete`), ready at once
         self.planner = planner
         self.committer = committer
         self.config = config
