@@ -126,6 +126,8 @@ def crawl(
     # Linked directories wait until every real one is entered (follow_symlinks).
     links: list[tuple[str, str, os.stat_result]] = []
     match = rules.match_entry
+    # Rules that can skip opening ignore files a directory does not have.
+    note = getattr(rules, "note_listing", None)
     while stack or links:
         if not stack:
             abs_link, rel_link, target_st = links.pop()
@@ -152,7 +154,10 @@ def crawl(
         subdirs: list[tuple[str, str]] = []
         with it:
             try:
-                for entry in it:
+                entries = list(it)
+                if note is not None:
+                    note(rel_dir, {entry.name for entry in entries})
+                for entry in entries:
                     name = entry.name
                     try:
                         if entry.is_symlink():
