@@ -114,6 +114,13 @@ def probe_name(state: Path, root: str) -> str:
     return str(row[0])
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far:
+    the load-independent side of a start on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
     from axd.client.connection import Client, DaemonUnavailableError, RemoteError
 
@@ -123,6 +130,7 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
     first: float | None = None
     socket_s: float | None = None
     state_at_first = "?"
+    cpu_first: float | None = None
     client = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -134,6 +142,7 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
             result = json.loads(client.call_raw("symbols.definition", params))
             if result["definitions"]:
                 first = time.perf_counter() - started
+                cpu_first = cpu_s(daemon.proc.pid)
                 status = json.loads(client.call_raw("index.status", {"root": root}))
                 state_at_first = status["state"]
                 break
@@ -148,6 +157,7 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
         client = daemon.connect()
     bi.wait_ready(client, root)
     reconciled_s = time.perf_counter() - started
+    cpu_reconciled = cpu_s(daemon.proc.pid)
     logs = daemon.logs()
     reconciled = bi.log_event(logs, "reconciled")
     watch = bi.log_event(logs, "watch_mode")
@@ -157,6 +167,8 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
         "first_answer_s": first,
         "state_at_first_answer": state_at_first,
         "reconciled_s": reconciled_s,
+        "cpu_at_first_answer_s": cpu_first,
+        "cpu_at_reconciled_s": cpu_reconciled,
         "stat_pass": {
             k: reconciled.get(k)
             for k in ("files", "changed", "deleted", "rechecked", "crawl_ms", "ms")
@@ -214,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"run {index}: first answer {fmt(run['first_answer_s'])}"
                 f" (state {run['state_at_first_answer']}, socket {fmt(run['socket_s'])}),"
                 f" reconciled {fmt(run['reconciled_s'])};"
+                f" daemon CPU {fmt(run['cpu_at_first_answer_s'])} /"
+                f" {fmt(run['cpu_at_reconciled_s'])};"
                 f" stat pass {run['stat_pass']};"
                 f" reference: scandir+lstat {scan_s:.2f} s ({files} files),"
                 f" find {find_s:.2f} s, daemon imports {import_s:.2f} s;"
