@@ -54,6 +54,7 @@ Parsed = tuple[Batch, list["FileOutcome"]]
 # `ready` at once.
 FIRST_INDEX_PENDING = "first_index_pending"
 WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
+MIN_SHARE = 32  # fewer files parse fast on one worker, and in one commit
 
 
 class Indexer:
@@ -341,11 +342,10 @@ class Indexer:
                 tg.start_soon(self._parse, batch, parsed, slots)
 
     def _batch_size(self) -> int:
-        """Up to `batch_files`; a short queue is shared out between the idle
-        workers (200 files: 100 + 100 side by side, not 128 then 72)."""
+        """Up to `batch_files`; a short queue shared by idle workers (#16)."""
         idle = max(1, self.committer.pool.size - self._parsing)
-        share = -(-len(self.queue) // idle)
-        return min(max(1, self.config.batch_files), max(1, share))
+        share = max(MIN_SHARE, -(-len(self.queue) // idle))
+        return min(max(1, self.config.batch_files), share)
 
     async def _parse(
         self,
