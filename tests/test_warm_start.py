@@ -142,6 +142,11 @@ async def test_recheck_finds_what_changed_after_the_crawl_saw_it(
         (repo / "fresh" / "deep" / "x.py").write_text(function("x"))
         (repo / "build").mkdir()  # ignored: never listed
         (repo / "build" / "out.py").write_text(function("out"))
+        # Left for the next stat pass, as the crawl leaves them: a link, and
+        # a name that is not UTF-8.
+        (repo / "src" / "link.py").symlink_to("app.py")
+        with open(os.fsencode(repo / "src") + b"/caf\xe9.py", "wb") as handle:
+            handle.write(b"def bad(): pass\n")
         late = planner.recheck(plan, since)
         assert sorted(late) == [
             "empty/first.py",

@@ -132,7 +132,9 @@ class Planner:
         for path, before in plan.seen.items():
             try:
                 st = os.stat(f"{root}/{path}", follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode):
+                if stat.S_ISLNK(st.st_mode) and (st.st_size, st.st_mtime_ns) != before:
+                    # The crawl kept the link's own times for a link out of
+                    # the root, its target's for one inside.
                     st = os.stat(f"{root}/{path}")
             except OSError:
                 out.append(path)  # gone (or unreadable): split decides
@@ -154,11 +156,17 @@ class Planner:
             prefix = f"{directory}/" if directory else ""
             for entry in entries:
                 relative = prefix + entry.name
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
                 if relative in plan.seen or relative in known_dirs:
+                    continue
+                if not is_utf8(relative):
+                    continue  # left out by the crawl too (logged there)
+                try:
+                    # Only what the crawl would have taken as it is: links
+                    # (their own policy) wait for the next stat pass.
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if not is_dir and not entry.is_file(follow_symlinks=False):
+                        continue
+                except OSError:
                     continue
                 if self.rules.is_ignored(relative, is_dir=is_dir):
                     continue
