@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 import apsw
+import pytest
 from test_snapshots import (
     GUARD_S,
     add,
     db_of,
     function,
     raw,
-    repo,  # noqa: F401 - the fixture
     run_daemon,
     wait_ready,
 )
@@ -51,8 +51,19 @@ def pending_mark(db: Path) -> str | None:
 
 async def until_no_mark(db: Path) -> None:
     with anyio.fail_after(GUARD_S):
-        while pending_mark(db) is not None:
+        while True:
+            if pending_mark(db) is None:
+                return
             await anyio.sleep(0.02)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = (tmp_path / "repo").resolve()
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text(function("app_main"))
+    (root / "src" / "util.py").write_text(function("util_helper"))
+    return root
 
 
 async def test_a_restart_serves_a_complete_index_at_once(
@@ -114,8 +125,8 @@ async def test_a_first_index_cut_short_is_resumed_then_marked_complete(
         assert [d["path"] for d in found["definitions"]] == ["src/util.py"]
 
 
-async def test_recheck_finds_what_changed_after_the_crawl_saw_it(
-    config: Config, repo: Path, tmp_path: Path
+def test_recheck_finds_what_changed_after_the_crawl_saw_it(
+    repo: Path, tmp_path: Path
 ) -> None:
     (repo / "src" / "keep.py").write_text(function("keep"))
     (repo / "empty").mkdir()
