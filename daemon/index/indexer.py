@@ -54,7 +54,6 @@ Parsed = tuple[Batch, list["FileOutcome"]]
 # `ready` at once.
 FIRST_INDEX_PENDING = "first_index_pending"
 WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
-MIN_SHARE = 32  # fewer files parse fast on one worker, and in one commit
 
 
 class Indexer:
@@ -84,7 +83,6 @@ class Indexer:
         self._rescan_requested = False
         self._reconciling = False
         self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
-        self._parsing = 0  # batches being planned and parsed
 
     # -- what others ask ----------------------------------------------------------
 
@@ -332,20 +330,13 @@ class Indexer:
                     await self._wakeup.wait()
                     continue
                 await slots.acquire()
-                taken = self.queue.take(self._batch_size())
+                taken = self.queue.take(max(1, self.config.batch_files))
                 if taken is None:
                     slots.release()
                     continue
                 self._inflight += len(taken.paths)
-                self._parsing += 1
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
-
-    def _batch_size(self) -> int:
-        """Up to `batch_files`; a short queue shared by idle workers (#16)."""
-        idle = max(1, self.committer.pool.size - self._parsing)
-        share = max(MIN_SHARE, -(-len(self.queue) // idle))
-        return min(max(1, self.config.batch_files), share)
 
     async def _parse(
         self,
@@ -354,11 +345,8 @@ class Indexer:
         slots: anyio.Semaphore,
     ) -> None:
         try:
-            try:
-                await anyio.to_thread.run_sync(self.planner.split, batch)
-                outcomes = await self.committer.parse(batch)
-            finally:
-                self._parsing -= 1
+            await anyio.to_thread.run_sync(self.planner.split, batch)
+            outcomes = await self.committer.parse(batch)
             await parsed.send((batch, outcomes))
         except Exception as exc:
             # The batch is lost, not the workspace: the files stay as the
