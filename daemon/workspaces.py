@@ -330,9 +330,10 @@ class WorkspaceManager:
             log.debug("quick_check_skipped", root=workspace.root, error=str(exc))
             return
         log.info("quick_check_at_open", root=workspace.root, ok=result == "ok")
-        if result != "ok" and workspace.store.on_damage is None:
-            # Nobody was told (index safety not following yet): reopen here.
-            await self.reopen(workspace, f"quick_check: {result[:300]}")
+        if result != "ok" and workspace.store.on_damage is None and self._tg:
+            # Nobody was told (index safety not following): reopen, outside
+            # this workspace's scope, which the reopen cancels.
+            self._tg.start_soon(self.reopen, workspace, f"quick_check: {result[:300]}")
 
     async def _index_and_watch(self, workspace: Workspace) -> None:
         changes = anyio.create_memory_object_stream[WatchMessage](STREAM_DEPTH)
