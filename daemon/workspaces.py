@@ -17,10 +17,12 @@ pass all three around.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,24 +41,31 @@ from axd.daemon.events import (
 )
 from axd.daemon.index.changes import STREAM_DEPTH, WatchMessage
 from axd.daemon.index.committer import Committer
-from axd.daemon.index.indexer import Indexer
+from axd.daemon.index.indexer import Indexer, is_complete
 from axd.daemon.index.planner import Planner
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.watcher import Watcher
 from axd.daemon.permissions import private_dir, private_file
 from axd.daemon.store.diskspace import is_disk_full
-from axd.daemon.store.recovery import open_checked, recover
+from axd.daemon.store.recovery import INDEX, open_checked, recover
 from axd.daemon.store.writer import Writer
 from axd.daemon.supervise import describe, supervised, unwrap
 from axd.protocol.errors import ErrorCode, RpcError, invalid_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from axd.daemon.config import Config
     from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
     from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
+
+# An index up to this size gets `quick_check_at_open` before it serves
+# (~0.3 s here); a larger one right after, in the background (#16: a 2 GB
+# index took tens of seconds to check, and queries waited for it).
+CHECK_BEFORE_SERVING_BYTES = 64 * 1024 * 1024
 
 
 def workspace_id(root: str) -> str:
@@ -99,12 +108,22 @@ class Workspace:
 
     @property
     def state(self) -> str:
-        """indexing | ready | degraded | error."""
+        """indexing | ready | degraded | error.
+
+        A warm start is `ready` while its stat pass runs (`detail`
+        "reconciling"): nothing is queued, and what the pass finds turns it
+        `indexing` like any change.
+        """
         if self.error or self.indexer.failed:
             return "error"
         if self.degraded_reason:
             return "degraded"
-        return "ready" if self.indexer.ready and not self.indexer.busy else "indexing"
+        return "ready" if self.indexer.serving else "indexing"
+
+    @property
+    def detail(self) -> str | None:
+        """What a workspace is doing besides its state ("reconciling")."""
+        return "reconciling" if self.indexer.reconciling else None
 
     @property
     def generation(self) -> int:
@@ -230,7 +249,10 @@ class WorkspaceManager:
                 root + "\n", encoding="utf-8", errors="surrogateescape"
             )
             # Checked at open; damage is quarantined (store/recovery.py, #11).
-            check = self.config.snapshots.quick_check_at_open
+            # A large index is checked once it serves (`_check_at_open`).
+            check = self.config.snapshots.quick_check_at_open and (
+                _size(directory / INDEX) <= CHECK_BEFORE_SERVING_BYTES
+            )
             opened = await anyio.to_thread.run_sync(
                 lambda: (
                     recover(directory, root, damaged)
@@ -238,6 +260,7 @@ class WorkspaceManager:
                     else open_checked(directory, root, check=check)
                 )
             )
+            warm = await anyio.to_thread.run_sync(is_complete, opened.store)
         except Exception as exc:
             if created:  # a failed add leaves nothing behind
                 shutil.rmtree(directory, ignore_errors=True)
@@ -261,7 +284,7 @@ class WorkspaceManager:
             store=store,
             writer=writer,
             rules=rules,
-            indexer=Indexer(planner, committer, index),
+            indexer=Indexer(planner, committer, index, warm=warm),
             watcher=Watcher(Path(root), ident, rules, watch, events),
             added_at=utc_now(),
             degraded=opened.degraded,
@@ -279,10 +302,44 @@ class WorkspaceManager:
             workspace.indexer.fail(workspace.error)  # wakes index.wait callers
 
         with workspace.scope:
-            run = partial(self._index_and_watch, workspace)
-            await supervised(
-                "workspace", run, on_crash=crashed, restart=True, root=workspace.root
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._check_at_open, workspace)
+                run = partial(self._index_and_watch, workspace)
+                await supervised(
+                    "workspace",
+                    run,
+                    on_crash=crashed,
+                    restart=True,
+                    root=workspace.root,
+                )
+
+    async def _check_at_open(self, workspace: Workspace) -> None:
+        """`quick_check_at_open` for an index too large to check before it
+        serves (it reads the whole file: seconds per GB): checked in the
+        background; damage found goes the way of damage found while serving."""
+        if not self.config.snapshots.quick_check_at_open:
+            return
+        size = await anyio.to_thread.run_sync(_size, workspace.store.path)
+        if size <= CHECK_BEFORE_SERVING_BYTES:
+            return  # checked by `_open`
+        # After the first stat pass: both read a lot, and the pass comes first.
+        while True:
+            changed = workspace.indexer.change_event()
+            if not workspace.indexer.busy or workspace.indexer.failed:
+                break
+            await changed.wait()
+        try:
+            result = await anyio.to_thread.run_sync(
+                _at_low_priority, workspace.store.quick_check
             )
+        except Exception as exc:  # noqa: BLE001 - closed meanwhile: nothing to check
+            log.debug("quick_check_skipped", root=workspace.root, error=str(exc))
+            return
+        log.info("quick_check_at_open", root=workspace.root, ok=result == "ok")
+        if result != "ok" and workspace.store.on_damage is None and self._tg:
+            # Nobody was told (index safety not following): reopen, outside
+            # this workspace's scope, which the reopen cancels.
+            self._tg.start_soon(self.reopen, workspace, f"quick_check: {result[:300]}")
 
     async def _index_and_watch(self, workspace: Workspace) -> None:
         changes = anyio.create_memory_object_stream[WatchMessage](STREAM_DEPTH)
@@ -290,10 +347,20 @@ class WorkspaceManager:
         # Closed here too: a task cancelled before it began leaves its end open.
         with changes_tx, changes_rx:
             async with anyio.create_task_group() as tg:
-                # The watcher starts first: a change made while the first
-                # crawl runs waits in the stream, never lost.
-                await tg.start(workspace.watcher.run, changes_tx)
-                await tg.start(workspace.indexer.run, changes_rx)
+                # The watcher starts first, and its watches go in while the
+                # first stat pass runs (seconds each on a large tree); the
+                # indexer re-checks what the pass saw once they are in, and a
+                # change made meanwhile waits in the stream: none is lost.
+                watching = anyio.Event()
+
+                async def watch() -> None:
+                    await tg.start(workspace.watcher.run, changes_tx)
+                    watching.set()
+
+                tg.start_soon(watch)
+                await tg.start(
+                    partial(workspace.indexer.run, changes_rx, watching=watching)
+                )
                 if workspace.error is not None:  # restarted after a crash
                     log.info("workspace_restarted", root=workspace.root)
                     workspace.error = None
@@ -445,6 +512,35 @@ class WorkspaceManager:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._registry_path)
+
+
+def _at_low_priority(fn: Callable[[], str]) -> str:
+    """`fn()` in a thread of its own at the lowest CPU priority (Linux threads
+    have their own nice value; it cannot be raised back, hence the thread):
+    a minute of checking a large index must not slow down edits meanwhile."""
+    outcome: list[str | BaseException] = []
+
+    def run() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="axd-quick-check", daemon=True)
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _check_root(root: str) -> tuple[str, str | None]:

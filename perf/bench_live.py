@@ -24,6 +24,17 @@ axd daemon (`daemon_proc.Daemon`) indexes it cold; then:
   ``symbols.search`` (one prefix query, limit 1000) returns all of them, until
   ``index.changed`` has named them all, and until Watchman has named them all.
 
+**A large tree without a cold index** (``--state DIR``: a state directory
+holding a complete index of ``--tree``, e.g. ``/work/bench/state100k`` for
+``/work/bench/corpus100k/tree``): the tree is hard-linked (``cp -al``, no
+bytes copied) instead of copied, the index database is copied and its
+workspace re-keyed to the copy's path (snapshots hard-linked, so no
+automatic snapshot is taken during the run), and the daemon starts warm on
+it; every file the run edits is first given its own inode
+(`corpus.make_private`), so no write reaches the original tree.
+``--workdir`` puts the copy somewhere other than /tmp (the same filesystem
+as the tree, for the hard links).
+
 Ratios printed: axd queryable / Watchman (p50, p95) and burst / Watchman.
 Without ``/usr/bin/watchman`` (or with ``--no-watchman``) only axd's figures
 are printed. Without the tree the script says so and exits 0.
@@ -55,6 +66,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from corpus import make_private
 from daemon_proc import Daemon
 
 DEFAULT_TREE = Path("/work/corpora/deno")
@@ -231,6 +243,7 @@ class Report:
     poll_ms: float
     load_before: str
     cold_index_s: float = 0.0
+    warm: bool = False  # a warm start on a copied index (--state), not a cold index
     watcher: str = ""
     watchman: str = "absent"
     edits: list[Edit] = field(default_factory=list)
@@ -249,9 +262,35 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def copy_tree(src: Path, dest: Path) -> int:
-    shutil.copytree(src, dest, symlinks=True)
+def copy_tree(src: Path, dest: Path, *, link: bool = False) -> int:
+    if link:  # hard links: edited files are made private first (make_private)
+        subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
+    else:
+        shutil.copytree(src, dest, symlinks=True)
     return sum(len(files) for _, _, files in os.walk(dest))
+
+
+def relocate_state(state: Path, old_root: Path, new_root: Path, dest: Path) -> None:
+    """A copy of `state`'s index of `old_root`, keyed to `new_root` (paths in
+    the index are relative, so a tree copied with its mtimes is unchanged)."""
+    from axd.daemon.workspaces import workspace_id
+
+    registry = json.loads((state / "workspaces.json").read_text())
+    entry = next(w for w in registry["workspaces"] if w["root"] == str(old_root))
+    src = state / "workspaces" / entry["id"]
+    ident = workspace_id(str(new_root))
+    target = dest / "workspaces" / ident
+    (target / "snapshots").mkdir(parents=True)
+    for path in (dest, dest / "workspaces", target, target / "snapshots"):
+        path.chmod(0o700)
+    subprocess.run(["cp", "-a", str(src / "index.db"), str(target)], check=True)
+    for snap in (src / "snapshots").glob("*"):
+        os.link(snap, target / "snapshots" / snap.name)
+    (target / "root").write_text(f"{new_root}\n")
+    record = {"root": str(new_root), "id": ident, "added_at": entry["added_at"]}
+    (dest / "workspaces.json").write_text(
+        json.dumps({"version": 1, "workspaces": [record]})
+    )
 
 
 def candidates(daemon: Daemon, root: Path, rng: random.Random, count: int) -> list[str]:
@@ -317,7 +356,7 @@ def run(args: argparse.Namespace) -> Report | None:
         print(f"skipped: no tree at {tree} (see perf/RESULTS.md for how to get it)")
         return None
     use_watchman = WATCHMAN is not None and not args.no_watchman
-    workdir = Path(tempfile.mkdtemp(prefix="axdlive-", dir="/tmp"))
+    workdir = Path(tempfile.mkdtemp(prefix="axdlive-", dir=args.workdir))
     report = Report(
         machine=(
             f"{platform.machine()}, {os.cpu_count()} cores,"
@@ -334,21 +373,29 @@ def run(args: argparse.Namespace) -> Report | None:
     daemon: Daemon | None = None
     changes: Changes | None = None
     try:
-        report.files = copy_tree(tree, root)
+        report.files = copy_tree(tree, root, link=args.state is not None)
+        if args.state is not None:
+            relocate_state(args.state, tree, root, workdir / "state")
         if use_watchman:
             watchman = Watchman(workdir, root)
             report.watchman = f"{watchman.version} (default settle)"
-        daemon = Daemon(workdir, workdir / "state", call_timeout=120)
         started = time.perf_counter()
-        daemon.call("workspace.add", {"root": str(root)})
+        daemon = Daemon(workdir, workdir / "state", call_timeout=120)
+        if args.state is None:
+            daemon.call("workspace.add", {"root": str(root)})
         daemon.wait(str(root))
         report.cold_index_s = time.perf_counter() - started
+        report.warm = args.state is not None
         health = daemon.call("health")
         report.watcher = str(health["checks"].get("watcher", {}).get("detail", "?"))
         changes = Changes(daemon, str(root))
         rng = random.Random(args.seed)
         files = candidates(daemon, root, rng, args.edits + args.burst)
         edit_files, burst_files = files[: args.edits], files[args.edits :]
+        if args.state is not None:  # hard links: no write may reach the original
+            for rel in files:
+                make_private(root / rel)
+            daemon.wait(str(root))
         run_id = rng.randrange(10**6)
         poll_s = args.poll_ms / 1000
         time.sleep(1.0)  # let both watchers settle after the copy and the crawl
@@ -453,7 +500,8 @@ def summary(report: Report) -> list[str]:
             f" after {report.load_after}"
         ),
         (
-            f"tree: {report.tree} ({report.files} files, private copy); cold index"
+            f"tree: {report.tree} ({report.files} files, private copy);"
+            f" {'warm start' if report.warm else 'cold index'}"
             f" {report.cold_index_s:.1f} s; axd watcher: {report.watcher};"
             f" watchman: {report.watchman}"
         ),
@@ -548,6 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-watchman", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument(
+        "--state", type=Path, help="a state dir with a complete index of --tree"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp"))
     parser.add_argument("--save", type=Path, help="also write the JSON report here")
     args = parser.parse_args(argv)
     report = run(args)

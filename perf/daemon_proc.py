@@ -29,7 +29,7 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # a large index may be checked first
         while True:
             try:
                 self.client = self.connect()

@@ -49,7 +49,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 import structlog
@@ -60,11 +60,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from axd.daemon.index.ignore import IgnoreRules
-
-__all__ = ["CrawlEntry", "CrawlStats", "crawl"]
+__all__ = ["CrawlEntry", "CrawlStats", "EntryMatcher", "crawl"]
 
 log = structlog.get_logger()
+
+
+class EntryMatcher(Protocol):
+    """What the crawl asks of the ignore rules (`IgnoreRules.match_entry`)."""
+
+    def match_entry(self, rel_dir: str, name: str, is_dir: bool, /) -> object | None:
+        """The rule excluding `name` in `rel_dir`, or None."""
 
 
 class CrawlEntry(msgspec.Struct, frozen=True):
@@ -92,15 +97,18 @@ class CrawlStats:
 
 def crawl(
     root: Path,
-    rules: IgnoreRules,
+    rules: EntryMatcher,
     *,
     follow_symlinks: bool = False,
     stats: CrawlStats | None = None,
+    dirs: list[str] | None = None,
 ) -> Iterator[CrawlEntry]:
     """Yield every file under `root` that `rules` keep (see the module docs).
 
     `root` should be absolute and resolved (a workspace root is). Pass
-    `stats` to read the counters after (or during) the crawl.
+    `stats` to read the counters after (or during) the crawl, and `dirs` to
+    collect the workspace-relative path of every directory entered (``""``
+    for the root).
     """
     counts = stats if stats is not None else CrawlStats()
     root_str = os.fspath(root)
@@ -118,6 +126,8 @@ def crawl(
     # Linked directories wait until every real one is entered (follow_symlinks).
     links: list[tuple[str, str, os.stat_result]] = []
     match = rules.match_entry
+    # Rules that can skip opening ignore files a directory does not have.
+    note = getattr(rules, "note_listing", None)
     while stack or links:
         if not stack:
             abs_link, rel_link, target_st = links.pop()
@@ -138,11 +148,16 @@ def crawl(
             )
             continue
         counts.dirs += 1
+        if dirs is not None:
+            dirs.append(rel_dir)
         prefix = rel_dir + "/" if rel_dir else ""
         subdirs: list[tuple[str, str]] = []
         with it:
             try:
-                for entry in it:
+                entries = list(it)
+                if note is not None:
+                    note(rel_dir, {entry.name for entry in entries})
+                for entry in entries:
                     name = entry.name
                     try:
                         if entry.is_symlink():
@@ -199,7 +214,7 @@ def _symlink(
     rel_dir: str,
     prefix: str,
     root_real: str,
-    rules: IgnoreRules,
+    rules: EntryMatcher,
     counts: CrawlStats,
     links: list[tuple[str, str, os.stat_result]] | None,
 ) -> Iterator[CrawlEntry]:

@@ -133,6 +133,11 @@ def check_query(language: str, text: str) -> Query:
     return query
 
 
+def compiled(language: str) -> None:
+    """Build `language`'s parser and query now (a worker's preload)."""
+    _compiled(language)
+
+
 @functools.cache
 def _compiled(language: str) -> _Compiled:
     """Parser and query for a registry language, built once per process."""

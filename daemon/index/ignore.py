@@ -215,6 +215,17 @@ class IgnoreRules:
                 return None if rule.negated else rule.origin
         return None
 
+    def note_listing(self, directory: str, names: set[str]) -> None:
+        """What `directory` holds (the crawl's listing, before it asks about
+        its entries): its absent ignore files are then never opened (two
+        failed ``open()`` per directory, ~1.5 s per 100k-file stat pass on a
+        loaded machine, #16)."""
+        for name in (GITIGNORE, AXDIGNORE):
+            if name not in names:
+                self._files.setdefault(
+                    f"{directory}/{name}" if directory else name, None
+                )
+
     def _rules_for(self, directory: str) -> _DirRules:
         cached = self._dirs.get(directory)
         if cached is not None:

@@ -12,6 +12,11 @@ The indexer owns the queue and the state others read (`busy`, `ready`,
 `failed`, `progress`); the planner decides, the committer does. A file is
 re-parsed only when its size, mtime or extractor version changed (the stat
 pass) and its content hash differs (decided in the worker).
+
+Warm start (#16): a complete first index (no `FIRST_INDEX_PENDING` in its
+`meta`) is `ready` at once; the stat pass runs in the background while the
+watches go in, then a re-stat (`Planner.recheck`) finds what changed
+meanwhile. The watcher's messages wait in their stream until it is done.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from axd.daemon.events import WorkspaceReady
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
 from axd.daemon.index.planner import Batch
 from axd.daemon.index.queue import WorkQueue
+from axd.daemon.store.meta import read_meta
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -38,25 +44,36 @@ if TYPE_CHECKING:
     from axd.daemon.index.committer import Committer
     from axd.daemon.index.planner import Planner
     from axd.daemon.records import FileOutcome
+    from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
 
 Parsed = tuple[Batch, list["FileOutcome"]]
+# `meta` key present while an index's first full index is not complete: a
+# restart then resumes it as `indexing`; without it, the index is served as
+# `ready` at once.
+FIRST_INDEX_PENDING = "first_index_pending"
+WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
 
 
 class Indexer:
     """Keeps one workspace's index equal to its files on disk."""
 
     def __init__(
-        self, planner: Planner, committer: Committer, config: IndexConfig
-    ) -> None:
+        self,
+        planner: Planner,
+        committer: Committer,
+        config: IndexConfig,
+        *,
+        warm: bool = False,
+    ) -> None:  # warm: a complete first index (`is_complete`), ready at once
         self.planner = planner
         self.committer = committer
         self.config = config
         self.root = planner.root
         self.progress = committer.progress
         self.queue = WorkQueue()
-        self.ready = False  # the first full index has been committed
+        self.ready = warm  # the first full index has been committed
         self.failed: str | None = None
         self._inflight = 0  # paths taken from the queue, not yet committed
         self._expanding = False  # a watcher message is being turned into paths
@@ -65,12 +82,27 @@ class Indexer:
         self._changed = anyio.Event()  # replaced after every state change
         self._rescan_requested = False
         self._reconciling = False
+        self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
 
     # -- what others ask ----------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """Whether anything is queued, on its way in, or being processed."""
+        return self._has_work() or self._reconciling
+
+    @property
+    def reconciling(self) -> bool:
+        """A stat pass is running."""
+        return self._reconciling
+
+    @property
+    def serving(self) -> bool:
+        """Ready with no path queued or on its way: at most a stat pass runs
+        (a warm start's `ready` with the `reconciling` detail)."""
+        return self.ready and not self._has_work()
+
+    def _has_work(self) -> bool:
         waiting = (
             self._changes.statistics().current_buffer_used
             if self._changes is not None
@@ -82,7 +114,6 @@ class Indexer:
             or waiting > 0
             or self._expanding
             or self._rescan_requested
-            or self._reconciling
         )
 
     @property
@@ -147,14 +178,21 @@ class Indexer:
         self,
         changes: MemoryObjectReceiveStream[WatchMessage],
         *,
+        watching: anyio.Event | None = None,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Reconcile, then index what is queued and what `changes` bring,
         until cancelled. Started once the first stat pass has queued
-        everything that differs from the disk."""
+        everything that differs from the disk.
+
+        `watching` is set once the watcher's watches are in place; the first
+        stat pass runs meanwhile and then re-checks what it saw (module
+        docstring). None: they already are.
+        """
         self._changes = changes
+        await self._resume()
         try:
-            await self._reconcile()
+            await self._reconcile(watching)
         except Exception as exc:
             self.fail(f"initial crawl failed: {exc}")
             raise
@@ -163,6 +201,9 @@ class Indexer:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write_loop, parsed_rx)
                 tg.start_soon(self._intake_loop, changes)
+                tg.start_soon(self._clear_pending_mark)
+                if self.ready:  # warm: the first saves need their grammars
+                    tg.start_soon(self._preload_languages)
                 task_status.started()
                 await self._dispatch_loop(tg, parsed_tx)
 
@@ -198,21 +239,40 @@ class Indexer:
                 elif isinstance(message, RootBack):
                     self.recover()
 
-    async def _reconcile(self) -> None:
+    async def _resume(self) -> None:
+        """A warm start says it is ready; a first index is marked pending
+        until it is complete (`FIRST_INDEX_PENDING`)."""
+        writer = self.committer.writer
+        if self.ready:
+            self.committer.end_bulk()
+            log.info("workspace_ready", root=str(self.root), warm=True)
+            self.committer.events.publish(
+                WorkspaceReady(str(self.root), self.committer.workspace_id)
+            )
+        elif writer.store.generation == 0:
+            await writer.write_meta(FIRST_INDEX_PENDING, "1")
+            self._pending_mark = True
+        else:  # a first index cut short: resumed, and marked as before
+            self._pending_mark = True
+
+    async def _reconcile(self, watching: anyio.Event | None = None) -> None:
         """The stat pass: queue what differs from the index, drop the vanished."""
         # Cleared before the crawl: a request made while it runs (an ignore
         # file written in two steps) gets a pass of its own.
         self._rescan_requested = False
         self._reconciling = True
+        self._notify()
         try:
-            await self._reconcile_once()
+            await self._reconcile_once(watching)
         finally:
             self._reconciling = False
             self._maybe_ready()
             self._notify()
 
-    async def _reconcile_once(self) -> None:
+    async def _reconcile_once(self, watching: anyio.Event | None) -> None:
         started = time.perf_counter()
+        since_ns = time.time_ns()
+        unwatched = watching is not None and not watching.is_set()
         plan = await anyio.to_thread.run_sync(self.planner.reconcile)
         if not await anyio.to_thread.run_sync(self.root.is_dir):
             # A vanished root crawls as empty: that is no reason to empty the
@@ -222,6 +282,15 @@ class Indexer:
         if plan.deleted or plan.skipped:
             await self.committer.commit(plan.deleted, plan.skipped)
         self.enqueue(plan.changed)
+        crawled_ms = (time.perf_counter() - started) * 1000
+        rechecked = 0
+        if unwatched and watching is not None:
+            # Files stat'ed before their directory was watched. Bounded: a
+            # watcher whose start failed must not hold the pass for ever.
+            with anyio.move_on_after(WATCHES_WAIT_S):
+                await watching.wait()
+            late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
+            rechecked = self.enqueue(late)
         if not self.ready:
             self.progress.files_total = plan.total
             self.progress.files_done = plan.total - len(plan.changed)
@@ -231,6 +300,8 @@ class Indexer:
             files=plan.total,
             changed=len(plan.changed),
             deleted=len(plan.deleted),
+            rechecked=rechecked,
+            crawl_ms=round(crawled_ms, 1),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         self._maybe_ready()
@@ -329,9 +400,39 @@ class Indexer:
             )
             self._notify()
 
+    async def _preload_languages(self) -> None:
+        store = self.committer.writer.store
+        counts = await anyio.to_thread.run_sync(store.counts)
+        await self.committer.pool.preload(sorted(counts.languages))
+
+    async def _clear_pending_mark(self) -> None:
+        """Once the first index is complete, say so in the store: the next
+        start serves it at once (`_resume`)."""
+        while True:
+            changed = self.change_event()
+            if self.ready and not self.busy:
+                break
+            await changed.wait()
+        if self._pending_mark:
+            try:
+                await self.committer.writer.write_meta(FIRST_INDEX_PENDING, None)
+            except Exception:  # the next start re-checks as `indexing`: no harm
+                log.exception("first_index_mark_failed", root=str(self.root))
+            else:
+                self._pending_mark = False
+
     def _notify(self) -> None:
         event, self._changed = self._changed, anyio.Event()
         event.set()
 
 
-__all__ = ["Indexer"]
+def is_complete(store: Store) -> bool:
+    """Whether `store` holds a complete first index (blocking: a thread's)."""
+    try:
+        return store.generation > 0 and read_meta(store, FIRST_INDEX_PENDING) is None
+    except Exception:  # noqa: BLE001 - unreadable: not served until re-indexed
+        log.warning("first_index_state_unreadable", path=str(store.path))
+        return False
+
+
+__all__ = ["FIRST_INDEX_PENDING", "Indexer", "is_complete"]

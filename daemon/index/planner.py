@@ -17,6 +17,7 @@ store's read connections) and runs in worker threads; the committer
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,10 @@ class Plan:
     deleted: list[str]  # in the index, gone from the disk (or now ignored)
     skipped: list[FileOutcome]  # newly skipped by the crawl (binary, too large...)
     total: int  # files the crawl kept
+    # What the crawl saw, for `recheck`: (size, mtime_ns) by path, and the
+    # directories it entered ("" for the root).
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    dirs: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -73,16 +78,20 @@ class Planner:
         self.rules.reload()
         known = self.store.file_states()
         plan = Plan([], [], [], 0)
-        seen: set[str] = set()
-        for entry in self.rules.crawl(follow_symlinks=self.config.follow_symlinks):
-            if not is_utf8(entry.path):
+        seen = plan.seen
+        entries = self.rules.crawl(
+            follow_symlinks=self.config.follow_symlinks, dirs=plan.dirs
+        )
+        versions = {name: spec.extractor_version for name, spec in LANGUAGES.items()}
+        for entry in entries:
+            if not entry.path.isascii() and not is_utf8(entry.path):
                 # SQLite text and JSON need UTF-8; such names are left out.
                 log.warning(
                     "non_utf8_file_name",
                     path=entry.path.encode("utf-8", "backslashreplace").decode(),
                 )
                 continue
-            seen.add(entry.path)
+            seen[entry.path] = (entry.size, entry.mtime_ns)
             state = known.get(entry.path)
             if entry.skip_reason is not None:
                 if state is None or state.status != "skipped":
@@ -101,12 +110,68 @@ class Planner:
                 or state.mtime_ns != entry.mtime_ns
             ) or (
                 state.language
-                and _version_of(state.language) != state.extractor_version
+                and versions.get(state.language, 0) != state.extractor_version
             ):
                 plan.changed.append(entry.path)
         plan.deleted = [path for path in known if path not in seen]
         plan.total = len(seen)
         return plan
+
+    def recheck(self, plan: Plan, since_ns: int) -> list[str]:
+        """What changed since `plan`'s crawl, which ran (from `since_ns`,
+        wall clock) while the watches were still being set up: a file it
+        stat'ed before its directory was watched may have changed unseen.
+
+        Every file it saw is stat'ed again; a directory changed since the
+        crawl began (an entry added, removed or renamed) is listed again for
+        files the crawl did not see. One `lstat` per file and directory, no
+        ignore lookups but for new entries: far cheaper than a second crawl.
+        """
+        out: list[str] = []
+        root = os.fspath(self.root)
+        for path, before in plan.seen.items():
+            try:
+                st = os.stat(f"{root}/{path}", follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode) and (st.st_size, st.st_mtime_ns) != before:
+                    # The crawl kept the link's own times for a link out of
+                    # the root, its target's for one inside.
+                    st = os.stat(f"{root}/{path}")
+            except OSError:
+                out.append(path)  # gone (or unreadable): split decides
+                continue
+            if (st.st_size, st.st_mtime_ns) != before:
+                out.append(path)
+        # Directory times come from the kernel's coarse clock (a tick behind
+        # time.time_ns at most); a second of margin covers it.
+        cutoff = since_ns - 1_000_000_000
+        known_dirs = set(plan.dirs)
+        for directory in plan.dirs:
+            absolute = f"{root}/{directory}" if directory else root
+            try:
+                if os.stat(absolute, follow_symlinks=False).st_mtime_ns < cutoff:
+                    continue
+                entries = list(os.scandir(absolute))
+            except OSError:
+                continue  # gone: its files were re-stat'ed above
+            prefix = f"{directory}/" if directory else ""
+            for entry in entries:
+                relative = prefix + entry.name
+                if relative in plan.seen or relative in known_dirs:
+                    continue
+                if not is_utf8(relative):
+                    continue  # left out by the crawl too (logged there)
+                try:
+                    # Only what the crawl would have taken as it is: links
+                    # (their own policy) wait for the next stat pass.
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if not is_dir and not entry.is_file(follow_symlinks=False):
+                        continue
+                except OSError:
+                    continue
+                if self.rules.is_ignored(relative, is_dir=is_dir):
+                    continue
+                out += self._files_under(relative) if is_dir else [relative]
+        return out
 
     def expand(self, paths: list[str], created: frozenset[str]) -> list[str]:
         """The files an event on each path may have changed.
@@ -192,8 +257,3 @@ def is_utf8(path: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _version_of(language: str) -> int:
-    spec = LANGUAGES.get(language)
-    return spec.extractor_version if spec else 0

@@ -32,6 +32,7 @@ from axd.daemon.index.worker import (
     WorkItem,
     exit_with,
     log_shortfalls,
+    preload,
     process_batch,
     warm_up,
 )
@@ -248,6 +249,20 @@ class WorkerPool:
                 return
             log.warning("worker_pool_start_failed", error=str(exc))
             self._replace(generation)
+
+    async def preload(self, languages: list[str]) -> None:
+        """Have the workers build these languages' parsers and queries now
+        (`worker.preload`), one task per worker; best effort."""
+        if self._closed or not languages:
+            return
+        executor = self._ensure()
+        try:
+            futures = [executor.submit(preload, languages) for _ in range(self.size)]
+            await anyio.to_thread.run_sync(
+                lambda: [f.result() for f in futures], limiter=self._waiters
+            )
+        except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
+            log.debug("worker_preload_failed", error=str(exc))
 
     def alive(self) -> tuple[int, int]:
         """(live worker processes, expected)."""

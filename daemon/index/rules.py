@@ -50,7 +50,21 @@ class WorkspaceRules:
         with self._lock:
             self._rules.reload()
 
-    def crawl(self, *, follow_symlinks: bool) -> list[CrawlEntry]:
-        """Every file the rules keep (blocking: a worker thread's job)."""
+    def crawl(
+        self, *, follow_symlinks: bool, dirs: list[str] | None = None
+    ) -> list[CrawlEntry]:
+        """Every file the rules keep (blocking: a worker thread's job);
+        `dirs` collects the directories entered.
+
+        The lock is taken per lookup, not for the whole walk: the watcher's
+        own lookups (setting up its watches at start, sorting events) run
+        while a stat pass walks the tree.
+        """
+        return list(crawl(self.root, self, follow_symlinks=follow_symlinks, dirs=dirs))
+
+    def match_entry(
+        self, rel_dir: str, name: str, is_dir: bool, /
+    ) -> IgnoreMatch | None:
+        """`IgnoreRules.match_entry` under the lock (what `crawl` asks)."""
         with self._lock:
-            return list(crawl(self.root, self._rules, follow_symlinks=follow_symlinks))
+            return self._rules.match_entry(rel_dir, name, is_dir)

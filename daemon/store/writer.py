@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from axd.daemon.store import incremental, maintenance
+from axd.daemon.store import incremental, maintenance, meta
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -122,6 +122,10 @@ class Writer:
     async def bump_generation(self, at_least: int | None = None) -> int:
         """A new generation with no data change (`Store.bump_generation`)."""
         return await self._recorded(lambda: self.store.bump_generation(at_least))
+
+    async def write_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a `meta` key (`Store.write_meta`)."""
+        await self._recorded(lambda: meta.write_meta(self.store, key, value))
 
     async def restore(self, src: str | Path) -> int:
         """Replace the index with a verified database file; the new
