@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -38,6 +38,7 @@ from watchfiles._rust_notify import RustNotify
 from axd.daemon.events import WatcherFellBack
 from axd.daemon.index import inotify
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
+from axd.daemon.index.sorting import GIT_LOCKS, sort_changes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 WatchMode = Literal["native", "polling", "stopped", "none"]
-# Locks git holds while it rewrites the work tree.
-GIT_LOCKS = (".git/index.lock", ".git/HEAD.lock", ".git/MERGE_HEAD.lock")
 # The longest a storm may hold changes back (a stuck lock must not freeze us).
 STORM_LIMIT_S = 60.0
 # Changes held at most during a storm; past that, they are queued anyway.
@@ -343,7 +342,9 @@ class Watcher:
     ) -> None:
         now = time.time()
         self.state.events += len(changes)
-        sorted_ = await anyio.to_thread.run_sync(self._sort_changes, changes, top_level)
+        sorted_ = await anyio.to_thread.run_sync(
+            sort_changes, self.root, self._tops, self.rules, changes, top_level
+        )
         if sorted_.new_dirs and self.state.mode == "native" and not top_level:
             # notify drops a new directory's ENOSPC: raise it (then we poll)
             await anyio.to_thread.run_sync(inotify.check_watch_left, self.root)
@@ -371,48 +372,6 @@ class Watcher:
                 )
         if sorted_.replan:
             self._restart.set()
-
-    def _sort_changes(
-        self, changes: set[tuple[Change, str]], top_level: bool
-    ) -> _Sorted:
-        """What a set of events means for the index — in a thread."""
-        root = str(self.root)
-        out = _Sorted()
-        for change, absolute in changes:
-            relative = os.path.relpath(absolute, root).replace(os.sep, "/")
-            if relative.startswith("../") or relative in (".", ".."):
-                out.replan = out.replan or not self.root.is_dir()
-                continue
-            first, _, rest = relative.partition("/")
-            # A top-level directory appeared or vanished: watch it (or not).
-            if top_level and not rest:
-                if change == Change.deleted:
-                    out.replan = out.replan or first in self._tops
-                elif first not in self._tops and os.path.isdir(absolute):
-                    out.replan = True
-            if first == ".git":
-                if relative == ".git/info/exclude":
-                    out.rules_changed = True
-                    out.replan = True  # it may (un)ignore a top-level directory
-                elif relative in GIT_LOCKS:
-                    out.lock_touched = True
-                continue
-            if self.rules.is_ignore_file(relative):
-                out.rules_changed = True
-                if "/" not in relative:
-                    out.replan = True
-            elif self._inside_ignored_dir(relative):
-                continue  # e.g. src/build/x.o under an ignored build/
-            out.paths.add(relative)
-            if change == Change.added:
-                out.created.add(relative)
-                if not top_level and os.path.isdir(absolute):
-                    out.new_dirs = True
-        return out
-
-    def _inside_ignored_dir(self, relative: str) -> bool:
-        parent = relative.rpartition("/")[0]
-        return bool(parent) and self.rules.is_ignored(parent, is_dir=True)
 
     def _storm_check(self) -> bool:
         """Whether a git operation is running now (starts a storm if so)."""
@@ -458,15 +417,3 @@ class Watcher:
                 await self._send(
                     Changed(frozenset(held), min(held.values()), frozenset(created))
                 )
-
-
-@dataclass(slots=True)
-class _Sorted:
-    """Events sorted out (`Watcher._sort_changes`)."""
-
-    paths: set[str] = field(default_factory=set)
-    created: set[str] = field(default_factory=set)  # of `paths`: added ones
-    replan: bool = False  # the top-level directories changed
-    rules_changed: bool = False  # an ignore file changed
-    lock_touched: bool = False  # a git lock appeared or went
-    new_dirs: bool = False  # directories were made under a recursive watch
