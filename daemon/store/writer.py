@@ -74,11 +74,12 @@ class Writer:
         limits: incremental.Limits,
     ) -> Manifest:
         """A snapshot between writes: a changeset on the previous one when
-        the chain allows, else a full copy (`incremental.Chain.snapshot`)."""
+        the chain allows, else a full copy (`incremental.Chain.begin`). Only
+        its start holds the write slot; the copy runs beside the writes."""
 
-        def run() -> Manifest:
+        def begin() -> incremental.Pending:
             with self.store.exclusive() as conn:
-                return self._chain.snapshot(
+                return self._chain.begin(
                     directory,
                     conn,
                     self.store.path,
@@ -87,7 +88,11 @@ class Writer:
                     limits=limits,
                 )
 
-        return await self._run(run)
+        pending = await self._run(begin)
+        try:
+            return await anyio.to_thread.run_sync(pending.finish)
+        finally:
+            pending.abandon()  # closes its read transaction (idempotent)
 
     async def apply_batch(
         self,
