@@ -39,6 +39,7 @@ from axd.daemon.events import (
 )
 from axd.daemon.store import incremental, maintenance, portable
 from axd.daemon.store.diskspace import is_disk_full
+from axd.daemon.store.generations import Floor, floor_for
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
@@ -380,14 +381,21 @@ class IndexSafety:
         index = state / INDEX
         try:
             state.mkdir(mode=0o700, parents=True, exist_ok=True)
+            moved: list[Path] = []
             if index.exists():  # left by a removed workspace: kept, not lost
-                await anyio.to_thread.run_sync(quarantine, index, "replaced by import")
+                gone = await anyio.to_thread.run_sync(
+                    quarantine, index, "replaced by import"
+                )
+                moved.append(gone.path)
             adopted = await self._adopt(SnapshotDir(state / SNAPSHOTS), path)
 
             def seed() -> None:
+                # Above whatever this root's workspace handed out before.
+                snaps = SnapshotDir(state / SNAPSHOTS)
+                above = floor_for(state, snaps, *moved)
                 with scratch(state, "seed") as work:
-                    snapshot = SnapshotDir(state / SNAPSHOTS).path_of(adopted.id)
-                    prepare_for_install(snapshot, work, above=0)
+                    snapshot = snaps.path_of(adopted.id)
+                    Floor(state).cover(prepare_for_install(snapshot, work, above=above))
                     os.replace(work, index)
 
             await anyio.to_thread.run_sync(seed)

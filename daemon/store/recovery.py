@@ -9,7 +9,9 @@ quarantined (store/quarantine.py). The newest snapshot that verifies
 (SHA-256 and quick_check) is then installed as the new index, so the
 workspace answers at once from that copy while the reconcile pass re-parses
 only the files that differ from it; without a snapshot the index is built
-from scratch. A migration error is not damage and is raised as it is.
+from scratch. Either way the new index's generation starts above every one
+handed out before (store/generations.py). A migration error is not damage
+and is raised as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import apsw
 import structlog
 
+from axd.daemon.store.generations import Floor, floor_for
 from axd.daemon.store.quarantine import quarantine
 from axd.daemon.store.snapshots import (
     SnapshotDir,
@@ -65,11 +68,14 @@ def open_checked(directory: Path, root: str, *, check: bool = True) -> Opened:
 
 def recover(directory: Path, root: str, reason: str) -> Opened:
     """Quarantine the (closed) index and open a new one, from a snapshot if
-    a good one exists."""
+    a good one exists; either way its generation starts above every one
+    handed out before (`generations.floor_for`)."""
     path = directory / INDEX
     moved = quarantine(path, reason)
     log.error("index_quarantined", root=root, reason=reason, moved_to=str(moved.path))
     snapshots = SnapshotDir(directory / SNAPSHOTS)
+    above = floor_for(directory, snapshots, moved.path)
+    floor = Floor(directory)
     manifest = snapshots.newest_good()
     if manifest is not None:
         try:
@@ -77,7 +83,7 @@ def recover(directory: Path, root: str, reason: str) -> Opened:
                 snapshots.materialised(manifest.id) as snapshot,
                 scratch(directory, "recover") as work,
             ):
-                prepare_for_install(snapshot, work, above=manifest.generation)
+                floor.cover(prepare_for_install(snapshot, work, above=above))
                 shutil.copyfile(work, path)
             store = Store.open(path, root=root)
         except (SnapshotError, apsw.Error, OSError) as exc:
@@ -93,7 +99,9 @@ def recover(directory: Path, root: str, reason: str) -> Opened:
                 " while re-indexing what changed",
                 manifest.id,
             )
+    store = Store.open(path, root=root)
+    floor.cover(above + 1)  # before the new index shows it
+    store.bump_generation(at_least=above)
     return Opened(
-        Store.open(path, root=root),
-        f"index quarantined ({reason}); no snapshot, rebuilding from scratch",
+        store, f"index quarantined ({reason}); no snapshot, rebuilding from scratch"
     )

@@ -16,11 +16,12 @@ the record, so the snapshot after them is full.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from axd.daemon.store import incremental, maintenance
+from axd.daemon.store import generations, incremental, maintenance
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -41,9 +42,20 @@ class Writer:
         self.store = store
         self._slot = anyio.CapacityLimiter(1)
         self._chain = incremental.Chain()
+        # Kept ahead of every generation committed, beside the database: what
+        # replaces a lost index starts above it (`generations`).
+        self._floor = generations.Floor(store.path.parent)
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
-        return await anyio.to_thread.run_sync(fn, limiter=self._slot)
+        def run() -> _T:
+            self._floor.cover(self.store.generation + 1)  # a write adds 1 at most
+            try:
+                return fn()
+            finally:  # ... but a restore may jump ahead: covered before the next
+                with contextlib.suppress(OSError):
+                    self._floor.cover(self.store.generation)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._slot)
 
     async def _recorded(self, fn: Callable[[], _T]) -> _T:
         """A write the snapshot session records."""
