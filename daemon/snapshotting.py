@@ -499,17 +499,27 @@ class IndexSafety:
 
     def _begin_reopen(self, ws: Workspace, reason: str) -> None:
         """On the event loop: say why at once, reopen in the background."""
-        self.manager.set_degraded(ws, f"index damaged: {reason}")
+        self.manager.set_degraded(
+            ws,
+            f"index quarantined ({reason}); recovering from the newest good snapshot",
+        )
         if self._tg is not None:
             self._tg.start_soon(self._reopen, ws, reason)
 
     async def _reopen(self, ws: Workspace, reason: str) -> None:
+        """Replace `ws` (`WorkspaceManager.reopen`). Requests that met its
+        closed or damaged store wait for the replacement and run there
+        (rpc/handlers/reads.py); they, and `index.wait` callers, are woken
+        when the old one is marked replaced (its state is `degraded` until
+        then, `error` after: nothing sees it any more but a failed reopen)."""
+        fresh = ws
         async with self._state(ws).lock:
             try:
                 fresh = await self.manager.reopen(ws, reason)
             except Exception:
                 log.exception("reopen_failed", root=ws.root)
-                return
+            finally:
+                ws.indexer.fail(f"replaced: {reason}" if fresh is not ws else reason)
         if fresh is not ws:
             self._added(fresh)
 

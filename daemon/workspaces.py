@@ -304,13 +304,11 @@ class WorkspaceManager:
     async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
         """Replace a workspace whose database was found damaged while serving
         (#11): stop it, quarantine the file, open again (from the newest good
-        snapshot when there is one) and index what differs. The replacement
-        is returned (the same object if it was removed meanwhile)."""
+        snapshot if any), index what differs; the replacement is returned."""
         async with self._lock:
             if self.workspaces.get(workspace.root) is not workspace:
                 return self.workspaces.get(workspace.root) or workspace
-            workspace.scope.cancel()
-            workspace.indexer.fail(f"replaced: {reason}")  # wakes its index.wait
+            workspace.scope.cancel()  # its waiters are woken by the caller, once done
             # No checkpoint: the file is damaged and about to be moved aside.
             await workspace.writer.close(checkpoint=False)
             fresh = await self._open(workspace.root, damaged=reason)
@@ -362,6 +360,7 @@ class WorkspaceManager:
         """
         with anyio.move_on_after(max(0.0, timeout_s)):
             while True:
+                workspace = self.workspaces.get(workspace.root, workspace)  # reopened
                 changed = workspace.indexer.change_event()
                 reached = generation is None or workspace.generation >= generation
                 if reached and not workspace.indexer.busy and workspace.indexer.ready:
@@ -391,6 +390,7 @@ class WorkspaceManager:
         with anyio.move_on_after(max(0.0, timeout_s)):
             while workspace.generation < generation:
                 await workspace.indexer.change_event().wait()
+                workspace = self.workspaces.get(workspace.root, workspace)  # reopened
             return
         raise RpcError(
             ErrorCode.TIMEOUT,

@@ -95,13 +95,15 @@ def recover(directory: Path, root: str, reason: str) -> Opened:
             log.warning("index_from_snapshot", root=root, snapshot=manifest.id)
             return Opened(
                 store,
-                f"index quarantined ({reason}); serving snapshot {manifest.id}"
-                " while re-indexing what changed",
+                f"index quarantined to {moved.path} ({reason}); serving"
+                f" snapshot {manifest.id} while re-indexing what changed",
                 manifest.id,
             )
     store = Store.open(path, root=root)
     floor.cover(above + 1)  # before the new index shows it
     store.bump_generation(at_least=above)
     return Opened(
-        store, f"index quarantined ({reason}); no snapshot, rebuilding from scratch"
+        store,
+        f"index quarantined to {moved.path} ({reason}); no snapshot,"
+        " rebuilding from scratch",
     )
