@@ -43,7 +43,7 @@ from axd.daemon.store.generations import Floor, floor_for
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
-from axd.daemon.store.recovery import INDEX, SNAPSHOTS
+from axd.daemon.store.recovery import INDEX, SNAPSHOTS, prepare_fallback
 from axd.daemon.store.rows import changes_between
 from axd.daemon.store.snapshots import (
     Manifest,
@@ -512,13 +512,21 @@ class IndexSafety:
         (rpc/handlers/reads.py); they, and `index.wait` callers, are woken
         when the old one is marked replaced (its state is `degraded` until
         then, `error` after: nothing sees it any more but a failed reopen)."""
-        fresh = ws
+        fresh, fallback = ws, None
         async with self._state(ws).lock:
             try:
-                fresh = await self.manager.reopen(ws, reason)
+                ws.scope.cancel()  # no more batches into the damaged file
+                # The snapshot is made ready while the damaged index still
+                # answers what it can: then the swap is a rename.
+                fallback = await anyio.to_thread.run_sync(
+                    prepare_fallback, ws.directory, ws.store.path
+                )
+                fresh = await self.manager.reopen(ws, reason, fallback)
             except Exception:
                 log.exception("reopen_failed", root=ws.root)
             finally:
+                if fallback is not None:
+                    fallback.discard()  # if it was not installed
                 ws.indexer.fail(f"replaced: {reason}" if fresh is not ws else reason)
         if fresh is not ws:
             self._added(fresh)

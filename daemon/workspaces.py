@@ -9,6 +9,9 @@ Each workspace is a store with its one writer, its ignore rules, an indexer
 and a watcher joined by a bounded stream; the manager runs them, publishes
 `WorkspaceAdded` / `WorkspaceRemoved`, and reads `BatchCommitted` events for
 each workspace's `last_indexed_at`.
+
+Size: one manager, because adding, opening, reopening a damaged index (#11)
+and removing share its lock, its task group and the open sequence.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from axd.daemon.config import Config
     from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.store.recovery import Fallback
     from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
@@ -215,7 +219,9 @@ class WorkspaceManager:
         log.info("workspace_added", root=resolved, id=workspace.id)
         return workspace
 
-    async def _open(self, root: str, damaged: str | None = None) -> Workspace:
+    async def _open(
+        self, root: str, damaged: str | None = None, fallback: Fallback | None = None
+    ) -> Workspace:
         ident = workspace_id(root)
         directory = self.state_dir / "workspaces" / ident
         created = not directory.exists()
@@ -229,7 +235,7 @@ class WorkspaceManager:
             check = self.config.snapshots.quick_check_at_open
             opened = await anyio.to_thread.run_sync(
                 lambda: (
-                    recover(directory, root, damaged)
+                    recover(directory, root, damaged, fallback)
                     if damaged
                     else open_checked(directory, root, check=check)
                 )
@@ -301,17 +307,20 @@ class WorkspaceManager:
             )
         )
 
-    async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
+    async def reopen(
+        self, workspace: Workspace, reason: str, fallback: Fallback | None = None
+    ) -> Workspace:
         """Replace a workspace whose database was found damaged while serving
         (#11): stop it, quarantine the file, open again (from the newest good
-        snapshot if any), index what differs; the replacement is returned."""
+        snapshot if any, `fallback` when prepared beforehand), index what
+        differs; the replacement is returned."""
         async with self._lock:
             if self.workspaces.get(workspace.root) is not workspace:
                 return self.workspaces.get(workspace.root) or workspace
             workspace.scope.cancel()  # its waiters are woken by the caller, once done
             # No checkpoint: the file is damaged and about to be moved aside.
             await workspace.writer.close(checkpoint=False)
-            fresh = await self._open(workspace.root, damaged=reason)
+            fresh = await self._open(workspace.root, reason, fallback)
             fresh.added_at = workspace.added_at
             self.workspaces[workspace.root] = fresh
         assert self._tg is not None, "run() first"

@@ -565,16 +565,22 @@ class SnapshotDir:
 
 
 def prepare_for_install(
-    src: Path, work: Path, *, above: int, migrations: Path | None = None
+    src: Path,
+    work: Path,
+    *,
+    above: int,
+    migrations: Path | None = None,
+    checked: bool = False,
 ) -> int:
     """Copy `src` to `work`, migrate it and set its generation above `above`.
 
     Returns the generation the installed index will have. The live database
-    is not touched: a snapshot that cannot be migrated fails here.
+    is not touched: a snapshot that cannot be migrated fails here. `checked`:
+    `src` has just passed ``quick_check`` (a verified snapshot), not re-read.
 
     :raises SnapshotInvalidError: `src` is not a usable axd index.
     """
-    facts = inspect(src)
+    facts = inspect(src, check=not checked)
     if facts.schema_version < 1:
         raise SnapshotInvalidError(
             f"{src.name} is not an axd index (no schema version)"
