@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import make_private
 from daemon_proc import Daemon
 
+from axd.client.connection import RemoteError
 from axd.daemon.store.snapshots import SnapshotDir
 from axd.daemon.workspaces import workspace_id
 
@@ -174,13 +175,15 @@ def snapshot_with_a_commit(d: Daemon, root: str, tree: Path) -> tuple[dict, floa
 
     def create() -> None:
         client = d.connect()
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
             answer = client.call_raw("snapshot.create", {"root": root})
             result["snap"] = json.loads(answer)
+        except (RemoteError, OSError) as exc:  # reported by the main thread
+            result["error"] = exc
+        finally:
             result["end"] = time.perf_counter()
             result["seconds"] = result["end"] - started  # type: ignore[operator]
-        finally:
             client.close()
 
     before = d.call("index.status", {"root": root})["generation"]
@@ -193,6 +196,8 @@ def snapshot_with_a_commit(d: Daemon, root: str, tree: Path) -> tuple[dict, floa
     )
     landed = time.perf_counter()
     thread.join()
+    if "error" in result:
+        raise RuntimeError(f"snapshot.create failed: {result['error']}")
     end = float(result["end"])  # type: ignore[arg-type]
     if landed < end:
         note = (f"the edit of {edited.name} committed (generation"
