@@ -71,7 +71,9 @@ async def test_doctor_passes_on_a_healthy_daemon(
     else:
         assert by_name["inotify"].ok is None
     assert by_name[f"workspace {root}"].ok
-    assert by_name["health"].ok
+    # Healthy, or only DEGRADED by the polling above (health re-checks as
+    # soon as a workspace is added or changes state).
+    assert by_name["health"].ok or by_name["health"].detail == "DEGRADED"
     canary = by_name["canary"]
     assert canary.ok, canary.detail
     assert canary.data["found_ms"] >= 0
@@ -80,7 +82,7 @@ async def test_doctor_passes_on_a_healthy_daemon(
     assert [p.name for p in root.iterdir()] == ["a.py"]
     text = doctor.render_text(report)
     assert "✓ daemon" in text
-    assert "all checks passed" in text
+    assert ("all checks passed" in text) == (not failing)
     json.dumps(report.to_json())
 
 
