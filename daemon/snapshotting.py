@@ -39,10 +39,11 @@ from axd.daemon.events import (
 )
 from axd.daemon.store import incremental, maintenance, portable
 from axd.daemon.store.diskspace import is_disk_full
+from axd.daemon.store.generations import Floor, floor_for
 from axd.daemon.store.maintenance import previous_version
 from axd.daemon.store.migrator import MigrationError, discover
 from axd.daemon.store.quarantine import quarantine
-from axd.daemon.store.recovery import INDEX, SNAPSHOTS
+from axd.daemon.store.recovery import INDEX, SNAPSHOTS, prepare_fallback
 from axd.daemon.store.rows import changes_between
 from axd.daemon.store.snapshots import (
     Manifest,
@@ -380,14 +381,21 @@ class IndexSafety:
         index = state / INDEX
         try:
             state.mkdir(mode=0o700, parents=True, exist_ok=True)
+            moved: list[Path] = []
             if index.exists():  # left by a removed workspace: kept, not lost
-                await anyio.to_thread.run_sync(quarantine, index, "replaced by import")
+                gone = await anyio.to_thread.run_sync(
+                    quarantine, index, "replaced by import"
+                )
+                moved.append(gone.path)
             adopted = await self._adopt(SnapshotDir(state / SNAPSHOTS), path)
 
             def seed() -> None:
+                # Above whatever this root's workspace handed out before.
+                snaps = SnapshotDir(state / SNAPSHOTS)
+                above = floor_for(state, snaps, *moved)
                 with scratch(state, "seed") as work:
-                    snapshot = SnapshotDir(state / SNAPSHOTS).path_of(adopted.id)
-                    prepare_for_install(snapshot, work, above=0)
+                    snapshot = snaps.path_of(adopted.id)
+                    Floor(state).cover(prepare_for_install(snapshot, work, above=above))
                     os.replace(work, index)
 
             await anyio.to_thread.run_sync(seed)
@@ -491,17 +499,35 @@ class IndexSafety:
 
     def _begin_reopen(self, ws: Workspace, reason: str) -> None:
         """On the event loop: say why at once, reopen in the background."""
-        self.manager.set_degraded(ws, f"index damaged: {reason}")
+        self.manager.set_degraded(
+            ws,
+            f"index quarantined ({reason}); recovering from the newest good snapshot",
+        )
         if self._tg is not None:
             self._tg.start_soon(self._reopen, ws, reason)
 
     async def _reopen(self, ws: Workspace, reason: str) -> None:
+        """Replace `ws` (`WorkspaceManager.reopen`). Requests that met its
+        closed or damaged store wait for the replacement and run there
+        (rpc/handlers/reads.py); they, and `index.wait` callers, are woken
+        when the old one is marked replaced (its state is `degraded` until
+        then, `error` after: nothing sees it any more but a failed reopen)."""
+        fresh, fallback = ws, None
         async with self._state(ws).lock:
             try:
-                fresh = await self.manager.reopen(ws, reason)
+                ws.scope.cancel()  # no more batches into the damaged file
+                # The snapshot is made ready while the damaged index still
+                # answers what it can: then the swap is a rename.
+                fallback = await anyio.to_thread.run_sync(
+                    prepare_fallback, ws.directory, ws.store.path
+                )
+                fresh = await self.manager.reopen(ws, reason, fallback)
             except Exception:
                 log.exception("reopen_failed", root=ws.root)
-                return
+            finally:
+                if fallback is not None:
+                    fallback.discard()  # if it was not installed
+                ws.indexer.fail(f"replaced: {reason}" if fresh is not ws else reason)
         if fresh is not ws:
             self._added(fresh)
 

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from axd.daemon.config import Config
     from axd.daemon.events import Event, Events
     from axd.daemon.index.pool import WorkerPool
+    from axd.daemon.store.recovery import Fallback
     from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
@@ -238,7 +239,9 @@ class WorkspaceManager:
         log.info("workspace_added", root=resolved, id=workspace.id)
         return workspace
 
-    async def _open(self, root: str, damaged: str | None = None) -> Workspace:
+    async def _open(
+        self, root: str, damaged: str | None = None, fallback: Fallback | None = None
+    ) -> Workspace:
         ident = workspace_id(root)
         directory = self.state_dir / "workspaces" / ident
         created = not directory.exists()
@@ -255,7 +258,7 @@ class WorkspaceManager:
             )
             opened = await anyio.to_thread.run_sync(
                 lambda: (
-                    recover(directory, root, damaged)
+                    recover(directory, root, damaged, fallback)
                     if damaged
                     else open_checked(directory, root, check=check)
                 )
@@ -380,19 +383,20 @@ class WorkspaceManager:
             )
         )
 
-    async def reopen(self, workspace: Workspace, reason: str) -> Workspace:
+    async def reopen(
+        self, workspace: Workspace, reason: str, fallback: Fallback | None = None
+    ) -> Workspace:
         """Replace a workspace whose database was found damaged while serving
         (#11): stop it, quarantine the file, open again (from the newest good
-        snapshot when there is one) and index what differs. The replacement
-        is returned (the same object if it was removed meanwhile)."""
+        snapshot if any, `fallback` when prepared beforehand), index what
+        differs; the replacement is returned."""
         async with self._lock:
             if self.workspaces.get(workspace.root) is not workspace:
                 return self.workspaces.get(workspace.root) or workspace
-            workspace.scope.cancel()
-            workspace.indexer.fail(f"replaced: {reason}")  # wakes its index.wait
+            workspace.scope.cancel()  # its waiters are woken by the caller, once done
             # No checkpoint: the file is damaged and about to be moved aside.
             await workspace.writer.close(checkpoint=False)
-            fresh = await self._open(workspace.root, damaged=reason)
+            fresh = await self._open(workspace.root, reason, fallback)
             fresh.added_at = workspace.added_at
             self.workspaces[workspace.root] = fresh
         assert self._tg is not None, "run() first"
@@ -441,6 +445,7 @@ class WorkspaceManager:
         """
         with anyio.move_on_after(max(0.0, timeout_s)):
             while True:
+                workspace = self.workspaces.get(workspace.root, workspace)  # reopened
                 changed = workspace.indexer.change_event()
                 reached = generation is None or workspace.generation >= generation
                 if reached and not workspace.indexer.busy and workspace.indexer.ready:
@@ -470,6 +475,7 @@ class WorkspaceManager:
         with anyio.move_on_after(max(0.0, timeout_s)):
             while workspace.generation < generation:
                 await workspace.indexer.change_event().wait()
+                workspace = self.workspaces.get(workspace.root, workspace)  # reopened
             return
         raise RpcError(
             ErrorCode.TIMEOUT,

@@ -20,7 +20,14 @@ TIMEOUT = -32008
 class Daemon:
     """`python -m axd.daemon` on `base/axd.sock` with state in `state`."""
 
-    def __init__(self, base: Path, state: Path, *, call_timeout: float = 3600) -> None:
+    def __init__(
+        self,
+        base: Path,
+        state: Path,
+        *,
+        call_timeout: float = 3600,
+        start_timeout: float = 300,
+    ) -> None:
         self.socket = base / "axd.sock"
         self.call_timeout = call_timeout
         self.proc = subprocess.Popen(
@@ -29,7 +36,9 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 300  # a large index may be checked first
+        # The socket answers once every workspace is open (a large index's
+        # quick_check at open can take minutes on a loaded machine).
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 self.client = self.connect()

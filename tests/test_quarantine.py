@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.from_thread
 import apsw
 import pytest
 from support import with_config
@@ -21,12 +24,14 @@ from test_snapshots import (
     function,
     raw,
     run_daemon,
+    until_snapshot,
     wait_ready,
 )
 
 from axd.client import doctor
 from axd.client.connection import RemoteError
-from axd.daemon.config import SnapshotsConfig
+from axd.daemon.config import HealthConfig, SnapshotsConfig
+from axd.daemon.store import snapshots
 from axd.daemon.store.quarantine import listing
 
 if TYPE_CHECKING:
@@ -88,49 +93,144 @@ async def test_damaged_index_is_quarantined_and_served_from_snapshot(
     assert listed[0]["reason"] == found[0].reason
 
 
-async def test_damage_while_serving_is_quarantined_not_an_internal_error(
-    config: Config, tmp_path: Path
+def doctor_lists(config: Config) -> list[dict[str, str]]:
+    report = doctor.Report()  # what `axd doctor` prints
+    doctor.check_state_dir(report, Path(config.state_dir or ""))
+    (check,) = [c for c in report.checks if c.name == "quarantine"]
+    return list(check.data["files"])
+
+
+async def store_check(client) -> dict:  # type: ignore[no-untyped-def]
+    return dict((await raw(client, "health"))["checks"]["store"])
+
+
+@pytest.mark.parametrize("how", ["middle", "truncated"])
+async def test_degraded_naming_the_quarantine_until_reconciled(
+    config: Config, tmp_path: Path, how: str
 ) -> None:
+    """At open: from the first answer until the reconcile is in place the
+    workspace is `degraded` with a reason naming the quarantine, `health`
+    says so, queries answer (from the snapshot), `axd doctor` lists the
+    file; then `ready` with every change in."""
+    repo = (tmp_path / "repo").resolve()
+    (repo / "src").mkdir(parents=True)
+    for index in range(150):
+        (repo / "src" / f"m{index}.py").write_text(function(f"fn_{index}") * 10)
+    async with run_daemon(config) as client:
+        await add(client, repo)
+        await raw(client, "snapshot.create", root=str(repo), label="good")
+    for index in range(100, 150):  # a reconcile with some work in it
+        (repo / "src" / f"m{index}.py").write_text(function(f"new_{index}"))
+    damage(db_of(config, repo), how)
+    degraded = 0
+    config = with_config(config, health=HealthConfig(cache_s=0))  # fresh each time
+    async with run_daemon(config) as client:
+        with anyio.fail_after(GUARD_S):
+            while True:
+                # Degraded only ever ends: checked last, it held for the others.
+                store = await store_check(client)
+                found = await definitions(client, repo, "fn_7")
+                status = await raw(client, "index.status", root=str(repo))
+                if status["state"] != "degraded":
+                    break
+                degraded += 1
+                assert "index quarantined to " in status["last_error"]
+                assert "quarantine" in store["detail"] and store["status"] == "DEGRADED"
+                assert set(found) == {"src/m7.py"}  # from the snapshot meanwhile
+                listed = doctor_lists(config)
+                assert len(listed) == 1 and listed[0]["path"] in status["last_error"]
+                await anyio.sleep(0.01)
+        # Never `ready` before every change is in.
+        assert status["state"] == "ready", status
+        assert await definitions(client, repo, "new_149") == ["src/m149.py"]
+        assert await definitions(client, repo, "fn_149") == []
+        assert (await store_check(client))["status"] == "HEALTHY"
+    assert degraded > 0, "the reconcile was over before the first answer"
+    assert len(doctor_lists(config)) == 1
+
+
+class HeldCopy:
+    """Holds the first snapshot copy after its first step (in the copy's
+    thread) until released: the snapshot keeps the workspace's safety lock,
+    so a reopen after damage waits behind it."""
+
+    def __init__(self) -> None:
+        self.entered = anyio.Event()
+        self.release = threading.Event()
+        self.steps = 0
+
+    def __call__(self, remaining: int, total: int) -> None:
+        self.steps += 1
+        if self.steps == 1:
+            anyio.from_thread.run_sync(self.entered.set)
+            assert self.release.wait(GUARD_S), "never released"
+
+
+async def test_damage_while_serving_answers_every_request(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Damage found while serving: `degraded` with the reason at once,
+    `health` says why; requests meanwhile wait for the replacement (held
+    here behind a snapshot being copied) and are answered from it, never
+    with an error; `ready` again once recovered, `axd doctor` lists it."""
     repo = (tmp_path / "repo").resolve()
     (repo / "src").mkdir(parents=True)
     for index in range(60):
         (repo / "src" / f"m{index}.py").write_text(function(f"fn_{index}") * 30)
-    # The page cache can hide damage from queries; the periodic quick_check
-    # reads the file afresh.
-    config = with_config(config, snapshots=SnapshotsConfig(quick_check_interval_s=0.2))
+    # Every snapshot full (so the next one copies); the periodic
+    # quick_check reads the file afresh (the page cache can hide damage).
+    snaps = SnapshotsConfig(quick_check_interval_s=0.2, chain_max=0)
+    config = with_config(config, snapshots=snaps, health=HealthConfig(cache_s=0))
     async with run_daemon(config) as client:
         await add(client, repo)
+        await until_snapshot(client, repo, "auto")  # no copy runs from here on
         await raw(client, "snapshot.create", root=str(repo), label="good")
         checkpoint = apsw.Connection(str(db_of(config, repo)))
         checkpoint.set_busy_timeout(10_000)
         checkpoint.pragma("journal_mode")  # reads the header: WAL
-        # Every page into the file (none left in the WAL), then damage it.
+        # Every page into the file (none left in the WAL).
         done = checkpoint.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
         assert done == (0, 0)
         checkpoint.close()
-        damage(db_of(config, repo), "middle")
-        codes: set[int] = set()
-        with anyio.fail_after(GUARD_S):
-            while not listing(Path(config.state_dir or "")):  # damage seen
-                try:
-                    await raw(client, "search", root=str(repo), query="fn_5")
+        held = HeldCopy()
+        monkeypatch.setattr(snapshots, "COPY_STEP_PAGES", 1)
+        monkeypatch.setattr(snapshots, "copy_progress", held)
+        answers: list[Any] = []
+        async with anyio.create_task_group() as tg:
+
+            async def ask(method: str, **params: Any) -> None:
+                answers.append(await raw(client, method, **params))
+
+            async def snapshot_meanwhile() -> None:
+                try:  # copied from a damaged file: refused, or a good copy
+                    await raw(client, "snapshot.create", root=str(repo))
                 except RemoteError as exc:
-                    codes.add(exc.code)
-                await anyio.sleep(0.02)
-        assert codes <= {-32002}  # not ready while it is replaced, never -32603
-        with anyio.fail_after(GUARD_S):
-            while True:  # a wait begun on the replaced index answers -32002
-                try:
-                    await wait_ready(client, repo)
-                    break
-                except RemoteError as exc:
-                    assert exc.code == -32002, exc
-                    await anyio.sleep(0.02)
+                    assert exc.code == -32002 and "damaged" in exc.message
+
+            tg.start_soon(snapshot_meanwhile)
+            with anyio.fail_after(GUARD_S):
+                await held.entered.wait()
+            damage(db_of(config, repo), "middle")
+            with anyio.fail_after(GUARD_S):
+                while (store := await store_check(client))["status"] != "DEGRADED":  # noqa: ASYNC110
+                    await anyio.sleep(0.02)  # (the daemon is polled: no event here)
+            assert store["status"] == "DEGRADED" and "quarantined" in store["detail"]
+            for index in range(0, 60, 6):  # some meet damage: they wait
+                tg.start_soon(
+                    partial(ask, "search", root=str(repo), query=f"fn_{index}")
+                )
+            tg.start_soon(partial(ask, "index.status", root=str(repo)))
+            tg.start_soon(partial(ask, "workspace.list"))
+            held.release.set()
+        monkeypatch.setattr(snapshots, "copy_progress", None)
+        searches = [a for a in answers if "results" in a]
+        assert len(searches) == 10 and all(a["results"] for a in searches)
+        assert len(answers) == 12  # and no error
+        await wait_ready(client, repo)
         found = await raw(client, "search", root=str(repo), query="fn_5")
         assert {r["path"] for r in found["results"]} >= {"src/m5.py"}
-        health = await raw(client, "health")
-        assert health["checks"]["store"]["status"] == "HEALTHY"
-    assert len(listing(Path(config.state_dir or ""))) == 1
+        assert (await store_check(client))["status"] == "HEALTHY"
+    assert len(doctor_lists(config)) == 1
 
 
 async def test_without_a_snapshot_queries_say_not_ready_until_rebuilt(

@@ -16,6 +16,7 @@ import structlog
 
 from axd.daemon.ops.health import QueueState, StoreProbe, WatcherState, WorkerState
 from axd.daemon.ops.metrics import WorkspaceStats
+from axd.daemon.store.errors import StoreDamagedError
 
 if TYPE_CHECKING:
     from axd.daemon.index.pool import WorkerPool
@@ -100,6 +101,9 @@ class EngineFacts:
             try:
                 with workspace.store.reader() as conn:
                     conn.execute("SELECT 1").fetchone()
+            except StoreDamagedError as exc:  # being quarantined and recovered (#11)
+                probes.append(StoreProbe(workspace.root, False, exc.message, True))
+                continue
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 probes.append(
                     StoreProbe(workspace.root, False, f"{type(exc).__name__}: {exc}")

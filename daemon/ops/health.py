@@ -37,6 +37,8 @@ from axd.daemon.events import (
     HealthChanged,
     WatcherFellBack,
     WorkerRestarted,
+    WorkspaceAdded,
+    WorkspaceStateChanged,
 )
 from axd.protocol.types import HealthCheck, HealthReport, HealthStatus
 
@@ -243,8 +245,12 @@ class HealthMonitor:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ConfigReloaded):
             self.configure(event.config.health)
-        elif isinstance(event, (WatcherFellBack, WorkerRestarted)):
-            # A component just broke: re-check now, not at the next interval.
+        elif isinstance(
+            event,
+            (WatcherFellBack, WorkerRestarted, WorkspaceAdded, WorkspaceStateChanged),
+        ):
+            # A component just broke (or a workspace is degraded, e.g. its
+            # index quarantined, #11): re-check now, not at the next interval.
             # (Not on BatchCommitted: a store probe per commit would cost
             # more than it tells.)
             self._wake.set()

@@ -19,9 +19,14 @@ changesets, or when the changesets together would pass `max_fraction` of the
 base's size (applying them would then cost more than a copy). A session
 whose memory passes that budget is dropped early for the same reason.
 
-The copy and the session restart happen with the write slot held, so no
-write falls between the state a snapshot holds and the start of the record
-of the next one.
+Only the start of a snapshot needs the write slot (`Chain.begin`): there
+the changeset is taken, or (for a full snapshot) a read transaction is
+opened on a connection of its own, and the session restarts, so no write
+falls between the state a snapshot holds and the start of the record of the
+next one. Writing the changeset, or copying the full database out of that
+read transaction (WAL keeps it while the writer goes on), happens after the
+slot is released (`Pending.finish`); if that fails, the next snapshot finds
+no parent on disk and is full.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ from axd.daemon.store.snapshots import (
     SnapshotError,
     fsync_path,
     new_id,
+    open_read_state,
     sha256_of,
     utc_now,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 # A session may use this much memory beyond the chain's byte budget before it
@@ -58,6 +65,24 @@ class Limits:
 
     chain_max: int = 20  # changesets on one full base
     max_fraction: float = 0.5  # their total size, as a fraction of the base
+
+
+class Pending:
+    """A snapshot begun in the write slot, finished outside it."""
+
+    def __init__(self, finish: Callable[[], Manifest], abandon: Callable[[], None]):
+        self._finish, self._abandon = finish, abandon
+
+    def finish(self) -> Manifest:
+        """Write it (blocking; the writer may go on meanwhile)."""
+        try:
+            return self._finish()
+        finally:
+            self._abandon()
+
+    def abandon(self) -> None:
+        """Give it up (never finished): close what it holds."""
+        self._abandon()
 
 
 class Chain:
@@ -92,13 +117,47 @@ class Chain:
         kind: str,
         limits: Limits,
     ) -> Manifest:
-        """Snapshot the database of `conn` (the writer's, between writes):
-        incremental when the chain allows, otherwise full."""
-        manifest = self._incremental(directory, conn, label, kind, limits)
-        if manifest is None:
-            manifest = directory.create(db_path, label=label, kind=kind)
-            self._restart(conn, manifest, limits.max_fraction * manifest.size_bytes)
-        return manifest
+        """`begin` and `finish` in one go (a caller that holds no slot)."""
+        return self.begin(
+            directory, conn, db_path, label=label, kind=kind, limits=limits
+        ).finish()
+
+    def begin(
+        self,
+        directory: SnapshotDir,
+        conn: apsw.Connection,
+        db_path: Path,
+        *,
+        label: str | None,
+        kind: str,
+        limits: Limits,
+    ) -> Pending:
+        """Start a snapshot of the database of `conn` (the writer's, between
+        writes, in the write slot): incremental when the chain allows,
+        otherwise full. Its `finish` runs without the slot."""
+        pending = self._incremental(directory, conn, label, kind, limits)
+        if pending is not None:
+            return pending
+        reader = open_read_state(db_path)
+        try:
+            ident = new_id()
+            page_size = int(reader.pragma("page_size"))
+            estimate = int(reader.pragma("page_count")) * page_size
+            session = self._restart(conn, None, limits.max_fraction * estimate)
+        except BaseException:
+            reader.close()
+            raise
+
+        def finish() -> Manifest:
+            manifest = directory.create_from(
+                reader, ident=ident, label=label, kind=kind
+            )
+            if self._session is session:  # no write since was left unrecorded
+                self._parent = manifest
+                self._budget = limits.max_fraction * manifest.size_bytes + _SLACK_BYTES
+            return manifest
+
+        return Pending(finish, reader.close)
 
     def _incremental(
         self,
@@ -107,7 +166,7 @@ class Chain:
         label: str | None,
         kind: str,
         limits: Limits,
-    ) -> Manifest | None:
+    ) -> Pending | None:
         session, parent = self._session, self._parent
         if session is None or parent is None:
             return None
@@ -123,53 +182,46 @@ class Chain:
         budget = limits.max_fraction * links[0].size_bytes
         if sum(m.size_bytes for m in links[1:]) + len(data) > budget:
             return None
-        manifest = _write_changeset(
-            directory,
-            conn,
-            data,
-            parent=links[-1],
-            base=links[0],
+        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        manifest = Manifest(
+            id=new_id(),
             label=label,
             kind=kind,
+            created_at=utc_now(),
+            generation=int(row[0]) if row else 0,
+            schema_version=parent.schema_version,
+            size_bytes=len(data),
+            sha256="",
+            storage="incremental",
+            parent=links[-1].id,
+            base=links[0].id,
         )
+        # The next changeset builds on this one; should writing it fail,
+        # the next snapshot finds no parent on disk and is full.
         self._restart(conn, manifest, budget)
-        return manifest
+        return Pending(lambda: _write_changeset(directory, data, manifest), _nothing)
 
-    def _restart(self, conn: apsw.Connection, parent: Manifest, budget: float) -> None:
+    def _restart(
+        self, conn: apsw.Connection, parent: Manifest | None, budget: float
+    ) -> apsw.Session:
         self.forget()
         session = apsw.Session(conn, "main")
         session.attach()  # every table, present and future
         self._session, self._parent = session, parent
         self._budget = budget + _SLACK_BYTES
+        return session
+
+
+def _nothing() -> None:
+    pass
 
 
 def _write_changeset(
-    directory: SnapshotDir,
-    conn: apsw.Connection,
-    data: bytes,
-    *,
-    parent: Manifest,
-    base: Manifest,
-    label: str | None,
-    kind: str,
+    directory: SnapshotDir, data: bytes, manifest: Manifest
 ) -> Manifest:
-    """Store `data` as an incremental snapshot on `parent` (temporary name,
-    fsync, rename, then the manifest: the commit point)."""
+    """Store `data` as the incremental snapshot `manifest` (temporary name,
+    fsync, rename, then the manifest with its SHA-256: the commit point)."""
     directory.ensure()
-    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-    manifest = Manifest(
-        id=new_id(),
-        label=label,
-        kind=kind,
-        created_at=utc_now(),
-        generation=int(row[0]) if row else 0,
-        schema_version=parent.schema_version,
-        size_bytes=len(data),
-        sha256="",
-        storage="incremental",
-        parent=parent.id,
-        base=base.id,
-    )
     final = directory.data_of(manifest)
     temporary = final.with_name(final.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -7,10 +7,13 @@ Layout, under the workspace's state directory::
                           parent snapshot (see `incremental`)
     snapshots/<id>.json   its manifest; written last, so it is the commit point
 
-A snapshot is taken with ``VACUUM INTO`` on a read-only connection of its
-own: one read transaction, so the copy is consistent while the daemon keeps
-writing (WAL readers never block the writer), and compact. It is written
-under a temporary name, checked with ``PRAGMA quick_check``, fsynced and
+A snapshot is a copy of one read transaction of a read-only connection of
+its own, so it is consistent while the daemon keeps writing (WAL readers
+never block the writer): the daemon's full snapshots open that transaction
+in the write slot, next to the start of the record of changes for the next
+incremental one, and copy it outside the slot with SQLite's online backup
+(`copy_from`, compacted afterwards when it holds many free pages); `create`
+(the offline tool) uses ``VACUUM INTO``. It is written under a temporary name, checked with ``PRAGMA quick_check``, fsynced and
 renamed into place; only then is the manifest written (temporary name,
 fsync, rename, directory fsync). A crash at any point leaves either no
 snapshot or a complete one: files without a manifest are debris, removed
@@ -49,7 +52,7 @@ import msgspec
 from axd.daemon.store.migrator import MigrationError, Migrator, discover
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 FORMAT = 1
 # Snapshot kinds: "manual" and "import" are made by people; "auto",
@@ -196,6 +199,51 @@ def copy_consistent(db_path: Path, dest: Path) -> None:
     fsync_path(dest)
 
 
+# Pages copied per step of `copy_from` (SQLite's online backup). Between
+# steps `copy_progress`, when set, is told (remaining, total) pages: how a
+# caller follows a long copy (the tests hold one mid-copy through it).
+COPY_STEP_PAGES = 4096
+copy_progress: Callable[[int, int], None] | None = None
+
+
+def open_read_state(db_path: Path) -> apsw.Connection:
+    """A read-only connection inside a read transaction: the database as it
+    is now, kept (WAL) until the connection is closed, whatever is written
+    meanwhile."""
+    conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        conn.set_busy_timeout(5_000)
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # begins it
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def copy_from(reader: apsw.Connection, dest: Path) -> None:
+    """Copy the state held by `reader`'s read transaction to a new file
+    `dest`: SQLite's online backup, `COPY_STEP_PAGES` at a time (the source
+    transaction stays open between steps, so every page comes from the same
+    state), then rollback-journal mode, ``VACUUM`` when more than a quarter
+    of the pages are free (as compact as ``VACUUM INTO``), fsync."""
+    target = apsw.Connection(str(dest))
+    try:
+        with target.backup("main", reader, "main") as step:
+            while not step.done:
+                step.step(COPY_STEP_PAGES)
+                if copy_progress is not None:
+                    copy_progress(step.remaining, step.page_count)
+        target.pragma("journal_mode", "delete")
+        free = int(target.pragma("freelist_count"))
+        if free * 4 > int(target.pragma("page_count")):
+            target.execute("VACUUM")
+    finally:
+        target.close()
+    os.chmod(dest, 0o600)
+    fsync_path(dest)
+
+
 class SnapshotDir:
     """The snapshots of one workspace (blocking; call from threads)."""
 
@@ -284,6 +332,23 @@ class SnapshotDir:
         temporary = self.directory / f"{ident}.db.tmp"
         try:
             copy_consistent(db_path, temporary)
+            return self.adopt(temporary, ident=ident, label=label, kind=kind)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+
+    def create_from(
+        self, reader: apsw.Connection, *, ident: str, label: str | None, kind: str
+    ) -> Manifest:
+        """Snapshot the state held by `reader`'s read transaction
+        (`open_read_state`) as `ident`; the writer may go on meanwhile.
+
+        :raises SnapshotInvalidError: the copy failed its quick_check.
+        """
+        self.ensure()
+        temporary = self.directory / f"{ident}.db.tmp"
+        try:
+            copy_from(reader, temporary)
             return self.adopt(temporary, ident=ident, label=label, kind=kind)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -500,16 +565,22 @@ class SnapshotDir:
 
 
 def prepare_for_install(
-    src: Path, work: Path, *, above: int, migrations: Path | None = None
+    src: Path,
+    work: Path,
+    *,
+    above: int,
+    migrations: Path | None = None,
+    checked: bool = False,
 ) -> int:
     """Copy `src` to `work`, migrate it and set its generation above `above`.
 
     Returns the generation the installed index will have. The live database
-    is not touched: a snapshot that cannot be migrated fails here.
+    is not touched: a snapshot that cannot be migrated fails here. `checked`:
+    `src` has just passed ``quick_check`` (a verified snapshot), not re-read.
 
     :raises SnapshotInvalidError: `src` is not a usable axd index.
     """
-    facts = inspect(src)
+    facts = inspect(src, check=not checked)
     if facts.schema_version < 1:
         raise SnapshotInvalidError(
             f"{src.name} is not an axd index (no schema version)"

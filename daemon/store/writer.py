@@ -16,11 +16,12 @@ the record, so the snapshot after them is full.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from axd.daemon.store import incremental, maintenance, meta
+from axd.daemon.store import generations, incremental, maintenance, meta
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -41,9 +42,20 @@ class Writer:
         self.store = store
         self._slot = anyio.CapacityLimiter(1)
         self._chain = incremental.Chain()
+        # Kept ahead of every generation committed, beside the database: what
+        # replaces a lost index starts above it (`generations`).
+        self._floor = generations.Floor(store.path.parent)
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
-        return await anyio.to_thread.run_sync(fn, limiter=self._slot)
+        def run() -> _T:
+            self._floor.cover(self.store.generation + 1)  # a write adds 1 at most
+            try:
+                return fn()
+            finally:  # ... but a restore may jump ahead: covered before the next
+                with contextlib.suppress(OSError):
+                    self._floor.cover(self.store.generation)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._slot)
 
     async def _recorded(self, fn: Callable[[], _T]) -> _T:
         """A write the snapshot session records."""
@@ -74,11 +86,12 @@ class Writer:
         limits: incremental.Limits,
     ) -> Manifest:
         """A snapshot between writes: a changeset on the previous one when
-        the chain allows, else a full copy (`incremental.Chain.snapshot`)."""
+        the chain allows, else a full copy (`incremental.Chain.begin`). Only
+        its start holds the write slot; the copy runs beside the writes."""
 
-        def run() -> Manifest:
+        def begin() -> incremental.Pending:
             with self.store.exclusive() as conn:
-                return self._chain.snapshot(
+                return self._chain.begin(
                     directory,
                     conn,
                     self.store.path,
@@ -87,7 +100,11 @@ class Writer:
                     limits=limits,
                 )
 
-        return await self._run(run)
+        pending = await self._run(begin)
+        try:
+            return await anyio.to_thread.run_sync(pending.finish)
+        finally:
+            pending.abandon()  # closes its read transaction (idempotent)
 
     async def apply_batch(
         self,

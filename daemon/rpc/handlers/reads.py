@@ -17,11 +17,16 @@ import apsw
 
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.records import SYMBOL_KINDS
-from axd.daemon.store.store import StoreCounts, read_generation
+from axd.daemon.store.store import (
+    StoreClosedError,
+    StoreCounts,
+    StoreDamagedError,
+    read_generation,
+)
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, invalid_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from axd.daemon.store.store import Store
     from axd.daemon.workspaces import Workspace, WorkspaceManager
@@ -32,6 +37,9 @@ T = TypeVar("T")
 # Reads run in threads; SQLite releases the GIL while it works, and WAL lets
 # many readers run beside the single writer.
 READ_THREADS = 8
+# How long a request that met a workspace being replaced waits for the new
+# one (a reopen from a snapshot of a 100k-file index takes ~30 s).
+REPLACE_WAIT_S = 120.0
 
 
 class Reads:
@@ -75,7 +83,42 @@ class Reads:
 
     async def store(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
         """Run a store method in a reader thread."""
-        return await anyio.to_thread.run_sync(fn, ws.store, limiter=self._readers)
+        return await self._following(
+            ws,
+            lambda w: anyio.to_thread.run_sync(fn, w.store, limiter=self._readers),
+        )
+
+    async def _following(
+        self, ws: Workspace, run: Callable[[Workspace], Awaitable[T]]
+    ) -> T:
+        """`run(ws)`; if its store was closed or found damaged because the
+        workspace is being replaced (#11: a damaged index is quarantined and
+        reopened from a snapshot), wait for the replacement and run there
+        instead of answering an error. A replacement with nothing to serve
+        yet answers NOT_READY with its reason."""
+        try:
+            return await run(ws)
+        except (StoreClosedError, StoreDamagedError):
+            fresh = await self._replacement(ws)
+            if fresh is None:
+                raise
+        if fresh.unservable:
+            raise RpcError(ErrorCode.NOT_READY, fresh.unservable, state=fresh.state)
+        return await run(fresh)
+
+    async def _replacement(self, ws: Workspace) -> Workspace | None:
+        """The workspace that replaced `ws` once it has (None if it was
+        removed, or none came within `REPLACE_WAIT_S`)."""
+        with anyio.move_on_after(REPLACE_WAIT_S):
+            while True:
+                changed = ws.indexer.change_event()  # set when it is replaced
+                current = self.workspaces.workspaces.get(ws.root)
+                if current is not ws:
+                    return current
+                if ws.indexer.failed:
+                    return None  # the reopen failed: the old one's error stands
+                await changed.wait()
+        return None
 
     async def counts(self, ws: Workspace) -> StoreCounts:
         """The store's totals; none while its schema is rolled back (#11)."""
@@ -95,11 +138,13 @@ class Reads:
     ) -> tuple[T, int]:
         """Run a query on one snapshot; its result and that snapshot's generation."""
 
-        def run() -> tuple[T, int]:
-            with ws.store.reader() as conn:
+        def run(on: Workspace) -> tuple[T, int]:
+            with on.store.reader() as conn:
                 return fn(conn), read_generation(conn)
 
-        return await anyio.to_thread.run_sync(run, limiter=self._readers)
+        return await self._following(
+            ws, lambda w: anyio.to_thread.run_sync(run, w, limiter=self._readers)
+        )
 
 
 def relative(

@@ -53,6 +53,7 @@ class _Workspaces:
         for root in self.manager.roots():
             ws = self.manager.workspaces[root]
             counts = await self.reads.counts(ws)
+            ws = self.manager.workspaces.get(root, ws)  # reopened meanwhile (#11)
             entries.append(
                 t.WorkspaceEntry(
                     root=ws.root,
@@ -72,6 +73,8 @@ class _Workspaces:
 
     async def _status_of(self, ws: Workspace) -> t.IndexStatus:
         counts = await self.reads.counts(ws)
+        # The counts may come from a replacement (#11: a reopened index).
+        ws = self.manager.workspaces.get(ws.root, ws)
         skipped = {
             reason: n
             for reason, n in counts.files_skipped.items()
