@@ -61,12 +61,20 @@ def test_compound_identifier_also_matches_its_split_form() -> None:
     )
     parsed = parse_query("parseFile")
     assert parsed.match_all == '(("parseFile" OR "parse file"))'
-    # Alone (an identifier being typed), both forms also match as prefixes,
-    # in the expression searched when the exact one finds too little.
-    assert parsed.match_prefix == (
-        '(("parseFile" OR "parse file" OR "parseFile" * OR "parse file" *))'
+    # Alone, it may be an identifier being typed: search completes it from
+    # the defined names when it finds too little as typed.
+    assert parsed.prefix == "parseFile"
+    assert parse_query("parseFile xy").prefix is None
+    assert parse_query("ab").prefix is None  # too short to complete
+    assert parse_query('"parse file"').prefix is None  # a phrase is whole
+    # Completions are searched as spelled, one term or a phrase each, and
+    # the excluded terms stay excluded.
+    parsed = parse_query("parse_fi -legacy")
+    assert parsed.prefix == "parse_fi"
+    assert parsed.match_names(["parse_file", "parseFileAt"]) == (
+        '("parse file" OR "parseFileAt") NOT ("legacy")'
     )
-    assert parse_query("parseFile xy").match_prefix is None
+    assert parsed.match_names([]) is None
 
 
 def test_question_words_are_dropped_unless_nothing_else_is_left() -> None:

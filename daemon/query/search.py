@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.languages import canonical_language
+from axd.daemon.query.completions import completions
 from axd.daemon.query.factors import (
     Symbol,
     doc_score,
@@ -67,6 +68,9 @@ WEIGHTS = {"text": 0.35, "name": 0.35, "docstring": 0.15, "kind": 0.15}
 _BM25 = "bm25(chunks_fts, 1.0, 1.5, 4.0, 1.5)"
 _POOL_MIN, _POOL_MAX = 100, 1000
 _ANY_POOL = 50  # extra candidates matching some of the words
+# A lone term found in fewer chunks than this as typed is completed
+# (`completions`); a fixed number, so that every page of results agrees.
+_COMPLETE_BELOW = 20
 _SNIPPET_LINES = 4
 _MAX_LINE = 300
 _WORD = re.compile(r"\w+")
@@ -89,7 +93,7 @@ class _Candidate:
     kind: str
     symbol: str | None
     span: tuple[int, int, int, int]
-    text: str
+    text: str = ""  # read only where needed: `_coverage`, the hits' snippets
 
 
 def is_test_path(path: str) -> bool:
@@ -158,10 +162,17 @@ def _filters(
 
 
 def _candidates(
-    conn: apsw.Connection, match: str, where: str, params: list[object], pool: int
+    conn: apsw.Connection,
+    match: str,
+    where: str,
+    params: list[object],
+    pool: int,
+    with_text: bool = False,
 ) -> list[_Candidate]:
     # Rank first on ids alone, then fetch the pool's rows: sorting every
-    # match together with its chunk text would dominate the query.
+    # match together with its chunk text would dominate the query. The text
+    # (overflow pages of a large row) only `with_text`: most candidates
+    # never need it.
     if where:
         ranked = conn.execute(
             f"SELECT c.id, {_BM25} FROM chunks_fts"
@@ -180,8 +191,9 @@ def _candidates(
     scores = {as_int(i): -float(b) for i, b in ranked}  # type: ignore[arg-type]
     rows = conn.execute(
         "SELECT c.id, f.path, f.language, c.kind, c.symbol, c.start_line,"
-        " c.start_col, c.end_line, c.end_col, c.text FROM chunks c"
-        " JOIN files f ON f.id = c.file_id"
+        " c.start_col, c.end_line, c.end_col"
+        + (", c.text" if with_text else ", ''")
+        + " FROM chunks c JOIN files f ON f.id = c.file_id"
         " WHERE c.id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(scores)),),
     )
@@ -191,6 +203,17 @@ def _candidates(
                    str(r[9]))
         for r in rows
     ]  # fmt: skip
+
+
+def _read_texts(conn: apsw.Connection, found: list[_Candidate]) -> None:
+    """Fill in the text of the candidates that have none yet."""
+    missing = {c.chunk_id: c for c in found if not c.text}
+    if missing:
+        for chunk_id, text in conn.execute(
+            "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(missing)),),
+        ):
+            missing[as_int(chunk_id)].text = str(text)
 
 
 def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[Symbol]]:
@@ -248,21 +271,36 @@ def search(
         params += extra
     pool = min(_POOL_MAX, max(_POOL_MIN, 4 * (offset + limit)))
     found = _candidates(conn, parsed.match_all, where, params, pool)
-    if parsed.match_prefix is not None and len(found) < offset + limit:
-        # An identifier being typed (`NextEntryOff`): its prefix matches too.
-        seen = {c.chunk_id for c in found}
-        found += [
-            c
-            for c in _candidates(conn, parsed.match_prefix, where, params, pool)
-            if c.chunk_id not in seen
-        ]
+    if parsed.prefix is not None and len(found) < _COMPLETE_BELOW:
+        # An identifier being typed (`NextEntryOff`): the defined names it
+        # starts are searched too (`completions`).
+        expanded = parsed.match_names(completions(conn, parsed.prefix))
+        if expanded is not None:
+            seen = {c.chunk_id for c in found}
+            more = [
+                c
+                for c in _candidates(conn, expanded, where, params, pool)
+                if c.chunk_id not in seen
+            ]
+            # bm25 of another expression: no completion outscores on text
+            # the best chunk with the term as typed.
+            exact, best = (
+                max((c.bm25 for c in found), default=0.0),
+                max((c.bm25 for c in more), default=0.0),
+            )
+            if 0 < exact < best:
+                for c in more:
+                    c.bm25 *= exact / best
+            found += more
     complete = {c.chunk_id for c in found}
     if parsed.match_any is not None:
         # Chunks with most but not all of the words: a docstring that says
         # "query string" but not "url" still answers "parse url query string".
         found += [
             c
-            for c in _candidates(conn, parsed.match_any, where, params, _ANY_POOL)
+            for c in _candidates(
+                conn, parsed.match_any, where, params, _ANY_POOL, with_text=True
+            )
             if c.chunk_id not in complete
         ]
     if not found:
@@ -286,14 +324,19 @@ def search(
             )
         # With a kind filter, the symbol that explains the hit must be of it.
         eligible = [d for d in defined if d.kind in wanted_kinds] or defined
+        # The first symbol with the best (name, own docstring) scores; the
+        # docstring only decides between the best names, so only those
+        # read it.
+        values = [
+            name_score(symbol, raw, word_tuple, wanted, context) for symbol in eligible
+        ]
+        top = max(values, default=0.0)
         name, doc, match = 0.0, 0.0, None
-        for symbol in eligible:
-            value = (
-                name_score(symbol, raw, word_tuple, wanted, context),
-                doc_score([symbol], wanted),
-            )
-            if value > (name, doc):
-                (name, doc), match = value, symbol
+        for symbol, value in zip(eligible, values, strict=True):
+            if value == top:
+                own = doc_score([symbol], wanted) if symbol.docstring else 0.0
+                if (value, own) > (name, doc):
+                    (name, doc), match = (value, own), symbol
         kind = match.kind if match is not None else cand.kind
         factors = SearchFactors(
             text=round(max(cand.bm25, 0.0) / best_text, 4),
@@ -315,12 +358,12 @@ def search(
             score *= EXACT_NAME_BOOST
         scored.append((score, cand, match, factors, kind))
     scored.sort(key=lambda item: (-item[0], item[1].path, item[1].span))
-    kept: list[SearchHit] = []
+    kept: list[tuple[float, _Candidate, Symbol | None, SearchFactors, str]] = []
     skipped = 0
     taken: dict[str, list[tuple[int, int, int, int]]] = {}
-    for score, cand, match, factors, kind in scored:
-        s = cand.span
-        spans = taken.setdefault(cand.path, [])
+    for item in scored:
+        s = item[1].span
+        spans = taken.setdefault(item[1].path, [])
         if any((s[0], s[1]) < (b[2], b[3]) and (b[0], b[1]) < (s[2], s[3])
                for b in spans):  # fmt: skip
             continue  # overlaps a better hit in the same file
@@ -328,18 +371,22 @@ def search(
         if skipped < offset:
             skipped += 1
             continue
-        kept.append(
-            SearchHit(
-                path=cand.path,
-                language=cand.language,
-                range=make_range(*s),
-                kind=kind,
-                symbol=match.qualified_name if match is not None else cand.symbol,
-                score=round(score, 4),
-                snippet=_snippet(cand.text, s[0], match.line if match else None, words),
-                factors=factors,
-            )
-        )
+        kept.append(item)
         if len(kept) >= limit:
             break
-    return kept
+    _read_texts(conn, [item[1] for item in kept])
+    return [
+        SearchHit(
+            path=cand.path,
+            language=cand.language,
+            range=make_range(*cand.span),
+            kind=kind,
+            symbol=match.qualified_name if match is not None else cand.symbol,
+            score=round(score, 4),
+            snippet=_snippet(
+                cand.text, cand.span[0], match.line if match else None, words
+            ),
+            factors=factors,
+        )
+        for score, cand, match, factors, kind in kept
+    ]
