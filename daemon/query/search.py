@@ -46,10 +46,10 @@ from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.query.completions import completions
 from axd.daemon.query.factors import (
+    NameQuery,
     Symbol,
     doc_score,
     kind_weight,
-    name_score,
     stem,
     stems,
 )
@@ -217,15 +217,15 @@ def _read_texts(conn: apsw.Connection, found: list[_Candidate]) -> None:
 
 
 def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[Symbol]]:
+    # Thousands of rows for a pool of chunks: built with as little Python
+    # per row as possible (the columns are NOT NULL TEXT/INTEGER, STRICT).
     out: dict[int, list[Symbol]] = {}
-    for chunk_id, name, qualified, kind, doc, line in conn.execute(
+    for row in conn.execute(
         "SELECT chunk_id, name, qualified_name, kind, docstring, sel_start_line"
         " FROM symbols WHERE chunk_id IN (SELECT value FROM json_each(?)) ORDER BY id",
         (json.dumps(ids),),
     ):
-        out.setdefault(int(chunk_id), []).append(
-            Symbol(str(name), str(qualified), str(kind), doc, int(line))
-        )
+        out.setdefault(row[0], []).append(Symbol(*row[1:]))
     return out
 
 
@@ -309,8 +309,8 @@ def search(
     best_text = max(c.bm25 for c in found) or 1.0
     raw = " ".join(parsed.terms)
     words = parsed.words
-    word_tuple = tuple(words)
     wanted = stems(words)
+    naming = NameQuery(raw, tuple(words), wanted)
     penalise_tests = not {"test", "tests", "testing"} & set(words)
     exact_boost = flag_on("search.exact_name_boost")
     contexts: dict[str, frozenset[str]] = {}
@@ -327,9 +327,7 @@ def search(
         # The first symbol with the best (name, own docstring) scores; the
         # docstring only decides between the best names, so only those
         # read it.
-        values = [
-            name_score(symbol, raw, word_tuple, wanted, context) for symbol in eligible
-        ]
+        values = [naming.score(symbol, context) for symbol in eligible]
         top = max(values, default=0.0)
         name, doc, match = 0.0, 0.0, None
         for symbol, value in zip(eligible, values, strict=True):

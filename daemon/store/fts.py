@@ -39,6 +39,8 @@ _WORD = re.compile(r"[^\W_]+")
 # Identifier-like tokens of source text, split further by split_identifier.
 _IDENTIFIER = re.compile(r"\w+")
 _GLOB_CHARS = frozenset("*?[")
+# Where identifiers are split into words (see `_term_expr`).
+_IDENTIFIER_COLUMNS = "{terms names} : "
 # A lone term shorter than this is no prefix worth completing (too many names).
 _MIN_PREFIX = 3
 # English function words of a question ("where is the cookie parsed"): they
@@ -189,17 +191,21 @@ def _term_expr(raw: str) -> str | None:
     """One user term as an FTS5 expression, or None if it has no words.
 
     A single compound identifier also matches its split form, so `parseFile`
-    finds `parse_file` and vice versa.
+    finds `parse_file` and vice versa: in the identifiers of the chunk
+    (``terms``, ``names``), where every compound identifier is split, not in
+    its prose (``"for class"`` for ``forClass``). Prose matches would be no
+    answer to an identifier, and ranking them cost the most: bm25 is
+    computed for every matching row, and a phrase of common words matches
+    thousands.
     """
     tokens = _WORD.findall(raw)
     if not tokens:
         return None
-    forms = [tokens]
+    alternatives = [_phrase(tokens)]
     if len(tokens) == 1:
         parts = split_identifier(tokens[0])
         if len(parts) > 1:
-            forms.append(parts)
-    alternatives = [_phrase(form) for form in forms]
+            alternatives.append(_IDENTIFIER_COLUMNS + _phrase(parts))
     if len(alternatives) == 1:
         return alternatives[0]
     return "(" + " OR ".join(alternatives) + ")"
