@@ -105,7 +105,7 @@ class NameQuery:
     """The query's side of `name_score`, computed once per query: ranking
     scores every symbol of every candidate chunk (thousands)."""
 
-    __slots__ = ("head", "prefix", "raw", "raw_lower", "wanted", "words")
+    __slots__ = ("head", "n", "prefix", "raw", "raw_lower", "wanted", "words")
 
     def __init__(
         self, raw: str, words: tuple[str, ...], wanted: frozenset[str]
@@ -115,6 +115,7 @@ class NameQuery:
         self.words = words
         self.wanted = wanted
         self.head = words[:-1]
+        self.n = len(words)
         self.prefix = len(raw) >= _MIN_PREFIX
 
     def score(self, symbol: Symbol, context: frozenset[str]) -> float:
@@ -129,9 +130,9 @@ class NameQuery:
         words = self.words
         if parts == words:
             return 0.9
-        if not words:
+        n = self.n
+        if not n:
             return 0.0
-        n = len(words)
         if self.prefix and (
             lowered.startswith(self.raw_lower)
             or (

@@ -5,7 +5,11 @@
    identifier terms, defined names, docstrings) with all terms required, plus
    (with several terms) the best `_ANY_POOL` chunks with any term: a
    docstring that says "query string" but not "url" still answers "parse url
-   query string".
+   query string". A lone term found in fewer than `_COMPLETE_BELOW` chunks
+   may be an identifier being typed (``NextEntryOff``): the defined names it
+   starts (`completions`) are searched too, their bm25 scaled so that none
+   outscores the best chunk with the term as typed. Only the hits' chunk
+   text is read (snippets), and the any-term pool's (coverage).
 2. Each candidate gets four factors in [0, 1] (`SearchFactors`):
    * ``text``: its bm25 score divided by the best candidate's;
    * ``name``: the best symbol defined in the chunk (its name starts in the
