@@ -103,9 +103,20 @@ def name_score(
 
 class NameQuery:
     """The query's side of `name_score`, computed once per query: ranking
-    scores every symbol of every candidate chunk (thousands)."""
+    scores every symbol of every candidate chunk (thousands, many of them
+    sharing a name: fields, overloads, vendored copies), so what depends
+    on the name alone is computed once per name."""
 
-    __slots__ = ("head", "n", "prefix", "raw", "raw_lower", "wanted", "words")
+    __slots__ = (
+        "by_name",
+        "head",
+        "n",
+        "prefix",
+        "raw",
+        "raw_lower",
+        "wanted",
+        "words",
+    )
 
     def __init__(
         self, raw: str, words: tuple[str, ...], wanted: frozenset[str]
@@ -117,20 +128,19 @@ class NameQuery:
         self.head = words[:-1]
         self.n = len(words)
         self.prefix = len(raw) >= _MIN_PREFIX
+        # name -> its score, or (its word count, the wanted stems it lacks)
+        self.by_name: dict[str, float | tuple[int, tuple[str, ...]]] = {}
 
-    def score(self, symbol: Symbol, context: frozenset[str]) -> float:
-        """`name_score` of `symbol` in a file whose path words are `context`."""
-        name = symbol.name
+    def _name_part(self, name: str) -> float | tuple[int, tuple[str, ...]]:
         if name == self.raw:
             return 1.0
         lowered = name.lower()
         if lowered == self.raw_lower:
             return 0.95
         parts, own = _identifier_words(name)
-        words = self.words
+        words, n = self.words, self.n
         if parts == words:
             return 0.9
-        n = self.n
         if not n:
             return 0.0
         if self.prefix and (
@@ -142,16 +152,25 @@ class NameQuery:
             )
         ):
             return 0.88  # the name as typed so far: `NextEntryOff`, `new_from_str`
-        wanted = self.wanted
-        missing = [w for w in wanted if w not in own]
+        return len(parts), tuple(w for w in self.wanted if w not in own)
+
+    def score(self, symbol: Symbol, context: frozenset[str]) -> float:
+        """`name_score` of `symbol` in a file whose path words are `context`."""
+        part = self.by_name.get(symbol.name)
+        if part is None:
+            part = self.by_name[symbol.name] = self._name_part(symbol.name)
+        if isinstance(part, float):
+            return part
+        length, missing = part
         qualified, qualified_stems = _identifier_words(symbol.qualified_name)
-        if not missing and len(qualified) == len(parts):
+        if not missing and len(qualified) == length:
             return 0.6  # every word in the name, nothing around it to add
-        if len(qualified) > len(parts) and qualified[-n:] == words:
+        if len(qualified) > length and qualified[-self.n :] == self.words:
             return 0.85
         # A word found only in the qualified name or the path counts half.
         around = sum(1 for w in missing if w in qualified_stems or w in context)
-        return 0.6 * (len(wanted) - len(missing) + 0.5 * around) / len(wanted)
+        wanted = len(self.wanted)
+        return 0.6 * (wanted - len(missing) + 0.5 * around) / wanted
 
 
 def doc_score(symbols: list[Symbol], wanted: frozenset[str]) -> float:

@@ -8,7 +8,7 @@
    query string". A lone term found in fewer than `_COMPLETE_BELOW` chunks
    may be an identifier being typed (``NextEntryOff``): the defined names it
    starts (`completions`) are searched too, their bm25 scaled so that none
-   outscores the best chunk with the term as typed. Only the hits' chunk
+   outscores on text a chunk with the term as typed. Only the hits' chunk
    text is read (snippets), and the any-term pool's (coverage).
 2. Each candidate gets four factors in [0, 1] (`SearchFactors`):
    * ``text``: its bm25 score divided by the best candidate's;
@@ -287,9 +287,9 @@ def search(
                 if c.chunk_id not in seen
             ]
             # bm25 of another expression: no completion outscores on text
-            # the best chunk with the term as typed.
+            # any chunk with the term as typed.
             exact, best = (
-                max((c.bm25 for c in found), default=0.0),
+                min((c.bm25 for c in found), default=0.0),
                 max((c.bm25 for c in more), default=0.0),
             )
             if 0 < exact < best:
