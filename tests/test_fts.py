@@ -173,7 +173,9 @@ def test_split_form_is_an_identifier_not_prose(tmp_path: Path) -> None:
     try:
         opened.apply_batch(
             [
-                indexed(FileSpec("prose.py", "# Look up the loader for class names.\n")),
+                indexed(
+                    FileSpec("prose.py", "# Look up the loader for class names.\n")
+                ),
                 indexed(FileSpec("snake.py", "loader = for_class(name)\n")),
                 indexed(FileSpec("camel.py", "loader = forClass(name)\n")),
             ],
