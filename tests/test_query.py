@@ -184,6 +184,14 @@ def test_completions_are_longer_defined_names_shortest_first(
     assert completions(conn, "handle_req") == ["handlerequest", "handlerequestcount"]
     assert completions(conn, "handlerequestcount") == []
     assert completions(conn, "zzz") == []
+    # Only names the search's filters let it find.
+    go, py = ([" AND f.language = ?", [lang]] for lang in ("go", "python"))
+    assert completions(conn, "handle_req", *go) == [
+        "handlerequest",
+        "handlerequestcount",
+    ]
+    assert completions(conn, "handle_req", *py) == []
+    assert completions(conn, "handle", " AND f.path = ?", ["docs.py"]) == []
 
 
 def test_identifier_being_typed_finds_the_definitions_it_starts(
@@ -194,6 +202,11 @@ def test_identifier_being_typed_finds_the_definitions_it_starts(
     assert hits[0].symbol == "Server.HandleRequest"
     assert hits[0].factors.name == 0.88  # the name as typed so far
     assert {h.symbol for h in hits} == {"Server.HandleRequest", "handleRequestCount"}
+    # Filters apply to the completions too.
+    assert ranking.search(conn, "handle_req", languages=["python"]) == []
+    assert [h.symbol for h in ranking.search(conn, "handle_req", kinds=["method"])] == [
+        "Server.HandleRequest"
+    ]
     # Excluded words stay excluded from the completions' search.
     assert [h.symbol for h in ranking.search(conn, "handle_req -count")] == [
         "Server.HandleRequest"

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from axd.daemon.store.fts import split_identifier
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import apsw
 
 MAX_COMPLETIONS = 10  # names searched for one prefix
@@ -34,17 +36,36 @@ def spellings(typed: str) -> list[str]:
     return [f for i, f in enumerate(forms) if f and f not in forms[:i]]
 
 
-def completions(conn: apsw.Connection, typed: str) -> list[str]:
+def completions(
+    conn: apsw.Connection,
+    typed: str,
+    where: str = "",
+    params: Sequence[object] = (),
+) -> list[str]:
     """Lower-cased names of defined symbols that start with `typed` (and
-    are longer), the shortest first, at most `MAX_COMPLETIONS`."""
+    are longer), the shortest first, at most `MAX_COMPLETIONS`.
+
+    `where`/`params`: search's filters (`` AND …`` on ``f`` files and ``c``
+    chunks), so that the names completed are ones the search can find.
+    """
+    if where:
+        scan = (
+            "SELECT s.name_lower AS name_lower FROM symbols s"
+            " JOIN chunks c ON c.id = s.chunk_id JOIN files f ON f.id = s.file_id"
+            " WHERE s.name_lower > ? AND s.name_lower < ?" + where + " LIMIT ?"
+        )
+    else:
+        scan = (
+            "SELECT name_lower FROM symbols"
+            " WHERE name_lower > ? AND name_lower < ? LIMIT ?"
+        )
     names: set[str] = set()
     for form in spellings(typed):
         names.update(
             str(name)
             for (name,) in conn.execute(
-                "SELECT DISTINCT name_lower FROM (SELECT name_lower FROM symbols"
-                " WHERE name_lower > ? AND name_lower < ? LIMIT ?)",
-                (form, form + "\U0010ffff", _SCAN),
+                f"SELECT DISTINCT name_lower FROM ({scan})",
+                (form, form + "\U0010ffff", *params, _SCAN),
             )
         )
     return sorted(names, key=lambda name: (len(name), name))[:MAX_COMPLETIONS]

@@ -278,7 +278,7 @@ def search(
     if parsed.prefix is not None and len(found) < _COMPLETE_BELOW:
         # An identifier being typed (`NextEntryOff`): the defined names it
         # starts are searched too (`completions`).
-        expanded = parsed.match_names(completions(conn, parsed.prefix))
+        expanded = parsed.match_names(completions(conn, parsed.prefix, where, params))
         if expanded is not None:
             seen = {c.chunk_id for c in found}
             more = [
