@@ -21,6 +21,16 @@ meanwhile; the busy measurement goes on (past ``--samples``) until the burst
 is written and re-indexed (``index.status``: queue empty). Modified files
 are restored afterwards (same content, own inode).
 
+The corpus itself is never written: the daemon indexes a private copy of
+its tree, ``--tree`` (default: in the run's temporary directory), made with
+``cp -al`` — its own directories, the corpus's files as hard links — so
+that the burst, which gives each file it edits its own inode first, changes
+no path of the corpus (a corpus shared between engineers stays as it was).
+A ``--state-dir`` that holds an index of the corpus tree itself (a ``cp -a``
+of a shared, fully built state) is moved over to the copy first (its
+registry entry, directory and ``root`` file; same files, same sizes and
+mtimes, so the warm start re-indexes nothing).
+
 Reference in the same run: ripgrep finding the same identifiers as the
 ``search`` samples, ``rg -l -w IDENT ROOT`` (wall time per query, warm page
 cache, ``--rg-samples`` of them), and the ratio axd/rg.
@@ -30,13 +40,15 @@ search p95 <= 50 ms, dependencies p95 <= 20 ms (seed bound 100 ms). Reported,
 not asserted.
 
     .venv/bin/python perf/bench_query.py [--files N] [--samples 200]
-        [--burst 2000] [--rg-samples 40] [--state-dir DIR] [--json]
+        [--burst 2000] [--rg-samples 40] [--state-dir DIR] [--tree DIR]
+        [--corpus DIR] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -221,8 +233,10 @@ def summary(values: list[float]) -> dict[str, float] | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     info = build_corpus(Path(args.corpus), target_files=args.files, seed=args.seed)
-    root = Path(info.root)
     base = Path(tempfile.mkdtemp(prefix="axd-bq-", dir="/tmp"))
+    root = private_tree(
+        Path(info.root), Path(args.tree) if args.tree else base / "tree"
+    )
     report: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -232,6 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         state = Path(args.state_dir) if args.state_dir else base / "state"
+        adopt_state(state, Path(info.root), root)
         with Daemon(base, state) as daemon:
             started = time.perf_counter()
             added = daemon.call("workspace.add", {"root": str(root)})
@@ -311,6 +326,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def private_tree(corpus: Path, tree: Path) -> Path:
+    """`tree`, a copy of the corpus tree with its own directories (made if
+    absent): files are hard links (``cp -al``; a full copy across file
+    systems), which the burst replaces by private copies before editing."""
+    tree = tree.resolve()
+    if tree == corpus.resolve() or corpus.resolve() in tree.parents:
+        sys.exit(
+            f"--tree {tree} is inside the corpus {corpus}: the burst would edit it"
+        )
+    if not tree.exists():
+        partial = tree.with_name(tree.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        link = subprocess.run(["cp", "-al", str(corpus), str(partial)], check=False)
+        if link.returncode != 0:  # another file system: hard links impossible
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(corpus, partial, symlinks=True)
+        partial.rename(tree)
+    return tree
+
+
+def _workspace_id(root: str) -> str:
+    # The daemon's state layout (daemon/workspaces.py `workspace_id`); perf/
+    # scripts drive the daemon from outside and import none of its code.
+    return hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def adopt_state(state: Path, corpus: Path, tree: Path) -> None:
+    """Move an index of `corpus` in `state` over to `tree`, its copy (the
+    daemon is not running on `state`)."""
+    registry = state / "workspaces.json"
+    if not registry.exists():
+        return
+    data = json.loads(registry.read_text(encoding="utf-8"))
+    old, new = str(corpus.resolve()), str(tree)
+    for entry in data.get("workspaces", []):
+        if entry.get("root") != old or any(
+            e.get("root") == new for e in data["workspaces"]
+        ):
+            continue
+        directory = state / "workspaces" / _workspace_id(old)
+        moved = state / "workspaces" / _workspace_id(new)
+        directory.rename(moved)
+        (moved / "root").write_text(new + "\n", encoding="utf-8")
+        entry["root"], entry["id"] = new, _workspace_id(new)
+        registry.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        print(f"state {state}: index of {old} moved over to {new}", file=sys.stderr)
+
+
 def _tree_files(root: Path) -> list[Path]:
     out = []
     for dirpath, _dirs, files in os.walk(root):
@@ -331,6 +394,11 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--rg-samples", type=int, default=40)
     parser.add_argument("--state-dir", help="keep the index here between runs")
+    parser.add_argument(
+        "--tree",
+        help="the private copy of the corpus tree the daemon indexes and the"
+        " burst edits (default: in the run's temporary directory)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C: the daemon stops and edited files are restored.

@@ -16,6 +16,7 @@ from axd.protocol.errors import ErrorCode, RpcError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -56,17 +57,28 @@ def test_query_words_phrases_exclusions_and_filters() -> None:
 
 
 def test_compound_identifier_also_matches_its_split_form() -> None:
+    # The split form only among identifiers (split in ``terms``/``names``),
+    # not in prose.
     assert parse_query("parseFile xy").match_all == (
-        '(("parseFile" OR "parse file") AND "xy")'
+        '(("parseFile" OR {terms names} : "parse file") AND "xy")'
     )
     parsed = parse_query("parseFile")
-    assert parsed.match_all == '(("parseFile" OR "parse file"))'
-    # Alone (an identifier being typed), both forms also match as prefixes,
-    # in the expression searched when the exact one finds too little.
-    assert parsed.match_prefix == (
-        '(("parseFile" OR "parse file" OR "parseFile" * OR "parse file" *))'
+    assert parsed.match_all == '(("parseFile" OR {terms names} : "parse file"))'
+    assert parse_query("parse_file").match_all == '("parse file")'  # as typed
+    # Alone, it may be an identifier being typed: search completes it from
+    # the defined names when it finds too little as typed.
+    assert parsed.prefix == "parseFile"
+    assert parse_query("parseFile xy").prefix is None
+    assert parse_query("ab").prefix is None  # too short to complete
+    assert parse_query('"parse file"').prefix is None  # a phrase is whole
+    # Completions are searched as spelled, one term or a phrase each, and
+    # the excluded terms stay excluded.
+    parsed = parse_query("parse_fi -legacy")
+    assert parsed.prefix == "parse_fi"
+    assert parsed.match_names(["parse_file", "parseFileAt"]) == (
+        '("parse file" OR "parseFileAt") NOT ("legacy")'
     )
-    assert parse_query("parseFile xy").match_prefix is None
+    assert parsed.match_names([]) is None
 
 
 def test_question_words_are_dropped_unless_nothing_else_is_left() -> None:
@@ -154,6 +166,28 @@ def test_random_unicode_never_raises_from_sqlite(store: Store, query: str) -> No
             ranking.search(conn, query, limit=5)
         except RpcError as exc:  # an unknown lang:/kind: value is the only refusal
             assert exc.code == ErrorCode.INVALID_PARAMS
+
+
+def test_split_form_is_an_identifier_not_prose(tmp_path: Path) -> None:
+    opened = Store.open(tmp_path / "index.db")
+    try:
+        opened.apply_batch(
+            [
+                indexed(
+                    FileSpec("prose.py", "# Look up the loader for class names.\n")
+                ),
+                indexed(FileSpec("snake.py", "loader = for_class(name)\n")),
+                indexed(FileSpec("camel.py", "loader = forClass(name)\n")),
+            ],
+            [],
+        )
+        with opened.reader() as conn:
+            found = {h.path for h in ranking.search(conn, "forClass")}
+            assert found == {"snake.py", "camel.py"}
+            # Words typed as words still find the prose.
+            assert "prose.py" in {h.path for h in ranking.search(conn, "for class")}
+    finally:
+        opened.close()
 
 
 def test_found_through_split_identifier(store: Store) -> None:

@@ -9,6 +9,7 @@ from store_records import FileSpec, Sym, indexed
 
 from axd.daemon.query import search as ranking
 from axd.daemon.query import symbols as query
+from axd.daemon.query.completions import completions, spellings
 from axd.daemon.store.store import Store
 from axd.protocol.errors import RpcError
 
@@ -162,6 +163,58 @@ def test_no_match_and_fallback_to_any_term(conn: apsw.Connection) -> None:
     assert [h.path for h in ranking.search(conn, "slugify -title")] == [
         "util/helpers.py"
     ]
+
+
+def test_completion_spellings() -> None:
+    assert spellings("NextEntryOff") == ["nextentryoff", "next_entry_off"]
+    assert spellings("new_from_str") == ["new_from_str", "newfromstr"]
+    assert spellings("handle") == ["handle"]
+
+
+def test_completions_are_longer_defined_names_shortest_first(
+    conn: apsw.Connection,
+) -> None:
+    # Names starting with the term as typed, in either spelling; not the
+    # term itself (the search as typed finds it), not a name it is inside.
+    assert completions(conn, "Handle") == [
+        "handler",
+        "handlerequest",
+        "handlerequestcount",
+    ]
+    assert completions(conn, "handle_req") == ["handlerequest", "handlerequestcount"]
+    assert completions(conn, "handlerequestcount") == []
+    assert completions(conn, "zzz") == []
+    # Only names the search's filters let it find.
+    go, py = ([" AND f.language = ?", [lang]] for lang in ("go", "python"))
+    assert completions(conn, "handle_req", *go) == [
+        "handlerequest",
+        "handlerequestcount",
+    ]
+    assert completions(conn, "handle_req", *py) == []
+    assert completions(conn, "handle", " AND f.path = ?", ["docs.py"]) == []
+
+
+def test_identifier_being_typed_finds_the_definitions_it_starts(
+    conn: apsw.Connection,
+) -> None:
+    # In the other spelling too: handle_req → HandleRequest.
+    hits = ranking.search(conn, "handle_req")
+    assert hits[0].symbol == "Server.HandleRequest"
+    assert hits[0].factors.name == 0.88  # the name as typed so far
+    assert {h.symbol for h in hits} == {"Server.HandleRequest", "handleRequestCount"}
+    # Filters apply to the completions too.
+    assert ranking.search(conn, "handle_req", languages=["python"]) == []
+    assert [h.symbol for h in ranking.search(conn, "handle_req", kinds=["method"])] == [
+        "Server.HandleRequest"
+    ]
+    # Excluded words stay excluded from the completions' search.
+    assert [h.symbol for h in ranking.search(conn, "handle_req -count")] == [
+        "Server.HandleRequest"
+    ]
+    # Several words are no identifier being typed: nothing is completed
+    # (Server.HandleRequest is found for "server" alone).
+    hits = ranking.search(conn, "handle_req server")
+    assert [(h.symbol, h.factors.name) for h in hits] == [("Server.HandleRequest", 0.3)]
 
 
 # Ranking over a second, stdlib-like tree: qualified names and paths, partial

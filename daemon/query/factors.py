@@ -98,33 +98,79 @@ def name_score(
     ``ThreadPoolExecutor.submit`` before ``Executor.submit`` through its
     qualified name, ``tempfile`` functions through the path.
     """
-    if symbol.name == raw:
-        return 1.0
-    lowered = symbol.name.lower()
-    if lowered == raw.lower():
-        return 0.95
-    parts, own = _identifier_words(symbol.name)
-    if parts == words:
-        return 0.9
-    if not words:
-        return 0.0
-    if len(raw) >= _MIN_PREFIX and (
-        lowered.startswith(raw.lower())
-        or (
-            len(words) <= len(parts)
-            and parts[: len(words) - 1] == words[:-1]
-            and parts[len(words) - 1].startswith(words[-1])
-        )
-    ):
-        return 0.88  # the name as typed so far: `NextEntryOff`, `new_from_str`
-    matched = len(wanted & own)
-    qualified, qualified_stems = _identifier_words(symbol.qualified_name)
-    if matched == len(wanted) and len(qualified) == len(parts):
-        return 0.6  # every word in the name, nothing around it to add
-    if len(qualified) > len(parts) and qualified[-len(words) :] == words:
-        return 0.85
-    around = (qualified_stems | context) - own
-    return 0.6 * (matched + 0.5 * len((wanted - own) & around)) / len(wanted)
+    return NameQuery(raw, words, wanted).score(symbol, context)
+
+
+class NameQuery:
+    """The query's side of `name_score`, computed once per query: ranking
+    scores every symbol of every candidate chunk (thousands, many of them
+    sharing a name: fields, overloads, vendored copies), so what depends
+    on the name alone is computed once per name."""
+
+    __slots__ = (
+        "by_name",
+        "head",
+        "n",
+        "prefix",
+        "raw",
+        "raw_lower",
+        "wanted",
+        "words",
+    )
+
+    def __init__(
+        self, raw: str, words: tuple[str, ...], wanted: frozenset[str]
+    ) -> None:
+        self.raw = raw
+        self.raw_lower = raw.lower()
+        self.words = words
+        self.wanted = wanted
+        self.head = words[:-1]
+        self.n = len(words)
+        self.prefix = len(raw) >= _MIN_PREFIX
+        # name -> its score, or (its word count, the wanted stems it lacks)
+        self.by_name: dict[str, float | tuple[int, tuple[str, ...]]] = {}
+
+    def _name_part(self, name: str) -> float | tuple[int, tuple[str, ...]]:
+        if name == self.raw:
+            return 1.0
+        lowered = name.lower()
+        if lowered == self.raw_lower:
+            return 0.95
+        parts, own = _identifier_words(name)
+        words, n = self.words, self.n
+        if parts == words:
+            return 0.9
+        if not n:
+            return 0.0
+        if self.prefix and (
+            lowered.startswith(self.raw_lower)
+            or (
+                n <= len(parts)
+                and parts[: n - 1] == self.head
+                and parts[n - 1].startswith(words[-1])
+            )
+        ):
+            return 0.88  # the name as typed so far: `NextEntryOff`, `new_from_str`
+        return len(parts), tuple(w for w in self.wanted if w not in own)
+
+    def score(self, symbol: Symbol, context: frozenset[str]) -> float:
+        """`name_score` of `symbol` in a file whose path words are `context`."""
+        part = self.by_name.get(symbol.name)
+        if part is None:
+            part = self.by_name[symbol.name] = self._name_part(symbol.name)
+        if isinstance(part, float):
+            return part
+        length, missing = part
+        qualified, qualified_stems = _identifier_words(symbol.qualified_name)
+        if not missing and len(qualified) == length:
+            return 0.6  # every word in the name, nothing around it to add
+        if len(qualified) > length and qualified[-self.n :] == self.words:
+            return 0.85
+        # A word found only in the qualified name or the path counts half.
+        around = sum(1 for w in missing if w in qualified_stems or w in context)
+        wanted = len(self.wanted)
+        return 0.6 * (wanted - len(missing) + 0.5 * around) / wanted
 
 
 def doc_score(symbols: list[Symbol], wanted: frozenset[str]) -> float:

@@ -5,7 +5,11 @@
    identifier terms, defined names, docstrings) with all terms required, plus
    (with several terms) the best `_ANY_POOL` chunks with any term: a
    docstring that says "query string" but not "url" still answers "parse url
-   query string".
+   query string". A lone term found in fewer than `_COMPLETE_BELOW` chunks
+   may be an identifier being typed (``NextEntryOff``): the defined names it
+   starts (`completions`) are searched too, their bm25 scaled so that none
+   outscores on text a chunk with the term as typed. Only the hits' chunk
+   text is read (snippets), and the any-term pool's (coverage).
 2. Each candidate gets four factors in [0, 1] (`SearchFactors`):
    * ``text``: its bm25 score divided by the best candidate's;
    * ``name``: the best symbol defined in the chunk (its name starts in the
@@ -44,11 +48,12 @@ from typing import TYPE_CHECKING
 
 from axd.daemon.flags.runtime import flag_on
 from axd.daemon.index.languages import canonical_language
+from axd.daemon.query.completions import completions
 from axd.daemon.query.factors import (
+    NameQuery,
     Symbol,
     doc_score,
     kind_weight,
-    name_score,
     stem,
     stems,
 )
@@ -67,6 +72,9 @@ WEIGHTS = {"text": 0.35, "name": 0.35, "docstring": 0.15, "kind": 0.15}
 _BM25 = "bm25(chunks_fts, 1.0, 1.5, 4.0, 1.5)"
 _POOL_MIN, _POOL_MAX = 100, 1000
 _ANY_POOL = 50  # extra candidates matching some of the words
+# A lone term found in fewer chunks than this as typed is completed
+# (`completions`); a fixed number, so that every page of results agrees.
+_COMPLETE_BELOW = 20
 _SNIPPET_LINES = 4
 _MAX_LINE = 300
 _WORD = re.compile(r"\w+")
@@ -89,7 +97,7 @@ class _Candidate:
     kind: str
     symbol: str | None
     span: tuple[int, int, int, int]
-    text: str
+    text: str = ""  # read only where needed: `_coverage`, the hits' snippets
 
 
 def is_test_path(path: str) -> bool:
@@ -158,10 +166,17 @@ def _filters(
 
 
 def _candidates(
-    conn: apsw.Connection, match: str, where: str, params: list[object], pool: int
+    conn: apsw.Connection,
+    match: str,
+    where: str,
+    params: list[object],
+    pool: int,
+    with_text: bool = False,
 ) -> list[_Candidate]:
     # Rank first on ids alone, then fetch the pool's rows: sorting every
-    # match together with its chunk text would dominate the query.
+    # match together with its chunk text would dominate the query. The text
+    # (overflow pages of a large row) only `with_text`: most candidates
+    # never need it.
     if where:
         ranked = conn.execute(
             f"SELECT c.id, {_BM25} FROM chunks_fts"
@@ -180,8 +195,9 @@ def _candidates(
     scores = {as_int(i): -float(b) for i, b in ranked}  # type: ignore[arg-type]
     rows = conn.execute(
         "SELECT c.id, f.path, f.language, c.kind, c.symbol, c.start_line,"
-        " c.start_col, c.end_line, c.end_col, c.text FROM chunks c"
-        " JOIN files f ON f.id = c.file_id"
+        " c.start_col, c.end_line, c.end_col"
+        + (", c.text" if with_text else ", ''")
+        + " FROM chunks c JOIN files f ON f.id = c.file_id"
         " WHERE c.id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(scores)),),
     )
@@ -193,16 +209,27 @@ def _candidates(
     ]  # fmt: skip
 
 
+def _read_texts(conn: apsw.Connection, found: list[_Candidate]) -> None:
+    """Fill in the text of the candidates that have none yet."""
+    missing = {c.chunk_id: c for c in found if not c.text}
+    if missing:
+        for chunk_id, text in conn.execute(
+            "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(missing)),),
+        ):
+            missing[as_int(chunk_id)].text = str(text)
+
+
 def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[Symbol]]:
+    # Thousands of rows for a pool of chunks: built with as little Python
+    # per row as possible (the columns are NOT NULL TEXT/INTEGER, STRICT).
     out: dict[int, list[Symbol]] = {}
-    for chunk_id, name, qualified, kind, doc, line in conn.execute(
+    for row in conn.execute(
         "SELECT chunk_id, name, qualified_name, kind, docstring, sel_start_line"
         " FROM symbols WHERE chunk_id IN (SELECT value FROM json_each(?)) ORDER BY id",
         (json.dumps(ids),),
     ):
-        out.setdefault(int(chunk_id), []).append(
-            Symbol(str(name), str(qualified), str(kind), doc, int(line))
-        )
+        out.setdefault(row[0], []).append(Symbol(*row[1:]))
     return out
 
 
@@ -248,21 +275,36 @@ def search(
         params += extra
     pool = min(_POOL_MAX, max(_POOL_MIN, 4 * (offset + limit)))
     found = _candidates(conn, parsed.match_all, where, params, pool)
-    if parsed.match_prefix is not None and len(found) < offset + limit:
-        # An identifier being typed (`NextEntryOff`): its prefix matches too.
-        seen = {c.chunk_id for c in found}
-        found += [
-            c
-            for c in _candidates(conn, parsed.match_prefix, where, params, pool)
-            if c.chunk_id not in seen
-        ]
+    if parsed.prefix is not None and len(found) < _COMPLETE_BELOW:
+        # An identifier being typed (`NextEntryOff`): the defined names it
+        # starts are searched too (`completions`).
+        expanded = parsed.match_names(completions(conn, parsed.prefix, where, params))
+        if expanded is not None:
+            seen = {c.chunk_id for c in found}
+            more = [
+                c
+                for c in _candidates(conn, expanded, where, params, pool)
+                if c.chunk_id not in seen
+            ]
+            # bm25 of another expression: no completion outscores on text
+            # any chunk with the term as typed.
+            exact, best = (
+                min((c.bm25 for c in found), default=0.0),
+                max((c.bm25 for c in more), default=0.0),
+            )
+            if 0 < exact < best:
+                for c in more:
+                    c.bm25 *= exact / best
+            found += more
     complete = {c.chunk_id for c in found}
     if parsed.match_any is not None:
         # Chunks with most but not all of the words: a docstring that says
         # "query string" but not "url" still answers "parse url query string".
         found += [
             c
-            for c in _candidates(conn, parsed.match_any, where, params, _ANY_POOL)
+            for c in _candidates(
+                conn, parsed.match_any, where, params, _ANY_POOL, with_text=True
+            )
             if c.chunk_id not in complete
         ]
     if not found:
@@ -271,8 +313,8 @@ def search(
     best_text = max(c.bm25 for c in found) or 1.0
     raw = " ".join(parsed.terms)
     words = parsed.words
-    word_tuple = tuple(words)
     wanted = stems(words)
+    naming = NameQuery(raw, tuple(words), wanted)
     penalise_tests = not {"test", "tests", "testing"} & set(words)
     exact_boost = flag_on("search.exact_name_boost")
     contexts: dict[str, frozenset[str]] = {}
@@ -286,14 +328,17 @@ def search(
             )
         # With a kind filter, the symbol that explains the hit must be of it.
         eligible = [d for d in defined if d.kind in wanted_kinds] or defined
+        # The first symbol with the best (name, own docstring) scores; the
+        # docstring only decides between the best names, so only those
+        # read it.
+        values = [naming.score(symbol, context) for symbol in eligible]
+        top = max(values, default=0.0)
         name, doc, match = 0.0, 0.0, None
-        for symbol in eligible:
-            value = (
-                name_score(symbol, raw, word_tuple, wanted, context),
-                doc_score([symbol], wanted),
-            )
-            if value > (name, doc):
-                (name, doc), match = value, symbol
+        for symbol, value in zip(eligible, values, strict=True):
+            if value == top:
+                own = doc_score([symbol], wanted) if symbol.docstring else 0.0
+                if (value, own) > (name, doc):
+                    (name, doc), match = (value, own), symbol
         kind = match.kind if match is not None else cand.kind
         factors = SearchFactors(
             text=round(max(cand.bm25, 0.0) / best_text, 4),
@@ -315,12 +360,12 @@ def search(
             score *= EXACT_NAME_BOOST
         scored.append((score, cand, match, factors, kind))
     scored.sort(key=lambda item: (-item[0], item[1].path, item[1].span))
-    kept: list[SearchHit] = []
+    kept: list[tuple[float, _Candidate, Symbol | None, SearchFactors, str]] = []
     skipped = 0
     taken: dict[str, list[tuple[int, int, int, int]]] = {}
-    for score, cand, match, factors, kind in scored:
-        s = cand.span
-        spans = taken.setdefault(cand.path, [])
+    for item in scored:
+        s = item[1].span
+        spans = taken.setdefault(item[1].path, [])
         if any((s[0], s[1]) < (b[2], b[3]) and (b[0], b[1]) < (s[2], s[3])
                for b in spans):  # fmt: skip
             continue  # overlaps a better hit in the same file
@@ -328,18 +373,22 @@ def search(
         if skipped < offset:
             skipped += 1
             continue
-        kept.append(
-            SearchHit(
-                path=cand.path,
-                language=cand.language,
-                range=make_range(*s),
-                kind=kind,
-                symbol=match.qualified_name if match is not None else cand.symbol,
-                score=round(score, 4),
-                snippet=_snippet(cand.text, s[0], match.line if match else None, words),
-                factors=factors,
-            )
-        )
+        kept.append(item)
         if len(kept) >= limit:
             break
-    return kept
+    _read_texts(conn, [item[1] for item in kept])
+    return [
+        SearchHit(
+            path=cand.path,
+            language=cand.language,
+            range=make_range(*cand.span),
+            kind=kind,
+            symbol=match.qualified_name if match is not None else cand.symbol,
+            score=round(score, 4),
+            snippet=_snippet(
+                cand.text, cand.span[0], match.line if match else None, words
+            ),
+            factors=factors,
+        )
+        for score, cand, match, factors, kind in kept
+    ]

@@ -10,9 +10,11 @@ FTS5 string literal (``"`` doubled), so no input can produce an FTS5 syntax
 error. Syntax: plain words (all must match; English function words such as
 "the", "is", "how" are dropped unless nothing else is left), ``"exact
 phrase"``, ``-exclude``, ``lang:py``, ``path:src/`` (prefix) or ``path:*.py``
-(glob), ``kind:function``. A query of one plain term (an identifier being
-typed: ``NextEntryOff``) also matches as a prefix, from three characters,
-when it finds too little as typed (`ParsedQuery.match_prefix`).
+(glob), ``kind:function``. A query of one plain term may be an identifier being typed
+(``NextEntryOff``, `ParsedQuery.prefix`): when it finds too little as typed,
+``search`` looks for the defined names it starts and searches those
+(`ParsedQuery.match_names`), not FTS5's own prefix query (see
+``daemon/query/completions.py`` for why).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ _WORD = re.compile(r"[^\W_]+")
 # Identifier-like tokens of source text, split further by split_identifier.
 _IDENTIFIER = re.compile(r"\w+")
 _GLOB_CHARS = frozenset("*?[")
-# A lone term shorter than this is not matched as a prefix (too many terms).
+# Where identifiers are split into words (see `_term_expr`).
+_IDENTIFIER_COLUMNS = "{terms names} : "
+# A lone term shorter than this is no prefix worth completing (too many names).
 _MIN_PREFIX = 3
 # English function words of a question ("where is the cookie parsed"): they
 # narrow nothing in code, and requiring them drops the chunks that answer.
@@ -159,39 +163,49 @@ class ParsedQuery:
 
     match_all: str | None = None  # every term must match (the normal query)
     match_any: str | None = None  # any term (fallback when `match_all` finds none)
-    # `match_all` with a lone term also matching as a prefix (an identifier
-    # being typed); searched only when `match_all` finds too little, since a
-    # prefix scan of the term index costs more than a term lookup.
-    match_prefix: str | None = None
+    # A lone plain term of three characters or more, as typed: maybe the
+    # start of an identifier (``NextEntryOff``), completed by ``search`` when
+    # `match_all` finds too little.
+    prefix: str | None = None
+    exclusion: str = ""  # `` NOT (...)`` for the ``-excluded`` terms
     words: list[str] = field(default_factory=list)  # lower-cased positive words
     terms: list[str] = field(default_factory=list)  # positive terms as typed
     languages: list[str] = field(default_factory=list)
     paths: list[PathFilter] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
 
+    def match_names(self, names: Iterable[str]) -> str | None:
+        """An FTS5 expression for chunks with any of `names` (identifiers,
+        each as spelled: ``NextEntryOffset`` one term, ``new_from_string`` a
+        phrase), without the excluded terms; None without names."""
+        phrases = [_phrase(tokens) for tokens in map(_WORD.findall, names) if tokens]
+        if not phrases:
+            return None
+        return f"({' OR '.join(phrases)}){self.exclusion}"
+
 
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 
 
-def _term_expr(raw: str, prefix: bool = False) -> str | None:
+def _term_expr(raw: str) -> str | None:
     """One user term as an FTS5 expression, or None if it has no words.
 
     A single compound identifier also matches its split form, so `parseFile`
-    finds `parse_file` and vice versa. With `prefix` (the query's last term,
-    often still being typed: ``NextEntryOff``, ``new_from_str``) both forms
-    also match as prefixes (``nextentryoffset``, ``new from string``).
+    finds `parse_file` and vice versa: in the identifiers of the chunk
+    (``terms``, ``names``), where every compound identifier is split, not in
+    its prose (``"for class"`` for ``forClass``). Prose matches would be no
+    answer to an identifier, and ranking them cost the most: bm25 is
+    computed for every matching row, and a phrase of common words matches
+    thousands.
     """
     tokens = _WORD.findall(raw)
     if not tokens:
         return None
-    forms = [tokens]
+    alternatives = [_phrase(tokens)]
     if len(tokens) == 1:
         parts = split_identifier(tokens[0])
         if len(parts) > 1:
-            forms.append(parts)
-    alternatives = [_phrase(form) for form in forms]
-    if prefix and len(tokens[-1]) >= _MIN_PREFIX:
-        alternatives += [_phrase(form) + " *" for form in forms]
+            alternatives.append(_IDENTIFIER_COLUMNS + _phrase(parts))
     if len(alternatives) == 1:
         return alternatives[0]
     return "(" + " OR ".join(alternatives) + ")"
@@ -228,10 +242,9 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
     """
     parsed = ParsedQuery()
     positive: list[str] = []
-    prefixed: list[str] = []  # `positive`, the lone term as a prefix too
     negative: list[str] = []
     tokens = _TOKEN.findall(query)
-    # A lone plain term is matched as a prefix too (see `_term_expr`).
+    # A lone plain term may be the start of an identifier (`ParsedQuery.prefix`).
     last = next(
         (
             i
@@ -264,14 +277,15 @@ def parse_query(query: str, field_path: str = "$.query") -> ParsedQuery:
             negative.append(expr)
         else:
             positive.append(expr)
-            prefixed.append((index == last and _term_expr(raw, prefix=True)) or expr)
+            if index == last and len(raw) >= _MIN_PREFIX:
+                parsed.prefix = raw
             parsed.terms.append(raw)
             parsed.words.extend(split_identifier(raw))
     if positive:
-        exclusion = f" NOT ({' OR '.join(negative)})" if negative else ""
-        parsed.match_all = f"({' AND '.join(positive)}){exclusion}"
+        parsed.exclusion = f" NOT ({' OR '.join(negative)})" if negative else ""
+        parsed.match_all = f"({' AND '.join(positive)}){parsed.exclusion}"
         if len(positive) > 1:
-            parsed.match_any = f"({' OR '.join(positive)}){exclusion}"
-        if prefixed != positive:
-            parsed.match_prefix = f"({' AND '.join(prefixed)}){exclusion}"
+            parsed.match_any = f"({' OR '.join(positive)}){parsed.exclusion}"
+    if len(positive) != 1:
+        parsed.prefix = None
     return parsed
