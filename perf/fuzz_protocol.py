@@ -730,10 +730,11 @@ def fuzz(
     examples: int,
     seed_value: int | None = None,
     budget_s: float | None = None,
+    min_sessions: int = 0,
     shrink: bool = True,
 ) -> None:
     """Run up to `examples` sessions drawn by Hypothesis (for at most
-    `budget_s` of sessions); raise `FuzzFindings` with every distinct
+    `budget_s` of sessions, but at least `min_sessions`); raise `FuzzFindings` with every distinct
     failure found (each with its minimised session)."""
     stop_at = time.monotonic() + budget_s if budget_s is not None else None
     # The session that last failed with each signature: Hypothesis replays
@@ -751,7 +752,11 @@ def fuzz(
     )
     @given(session=sessions(target))
     def one(session: Session) -> None:
-        if stop_at is not None and time.monotonic() > stop_at:
+        if (
+            stop_at is not None
+            and time.monotonic() > stop_at
+            and stats.sessions >= min_sessions
+        ):
             return  # out of time: the remaining examples are no-ops
         try:
             run_session(target, session, stats)
