@@ -284,12 +284,23 @@ def index_facts(state: Path) -> dict[str, Any]:
             table: next(conn.execute(f"SELECT COUNT(*) FROM {table}"))[0]
             for table in ("files", "chunks", "symbols", "refs", "imports")
         }
+
+        def columns(table: str) -> set[str]:
+            return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+        # Since migration 0002 chunk text is stored compressed (`ztext`) and
+        # references keep no context line.
+        stored = "length(text)" + (
+            " + COALESCE(length(ztext), 0)" if "ztext" in columns("chunks") else ""
+        )
         text_bytes = next(
-            conn.execute("SELECT COALESCE(SUM(length(text)), 0) FROM chunks")
+            conn.execute(f"SELECT COALESCE(SUM({stored}), 0) FROM chunks")
         )[0]
-        ref_context = next(
-            conn.execute("SELECT COALESCE(SUM(length(context)), 0) FROM refs")
-        )[0]
+        ref_context = 0
+        if "context" in columns("refs"):
+            ref_context = next(
+                conn.execute("SELECT COALESCE(SUM(length(context)), 0) FROM refs")
+            )[0]
         kinds = "('function', 'method', 'class', 'struct', 'interface')"
         probe = next(
             conn.execute(
@@ -303,6 +314,12 @@ def index_facts(state: Path) -> dict[str, Any]:
     return {
         "files": files,
         "source_bytes": source,
+        # The database alone (the state directory also holds snapshots).
+        "db_file_bytes": sum(
+            p.stat().st_size
+            for p in dbs[0].parent.iterdir()
+            if p.name.startswith("index.db") and p.is_file()
+        ),
         "tables": tables,
         "rows": counts,
         "chunk_text_bytes": text_bytes,
@@ -460,7 +477,8 @@ def mb(n: float) -> str:
 def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
     head = (
         "| tree | files indexed | axd cold | floor 1 proc | cold/floor | floor 2 procs"
-        " | ctags | CPU util (both cores busy) | peak RSS sum (VmHWM sum) | index / source"
+        " | ctags | CPU util (both cores busy) | peak RSS sum (VmHWM sum)"
+        " | index.db / source (whole state dir)"
         " | warm: first answer / ready / stat pass | axd CPU / floor CPU |"
     )
     lines = [head, "|" + "---|" * 12]
@@ -473,8 +491,9 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
             f" ({f['s'] / t['floor2']['s']:.2f}x faster) | {t['ctags']['s']:.1f} s"
             f" | {100 * a['utilisation']:.0f}% ({100 * a['both_cores_busy_share']:.0f}% of"
             f" seconds >= 1.5 cores) | {mb(a['peak_rss'])} ({mb(a['hwm_sum'])})"
-            f" | {mb(t['db_bytes'])} / {mb(ix['source_bytes'])}"
-            f" = **{t['db_bytes'] / max(1, ix['source_bytes']):.1f}x**"
+            f" | {mb(ix.get('db_file_bytes', t['db_bytes']))} / {mb(ix['source_bytes'])}"
+            f" = **{ix.get('db_file_bytes', t['db_bytes']) / max(1, ix['source_bytes']):.2f}x**"
+            f" (state dir {mb(t['db_bytes'])})"
             f" | {'miss' if first is None else f'{first:.2f} s'} / {w['ready_s']:.2f} s /"
             f" {(w['reconciled_ms'] or 0) / 1000:.2f} s ({w['reconciled_changed']} changed)"
             f" | {a['cpu_s']:.0f} s / {f['cpu_s']:.1f} s = **{a['cpu_s'] / f['cpu_s']:.2f}x** |"

@@ -19,6 +19,7 @@ import msgspec
 import structlog
 
 from axd.daemon.index.classify import classify, content_hash
+from axd.daemon.index.derive import derive
 from axd.daemon.index.extract import ParseTimeoutError, extract
 from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
 from axd.daemon.records import FileOutcome
@@ -146,6 +147,8 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail its batch
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return _skip(path, "parse_failed", detail, language, info, digest)
+    # The writer's per-row work, done here (#16: the writer is the bottleneck).
+    extraction = msgspec.structs.replace(extraction, derived=derive(extraction))
     return seen(
         status="indexed",
         extraction=extraction,

@@ -54,6 +54,7 @@ from axd.daemon.query.factors import (
 )
 from axd.daemon.query.symbols import as_int, make_range
 from axd.daemon.records import SYMBOL_KINDS
+from axd.daemon.store.chunktext import chunk_text
 from axd.daemon.store.fts import PathFilter, parse_query, split_identifier
 from axd.protocol.errors import invalid_params
 from axd.protocol.types import SearchFactors, SearchHit
@@ -180,7 +181,7 @@ def _candidates(
     scores = {as_int(i): -float(b) for i, b in ranked}  # type: ignore[arg-type]
     rows = conn.execute(
         "SELECT c.id, f.path, f.language, c.kind, c.symbol, c.start_line,"
-        " c.start_col, c.end_line, c.end_col, c.text FROM chunks c"
+        " c.start_col, c.end_line, c.end_col, c.text, c.ztext FROM chunks c"
         " JOIN files f ON f.id = c.file_id"
         " WHERE c.id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(scores)),),
@@ -188,7 +189,7 @@ def _candidates(
     return [
         _Candidate(as_int(r[0]), scores[as_int(r[0])], str(r[1]), r[2], str(r[3]),
                    r[4], (as_int(r[5]), as_int(r[6]), as_int(r[7]), as_int(r[8])),
-                   str(r[9]))
+                   chunk_text(r[9], r[10]))
         for r in rows
     ]  # fmt: skip
 

@@ -8,7 +8,6 @@ pointed at it are re-resolved by the linker.
 
 from __future__ import annotations
 
-import bisect
 import json
 import posixpath
 import time
@@ -16,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from axd.daemon.clock import utc_now
+from axd.daemon.index.derive import derive
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
-from axd.daemon.store.fts import compound_terms, name_terms, split_identifier
 from axd.daemon.store.linker import DbFacts, relink
 
 if TYPE_CHECKING:
@@ -72,10 +71,6 @@ class _Rows:
     imports: list[tuple[object, ...]] = field(default_factory=list)
 
 
-def _initials(name: str) -> str:
-    return "".join(part[0] for part in split_identifier(name))
-
-
 def _next_id(conn: apsw.Connection, table: str) -> int:
     row = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()
     assert row is not None
@@ -111,38 +106,29 @@ class _Writer:
     def add_children(self, file_id: int, language: str | None, ex: Extraction) -> None:
         rows = self.rows
         first_chunk = self.chunk_id
-        starts = [(c.span.start_line, c.span.start_col) for c in ex.chunks]
-        symbol_chunk: list[int | None] = []
-        per_chunk: list[list[int]] = [[] for _ in ex.chunks]
-        for index, symbol in enumerate(ex.symbols):
-            sel = symbol.selection
-            at = bisect.bisect_right(starts, (sel.start_line, sel.start_col)) - 1
-            if at < 0 and starts:
-                at = 0
-            symbol_chunk.append(first_chunk + at if starts else None)
-            if starts:
-                per_chunk[at].append(index)
-        for offset, chunk in enumerate(ex.chunks):
+        # The worker computes these (index/derive.py); records made elsewhere
+        # get the same from the same function here.
+        derived = ex.derived if ex.derived is not None else derive(ex)
+        for offset, (chunk, packed, fts) in enumerate(
+            zip(ex.chunks, derived.packed, derived.fts, strict=True)
+        ):
             chunk_id = first_chunk + offset
             s = chunk.span
             rows.chunks.append(
                 (chunk_id, file_id, chunk.start_byte, chunk.end_byte, s.start_line,
-                 s.start_col, s.end_line, s.end_col, chunk.kind, chunk.symbol, chunk.text)
+                 s.start_col, s.end_line, s.end_col, chunk.kind, chunk.symbol, packed)
             )  # fmt: skip
-            defined = [ex.symbols[i] for i in per_chunk[offset]]
-            docs = "\n".join(d.docstring for d in defined if d.docstring)
-            rows.fts.append(
-                (chunk_id, chunk.text, compound_terms(chunk.text),
-                 name_terms(d.name for d in defined), docs)
-            )  # fmt: skip
+            rows.fts.append((chunk_id, chunk.text, *fts))
         self.chunk_id += len(ex.chunks)
         base = self.symbol_id
-        for index, symbol in enumerate(ex.symbols):
+        for index, (symbol, at, initials) in enumerate(
+            zip(ex.symbols, derived.symbol_chunk, derived.initials, strict=True)
+        ):
             s, sel = symbol.span, symbol.selection
             parent = None if symbol.parent is None else base + symbol.parent
             rows.symbols.append(
-                (base + index, file_id, symbol_chunk[index], parent, symbol.name,
-                 symbol.name.lower(), _initials(symbol.name), symbol.qualified_name,
+                (base + index, file_id, None if at < 0 else first_chunk + at, parent,
+                 symbol.name, symbol.name.lower(), initials, symbol.qualified_name,
                  symbol.kind, s.start_line, s.start_col, s.end_line, s.end_col,
                  sel.start_line, sel.start_col, sel.end_line, sel.end_col,
                  symbol.signature, symbol.docstring)
@@ -152,7 +138,7 @@ class _Writer:
             s = ref.span
             rows.refs.append(
                 (file_id, ref.name, ref.kind, s.start_line, s.start_col, s.end_line,
-                 s.end_col, ref.context)
+                 s.end_col)
             )  # fmt: skip
         for imp in ex.imports:
             s = imp.span
@@ -164,7 +150,10 @@ class _Writer:
     def flush(self) -> None:
         conn, rows = self.conn, self.rows
         conn.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows.chunks
+            "INSERT INTO chunks (id, file_id, start_byte, end_byte, start_line,"
+            " start_col, end_line, end_col, kind, symbol, text, ztext)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,'',?)",
+            rows.chunks,
         )
         conn.executemany(
             "INSERT INTO chunks_fts (rowid, text, terms, names, docstrings)"
@@ -177,7 +166,7 @@ class _Writer:
         )
         conn.executemany(
             "INSERT INTO refs (file_id, name, kind, start_line, start_col, end_line,"
-            " end_col, context) VALUES (?,?,?,?,?,?,?,?)",
+            " end_col) VALUES (?,?,?,?,?,?,?)",
             rows.refs,
         )
         conn.executemany(
