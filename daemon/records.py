@@ -147,3 +147,28 @@ class FileOutcome(msgspec.Struct, frozen=True):
     extractor_version: int = 0
     extraction: Extraction | None = None
     parse_ms: float = 0.0
+    # Between processes: `extraction`, msgpack-encoded by the worker and
+    # decoded by the writer one file at a time (`extraction_of`), so the
+    # daemon holds batches in flight as compact bytes, not as objects (#16).
+    shipped: bytes | None = None
+
+
+_extraction_decoder = msgspec.msgpack.Decoder(Extraction)
+
+
+def ship(outcome: FileOutcome) -> FileOutcome:
+    """`outcome` with its extraction encoded into `shipped` (worker side)."""
+    if outcome.extraction is None:
+        return outcome
+    return msgspec.structs.replace(
+        outcome,
+        extraction=None,
+        shipped=msgspec.msgpack.encode(outcome.extraction),
+    )
+
+
+def extraction_of(outcome: FileOutcome) -> Extraction | None:
+    """The outcome's extraction, decoding a shipped one."""
+    if outcome.shipped is not None:
+        return _extraction_decoder.decode(outcome.shipped)
+    return outcome.extraction

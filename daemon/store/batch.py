@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from axd.daemon.clock import utc_now
 from axd.daemon.index.derive import derive
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
+from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from axd.daemon.records import Extraction, FileOutcome
 
 ChangeKind = Literal["added", "modified", "deleted"]
+# Rows built before they are inserted: enough for executemany to amortise
+# its per-call cost, few enough that a batch of large files never holds all
+# its rows at once.
+_FLUSH_ROWS = 20_000
 
 
 @dataclass(slots=True)
@@ -49,6 +54,7 @@ class BatchResult:
     files_unchanged: int = 0
     files_deleted: int = 0
     imports_resolved: int = 0
+    parse_errors: int = 0  # ERROR/MISSING nodes in the files indexed
     ms: float = 0.0
 
 
@@ -146,6 +152,11 @@ class _Writer:
                 (file_id, language, imp.module, s.start_line, s.start_col, s.end_line,
                  s.end_col, import_key(imp.module, language))
             )  # fmt: skip
+
+    def pending(self) -> int:
+        """Rows waiting for `flush`."""
+        rows = self.rows
+        return len(rows.chunks) + len(rows.symbols) + len(rows.refs)
 
     def flush(self) -> None:
         conn, rows = self.conn, self.rows
@@ -252,7 +263,8 @@ def write_batch(
             if posixpath.basename(path) in CONFIG_FILES:
                 configs.append(path)
             continue
-        ex = outcome.extraction if outcome.status == "indexed" else None
+        # Decoded here, one file at a time (records.extraction_of).
+        ex = extraction_of(outcome) if outcome.status == "indexed" else None
         if outcome.status == "indexed" and ex is None:
             continue  # a worker bug; never half-write a file
         if (
@@ -298,6 +310,9 @@ def write_batch(
             configs.append(path)
         if ex is not None:
             writer.add_children(file_id, outcome.language, ex)
+            result.parse_errors += ex.parse_errors
+            if writer.pending() >= _FLUSH_ROWS:
+                writer.flush()  # bounded memory: rows are written as they come
             new_ids.append(file_id)
             result.files_indexed += 1
             result.changes.append((path, "modified" if was_indexed else "added"))
