@@ -19,7 +19,9 @@ Per tree:
 * **ctags**: ``ctags -R -f /dev/null``.
 * **axd cold**: fresh daemon and state, ``workspace.add`` -> ready. Sampled
   every 100 ms over the daemon and all its descendants: summed VmRSS (peak),
-  each process's VmHWM (summed at the end: an upper bound of the peak), CPU
+  each process's VmHWM (summed at the end: an upper bound of the peak),
+  summed Pss every 500 ms (shared pages, e.g. the grammars both workers map,
+  counted once), the summed RSS and Pss 10 s after ready (idle), CPU
   seconds (utime + stime) per process; CPU utilisation = axd CPU seconds /
   (wall x cores), and the share of 1-second windows in which axd used at
   least 1.5 cores ("both cores busy"). The daemon's threads' CPU seconds
@@ -65,6 +67,7 @@ import bench_index as bi
 CORPORA = Path("/work/corpora")
 DEFAULT_TREES = {"moby": CORPORA / "moby", "deno": CORPORA / "deno"}
 TICK_S = 0.1
+IDLE_SETTLE_S = 10.0
 CLK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
@@ -175,6 +178,8 @@ class TreeSampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_rss = 0
+        self.peak_pss = 0  # summed Pss: shared pages (grammars) counted once
+        self.ticks = 0
         self.peak_detail: dict[str, int] = {}
         self.hwm: dict[int, int] = {}
         self.cpu: dict[int, float] = {}
@@ -216,6 +221,9 @@ class TreeSampler:
                         self.names[pid] = (
                             handle.read().replace(b"\0", b" ")[-60:].decode()
                         )
+        self.ticks += 1
+        if self.ticks % 5 == 1:  # smaps_rollup walks the page tables: not every tick
+            self.peak_pss = max(self.peak_pss, tree_memory(self.pid)[1])
         if rss_total > self.peak_rss:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
@@ -244,6 +252,24 @@ class TreeSampler:
                 busy += (cpu - start_cpu) / (t - start_t) >= cores
                 start_t, start_cpu = t, cpu
         return busy / windows if windows else float("nan")
+
+
+def _pss(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(summed VmRSS, summed Pss) of `pid` and its descendants now."""
+    rss = pss = 0
+    for child in bi.process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            rss += bi._status_kb(child, b"VmRSS:") * 1024
+            pss += _pss(child)
+    return rss, pss
 
 
 def thread_cpu(pid: int) -> list[tuple[str, float]]:
@@ -416,6 +442,10 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             client.call_raw("workspace.add", {"root": str(root)})
             status = bi.wait_ready(client, str(root))
             cold = time.perf_counter() - t0
+        # Idle after the cold index (target: <= 150 MB): once the daemon has
+        # settled (snapshot, checkpoint), summed RSS and Pss of the tree.
+        time.sleep(IDLE_SETTLE_S)
+        idle_rss, idle_pss = tree_memory(daemon.proc.pid)
         threads = thread_cpu(daemon.proc.pid)
         logs = daemon.logs()
         metrics = daemon.metrics()
@@ -434,6 +464,9 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             "both_cores_busy_share": sampler.busy_share(),
             "machine_busy": sampler.machine_busy,
             "peak_rss": sampler.peak_rss,
+            "peak_pss": sampler.peak_pss,
+            "idle_rss": idle_rss,
+            "idle_pss": idle_pss,
             "peak_detail": sampler.peak_detail,
             "hwm_sum": sum(sampler.hwm.values()),
             "hwm": {
@@ -519,7 +552,10 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f" cores; the machine was {100 * a['machine_busy']:.0f}% busy (all users)."
                 f" Daemon threads: {threads}."
             ),
-            f"  Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
+            f"  Memory: peak summed Pss {mb(a.get('peak_pss', 0))} (shared grammar pages"
+            f" counted once); idle {IDLE_SETTLE_S:.0f} s after ready: RSS sum"
+            f" {mb(a.get('idle_rss', 0))}, Pss sum {mb(a.get('idle_pss', 0))}."
+            f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
             f" others {mb(a['peak_detail'].get('others', 0))}; VmHWM per process: "
             + ", ".join(f"{mb(v)}" for v in sorted(a["hwm"].values(), reverse=True)),
             (
