@@ -397,7 +397,9 @@ def warm_start(daemon: bi.Daemon, root: str, name: str | None) -> dict[str, Any]
     }
 
 
-def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
+def run_tree(
+    name: str, root: Path, py_spy: Path | None, no_floors: bool = False
+) -> dict[str, Any]:
     files, size = bi.tree_size(root)
     out: dict[str, Any] = {
         "root": str(root),
@@ -415,9 +417,13 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
         print(f"[{name}] {key}: {time.perf_counter() - t0:.1f} s (load {bi.loadavg()})",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    stage("floor", lambda: floor(root, 1))
-    stage("floor2", lambda: floor(root, 2))
-    stage("ctags", lambda: run_ctags(root))
+    if no_floors:  # axd alone (memory, size, CPU seconds); the ratios print nan
+        skipped = {"s": float("nan"), "cpu_s": float("nan"), "files": 0}
+        out["floor"] = out["floor2"] = out["ctags"] = skipped
+    else:
+        stage("floor", lambda: floor(root, 1))
+        stage("floor2", lambda: floor(root, 2))
+        stage("ctags", lambda: run_ctags(root))
 
     workdir = Path(tempfile.mkdtemp(prefix="axdcold-", dir="/tmp"))
     state = workdir / "state"
@@ -577,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", action="append", default=[], help="NAME=DIR")
     parser.add_argument("--save", type=Path)
     parser.add_argument("--py-spy", type=Path)
+    parser.add_argument(
+        "--no-floors",
+        action="store_true",
+        help="skip the parse floors and ctags (when the machine is too loaded"
+        " for them to mean anything): memory, size and CPU seconds only",
+    )
     args = parser.parse_args(argv)
     trees = (
         {k: Path(v) for k, v in (t.split("=", 1) for t in args.tree)}
@@ -593,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"skipped {name}: no tree at {root} (see perf/RESULTS.md)")
             continue
-        results[name] = run_tree(name, root, args.py_spy)
+        results[name] = run_tree(name, root, args.py_spy, args.no_floors)
         if args.save:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             args.save.write_text(json.dumps(results, indent=2, default=str))
