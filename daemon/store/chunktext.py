@@ -10,6 +10,7 @@ and the context lines were 1.3x and 0.55x the source bytes on disk).
 
 from __future__ import annotations
 
+import bisect
 import zlib
 from typing import TYPE_CHECKING
 
@@ -44,33 +45,48 @@ def line_contexts(
     """Source lines of files, keyed (file_id, line), trimmed and cut to
     `CONTEXT_CHARS`, from the chunks that cover them; '' where none does.
 
-    One query per file: its chunks from the one holding the first wanted
-    line to the one holding the last. They are contiguous (chunks tile the
-    file), and the first holds the first byte of that line (a chunk that
-    began inside the line would make the one before it end on it too, and
-    so be selected first).
+    One query per file, and only the chunks whose lines include a wanted
+    one are decompressed. Chunks tile the file, so consecutive needed chunks
+    join into a run of text starting at the first one's ``start_line``; a
+    wanted line that begins in an earlier chunk makes that chunk needed too
+    (it ends on the line), so a run never starts inside a wanted line.
     """
     by_file: dict[int, set[int]] = {}
     for file_id, line in wanted:
         by_file.setdefault(file_id, set()).add(line)
     out: dict[tuple[int, int], str] = {}
     for file_id, lines in by_file.items():
-        low, high = min(lines), max(lines)
+        found: dict[int, str] = {}
+        ordered = sorted(lines)
         rows = conn.execute(
-            "SELECT start_line, text, ztext FROM chunks"
+            "SELECT start_line, end_line, text, ztext FROM chunks"
             " WHERE file_id = ? AND start_line <= ? AND end_line >= ?"
             " ORDER BY start_byte",
-            (file_id, high, low),
-        ).fetchall()
-        source: list[str] = []
-        first = 0
-        if rows:
-            start = rows[0][0]
-            assert isinstance(start, int)
-            first = start
-            source = "".join(chunk_text(t, z) for _, t, z in rows).split("\n")
+            (file_id, ordered[-1], ordered[0]),
+        )
+        run: list[str] = []
+        run_start = 0
+        for start, end, text, ztext in rows:
+            assert isinstance(start, int) and isinstance(end, int)
+            at = bisect.bisect_left(ordered, start)
+            if at < len(ordered) and ordered[at] <= end:
+                if not run:
+                    run_start = start
+                run.append(chunk_text(text, ztext))
+            elif run:
+                _take(run, run_start, lines, found)
+                run = []
+        if run:
+            _take(run, run_start, lines, found)
         for line in lines:
-            index = line - first
-            text = source[index] if 0 <= index < len(source) else ""
-            out[file_id, line] = text.strip()[:CONTEXT_CHARS].strip()
+            out[file_id, line] = found.get(line, "")
     return out
+
+
+def _take(run: list[str], first: int, lines: set[int], found: dict[int, str]) -> None:
+    """The wanted lines in `run` (chunk texts starting at line `first`)."""
+    source = "".join(run).split("\n")
+    for line in lines:
+        index = line - first
+        if 0 <= index < len(source) and line not in found:
+            found[line] = source[index].strip()[:CONTEXT_CHARS].strip()
