@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 # As `extract` trimmed the context lines it used to store.
 CONTEXT_CHARS = 200
 
-# The chunk text of a `chunks` row aliased `c`, in the form `chunk_text` reads.
-TEXT_COLUMNS = "c.text, c.ztext"
-
 
 def pack(text: str) -> bytes:
     """Chunk text as stored in ``chunks.ztext`` (level 6: ~6% smaller than
