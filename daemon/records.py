@@ -87,7 +87,9 @@ class ReferenceRecord(msgspec.Struct, frozen=True, array_like=True):
     name: str
     kind: ReferenceKind
     span: Span
-    context: str  # the source line, trimmed, at most ~200 chars
+    # Unused since the store reads the line back from the chunks
+    # (store/chunktext.py, #16); kept so the record's shape is unchanged.
+    context: str = ""
 
 
 class ImportRecord(msgspec.Struct, frozen=True, array_like=True):
@@ -95,6 +97,17 @@ class ImportRecord(msgspec.Struct, frozen=True, array_like=True):
 
     module: str
     span: Span
+
+
+class Derived(msgspec.Struct, frozen=True, array_like=True):
+    """Columns that follow from an extraction alone, computed by the worker
+    (`axd.daemon.index.derive`) so the one writer does not; per chunk and
+    per symbol, in the extraction's order."""
+
+    fts: list[tuple[str, str, str]]  # chunk: (terms, names, docstrings)
+    packed: list[bytes]  # chunk: its text compressed for storage (`derive.pack`)
+    symbol_chunk: list[int]  # symbol: index of the chunk holding its name, -1: none
+    initials: list[str]  # symbol: HandleRequest -> hr
 
 
 class Extraction(msgspec.Struct, frozen=True):
@@ -108,6 +121,8 @@ class Extraction(msgspec.Struct, frozen=True):
     # What per-file limits left out ("symbols: kept 100000 of 130000 ..."),
     # None when the file is indexed in full; files.explain shows it.
     shortfall: str | None = None
+    # Set by the worker; the writer derives it itself when absent.
+    derived: Derived | None = None
 
 
 class FileOutcome(msgspec.Struct, frozen=True):
@@ -132,3 +147,28 @@ class FileOutcome(msgspec.Struct, frozen=True):
     extractor_version: int = 0
     extraction: Extraction | None = None
     parse_ms: float = 0.0
+    # Between processes: `extraction`, msgpack-encoded by the worker and
+    # decoded by the writer one file at a time (`extraction_of`), so the
+    # daemon holds batches in flight as compact bytes, not as objects (#16).
+    shipped: bytes | None = None
+
+
+_extraction_decoder = msgspec.msgpack.Decoder(Extraction)
+
+
+def ship(outcome: FileOutcome) -> FileOutcome:
+    """`outcome` with its extraction encoded into `shipped` (worker side)."""
+    if outcome.extraction is None:
+        return outcome
+    return msgspec.structs.replace(
+        outcome,
+        extraction=None,
+        shipped=msgspec.msgpack.encode(outcome.extraction),
+    )
+
+
+def extraction_of(outcome: FileOutcome) -> Extraction | None:
+    """The outcome's extraction, decoding a shipped one."""
+    if outcome.shipped is not None:
+        return _extraction_decoder.decode(outcome.shipped)
+    return outcome.extraction

@@ -19,7 +19,9 @@ Per tree:
 * **ctags**: ``ctags -R -f /dev/null``.
 * **axd cold**: fresh daemon and state, ``workspace.add`` -> ready. Sampled
   every 100 ms over the daemon and all its descendants: summed VmRSS (peak),
-  each process's VmHWM (summed at the end: an upper bound of the peak), CPU
+  each process's VmHWM (summed at the end: an upper bound of the peak),
+  summed Pss every 500 ms (shared pages, e.g. the grammars both workers map,
+  counted once), the summed RSS and Pss 10 s after ready (idle), CPU
   seconds (utime + stime) per process; CPU utilisation = axd CPU seconds /
   (wall x cores), and the share of 1-second windows in which axd used at
   least 1.5 cores ("both cores busy"). The daemon's threads' CPU seconds
@@ -65,6 +67,7 @@ import bench_index as bi
 CORPORA = Path("/work/corpora")
 DEFAULT_TREES = {"moby": CORPORA / "moby", "deno": CORPORA / "deno"}
 TICK_S = 0.1
+IDLE_SETTLE_S = 10.0
 CLK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
@@ -175,6 +178,8 @@ class TreeSampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_rss = 0
+        self.peak_pss = 0  # summed Pss: shared pages (grammars) counted once
+        self.ticks = 0
         self.peak_detail: dict[str, int] = {}
         self.hwm: dict[int, int] = {}
         self.cpu: dict[int, float] = {}
@@ -216,6 +221,9 @@ class TreeSampler:
                         self.names[pid] = (
                             handle.read().replace(b"\0", b" ")[-60:].decode()
                         )
+        self.ticks += 1
+        if self.ticks % 5 == 1:  # smaps_rollup walks the page tables: not every tick
+            self.peak_pss = max(self.peak_pss, tree_memory(self.pid)[1])
         if rss_total > self.peak_rss:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
@@ -244,6 +252,24 @@ class TreeSampler:
                 busy += (cpu - start_cpu) / (t - start_t) >= cores
                 start_t, start_cpu = t, cpu
         return busy / windows if windows else float("nan")
+
+
+def _pss(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(summed VmRSS, summed Pss) of `pid` and its descendants now."""
+    rss = pss = 0
+    for child in bi.process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            rss += bi._status_kb(child, b"VmRSS:") * 1024
+            pss += _pss(child)
+    return rss, pss
 
 
 def thread_cpu(pid: int) -> list[tuple[str, float]]:
@@ -284,12 +310,23 @@ def index_facts(state: Path) -> dict[str, Any]:
             table: next(conn.execute(f"SELECT COUNT(*) FROM {table}"))[0]
             for table in ("files", "chunks", "symbols", "refs", "imports")
         }
+
+        def columns(table: str) -> set[str]:
+            return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+        # Since migration 0002 chunk text is stored compressed (`ztext`) and
+        # references keep no context line.
+        stored = "length(text)" + (
+            " + COALESCE(length(ztext), 0)" if "ztext" in columns("chunks") else ""
+        )
         text_bytes = next(
-            conn.execute("SELECT COALESCE(SUM(length(text)), 0) FROM chunks")
+            conn.execute(f"SELECT COALESCE(SUM({stored}), 0) FROM chunks")
         )[0]
-        ref_context = next(
-            conn.execute("SELECT COALESCE(SUM(length(context)), 0) FROM refs")
-        )[0]
+        ref_context = 0
+        if "context" in columns("refs"):
+            ref_context = next(
+                conn.execute("SELECT COALESCE(SUM(length(context)), 0) FROM refs")
+            )[0]
         kinds = "('function', 'method', 'class', 'struct', 'interface')"
         probe = next(
             conn.execute(
@@ -303,6 +340,12 @@ def index_facts(state: Path) -> dict[str, Any]:
     return {
         "files": files,
         "source_bytes": source,
+        # The database alone (the state directory also holds snapshots).
+        "db_file_bytes": sum(
+            p.stat().st_size
+            for p in dbs[0].parent.iterdir()
+            if p.name.startswith("index.db") and p.is_file()
+        ),
         "tables": tables,
         "rows": counts,
         "chunk_text_bytes": text_bytes,
@@ -354,7 +397,9 @@ def warm_start(daemon: bi.Daemon, root: str, name: str | None) -> dict[str, Any]
     }
 
 
-def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
+def run_tree(
+    name: str, root: Path, py_spy: Path | None, no_floors: bool = False
+) -> dict[str, Any]:
     files, size = bi.tree_size(root)
     out: dict[str, Any] = {
         "root": str(root),
@@ -372,9 +417,13 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
         print(f"[{name}] {key}: {time.perf_counter() - t0:.1f} s (load {bi.loadavg()})",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    stage("floor", lambda: floor(root, 1))
-    stage("floor2", lambda: floor(root, 2))
-    stage("ctags", lambda: run_ctags(root))
+    if no_floors:  # axd alone (memory, size, CPU seconds); the ratios print nan
+        skipped = {"s": float("nan"), "cpu_s": float("nan"), "files": 0}
+        out["floor"] = out["floor2"] = out["ctags"] = skipped
+    else:
+        stage("floor", lambda: floor(root, 1))
+        stage("floor2", lambda: floor(root, 2))
+        stage("ctags", lambda: run_ctags(root))
 
     workdir = Path(tempfile.mkdtemp(prefix="axdcold-", dir="/tmp"))
     state = workdir / "state"
@@ -399,6 +448,10 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             client.call_raw("workspace.add", {"root": str(root)})
             status = bi.wait_ready(client, str(root))
             cold = time.perf_counter() - t0
+        # Idle after the cold index (target: <= 150 MB): once the daemon has
+        # settled (snapshot, checkpoint), summed RSS and Pss of the tree.
+        time.sleep(IDLE_SETTLE_S)
+        idle_rss, idle_pss = tree_memory(daemon.proc.pid)
         threads = thread_cpu(daemon.proc.pid)
         logs = daemon.logs()
         metrics = daemon.metrics()
@@ -417,6 +470,9 @@ def run_tree(name: str, root: Path, py_spy: Path | None) -> dict[str, Any]:
             "both_cores_busy_share": sampler.busy_share(),
             "machine_busy": sampler.machine_busy,
             "peak_rss": sampler.peak_rss,
+            "peak_pss": sampler.peak_pss,
+            "idle_rss": idle_rss,
+            "idle_pss": idle_pss,
             "peak_detail": sampler.peak_detail,
             "hwm_sum": sum(sampler.hwm.values()),
             "hwm": {
@@ -460,7 +516,8 @@ def mb(n: float) -> str:
 def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
     head = (
         "| tree | files indexed | axd cold | floor 1 proc | cold/floor | floor 2 procs"
-        " | ctags | CPU util (both cores busy) | peak RSS sum (VmHWM sum) | index / source"
+        " | ctags | CPU util (both cores busy) | peak RSS sum (VmHWM sum)"
+        " | index.db / source (whole state dir)"
         " | warm: first answer / ready / stat pass | axd CPU / floor CPU |"
     )
     lines = [head, "|" + "---|" * 12]
@@ -473,8 +530,9 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
             f" ({f['s'] / t['floor2']['s']:.2f}x faster) | {t['ctags']['s']:.1f} s"
             f" | {100 * a['utilisation']:.0f}% ({100 * a['both_cores_busy_share']:.0f}% of"
             f" seconds >= 1.5 cores) | {mb(a['peak_rss'])} ({mb(a['hwm_sum'])})"
-            f" | {mb(t['db_bytes'])} / {mb(ix['source_bytes'])}"
-            f" = **{t['db_bytes'] / max(1, ix['source_bytes']):.1f}x**"
+            f" | {mb(ix.get('db_file_bytes', t['db_bytes']))} / {mb(ix['source_bytes'])}"
+            f" = **{ix.get('db_file_bytes', t['db_bytes']) / max(1, ix['source_bytes']):.2f}x**"
+            f" (state dir {mb(t['db_bytes'])})"
             f" | {'miss' if first is None else f'{first:.2f} s'} / {w['ready_s']:.2f} s /"
             f" {(w['reconciled_ms'] or 0) / 1000:.2f} s ({w['reconciled_changed']} changed)"
             f" | {a['cpu_s']:.0f} s / {f['cpu_s']:.1f} s = **{a['cpu_s'] / f['cpu_s']:.2f}x** |"
@@ -500,7 +558,10 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f" cores; the machine was {100 * a['machine_busy']:.0f}% busy (all users)."
                 f" Daemon threads: {threads}."
             ),
-            f"  Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
+            f"  Memory: peak summed Pss {mb(a.get('peak_pss', 0))} (shared grammar pages"
+            f" counted once); idle {IDLE_SETTLE_S:.0f} s after ready: RSS sum"
+            f" {mb(a.get('idle_rss', 0))}, Pss sum {mb(a.get('idle_pss', 0))}."
+            f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
             f" others {mb(a['peak_detail'].get('others', 0))}; VmHWM per process: "
             + ", ".join(f"{mb(v)}" for v in sorted(a["hwm"].values(), reverse=True)),
             (
@@ -522,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", action="append", default=[], help="NAME=DIR")
     parser.add_argument("--save", type=Path)
     parser.add_argument("--py-spy", type=Path)
+    parser.add_argument(
+        "--no-floors",
+        action="store_true",
+        help="skip the parse floors and ctags (when the machine is too loaded"
+        " for them to mean anything): memory, size and CPU seconds only",
+    )
     args = parser.parse_args(argv)
     trees = (
         {k: Path(v) for k, v in (t.split("=", 1) for t in args.tree)}
@@ -538,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"skipped {name}: no tree at {root} (see perf/RESULTS.md)")
             continue
-        results[name] = run_tree(name, root, args.py_spy)
+        results[name] = run_tree(name, root, args.py_spy, args.no_floors)
         if args.save:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             args.save.write_text(json.dumps(results, indent=2, default=str))

@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     import msgspec
     from tree_sitter_language_pack import get_parser
 
+    from axd.daemon.index import derive as derive_mod
     from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
     from axd.daemon.records import FileOutcome
-    from axd.daemon.store import batch as batch_mod
     from axd.daemon.store import fts
     from axd.daemon.store.store import Store
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         assert ex is not None
         fts.name_terms(s.name for s in ex.symbols)
         for s in ex.symbols:
-            batch_mod._initials(s.name)
+            derive_mod.initials(s.name)
     t_names = cpu() - c0
     fts._token_terms.cache_clear()
 
@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in ("files", "chunks", "symbols", "refs", "imports")
         }
         column_bytes = {
-            "chunks.text": "SELECT SUM(length(CAST(text AS BLOB))) FROM chunks",
-            "refs.context": "SELECT SUM(length(CAST(context AS BLOB))) FROM refs",
+            # Since migration 0002: chunk text compressed, no reference context.
+            "chunks.ztext": "SELECT SUM(length(ztext)) FROM chunks",
             "symbols.signature": "SELECT SUM(length(CAST(signature AS BLOB))) FROM symbols",
             "symbols.docstring": "SELECT SUM(length(CAST(docstring AS BLOB))) FROM symbols",
             "symbols.qualified_name": (

@@ -220,8 +220,6 @@ def _committed(
         seconds=result.ms / 1000,
         files_indexed=result.files_indexed,
         skipped=skipped,
-        parse_errors=sum(
-            o.extraction.parse_errors for o in kept if o.extraction is not None
-        ),
+        parse_errors=result.parse_errors,
         freshness_s=tuple(max(0.0, now - t) for t in event_times),
     )

@@ -88,7 +88,6 @@ _REFERENCE_KINDS: dict[str, ReferenceKind] = {
 # Per-file bounds, so one generated file cannot flood the store.
 _MAX_REFERENCES = 50_000
 _MAX_IMPORTS = 5_000
-_CONTEXT_CHARS = 200  # a reference's line, as context
 
 
 class UnknownLanguageError(ValueError):
@@ -255,13 +254,6 @@ def _no_predicate(
     return True
 
 
-def _context(source: bytes, node: Node) -> str:
-    start = source.rfind(b"\n", 0, node.start_byte) + 1
-    end = source.find(b"\n", node.start_byte)
-    line = source[start : end if end >= 0 else len(source)]
-    return line.decode("utf-8", "replace").strip()[:_CONTEXT_CHARS]
-
-
 def extract(
     source: bytes,
     language: str,
@@ -366,10 +358,9 @@ def extract(
     # The patterns for calls also match a function's head where the grammar
     # makes it a call (Elixir `def f(x)`, Julia `f(x) = 1`): a definition's
     # own name is not a use of it.
+    # No context line: the store reads it back from the chunks when asked.
     references = [
-        ReferenceRecord(
-            node_text(source, node), kind, node_span(node), _context(source, node)
-        )
+        ReferenceRecord(node_text(source, node), kind, node_span(node))
         for kind, node in found_references
         if (node.start_byte, node.end_byte) not in name_ranges
     ]

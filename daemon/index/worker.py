@@ -19,9 +19,10 @@ import msgspec
 import structlog
 
 from axd.daemon.index.classify import classify, content_hash
+from axd.daemon.index.derive import derive
 from axd.daemon.index.extract import ParseTimeoutError, compiled, extract
 from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
-from axd.daemon.records import FileOutcome
+from axd.daemon.records import FileOutcome, ship
 
 log = structlog.get_logger()
 
@@ -57,7 +58,9 @@ def process_batch(settings_blob: bytes, items_blob: bytes) -> bytes:
     """Entry point in the worker process: a batch in, encoded outcomes out."""
     settings = _settings_decoder.decode(settings_blob)
     items = _items_decoder.decode(items_blob)
-    return _outcomes_encoder.encode([process_file(settings, item) for item in items])
+    return _outcomes_encoder.encode(
+        [ship(process_file(settings, item)) for item in items]
+    )
 
 
 def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
@@ -146,6 +149,8 @@ def process_file(settings: WorkerSettings, item: WorkItem) -> FileOutcome:
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail its batch
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return _skip(path, "parse_failed", detail, language, info, digest)
+    # The writer's per-row work, done here (#16: the writer is the bottleneck).
+    extraction = msgspec.structs.replace(extraction, derived=derive(extraction))
     return seen(
         status="indexed",
         extraction=extraction,

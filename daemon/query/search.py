@@ -59,6 +59,7 @@ from axd.daemon.query.factors import (
 )
 from axd.daemon.query.symbols import as_int, make_range
 from axd.daemon.records import SYMBOL_KINDS
+from axd.daemon.store.chunktext import chunk_text
 from axd.daemon.store.fts import PathFilter, parse_query, split_identifier
 from axd.protocol.errors import invalid_params
 from axd.protocol.types import SearchFactors, SearchHit
@@ -196,7 +197,7 @@ def _candidates(
     rows = conn.execute(
         "SELECT c.id, f.path, f.language, c.kind, c.symbol, c.start_line,"
         " c.start_col, c.end_line, c.end_col"
-        + (", c.text" if with_text else ", ''")
+        + (", c.text, c.ztext" if with_text else ", '', NULL")
         + " FROM chunks c JOIN files f ON f.id = c.file_id"
         " WHERE c.id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(scores)),),
@@ -204,7 +205,7 @@ def _candidates(
     return [
         _Candidate(as_int(r[0]), scores[as_int(r[0])], str(r[1]), r[2], str(r[3]),
                    r[4], (as_int(r[5]), as_int(r[6]), as_int(r[7]), as_int(r[8])),
-                   str(r[9]))
+                   chunk_text(r[9], r[10]))
         for r in rows
     ]  # fmt: skip
 
@@ -213,11 +214,12 @@ def _read_texts(conn: apsw.Connection, found: list[_Candidate]) -> None:
     """Fill in the text of the candidates that have none yet."""
     missing = {c.chunk_id: c for c in found if not c.text}
     if missing:
-        for chunk_id, text in conn.execute(
-            "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+        for chunk_id, text, ztext in conn.execute(
+            "SELECT id, text, ztext FROM chunks"
+            " WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(missing)),),
         ):
-            missing[as_int(chunk_id)].text = str(text)
+            missing[as_int(chunk_id)].text = chunk_text(text, ztext)
 
 
 def _symbols_of(conn: apsw.Connection, ids: list[int]) -> dict[int, list[Symbol]]:

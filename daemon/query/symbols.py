@@ -14,6 +14,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from axd.daemon.store.chunktext import chunk_text, line_contexts
 from axd.daemon.store.fts import PathFilter, split_identifier
 from axd.protocol.types import (
     Chunk,
@@ -129,19 +130,21 @@ def references(
     where, params = _path_clause(path)
     rows = conn.execute(
         "SELECT f.path, r.start_line, r.start_col, r.end_line, r.end_col, r.kind,"
-        " r.context FROM refs r JOIN files f ON f.id = r.file_id"
+        " r.file_id FROM refs r JOIN files f ON f.id = r.file_id"
         " WHERE r.name = ?" + where + " ORDER BY f.path, r.start_line, r.start_col"
         " LIMIT ?",
         [target, *params, limit],
-    )
+    ).fetchall()
+    # Context lines are read back from the chunks (store/chunktext.py).
+    lines = line_contexts(conn, ((as_int(r[6]), as_int(r[1])) for r in rows))
     return [
         Reference(
             path=str(p),
             range=make_range(a, b, c, d),
             kind=str(k),
-            context=str(x).strip(),
+            context=lines[as_int(f), as_int(a)],
         )
-        for p, a, b, c, d, k, x in rows
+        for p, a, b, c, d, k, f in rows
     ]
 
 
@@ -182,7 +185,8 @@ def chunks(conn: apsw.Connection, path: str, line: int | None = None) -> list[Ch
     """The file's chunks in order, or only the one(s) containing `line`."""
     sql = (
         "SELECT c.id, f.path, f.language, c.kind, c.symbol, c.start_line, c.start_col,"
-        " c.end_line, c.end_col, c.text FROM chunks c JOIN files f ON f.id = c.file_id"
+        " c.end_line, c.end_col, c.text, c.ztext"
+        " FROM chunks c JOIN files f ON f.id = c.file_id"
         " WHERE f.path = ?"
     )
     params: list[object] = [path]
@@ -202,7 +206,7 @@ def chunks(conn: apsw.Connection, path: str, line: int | None = None) -> list[Ch
             kind=str(r[3]),
             symbol=r[4],
             range=make_range(*r[5:9]),
-            text=str(r[9]),
+            text=chunk_text(r[9], r[10]),
         )
         for r in rows
     ]

@@ -8,7 +8,6 @@ pointed at it are re-resolved by the linker.
 
 from __future__ import annotations
 
-import bisect
 import json
 import posixpath
 import time
@@ -16,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from axd.daemon.clock import utc_now
+from axd.daemon.index.derive import derive
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
-from axd.daemon.store.fts import compound_terms, name_terms, split_identifier
+from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
 
 if TYPE_CHECKING:
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from axd.daemon.records import Extraction, FileOutcome
 
 ChangeKind = Literal["added", "modified", "deleted"]
+# Rows built before they are inserted: enough for executemany to amortise
+# its per-call cost, few enough that a batch of large files never holds all
+# its rows at once.
+_FLUSH_ROWS = 20_000
 
 
 @dataclass(slots=True)
@@ -50,6 +54,7 @@ class BatchResult:
     files_unchanged: int = 0
     files_deleted: int = 0
     imports_resolved: int = 0
+    parse_errors: int = 0  # ERROR/MISSING nodes in the files indexed
     ms: float = 0.0
 
 
@@ -70,10 +75,6 @@ class _Rows:
     symbols: list[tuple[object, ...]] = field(default_factory=list)
     refs: list[tuple[object, ...]] = field(default_factory=list)
     imports: list[tuple[object, ...]] = field(default_factory=list)
-
-
-def _initials(name: str) -> str:
-    return "".join(part[0] for part in split_identifier(name))
 
 
 def _next_id(conn: apsw.Connection, table: str) -> int:
@@ -111,38 +112,29 @@ class _Writer:
     def add_children(self, file_id: int, language: str | None, ex: Extraction) -> None:
         rows = self.rows
         first_chunk = self.chunk_id
-        starts = [(c.span.start_line, c.span.start_col) for c in ex.chunks]
-        symbol_chunk: list[int | None] = []
-        per_chunk: list[list[int]] = [[] for _ in ex.chunks]
-        for index, symbol in enumerate(ex.symbols):
-            sel = symbol.selection
-            at = bisect.bisect_right(starts, (sel.start_line, sel.start_col)) - 1
-            if at < 0 and starts:
-                at = 0
-            symbol_chunk.append(first_chunk + at if starts else None)
-            if starts:
-                per_chunk[at].append(index)
-        for offset, chunk in enumerate(ex.chunks):
+        # The worker computes these (index/derive.py); records made elsewhere
+        # get the same from the same function here.
+        derived = ex.derived if ex.derived is not None else derive(ex)
+        for offset, (chunk, packed, fts) in enumerate(
+            zip(ex.chunks, derived.packed, derived.fts, strict=True)
+        ):
             chunk_id = first_chunk + offset
             s = chunk.span
             rows.chunks.append(
                 (chunk_id, file_id, chunk.start_byte, chunk.end_byte, s.start_line,
-                 s.start_col, s.end_line, s.end_col, chunk.kind, chunk.symbol, chunk.text)
+                 s.start_col, s.end_line, s.end_col, chunk.kind, chunk.symbol, packed)
             )  # fmt: skip
-            defined = [ex.symbols[i] for i in per_chunk[offset]]
-            docs = "\n".join(d.docstring for d in defined if d.docstring)
-            rows.fts.append(
-                (chunk_id, chunk.text, compound_terms(chunk.text),
-                 name_terms(d.name for d in defined), docs)
-            )  # fmt: skip
+            rows.fts.append((chunk_id, chunk.text, *fts))
         self.chunk_id += len(ex.chunks)
         base = self.symbol_id
-        for index, symbol in enumerate(ex.symbols):
+        for index, (symbol, at, initials) in enumerate(
+            zip(ex.symbols, derived.symbol_chunk, derived.initials, strict=True)
+        ):
             s, sel = symbol.span, symbol.selection
             parent = None if symbol.parent is None else base + symbol.parent
             rows.symbols.append(
-                (base + index, file_id, symbol_chunk[index], parent, symbol.name,
-                 symbol.name.lower(), _initials(symbol.name), symbol.qualified_name,
+                (base + index, file_id, None if at < 0 else first_chunk + at, parent,
+                 symbol.name, symbol.name.lower(), initials, symbol.qualified_name,
                  symbol.kind, s.start_line, s.start_col, s.end_line, s.end_col,
                  sel.start_line, sel.start_col, sel.end_line, sel.end_col,
                  symbol.signature, symbol.docstring)
@@ -152,7 +144,7 @@ class _Writer:
             s = ref.span
             rows.refs.append(
                 (file_id, ref.name, ref.kind, s.start_line, s.start_col, s.end_line,
-                 s.end_col, ref.context)
+                 s.end_col)
             )  # fmt: skip
         for imp in ex.imports:
             s = imp.span
@@ -161,10 +153,18 @@ class _Writer:
                  s.end_col, import_key(imp.module, language))
             )  # fmt: skip
 
+    def pending(self) -> int:
+        """Rows waiting for `flush`."""
+        rows = self.rows
+        return len(rows.chunks) + len(rows.symbols) + len(rows.refs)
+
     def flush(self) -> None:
         conn, rows = self.conn, self.rows
         conn.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows.chunks
+            "INSERT INTO chunks (id, file_id, start_byte, end_byte, start_line,"
+            " start_col, end_line, end_col, kind, symbol, text, ztext)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,'',?)",
+            rows.chunks,
         )
         conn.executemany(
             "INSERT INTO chunks_fts (rowid, text, terms, names, docstrings)"
@@ -177,7 +177,7 @@ class _Writer:
         )
         conn.executemany(
             "INSERT INTO refs (file_id, name, kind, start_line, start_col, end_line,"
-            " end_col, context) VALUES (?,?,?,?,?,?,?,?)",
+            " end_col) VALUES (?,?,?,?,?,?,?)",
             rows.refs,
         )
         conn.executemany(
@@ -263,7 +263,8 @@ def write_batch(
             if posixpath.basename(path) in CONFIG_FILES:
                 configs.append(path)
             continue
-        ex = outcome.extraction if outcome.status == "indexed" else None
+        # Decoded here, one file at a time (records.extraction_of).
+        ex = extraction_of(outcome) if outcome.status == "indexed" else None
         if outcome.status == "indexed" and ex is None:
             continue  # a worker bug; never half-write a file
         if (
@@ -309,6 +310,9 @@ def write_batch(
             configs.append(path)
         if ex is not None:
             writer.add_children(file_id, outcome.language, ex)
+            result.parse_errors += ex.parse_errors
+            if writer.pending() >= _FLUSH_ROWS:
+                writer.flush()  # bounded memory: rows are written as they come
             new_ids.append(file_id)
             result.files_indexed += 1
             result.changes.append((path, "modified" if was_indexed else "added"))

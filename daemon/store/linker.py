@@ -21,6 +21,7 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from axd.daemon.index.resolve import CONFIG_FILES, file_components, resolve_import
+from axd.daemon.store.chunktext import chunk_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -93,9 +94,10 @@ class DbFacts:
         file_id = self.id_of(path)
         if file_id is not None:
             parts = [
-                str(t)
-                for (t,) in self._conn.execute(
-                    "SELECT text FROM chunks WHERE file_id = ? ORDER BY start_byte",
+                chunk_text(t, z)
+                for t, z in self._conn.execute(
+                    "SELECT text, ztext FROM chunks WHERE file_id = ?"
+                    " ORDER BY start_byte",
                     (file_id,),
                 )
             ]
