@@ -83,7 +83,9 @@ class Committer:
             max_chunk_bytes=config.max_chunk_bytes,
             parse_timeout_ms=config.parse_timeout_ms,
         )
-        self._bulk = writer.store.generation == 0
+        # A first index, or a rebuild from scratch (which starts above the
+        # generation floor, not at 0): links imports once, at the end.
+        self._bulk = writer.store.generation == 0 or writer.store.is_empty()
         self._deferred_batches = 0
 
     @property

@@ -249,7 +249,9 @@ class Indexer:
             self.committer.events.publish(
                 WorkspaceReady(str(self.root), self.committer.workspace_id)
             )
-        elif writer.store.generation == 0:
+        elif writer.store.generation == 0 or await anyio.to_thread.run_sync(
+            writer.store.is_empty
+        ):
             await writer.write_meta(FIRST_INDEX_PENDING, "1")
             self._pending_mark = True
         else:  # a first index cut short: resumed, and marked as before
@@ -429,7 +431,11 @@ class Indexer:
 def is_complete(store: Store) -> bool:
     """Whether `store` holds a complete first index (blocking: a thread's)."""
     try:
-        return store.generation > 0 and read_meta(store, FIRST_INDEX_PENDING) is None
+        return (
+            store.generation > 0
+            and read_meta(store, FIRST_INDEX_PENDING) is None
+            and not store.is_empty()  # a rebuild starts above 0 with no files
+        )
     except Exception:  # noqa: BLE001 - unreadable: not served until re-indexed
         log.warning("first_index_state_unreadable", path=str(store.path))
         return False

@@ -335,6 +335,11 @@ class Store:
         with self.reader() as conn:
             return [row[0] for row in conn.execute(sql, args)]
 
+    def is_empty(self) -> bool:
+        """Whether the index holds no file at all (a first index, a rebuild)."""
+        with self.reader() as conn:
+            return conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
+
     def counts(self) -> StoreCounts:
         """Files indexed and skipped (by reason), chunks, symbols, languages."""
         counts = StoreCounts()
