@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)  # stderr: stdout carries the protocol
 REFERENCES_LIMIT = 2000
 # workspace/symbol answers per request: most editors ask again as the user
 # types (VS Code's and Helix's pickers, Telescope's dynamic workspace
-# symbols), so a screenful-and-more is enough; half of the 100 of an earlier
-# version keeps the request under 1 ms of added latency (perf/RESULTS.md).
-SYMBOLS_LIMIT = 50
+# symbols); 100, as clangd answers by default. 50 would cut the added
+# latency by a third on a loaded machine (perf/RESULTS.md, `axd lsp`).
+SYMBOLS_LIMIT = 100
 
 
 class Features:
