@@ -312,14 +312,43 @@ def _pool(cache: Path, repos: list[Path]) -> list[_Source]:
 # -- laying out the tree ----------------------------------------------------------------
 
 
-def _place(src: Path, dst: Path, use_links: list[bool]) -> None:
-    if use_links[0]:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:
-            use_links[0] = False  # another filesystem (or no links): copy
-    shutil.copyfile(src, dst)
+class _Tree:
+    """The tree being laid out: placed files, made directories, the totals."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = 0
+        self.bytes = 0
+        self.languages: dict[str, int] = {}
+        self._made_dirs: set[str] = set()
+        self._use_links = True
+
+    def place(self, source: _Source, rel: str) -> None:
+        """Put `source` at `rel` (a hard link to the cached copy when the
+        filesystem allows, else a copy)."""
+        parent = rel.rpartition("/")[0]
+        if parent not in self._made_dirs:
+            os.makedirs(self.root / parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        destination = self.root / rel
+        if self._use_links:
+            try:
+                os.link(source.cached, destination)
+            except OSError:
+                self._use_links = False  # another filesystem (or no links)
+        if not self._use_links:
+            shutil.copyfile(source.cached, destination)
+        self.files += 1
+        self.bytes += source.size
+        self.languages[source.language] = self.languages.get(source.language, 0) + 1
+
+    def info(self) -> CorpusInfo:
+        return CorpusInfo(
+            root=self.root,
+            files=self.files,
+            bytes=self.bytes,
+            languages=dict(sorted(self.languages.items(), key=lambda kv: -kv[1])),
+        )
 
 
 def _layout_repos(
@@ -331,71 +360,38 @@ def _layout_repos(
         by_label.setdefault(source.label, []).append(source)
     labels = sorted(by_label)
     random.Random(seed).shuffle(labels)
-    made_dirs: set[str] = set()
-    use_links = [True]
-    total_bytes = 0
-    languages: dict[str, int] = {}
-    files = 0
+    out = _Tree(tree)
     copy = 0
-    while files < target and pool:
+    while out.files < target and pool:
         copy += 1
         for label in labels:
             for source in by_label[label]:
-                if files >= target:
+                if out.files >= target:
                     break
-                rel = f"copy{copy}/{label}/{source.rel}"
-                parent = rel.rpartition("/")[0]
-                if parent not in made_dirs:
-                    os.makedirs(tree / parent, exist_ok=True)
-                    made_dirs.add(parent)
-                _place(source.cached, tree / rel, use_links)
-                files += 1
-                total_bytes += source.size
-                languages[source.language] = languages.get(source.language, 0) + 1
-    return CorpusInfo(
-        root=tree,
-        files=files,
-        bytes=total_bytes,
-        languages=dict(sorted(languages.items(), key=lambda kv: -kv[1])),
-    )
+                out.place(source, f"copy{copy}/{label}/{source.rel}")
+    return out.info()
 
 
 def _layout(pool: list[_Source], tree: Path, target: int, seed: int) -> CorpusInfo:
+    """Files dealt in seeded order into packages of `FILES_PER_PACKAGE`."""
     rng = random.Random(seed)
-    order: list[_Source] = []
     placed: set[str] = set()
-    made_dirs: set[str] = set()
-    use_links = [True]
-    total_bytes = 0
-    languages: dict[str, int] = {}
-    files = 0
-    while files < target and pool:
+    out = _Tree(tree)
+    while out.files < target and pool:
         order = list(pool)
         rng.shuffle(order)
         for source in order:
-            if files >= target:
+            if out.files >= target:
                 break
-            package = f"pkg{files // FILES_PER_PACKAGE:04d}"
+            package = f"pkg{out.files // FILES_PER_PACKAGE:04d}"
             rel = f"{package}/{source.label}/{source.rel}"
             copy = 2
             while rel in placed:  # the same file twice in one package
                 rel = f"{package}/{source.label}_{copy}/{source.rel}"
                 copy += 1
             placed.add(rel)
-            parent = rel.rpartition("/")[0]
-            if parent not in made_dirs:
-                os.makedirs(tree / parent, exist_ok=True)
-                made_dirs.add(parent)
-            _place(source.cached, tree / rel, use_links)
-            files += 1
-            total_bytes += source.size
-            languages[source.language] = languages.get(source.language, 0) + 1
-    return CorpusInfo(
-        root=tree,
-        files=files,
-        bytes=total_bytes,
-        languages=dict(sorted(languages.items(), key=lambda kv: -kv[1])),
-    )
+            out.place(source, rel)
+    return out.info()
 
 
 # -- the API --------------------------------------------------------------------------------
