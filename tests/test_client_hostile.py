@@ -1,0 +1,135 @@
+"""`axd` against a daemon that answers wrongly: one clear line, exit code 1.
+
+A fake daemon on the real socket path answers each request line with a
+canned reply (the real daemon never sends these; a version mismatch or a
+corrupted stream could). Also the shared wording helpers of `exchange`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from support import environment_for
+
+from axd.client import exchange
+from axd.protocol import methods as m
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from axd.daemon.config import Config
+
+AXD = [sys.executable, "-c", "from axd.client.cli import run; run()"]
+GUARD_S = 60  # hang guard only
+
+Reply = Callable[[int], bytes]
+
+
+@pytest.fixture
+def fake_daemon(config: Config) -> Iterator[Callable[[Reply], None]]:
+    """Serve `reply(request_id)` to every request on the config's socket."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(config.socket_path))
+    listener.listen()
+    replies: list[Reply] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            with conn, conn.makefile("rb") as lines:
+                for line in lines:
+                    conn.sendall(replies[0](json.loads(line)["id"]))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield replies.append
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(GUARD_S)
+
+
+def axd(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AXD, "--no-start", *args],
+        env=environment_for(config),
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def response(request_id: int, **fields: object) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, **fields}).encode() + b"\n"
+
+
+def test_an_unreadable_answer_is_one_line_exit_1(
+    config: Config, fake_daemon: Callable[[Reply], None]
+) -> None:
+    fake_daemon(lambda _id: b"\n<html>not json-rpc</html>\n")
+    done = axd(config, "status")
+    assert done.returncode == 1
+    assert done.stderr.startswith("axd: the daemon sent an unreadable message")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_result_of_the_wrong_shape_is_one_line_exit_1(
+    config: Config, fake_daemon: Callable[[Reply], None]
+) -> None:
+    fake_daemon(lambda i: response(i, result={"version": 3}))
+    done = axd(config, "status")
+    assert done.returncode == 1
+    assert done.stderr.startswith("axd: unexpected result for server.info")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ({"code": -31999, "message": "odd"}, "axd: odd [-31999]"),  # unknown code
+        ({"code": -32601, "message": "no"}, "axd: no [method_not_found]"),
+        (
+            {"code": -32602, "message": "bad", "data": {"kind": "mine", "field": "x"}},
+            "axd: bad (field x) [mine]",
+        ),
+    ],
+)
+def test_an_error_names_its_kind(
+    config: Config,
+    fake_daemon: Callable[[Reply], None],
+    error: dict[str, object],
+    shown: str,
+) -> None:
+    fake_daemon(lambda i: response(i, error=error))
+    done = axd(config, "status")
+    assert done.returncode == 1
+    assert done.stderr == shown + "\n"
+
+
+def test_notification_params_are_typed_when_known() -> None:
+    known = next(iter(exchange.NOTIFICATIONS))
+    with pytest.raises(exchange.ProtocolError, match=f"unexpected {known}"):
+        exchange.decode_notification(known, b'{"root": 7}')
+    assert exchange.decode_notification("x.custom", b'{"a": [1]}') == {"a": [1]}
+    with pytest.raises(exchange.ProtocolError, match="unexpected x.custom"):
+        exchange.decode_notification("x.custom", b"{")
+
+
+def test_wording_of_a_broken_connection() -> None:
+    closed = exchange.connection_lost("/run/axd.sock")
+    assert str(closed) == "the daemon at /run/axd.sock closed the connection"
+    broke = exchange.connection_lost("/run/axd.sock", ConnectionResetError(104, "x"))
+    assert str(broke).startswith("connection to /run/axd.sock broke: ")
+    with pytest.raises(exchange.ProtocolError, match="unexpected result for"):
+        exchange.decode_result(m.SERVER_INFO, b"[]")
