@@ -45,7 +45,7 @@ async def test_db_commands_human_output(
     status = await axd(config, "db", "status", *at)
     assert status.startswith("schema version 2 (latest 2)\n")
     assert re.search(
-        r"^  applied  0001_initial  \S.*  sha256 [0-9a-f]{12}$", status, re.M
+        r"^  applied  0001_initial  \S.*  sha256 [0-9a-f]{12}$", status, re.MULTILINE
     )
     assert "pending" not in status and "MODIFIED" not in status
 
