@@ -23,6 +23,7 @@ from axd.protocol import methods as m
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from axd.daemon.config import Config
 
@@ -133,3 +134,28 @@ def test_wording_of_a_broken_connection() -> None:
     assert str(broke).startswith("connection to /run/axd.sock broke: ")
     with pytest.raises(exchange.ProtocolError, match="unexpected result for"):
         exchange.decode_result(m.SERVER_INFO, b"[]")
+
+
+async def test_axd_lsp_tells_the_editor_once_and_answers_empty(
+    config: Config, fake_daemon: Callable[[Reply], None], tmp_path: Path
+) -> None:
+    # Every answer unreadable: the connection is dropped, one reconnect is
+    # tried, then the editor is told and requests answer empty, not fail.
+    from lsp_support import write_tree
+    from test_lsp_router import initialize_params, raw_server
+
+    fake_daemon(lambda _id: b"\n\n<html>not json-rpc</html>\n")
+    repo = write_tree(tmp_path / "repo")
+    async with raw_server(config) as lsp:
+        assert "result" in await lsp.call("initialize", initialize_params(repo))
+        await lsp.notify("initialized", {})
+        found = await lsp.call("workspace/symbol", {"query": "helper"})
+        assert found["result"] == [], found
+        told = [
+            message["params"]["message"]
+            for message in lsp._ready
+            if message.get("method") == "window/showMessage"
+        ]
+        assert len(told) == 1, told
+        assert told[0].startswith("axd: no daemon at ")
+        assert told[0].endswith("answers stay empty")
