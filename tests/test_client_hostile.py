@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from support import environment_for
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 AXD = [sys.executable, "-c", "from axd.client.cli import run; run()"]
 GUARD_S = 60  # hang guard only
 
-Reply = Callable[[int], bytes]
+Reply = Callable[[dict[str, Any]], bytes]  # the request -> the reply
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def fake_daemon(config: Config) -> Iterator[Callable[[Reply], None]]:
                 return  # closed: the test is over
             with conn, conn.makefile("rb") as lines:
                 for line in lines:
-                    conn.sendall(replies[0](json.loads(line)["id"]))
+                    conn.sendall(replies[0](json.loads(line)))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -71,14 +71,15 @@ def axd(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def response(request_id: int, **fields: object) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, **fields}).encode() + b"\n"
+def response(request: dict[str, Any], **fields: object) -> bytes:
+    reply = {"jsonrpc": "2.0", "id": request["id"], **fields}
+    return json.dumps(reply).encode() + b"\n"
 
 
 def test_an_unreadable_answer_is_one_line_exit_1(
     config: Config, fake_daemon: Callable[[Reply], None]
 ) -> None:
-    fake_daemon(lambda _id: b"\n<html>not json-rpc</html>\n")
+    fake_daemon(lambda _request: b"\n<html>not json-rpc</html>\n")
     done = axd(config, "status")
     assert done.returncode == 1
     assert done.stderr.startswith("axd: the daemon sent an unreadable message")
@@ -144,7 +145,7 @@ async def test_axd_lsp_tells_the_editor_once_and_answers_empty(
     from lsp_support import write_tree
     from test_lsp_router import initialize_params, raw_server
 
-    fake_daemon(lambda _id: b"\n\n<html>not json-rpc</html>\n")
+    fake_daemon(lambda _request: b"\n\n<html>not json-rpc</html>\n")
     repo = write_tree(tmp_path / "repo")
     async with raw_server(config) as lsp:
         assert "result" in await lsp.call("initialize", initialize_params(repo))
@@ -159,3 +160,55 @@ async def test_axd_lsp_tells_the_editor_once_and_answers_empty(
         assert len(told) == 1, told
         assert told[0].startswith("axd: no daemon at ")
         assert told[0].endswith("answers stay empty")
+
+
+def status(root: str, state: str) -> dict[str, object]:
+    return {
+        "root": root,
+        "state": state,
+        "generation": 1,
+        "files_total": 1,
+        "files_indexed": 1,
+        "files_skipped": {},
+        "queue_depth": 0,
+        "languages": {},
+        "last_error": None,
+        "last_batch_ms": None,
+    }
+
+
+def slow_index(root: str, wait_error: dict[str, object]) -> Reply:
+    """A daemon whose first `index.wait` fails with `wait_error`."""
+    waits: list[int] = []
+
+    def reply(request: dict[str, Any]) -> bytes:
+        if request["method"] == "workspace.add":
+            added = {"root": root, "id": "w1", "state": "indexing"}
+            return response(request, result=added)
+        assert request["method"] == "index.wait", request
+        waits.append(1)
+        if len(waits) == 1:
+            return response(request, error=wait_error)
+        if len(waits) == 2:
+            return response(request, result=status(root, "indexing"))
+        return response(request, result=status(root, "ready"))
+
+    return reply
+
+
+def test_add_wait_asks_again_until_the_index_is_ready(
+    config: Config, fake_daemon: Callable[[Reply], None], tmp_path: Path
+) -> None:
+    timeout = {"code": -32008, "message": "not yet", "data": {"kind": "timeout"}}
+    fake_daemon(slow_index(str(tmp_path), timeout))
+    done = axd(config, "add", str(tmp_path), "--wait")
+    assert (done.returncode, done.stdout) == (0, f"{tmp_path}: ready\n"), done.stderr
+
+
+def test_add_wait_stops_at_another_error(
+    config: Config, fake_daemon: Callable[[Reply], None], tmp_path: Path
+) -> None:
+    gone = {"code": -32003, "message": "removed", "data": {"kind": "not_found"}}
+    fake_daemon(slow_index(str(tmp_path), gone))
+    done = axd(config, "add", str(tmp_path), "--wait")
+    assert (done.returncode, done.stderr) == (1, "axd: removed [not_found]\n")

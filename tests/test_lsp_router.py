@@ -84,6 +84,12 @@ async def raw_server(config: Config) -> AsyncIterator[RawClient]:
         try:
             yield RawClient(process)
         finally:
+            # End of input ends the server (its coverage data is saved too);
+            # terminate only one that does not stop.
+            assert process.stdin is not None
+            await process.stdin.aclose()
+            with anyio.move_on_after(HANG_GUARD_S):
+                await process.wait()
             if process.returncode is None:
                 process.terminate()
 
