@@ -19,6 +19,7 @@ import pytest
 from support import environment_for
 
 from axd.client import exchange
+from axd.client.aio import AsyncClient
 from axd.protocol import methods as m
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 AXD = [sys.executable, "-c", "from axd.client.cli import run; run()"]
 GUARD_S = 60  # hang guard only
 
-Reply = Callable[[dict[str, Any]], bytes]  # the request -> the reply
+# the request -> the reply (None: close the connection instead)
+Reply = Callable[[dict[str, Any]], bytes | None]
 
 
 @pytest.fixture
@@ -49,7 +51,10 @@ def fake_daemon(config: Config) -> Iterator[Callable[[Reply], None]]:
                 return  # closed: the test is over
             with conn, conn.makefile("rb") as lines:
                 for line in lines:
-                    conn.sendall(replies[0](json.loads(line)))
+                    reply = replies[0](json.loads(line))
+                    if reply is None:
+                        break
+                    conn.sendall(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -212,3 +217,16 @@ def test_add_wait_stops_at_another_error(
     fake_daemon(slow_index(str(tmp_path), gone))
     done = axd(config, "add", str(tmp_path), "--wait")
     assert (done.returncode, done.stderr) == (1, "axd: removed [not_found]\n")
+
+
+async def test_the_async_client_names_a_missing_and_a_closing_daemon(
+    config: Config, fake_daemon: Callable[[Reply], None], tmp_path: Path
+) -> None:
+    with pytest.raises(exchange.DaemonUnavailableError, match="^no daemon at "):
+        await AsyncClient.connect(tmp_path / "nobody.sock")
+    fake_daemon(lambda _request: None)
+    async with await AsyncClient.connect(str(config.socket_path)) as client:
+        with pytest.raises(
+            exchange.DaemonUnavailableError, match="closed the connection"
+        ):
+            await client.call(m.SERVER_INFO)
