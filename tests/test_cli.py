@@ -318,3 +318,23 @@ def test_axd_daemon_exit_codes(config: Config, tmp_path: Path) -> None:
     proc = axd(config, "daemon", "--config", str(tmp_path / "missing.toml"))
     assert proc.returncode == 1
     assert "no such config file" in proc.stderr
+
+
+def test_a_reader_that_went_away_is_not_an_error(config: Config) -> None:
+    """`axd config show | head -0`: stdout is a pipe nobody reads any more."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [*AXD, "config", "show"],
+            env=environment_for(config),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
