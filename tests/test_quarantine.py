@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import pytest
 from support import with_config
 from test_snapshots import (
     GUARD_S,
+    HeldCopy,
     add,
     db_of,
     definitions,
@@ -147,23 +147,6 @@ async def test_degraded_naming_the_quarantine_until_reconciled(
         assert (await store_check(client))["status"] == "HEALTHY"
     assert degraded > 0, "the reconcile was over before the first answer"
     assert len(doctor_lists(config)) == 1
-
-
-class HeldCopy:
-    """Holds the first snapshot copy after its first step (in the copy's
-    thread) until released: the snapshot keeps the workspace's safety lock,
-    so a reopen after damage waits behind it."""
-
-    def __init__(self) -> None:
-        self.entered = anyio.Event()
-        self.release = threading.Event()
-        self.steps = 0
-
-    def __call__(self, remaining: int, total: int) -> None:
-        self.steps += 1
-        if self.steps == 1:
-            anyio.from_thread.run_sync(self.entered.set)
-            assert self.release.wait(GUARD_S), "never released"
 
 
 async def test_damage_while_serving_answers_every_request(

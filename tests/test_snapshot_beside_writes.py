@@ -6,7 +6,6 @@ written meanwhile."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -14,6 +13,7 @@ import anyio.from_thread
 from test_incremental import contents, snapshot_dir
 from test_snapshots import (
     GUARD_S,
+    HeldCopy,
     add,
     db_of,
     function,
@@ -38,23 +38,6 @@ def holds(db: Path, text: bytes) -> bool:
     return text in db.read_bytes()
 
 
-class HeldCopy:
-    """`snapshots.copy_progress` that stops the first copy after its first
-    step until released (runs in the copy's worker thread)."""
-
-    def __init__(self) -> None:
-        self.entered = anyio.Event()
-        self.release = threading.Event()
-        self.steps = 0
-
-    def __call__(self, remaining: int, total: int) -> None:
-        self.steps += 1
-        if self.steps == 1:
-            assert remaining > 0, "the copy must still be under way"
-            anyio.from_thread.run_sync(self.entered.set)
-            assert self.release.wait(GUARD_S), "never released"
-
-
 async def test_a_commit_lands_while_a_full_snapshot_copies(
     config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -62,7 +45,7 @@ async def test_a_commit_lands_while_a_full_snapshot_copies(
     (repo / "src").mkdir(parents=True)
     for index in range(40):  # a few hundred pages: many copy steps
         (repo / "src" / f"m{index}.py").write_text(function(f"fn_{index}") * 40)
-    held = HeldCopy()
+    held = HeldCopy(mid_copy=True)
     monkeypatch.setattr(snapshots, "COPY_STEP_PAGES", 1)
     async with run_daemon(config) as client:
         await add(client, repo)

@@ -7,6 +7,7 @@ client, snapshots that survive a restart, retention and automatic snapshots.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,26 @@ if TYPE_CHECKING:
     from axd.daemon.config import Config
 
 GUARD_S = 45
+
+
+class HeldCopy:
+    """`snapshots.copy_progress` that stops the first copy after its first
+    step (in the copy's worker thread) until released. `mid_copy`: assert
+    the copy still had pages to go when it was stopped."""
+
+    def __init__(self, *, mid_copy: bool = False) -> None:
+        self.entered = anyio.Event()
+        self.release = threading.Event()
+        self.steps = 0
+        self._mid_copy = mid_copy
+
+    def __call__(self, remaining: int, total: int) -> None:
+        self.steps += 1
+        if self.steps == 1:
+            if self._mid_copy:
+                assert remaining > 0, "the copy must still be under way"
+            anyio.from_thread.run_sync(self.entered.set)
+            assert self.release.wait(GUARD_S), "never released"
 
 
 def function(name: str) -> str:

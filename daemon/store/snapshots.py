@@ -327,15 +327,12 @@ class SnapshotDir:
 
         :raises SnapshotInvalidError: the copy failed its quick_check.
         """
-        self.ensure()
-        ident = new_id()
-        temporary = self.directory / f"{ident}.db.tmp"
-        try:
-            copy_consistent(db_path, temporary)
-            return self.adopt(temporary, ident=ident, label=label, kind=kind)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        return self._copied(
+            lambda temporary: copy_consistent(db_path, temporary),
+            ident=new_id(),
+            label=label,
+            kind=kind,
+        )
 
     def create_from(
         self, reader: apsw.Connection, *, ident: str, label: str | None, kind: str
@@ -345,10 +342,26 @@ class SnapshotDir:
 
         :raises SnapshotInvalidError: the copy failed its quick_check.
         """
+        return self._copied(
+            lambda temporary: copy_from(reader, temporary),
+            ident=ident,
+            label=label,
+            kind=kind,
+        )
+
+    def _copied(
+        self,
+        copy: Callable[[Path], None],
+        *,
+        ident: str,
+        label: str | None,
+        kind: str,
+    ) -> Manifest:
+        """`copy` into a temporary file, then `adopt` it as `ident`."""
         self.ensure()
         temporary = self.directory / f"{ident}.db.tmp"
         try:
-            copy_from(reader, temporary)
+            copy(temporary)
             return self.adopt(temporary, ident=ident, label=label, kind=kind)
         finally:
             with contextlib.suppress(FileNotFoundError):
