@@ -43,23 +43,23 @@ async def test_db_commands_human_output(
     at = ("--root", str(repo))
 
     status = await axd(config, "db", "status", *at)
-    assert status.startswith("schema version 2 (latest 2)\n")
+    assert status.startswith("schema version 3 (latest 3)\n")
     assert re.search(
         r"^  applied  0001_initial  \S.*  sha256 [0-9a-f]{12}$", status, re.MULTILINE
     )
     assert "pending" not in status and "MODIFIED" not in status
 
     assert await axd(config, "db", "migrate", *at) == (
-        "nothing to do (schema version 2)\n"
+        "nothing to do (schema version 3)\n"
     )
     down = await axd(config, "db", "rollback", *at)
-    assert down.startswith("-- ran 0002_compact_text\nsnapshot ")
-    assert down.endswith(" taken first\nschema version now 1\n")
+    assert down.startswith("-- ran 0003_packed_refs\nsnapshot ")
+    assert down.endswith(" taken first\nschema version now 2\n")
     pending = await axd(config, "db", "status", *at)
-    assert "  pending  0002_compact_text\n" in pending
+    assert "  pending  0003_packed_refs\n" in pending
     up = await axd(config, "db", "migrate", *at)
-    assert up.startswith("-- ran 0002_compact_text\n")
-    assert up.endswith("schema version now 2\n")
+    assert up.startswith("-- ran 0003_packed_refs\n")
+    assert up.endswith("schema version now 3\n")
 
     backup = tmp_path / "backup.db"
     made = await axd(config, "db", "backup", str(backup), *at)

@@ -93,7 +93,7 @@ def test_db_over_the_socket_and_offline(
 ) -> None:
     config, repo = indexed
     status = ok(config, "db", "status", "--root", str(repo))
-    assert status["current"] == status["latest"] == 2 and not status["modified"]
+    assert status["current"] == status["latest"] == 3 and not status["modified"]
     assert len(status["applied"][0]["checksum"]) == 64
 
     locked = axd(config, "db", "status", "--offline", "--root", str(repo))
@@ -114,14 +114,14 @@ def test_db_over_the_socket_and_offline(
     dry = ok(config, "db", "rollback", "--dry-run", "--offline", "--root", str(repo))
     assert "DROP" in dry["steps"][0]["sql"].upper()
     human = axd(config, "db", "rollback", "--dry-run", "--offline", "--root", str(repo))
-    assert "would run 0002_compact_text" in human.stdout  # the newest only
+    assert "would run 0003_packed_refs" in human.stdout  # the newest only
 
     down = ok(config, "db", "rollback", "--to", "0", "--offline", "--root", str(repo))
     assert down["current"] == 0 and down["snapshot"]
     pending = ok(config, "db", "status", "--offline", "--root", str(repo))
-    assert [m["version"] for m in pending["pending"]] == [1, 2]
+    assert [m["version"] for m in pending["pending"]] == [1, 2, 3]
     up = ok(config, "db", "migrate", "--offline", "--root", str(repo))
-    assert up["current"] == 2 and [s["version"] for s in up["steps"]] == [1, 2]
+    assert up["current"] == 3 and [s["version"] for s in up["steps"]] == [1, 2, 3]
 
     restored = ok(
         config, "db", "restore", str(backup), "--offline", "--root", str(repo)
@@ -160,9 +160,9 @@ async def test_rollback_and_migrate_over_the_socket(client, tmp_path: Path) -> N
     (repo / "a.py").write_text(function("alpha"))
     await add(client, repo)
     dry = await raw(client, "db.rollback", root=str(repo), dry_run=True)
-    assert dry["dry_run"] and dry["current"] == 2 and dry["snapshot"] is None
+    assert dry["dry_run"] and dry["current"] == 3 and dry["snapshot"] is None
     down = await raw(client, "db.rollback", root=str(repo))
-    assert down["current"] == 1 and down["snapshot"]
+    assert down["current"] == 2 and down["snapshot"]
     with pytest.raises(RemoteError) as held:
         await definitions(client, repo, "alpha")
     assert held.value.code == -32002 and "db migrate" in held.value.message
@@ -171,7 +171,7 @@ async def test_rollback_and_migrate_over_the_socket(client, tmp_path: Path) -> N
     listed = await raw(client, "workspace.list")
     assert listed["workspaces"][0]["state"] == "degraded"
     up = await raw(client, "db.migrate", root=str(repo))
-    assert up["current"] == 2 and up["snapshot"]
+    assert up["current"] == 3 and up["snapshot"]
     # Back to the snapshot taken before the rollback: the index as it was.
     restored = await raw(
         client, "snapshot.restore", root=str(repo), id=down["snapshot"]

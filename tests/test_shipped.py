@@ -20,16 +20,24 @@ from axd.daemon.store.store import Store
 if TYPE_CHECKING:
     from pathlib import Path
 
-_TABLES = ("files", "chunks", "symbols", "refs", "imports")
+# Table -> the order its rows are compared in (refs has no id since 0003).
+_TABLES = {
+    "files": "id",
+    "chunks": "id",
+    "symbols": "id",
+    "refs": "name, file_id",
+    "imports": "id",
+}
 
 
 def _dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
     with store.reader() as conn:
         return {
             table: [
-                tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")
+                tuple(r)
+                for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
             ]
-            for table in _TABLES
+            for table, order in _TABLES.items()
         }
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from axd.daemon.store.chunktext import chunk_text, line_contexts
 from axd.daemon.store.fts import PathFilter, split_identifier
+from axd.daemon.store.refspots import unpack as unpack_spots
 from axd.protocol.types import (
     Chunk,
     Definition,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import apsw
+
+    from axd.daemon.store.refspots import Spot
 
 __all__ = [
     "chunks",
@@ -79,8 +82,8 @@ def definitions(
     Matching is case-sensitive and by whole dotted components:
     ``Config.validate`` matches ``Engine.Config.validate`` but
     ``Builder.build_report`` does not match ``ReportBuilder.build_report``.
-    Uses the index on ``symbols.name`` (the last component of every
-    qualified name is the symbol's name).
+    Uses the index on ``symbols.name_lower`` (the last component of every
+    qualified name is the symbol's name; name_lower is its ``str.lower()``).
     """
     if not name:
         return []
@@ -96,8 +99,10 @@ def definitions(
         " s.sel_start_line, s.sel_start_col, s.sel_end_line, s.sel_end_col,"
         " s.signature, s.docstring"
         " FROM symbols s JOIN files f ON f.id = s.file_id"
-        " WHERE s.name IN (?, ?)" + where + " ORDER BY f.path, s.start_line, s.id",
-        [name, last, *params],
+        " WHERE s.name_lower IN (?, ?) AND s.name IN (?, ?)"
+        + where
+        + " ORDER BY f.path, s.start_line, s.id",
+        [name.lower(), last.lower(), name, last, *params],
     )
     out: list[Definition] = []
     for row in rows:
@@ -128,23 +133,30 @@ def references(
     if not target or limit <= 0:
         return []
     where, params = _path_clause(path)
-    rows = conn.execute(
-        "SELECT f.path, r.start_line, r.start_col, r.end_line, r.end_col, r.kind,"
-        " r.file_id FROM refs r JOIN files f ON f.id = r.file_id"
-        " WHERE r.name = ?" + where + " ORDER BY f.path, r.start_line, r.start_col"
-        " LIMIT ?",
-        [target, *params, limit],
-    ).fetchall()
+    # One row per file using the name, its positions packed in order
+    # (store/refspots.py): files in path order, spots in position order.
+    found: list[tuple[str, int, Spot]] = []
+    for path_, file_id, spots in conn.execute(
+        "SELECT f.path, r.file_id, r.spots FROM refs r JOIN files f ON f.id = r.file_id"
+        " WHERE r.name = ?" + where + " ORDER BY f.path",
+        [target, *params],
+    ):
+        for spot in unpack_spots(target, str(spots)):
+            found.append((str(path_), as_int(file_id), spot))
+            if len(found) == limit:
+                break
+        if len(found) == limit:
+            break
     # Context lines are read back from the chunks (store/chunktext.py).
-    lines = line_contexts(conn, ((as_int(r[6]), as_int(r[1])) for r in rows))
+    lines = line_contexts(conn, ((f, spot[1]) for _, f, spot in found))
     return [
         Reference(
-            path=str(p),
-            range=make_range(a, b, c, d),
-            kind=str(k),
-            context=lines[as_int(f), as_int(a)],
+            path=p,
+            range=Range(start_line=a, start_col=b, end_line=c, end_col=d),
+            kind=k,
+            context=lines[f, a],
         )
-        for p, a, b, c, d, k, f in rows
+        for p, f, (k, a, b, c, d) in found
     ]
 
 

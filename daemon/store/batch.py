@@ -19,6 +19,7 @@ from axd.daemon.index.derive import derive
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
+from axd.daemon.store.refspots import pack as pack_spots
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import apsw
 
     from axd.daemon.records import Extraction, FileOutcome
+    from axd.daemon.store.refspots import Spot
 
 ChangeKind = Literal["added", "modified", "deleted"]
 # Rows built before they are inserted: enough for executemany to amortise
@@ -140,12 +142,16 @@ class _Writer:
                  symbol.signature, symbol.docstring)
             )  # fmt: skip
         self.symbol_id += len(ex.symbols)
+        # One row per name (store/refspots.py), in the order first used.
+        by_name: dict[str, list[Spot]] = {}
         for ref in ex.references:
             s = ref.span
-            rows.refs.append(
-                (file_id, ref.name, ref.kind, s.start_line, s.start_col, s.end_line,
-                 s.end_col)
-            )  # fmt: skip
+            by_name.setdefault(ref.name, []).append(
+                (ref.kind, s.start_line, s.start_col, s.end_line, s.end_col)
+            )
+        rows.refs.extend(
+            (name, file_id, pack_spots(name, spots)) for name, spots in by_name.items()
+        )
         for imp in ex.imports:
             s = imp.span
             rows.imports.append(
@@ -176,8 +182,7 @@ class _Writer:
             rows.symbols,
         )
         conn.executemany(
-            "INSERT INTO refs (file_id, name, kind, start_line, start_col, end_line,"
-            " end_col) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO refs (name, file_id, spots) VALUES (?,?,?)",
             rows.refs,
         )
         conn.executemany(
