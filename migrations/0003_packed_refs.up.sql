@@ -34,4 +34,101 @@ GROUP BY name, file_id;
 DROP TABLE refs;
 ALTER TABLE refs_packed RENAME TO refs;
 CREATE INDEX refs_file ON refs (file_id);
-DROP INDEX symbols_name;
+
+
+-- Symbols: what a row can derive from its other columns is not stored
+-- (daemon/store/symbolrows.py writes them). `name_lower` is stored only where
+-- it differs from `name`, `qualified_name` only where it differs from `name`;
+-- `kind` is a small code (any kind without a code is stored as its text); the
+-- end and the selection's lines are offsets from the start line (mostly 0 or
+-- small). The old column names are generated columns, so every reader and
+-- index keeps using them.
+CREATE TABLE symbols_packed (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    chunk_id INTEGER,                   -- the chunk holding the name; search ranking
+    parent_id INTEGER,                  -- symbols.id of the enclosing definition
+    name TEXT NOT NULL,
+    lower_name TEXT,                    -- Python str.lower(), NULL when equal to name
+    initials TEXT NOT NULL,             -- HandleRequest -> hr, for camel-hump search
+    qual_name TEXT,                     -- NULL when equal to name
+    kind_code ANY NOT NULL,             -- symbolrows.KIND_CODES, or the kind's text
+    start_line INTEGER NOT NULL,
+    start_col INTEGER NOT NULL,
+    end_lines INTEGER NOT NULL,         -- end_line - start_line
+    end_col INTEGER NOT NULL,
+    sel_line_offset INTEGER NOT NULL,   -- sel_start_line - start_line
+    sel_start_col INTEGER NOT NULL,
+    sel_lines INTEGER NOT NULL,         -- sel_end_line - sel_start_line
+    sel_end_col INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    docstring TEXT,
+    name_lower TEXT GENERATED ALWAYS AS (coalesce(lower_name, name)) VIRTUAL,
+    qualified_name TEXT GENERATED ALWAYS AS (coalesce(qual_name, name)) VIRTUAL,
+    kind TEXT GENERATED ALWAYS AS (
+        CASE kind_code
+            WHEN 1 THEN 'function'
+            WHEN 2 THEN 'method'
+            WHEN 3 THEN 'class'
+            WHEN 4 THEN 'struct'
+            WHEN 5 THEN 'interface'
+            WHEN 6 THEN 'trait'
+            WHEN 7 THEN 'enum'
+            WHEN 8 THEN 'module'
+            WHEN 9 THEN 'namespace'
+            WHEN 10 THEN 'type'
+            WHEN 11 THEN 'constant'
+            WHEN 12 THEN 'variable'
+            WHEN 13 THEN 'field'
+            WHEN 14 THEN 'property'
+            WHEN 15 THEN 'macro'
+            WHEN 16 THEN 'key'
+            WHEN 17 THEN 'heading'
+            ELSE CAST(kind_code AS TEXT)
+        END
+    ) VIRTUAL,
+    end_line INTEGER GENERATED ALWAYS AS (start_line + end_lines) VIRTUAL,
+    sel_start_line INTEGER GENERATED ALWAYS AS (start_line + sel_line_offset) VIRTUAL,
+    sel_end_line INTEGER GENERATED ALWAYS AS (
+        start_line + sel_line_offset + sel_lines
+    ) VIRTUAL
+) STRICT;
+
+INSERT INTO symbols_packed (id, file_id, chunk_id, parent_id, name, lower_name,
+    initials, qual_name, kind_code, start_line, start_col, end_lines, end_col,
+    sel_line_offset, sel_start_col, sel_lines, sel_end_col, signature, docstring)
+SELECT id, file_id, chunk_id, parent_id, name,
+    CASE WHEN name_lower = name THEN NULL ELSE name_lower END,
+    initials,
+    CASE WHEN qualified_name = name THEN NULL ELSE qualified_name END,
+    CASE kind
+        WHEN 'function' THEN 1
+        WHEN 'method' THEN 2
+        WHEN 'class' THEN 3
+        WHEN 'struct' THEN 4
+        WHEN 'interface' THEN 5
+        WHEN 'trait' THEN 6
+        WHEN 'enum' THEN 7
+        WHEN 'module' THEN 8
+        WHEN 'namespace' THEN 9
+        WHEN 'type' THEN 10
+        WHEN 'constant' THEN 11
+        WHEN 'variable' THEN 12
+        WHEN 'field' THEN 13
+        WHEN 'property' THEN 14
+        WHEN 'macro' THEN 15
+        WHEN 'key' THEN 16
+        WHEN 'heading' THEN 17
+        ELSE kind
+    END,
+    start_line, start_col, end_line - start_line, end_col,
+    sel_start_line - start_line, sel_start_col, sel_end_line - sel_start_line,
+    sel_end_col, signature, docstring
+FROM symbols ORDER BY id;
+
+DROP TABLE symbols;
+ALTER TABLE symbols_packed RENAME TO symbols;
+CREATE INDEX symbols_name_lower ON symbols (name_lower);
+CREATE INDEX symbols_initials ON symbols (initials);
+CREATE INDEX symbols_file ON symbols (file_id);
+CREATE INDEX symbols_chunk ON symbols (chunk_id);

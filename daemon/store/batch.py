@@ -20,6 +20,8 @@ from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
 from axd.daemon.store.refspots import pack as pack_spots
+from axd.daemon.store.symbolrows import COLUMNS as SYMBOL_COLUMNS
+from axd.daemon.store.symbolrows import symbol_row
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -132,15 +134,17 @@ class _Writer:
         for index, (symbol, at, initials) in enumerate(
             zip(ex.symbols, derived.symbol_chunk, derived.initials, strict=True)
         ):
-            s, sel = symbol.span, symbol.selection
             parent = None if symbol.parent is None else base + symbol.parent
             rows.symbols.append(
-                (base + index, file_id, None if at < 0 else first_chunk + at, parent,
-                 symbol.name, symbol.name.lower(), initials, symbol.qualified_name,
-                 symbol.kind, s.start_line, s.start_col, s.end_line, s.end_col,
-                 sel.start_line, sel.start_col, sel.end_line, sel.end_col,
-                 symbol.signature, symbol.docstring)
-            )  # fmt: skip
+                symbol_row(
+                    base + index,
+                    file_id,
+                    None if at < 0 else first_chunk + at,
+                    parent,
+                    initials,
+                    symbol,
+                )
+            )
         self.symbol_id += len(ex.symbols)
         # One row per name (store/refspots.py), in the order first used.
         by_name: dict[str, list[Spot]] = {}
@@ -178,7 +182,8 @@ class _Writer:
             rows.fts,
         )
         conn.executemany(
-            "INSERT INTO symbols VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO symbols ({SYMBOL_COLUMNS})"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows.symbols,
         )
         conn.executemany(
