@@ -37,21 +37,23 @@ CREATE INDEX refs_file ON refs (file_id);
 
 
 -- Symbols: what a row can derive from its other columns is not stored
--- (daemon/store/symbolrows.py writes them). `name_lower` is stored only where
--- it differs from `name`, `qualified_name` only where it differs from `name`;
--- `kind` is a small code (any kind without a code is stored as its text); the
--- end and the selection's lines are offsets from the start line (mostly 0 or
--- small). The old column names are generated columns, so every reader and
--- index keeps using them.
+-- (daemon/store/symbolrows.py writes them): `qualified_name` not where it is
+-- `name`, only its
+-- qualifier where it is `<qualifier>.<name>`; `signature` without its first
+-- occurrence of `name`; `kind` as a small code (any kind without a code is
+-- stored as its text); the end and the selection's lines as offsets from the
+-- start line (mostly 0 or small). The old column names are generated
+-- columns, so every reader and index keeps using them.
 CREATE TABLE symbols_packed (
     id INTEGER PRIMARY KEY,
     file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
     chunk_id INTEGER,                   -- the chunk holding the name; search ranking
     parent_id INTEGER,                  -- symbols.id of the enclosing definition
     name TEXT NOT NULL,
-    lower_name TEXT,                    -- Python str.lower(), NULL when equal to name
+    name_lower TEXT NOT NULL,           -- Python str.lower(): SQLite's lower() is ASCII-only
     initials TEXT NOT NULL,             -- HandleRequest -> hr, for camel-hump search
-    qual_name TEXT,                     -- NULL when equal to name
+    qual_name TEXT,                     -- NULL when name or qual_prefix.name
+    qual_prefix TEXT,                   -- X when the qualified name is X.name
     kind_code ANY NOT NULL,             -- symbolrows.KIND_CODES, or the kind's text
     start_line INTEGER NOT NULL,
     start_col INTEGER NOT NULL,
@@ -61,10 +63,15 @@ CREATE TABLE symbols_packed (
     sel_start_col INTEGER NOT NULL,
     sel_lines INTEGER NOT NULL,         -- sel_end_line - sel_start_line
     sel_end_col INTEGER NOT NULL,
-    signature TEXT NOT NULL,
+    sig_head TEXT NOT NULL,             -- the signature up to the name (all of it
+    sig_tail TEXT,                      -- without the name), after it (or NULL)
     docstring TEXT,
-    name_lower TEXT GENERATED ALWAYS AS (coalesce(lower_name, name)) VIRTUAL,
-    qualified_name TEXT GENERATED ALWAYS AS (coalesce(qual_name, name)) VIRTUAL,
+    qualified_name TEXT GENERATED ALWAYS AS (
+        coalesce(qual_name, qual_prefix || '.' || name, name)
+    ) VIRTUAL,
+    signature TEXT GENERATED ALWAYS AS (
+        CASE WHEN sig_tail IS NULL THEN sig_head ELSE sig_head || name || sig_tail END
+    ) VIRTUAL,
     kind TEXT GENERATED ALWAYS AS (
         CASE kind_code
             WHEN 1 THEN 'function'
@@ -94,13 +101,21 @@ CREATE TABLE symbols_packed (
     ) VIRTUAL
 ) STRICT;
 
-INSERT INTO symbols_packed (id, file_id, chunk_id, parent_id, name, lower_name,
-    initials, qual_name, kind_code, start_line, start_col, end_lines, end_col,
-    sel_line_offset, sel_start_col, sel_lines, sel_end_col, signature, docstring)
-SELECT id, file_id, chunk_id, parent_id, name,
-    CASE WHEN name_lower = name THEN NULL ELSE name_lower END,
-    initials,
-    CASE WHEN qualified_name = name THEN NULL ELSE qualified_name END,
+INSERT INTO symbols_packed (id, file_id, chunk_id, parent_id, name, name_lower,
+    initials, qual_name, qual_prefix, kind_code, start_line, start_col, end_lines,
+    end_col, sel_line_offset, sel_start_col, sel_lines, sel_end_col, sig_head,
+    sig_tail, docstring)
+SELECT id, file_id, chunk_id, parent_id, name, name_lower, initials,
+    CASE
+        WHEN qualified_name = name THEN NULL
+        WHEN substr(qualified_name, -length(name) - 1) = '.' || name THEN NULL
+        ELSE qualified_name
+    END,
+    CASE
+        WHEN qualified_name != name
+            AND substr(qualified_name, -length(name) - 1) = '.' || name
+            THEN substr(qualified_name, 1, length(qualified_name) - length(name) - 1)
+    END,
     CASE kind
         WHEN 'function' THEN 1
         WHEN 'method' THEN 2
@@ -123,7 +138,12 @@ SELECT id, file_id, chunk_id, parent_id, name,
     END,
     start_line, start_col, end_line - start_line, end_col,
     sel_start_line - start_line, sel_start_col, sel_end_line - sel_start_line,
-    sel_end_col, signature, docstring
+    sel_end_col,
+    CASE WHEN instr(signature, name) > 0
+        THEN substr(signature, 1, instr(signature, name) - 1) ELSE signature END,
+    CASE WHEN instr(signature, name) > 0
+        THEN substr(signature, instr(signature, name) + length(name)) END,
+    docstring
 FROM symbols ORDER BY id;
 
 DROP TABLE symbols;

@@ -20,7 +20,7 @@ from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
 from axd.daemon.store.refspots import pack as pack_spots
-from axd.daemon.store.symbolrows import COLUMNS as SYMBOL_COLUMNS
+from axd.daemon.store.symbolrows import INSERT as INSERT_SYMBOL
 from axd.daemon.store.symbolrows import symbol_row
 
 if TYPE_CHECKING:
@@ -182,8 +182,7 @@ class _Writer:
             rows.fts,
         )
         conn.executemany(
-            f"INSERT INTO symbols ({SYMBOL_COLUMNS})"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            INSERT_SYMBOL,
             rows.symbols,
         )
         conn.executemany(

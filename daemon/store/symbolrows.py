@@ -1,11 +1,14 @@
 """How a symbol is stored since migration 0003: what a row can derive, it omits.
 
-``name_lower`` and ``qualified_name`` are stored (as ``lower_name`` and
-``qual_name``) only where they differ from ``name``; ``kind`` is a one-byte
-code; the end line and the selection's lines are offsets from the start line.
+``qualified_name`` is not stored where it equals ``name``, and only its
+qualifier (``qual_prefix``) is where it is ``<qualifier>.<name>``; ``signature`` as
+the text before and after its first occurrence of ``name`` (``sig_head``,
+``sig_tail``; no tail: the name is not in it); ``kind`` as a one-byte code; the
+end line and the selection's lines as offsets from the start line.
 The schema turns them back into the old columns (generated columns with the
-old names), so readers and indexes use ``name_lower``, ``kind``, ``end_line``
-... as before. Together ~4 MB of deno's 28 MB symbols table (#16).
+old names), so readers use ``qualified_name``, ``signature``, ``kind``,
+``end_line`` ... as before. ``name_lower`` stays a stored column: the name
+searches read it from its index alone.
 """
 
 from __future__ import annotations
@@ -46,9 +49,14 @@ KIND_CODES: dict[str, int] = {
 
 # The stored columns, in the order `symbol_row` returns them.
 COLUMNS = (
-    "id, file_id, chunk_id, parent_id, name, lower_name, initials, qual_name,"
-    " kind_code, start_line, start_col, end_lines, end_col, sel_line_offset,"
-    " sel_start_col, sel_lines, sel_end_col, signature, docstring"
+    "id, file_id, chunk_id, parent_id, name, name_lower, initials, qual_name,"
+    " qual_prefix, kind_code, start_line, start_col, end_lines, end_col,"
+    " sel_line_offset, sel_start_col, sel_lines, sel_end_col, sig_head, sig_tail,"
+    " docstring"
+)
+INSERT = (
+    f"INSERT INTO symbols ({COLUMNS})"
+    f" VALUES ({', '.join('?' * (COLUMNS.count(',') + 1))})"
 )
 
 
@@ -62,7 +70,8 @@ def symbol_row(
 ) -> tuple[object, ...]:
     """The stored columns of one symbol (`COLUMNS`)."""
     name = symbol.name
-    lower = name.lower()
+    qualified, qual_prefix = _qualifier(name, symbol.qualified_name)
+    sig_head, sig_tail = _around(name, symbol.signature)
     s, sel = symbol.span, symbol.selection
     return (
         symbol_id,
@@ -70,9 +79,10 @@ def symbol_row(
         chunk_id,
         parent_id,
         name,
-        None if lower == name else lower,
+        name.lower(),
         initials,
-        None if symbol.qualified_name == name else symbol.qualified_name,
+        qualified,
+        qual_prefix,
         KIND_CODES.get(symbol.kind, symbol.kind),
         s.start_line,
         s.start_col,
@@ -82,6 +92,24 @@ def symbol_row(
         sel.start_col,
         sel.end_line - sel.start_line,
         sel.end_col,
-        symbol.signature,
+        sig_head,
+        sig_tail,
         symbol.docstring,
     )
+
+
+def _qualifier(name: str, qualified: str) -> tuple[str | None, str | None]:
+    """(qual_name, qual_prefix): both None when `qualified` is `name`."""
+    if qualified == name:
+        return None, None
+    if qualified.endswith("." + name):
+        return None, qualified[: len(qualified) - len(name) - 1]
+    return qualified, None
+
+
+def _around(name: str, signature: str) -> tuple[str, str | None]:
+    """(sig_head, sig_tail): `signature` split around the first `name`."""
+    at = signature.find(name)
+    if at < 0:
+        return signature, None
+    return signature[:at], signature[at + len(name) :]
