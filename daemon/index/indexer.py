@@ -54,6 +54,9 @@ Parsed = tuple[Batch, list["FileOutcome"]]
 # `ready` at once.
 FIRST_INDEX_PENDING = "first_index_pending"
 WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
+# The smallest batch the end of a first index is split into (`_batch_size`):
+# below this, per-batch costs (a transaction, a round trip) dominate.
+MIN_TAIL_BATCH = 16
 
 
 class Indexer:
@@ -332,13 +335,24 @@ class Indexer:
                     await self._wakeup.wait()
                     continue
                 await slots.acquire()
-                taken = self.queue.take(max(1, self.config.batch_files))
+                taken = self.queue.take(self._batch_size())
                 if taken is None:
                     slots.release()
                     continue
                 self._inflight += len(taken.paths)
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
+
+    def _batch_size(self) -> int:
+        """`batch_files`, except at the end of a first index: the last
+        paths are split evenly over the workers (and the batch waiting for
+        one), so no worker idles while another parses the last full batch
+        (#16: both cores busy to the end). Live changes keep `batch_files`."""
+        full = max(1, self.config.batch_files)
+        if self.ready:
+            return full
+        lanes = self.committer.pool.size + 1
+        return min(full, max(MIN_TAIL_BATCH, -(-len(self.queue) // lanes)))
 
     async def _parse(
         self,
