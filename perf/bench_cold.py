@@ -512,6 +512,8 @@ def run_tree(
             "files_indexed": status["files_indexed"],
             "files_skipped": status["files_skipped"],
             "crawl_ms": bi.log_event(logs, "reconciled").get("ms"),
+            # the serial end of a first index: every import resolved once
+            "link_ms": bi.log_event(logs, "imports_linked").get("ms"),
             "write_s": bi.metric_sum(metrics, "axd_index_batch_seconds_sum"),
             "batches": int(bi.metric_sum(metrics, "axd_index_batch_seconds_count")),
             "cpu_s": sampler.cpu_total(),
@@ -631,6 +633,7 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f"{name} ({t['commit']}): {t['files_on_disk']:,} files on disk,"
                 f" {mb(t['bytes_on_disk'])}; floor parsed {t['floor']['files']:,} files;"
                 f" skipped {a['files_skipped']}; crawl {(a['crawl_ms'] or 0) / 1000:.2f} s;"
+                f" import relink {(a.get('link_ms') or 0) / 1000:.2f} s;"
                 f" writer (sum of batch commits) {a['write_s']:.1f} s in {a['batches']} batches"
                 f" = {100 * a['write_s'] / a['cold_s']:.0f}% of the cold wall time;"
                 f" ctags CPU {t['ctags']['cpu_s']:.1f} s; 2-process floor CPU"
