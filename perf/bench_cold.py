@@ -166,19 +166,20 @@ def _cpu_s(stat_path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK  # utime, stime
 
 
-def _runqueue_wait_s(pid: int) -> float:
+def _runqueue_wait_s(pid: int, seen: dict[tuple[int, str], float]) -> float:
     """Seconds `pid`'s threads spent runnable but waiting for a CPU
     (`/proc/PID/task/TID/schedstat`, 2nd field): what another user's load
-    took from it. On-CPU + this = what it wanted; the rest it was blocked."""
-    total = 0
+    took from it. On-CPU + this = what it wanted; the rest it was blocked.
+    `seen` keeps each thread's last figure, so a thread that ended still
+    counts (the sum never goes down)."""
     for entry in os.scandir(f"/proc/{pid}/task"):
         path = f"/proc/{pid}/task/{entry.name}/schedstat"
         with (
             contextlib.suppress(OSError, ValueError, IndexError),
             open(path, "rb") as f,
         ):
-            total += int(f.read().split()[1])
-    return total / 1e9
+            seen[(pid, entry.name)] = int(f.read().split()[1]) / 1e9
+    return sum(v for (p, _), v in seen.items() if p == pid)
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -207,6 +208,7 @@ class TreeSampler:
             tuple[float, dict[int, float], dict[str, float], dict[int, float]]
         ] = []
         self.wait: dict[int, float] = {}
+        self._thread_wait: dict[tuple[int, str], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -234,7 +236,7 @@ class TreeSampler:
         for pid in pids:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self.cpu[pid] = _cpu_s(f"/proc/{pid}/stat")
-                self.wait[pid] = _runqueue_wait_s(pid)
+                self.wait[pid] = _runqueue_wait_s(pid, self._thread_wait)
                 rss = bi._status_kb(pid, b"VmRSS:") * 1024
                 hwm = bi._status_kb(pid, b"VmHWM:") * 1024
                 self.hwm[pid] = max(self.hwm.get(pid, 0), hwm)
