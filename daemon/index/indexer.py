@@ -17,6 +17,13 @@ Warm start (#16): a complete first index (no `FIRST_INDEX_PENDING` in its
 `meta`) is `ready` at once; the stat pass runs in the background while the
 watches go in, then a re-stat (`Planner.recheck`) finds what changed
 meanwhile. The watcher's messages wait in their stream until it is done.
+
+First index (#16): parsing and writing run while the first stat pass still
+crawls (it hands out what it finds) and while the watches go in; the last
+paths are split evenly over the workers (`_batch_size`).
+
+Size: one state machine (queue, paths in flight, stat pass, readiness)
+whose loops share its fields; split apart they would reach into each other.
 """
 
 from __future__ import annotations
