@@ -63,6 +63,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_index as bi
+import cold_timeline
 
 CORPORA = Path("/work/corpora")
 DEFAULT_TREES = {"moby": CORPORA / "moby", "deno": CORPORA / "deno"}
@@ -165,6 +166,22 @@ def _cpu_s(stat_path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK  # utime, stime
 
 
+def _runqueue_wait_s(pid: int, seen: dict[tuple[int, str], float]) -> float:
+    """Seconds `pid`'s threads spent runnable but waiting for a CPU
+    (`/proc/PID/task/TID/schedstat`, 2nd field): what another user's load
+    took from it. On-CPU + this = what it wanted; the rest it was blocked.
+    `seen` keeps each thread's last figure, so a thread that ended still
+    counts (the sum never goes down)."""
+    for entry in os.scandir(f"/proc/{pid}/task"):
+        path = f"/proc/{pid}/task/{entry.name}/schedstat"
+        with (
+            contextlib.suppress(OSError, ValueError, IndexError),
+            open(path, "rb") as f,
+        ):
+            seen[(pid, entry.name)] = int(f.read().split()[1]) / 1e9
+    return sum(v for (p, _), v in seen.items() if p == pid)
+
+
 def _machine_busy() -> tuple[float, float]:
     with open("/proc/stat", "rb") as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
@@ -185,6 +202,13 @@ class TreeSampler:
         self.cpu: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self.timeline: list[tuple[float, float]] = []  # (t, axd CPU s so far)
+        # (t, CPU s per pid, CPU s per daemon thread, run-queue wait s per
+        # pid) at every tick
+        self.ticks_detail: list[
+            tuple[float, dict[int, float], dict[str, float], dict[int, float]]
+        ] = []
+        self.wait: dict[int, float] = {}
+        self._thread_wait: dict[tuple[int, str], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -212,6 +236,7 @@ class TreeSampler:
         for pid in pids:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self.cpu[pid] = _cpu_s(f"/proc/{pid}/stat")
+                self.wait[pid] = _runqueue_wait_s(pid, self._thread_wait)
                 rss = bi._status_kb(pid, b"VmRSS:") * 1024
                 hwm = bi._status_kb(pid, b"VmHWM:") * 1024
                 self.hwm[pid] = max(self.hwm.get(pid, 0), hwm)
@@ -228,7 +253,11 @@ class TreeSampler:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
             self.peak_detail = {"daemon": daemon, "others": rss_total - daemon}
-        self.timeline.append((time.perf_counter(), self.cpu_total()))
+        now = time.perf_counter()
+        self.timeline.append((now, self.cpu_total()))
+        with contextlib.suppress(OSError):
+            threads = dict(thread_cpu(self.pid))
+            self.ticks_detail.append((now, dict(self.cpu), threads, dict(self.wait)))
 
     def cpu_total(self) -> float:
         """CPU seconds of the tree since `__enter__`."""
@@ -398,7 +427,12 @@ def warm_start(daemon: bi.Daemon, root: str, name: str | None) -> dict[str, Any]
 
 
 def run_tree(
-    name: str, root: Path, py_spy: Path | None, no_floors: bool = False
+    name: str,
+    root: Path,
+    py_spy: Path | None,
+    no_floors: bool = False,
+    config: str = "",
+    no_warm: bool = False,
 ) -> dict[str, Any]:
     files, size = bi.tree_size(root)
     out: dict[str, Any] = {
@@ -428,6 +462,8 @@ def run_tree(
     workdir = Path(tempfile.mkdtemp(prefix="axdcold-", dir="/tmp"))
     state = workdir / "state"
     daemon = bi.Daemon(workdir, state)
+    daemon.config.write_text(config)
+    out["config"] = config
     spy: subprocess.Popen[bytes] | None = None
     try:
         daemon.start()
@@ -443,11 +479,28 @@ def run_tree(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(1.0)
-        with TreeSampler(daemon.proc.pid) as sampler:
+        with (
+            TreeSampler(daemon.proc.pid) as sampler,
+            cold_timeline.StatusPoller(daemon.socket, str(root)) as poller,
+        ):
             t0 = time.perf_counter()
             client.call_raw("workspace.add", {"root": str(root)})
             status = bi.wait_ready(client, str(root))
             cold = time.perf_counter() - t0
+        window = max(1.0, round(cold / 60))
+        rows = cold_timeline.timeline(
+            [tick for tick in sampler.ticks_detail if tick[0] >= t0],
+            daemon.proc.pid,
+            sampler.names,
+            poller.samples,
+            window,
+        )
+        summary = cold_timeline.phases(rows, poller.samples, t0)
+        print(f"[{name}] timeline, {window:.0f} s windows (cores = CPUs busy):",
+              file=sys.stderr)  # fmt: skip
+        print(
+            "\n".join(cold_timeline.lines(rows, summary)), file=sys.stderr, flush=True
+        )
         # Idle after the cold index (target: <= 150 MB): once the daemon has
         # settled (snapshot, checkpoint), summed RSS and Pss of the tree.
         time.sleep(IDLE_SETTLE_S)
@@ -461,6 +514,8 @@ def run_tree(
             "files_indexed": status["files_indexed"],
             "files_skipped": status["files_skipped"],
             "crawl_ms": bi.log_event(logs, "reconciled").get("ms"),
+            # the serial end of a first index: every import resolved once
+            "link_ms": bi.log_event(logs, "imports_linked").get("ms"),
             "write_s": bi.metric_sum(metrics, "axd_index_batch_seconds_sum"),
             "batches": int(bi.metric_sum(metrics, "axd_index_batch_seconds_count")),
             "cpu_s": sampler.cpu_total(),
@@ -468,6 +523,10 @@ def run_tree(
             "cpu_children_s": sampler.cpu_total() - cpu_daemon,
             "utilisation": sampler.cpu_total() / (sampler.wall * CORES),
             "both_cores_busy_share": sampler.busy_share(),
+            # windows in which axd was on CPU or waiting for one (run queue)
+            # for >= 1.5 cores: both cores busy, had the machine been idle
+            "both_cores_wanted_share": cold_timeline.wanted_share(rows),
+            "cores_wanted": cold_timeline.mean_wanted(rows),
             "machine_busy": sampler.machine_busy,
             "peak_rss": sampler.peak_rss,
             "peak_pss": sampler.peak_pss,
@@ -480,6 +539,8 @@ def run_tree(
             },
             "daemon_threads_cpu_s": threads[:6],
             "processes": len(sampler.hwm),
+            "timeline": rows,
+            "phases": summary,
         }
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -491,10 +552,14 @@ def run_tree(
         daemon.stop(client)
         out["db_bytes"] = sum(p.stat().st_size for p in state.rglob("*") if p.is_file())
         out["index"] = index_facts(state)
-        stage(
-            "warm",
-            lambda: warm_start(daemon, str(root), out["index"].get("probe_name")),
-        )
+        if no_warm:
+            out["warm"] = {"first_answer_s": None, "ready_s": float("nan"),
+                           "reconciled_ms": None, "reconciled_changed": None}  # fmt: skip
+        else:
+            stage(
+                "warm",
+                lambda: warm_start(daemon, str(root), out["index"].get("probe_name")),
+            )
     finally:
         if spy is not None and spy.poll() is None:
             spy.kill()
@@ -504,6 +569,27 @@ def run_tree(
                 daemon.proc.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
     return out
+
+
+def sample_tree(root: Path, files: int) -> Path:
+    """Every k-th regular file of `root` (sorted paths), `files` in all,
+    copied (never linked: the shared corpora's inodes stay untouched) into a
+    new tree under /tmp."""
+    paths = sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _dirs, names in os.walk(root)
+        for f in names
+        if os.path.isfile(os.path.join(d, f)) and not os.path.islink(os.path.join(d, f))
+    )
+    step = max(1, len(paths) // files)
+    dest = Path(tempfile.mkdtemp(prefix="axdsample-", dir="/tmp")) / root.name
+    for rel in paths[::step][:files]:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+    print(f"sample of {root}: {min(files, len(paths[::step]))} of {len(paths)} files"
+          f" (every {step}th) in {dest}", file=sys.stderr, flush=True)  # fmt: skip
+    return dest
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -529,7 +615,9 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
             f" | **{a['cold_s'] / f['s']:.2f}x** | {t['floor2']['s']:.1f} s"
             f" ({f['s'] / t['floor2']['s']:.2f}x faster) | {t['ctags']['s']:.1f} s"
             f" | {100 * a['utilisation']:.0f}% ({100 * a['both_cores_busy_share']:.0f}% of"
-            f" seconds >= 1.5 cores) | {mb(a['peak_rss'])} ({mb(a['hwm_sum'])})"
+            f" seconds >= 1.5 cores; wanted {a.get('cores_wanted', float('nan')):.2f} cores,"
+            f" >= 1.5 in {100 * a.get('both_cores_wanted_share', float('nan')):.0f}%)"
+            f" | {mb(a['peak_rss'])} ({mb(a['hwm_sum'])})"
             f" | {mb(ix.get('db_file_bytes', t['db_bytes']))} / {mb(ix['source_bytes'])}"
             f" = **{ix.get('db_file_bytes', t['db_bytes']) / max(1, ix['source_bytes']):.2f}x**"
             f" (state dir {mb(t['db_bytes'])})"
@@ -547,6 +635,7 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f"{name} ({t['commit']}): {t['files_on_disk']:,} files on disk,"
                 f" {mb(t['bytes_on_disk'])}; floor parsed {t['floor']['files']:,} files;"
                 f" skipped {a['files_skipped']}; crawl {(a['crawl_ms'] or 0) / 1000:.2f} s;"
+                f" import relink {(a.get('link_ms') or 0) / 1000:.2f} s;"
                 f" writer (sum of batch commits) {a['write_s']:.1f} s in {a['batches']} batches"
                 f" = {100 * a['write_s'] / a['cold_s']:.0f}% of the cold wall time;"
                 f" ctags CPU {t['ctags']['cpu_s']:.1f} s; 2-process floor CPU"
@@ -589,7 +678,22 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the parse floors and ctags (when the machine is too loaded"
         " for them to mean anything): memory, size and CPU seconds only",
     )
+    parser.add_argument("--workers", type=int, help="[index] workers (default: CPUs)")
+    parser.add_argument("--batch-files", type=int, help="[index] batch_files")
+    parser.add_argument("--no-warm", action="store_true", help="skip the warm start")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="index every k-th file of each tree (sorted paths;"
+        " copied to a private tree under /tmp), N files in all: the same mix, smaller",
+    )
     args = parser.parse_args(argv)
+    config = "[index]\n"
+    if args.workers:
+        config += f"workers = {args.workers}\n"
+    if args.batch_files:
+        config += f"batch_files = {args.batch_files}\n"
     trees = (
         {k: Path(v) for k, v in (t.split("=", 1) for t in args.tree)}
         if args.tree
@@ -605,7 +709,14 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"skipped {name}: no tree at {root} (see perf/RESULTS.md)")
             continue
-        results[name] = run_tree(name, root, args.py_spy, args.no_floors)
+        with contextlib.ExitStack() as cleanup:
+            if args.sample:
+                root = sample_tree(root, args.sample)
+                cleanup.callback(shutil.rmtree, root.parent, True)
+                name = f"{name}-sample{args.sample}"
+            results[name] = run_tree(
+                name, root, args.py_spy, args.no_floors, config, args.no_warm
+            )
         if args.save:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             args.save.write_text(json.dumps(results, indent=2, default=str))

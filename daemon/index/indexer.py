@@ -17,6 +17,13 @@ Warm start (#16): a complete first index (no `FIRST_INDEX_PENDING` in its
 `meta`) is `ready` at once; the stat pass runs in the background while the
 watches go in, then a re-stat (`Planner.recheck`) finds what changed
 meanwhile. The watcher's messages wait in their stream until it is done.
+
+First index (#16): parsing and writing run while the first stat pass still
+crawls (it hands out what it finds) and while the watches go in; the last
+paths are split evenly over the workers (`_batch_size`).
+
+Size: one state machine (queue, paths in flight, stat pass, readiness)
+whose loops share its fields; split apart they would reach into each other.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ Parsed = tuple[Batch, list["FileOutcome"]]
 # `ready` at once.
 FIRST_INDEX_PENDING = "first_index_pending"
 WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
+# The smallest batch the end of a first index is split into (`_batch_size`):
+# below this, per-batch costs (a transaction, a round trip) dominate.
+MIN_TAIL_BATCH = 16
 
 
 class Indexer:
@@ -83,6 +93,8 @@ class Indexer:
         self._rescan_requested = False
         self._reconciling = False
         self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
+        self._linking = anyio.Lock()
+        self._crawling = False  # a stat pass is handing out what it finds
 
     # -- what others ask ----------------------------------------------------------
 
@@ -191,21 +203,32 @@ class Indexer:
         """
         self._changes = changes
         await self._resume()
-        try:
-            await self._reconcile(watching)
-        except Exception as exc:
-            self.fail(f"initial crawl failed: {exc}")
-            raise
+        failure: Exception | None = None
         parsed_tx, parsed_rx = anyio.create_memory_object_stream[Parsed](2)
         with parsed_tx, parsed_rx:  # even if a loop is cancelled before it began
             async with anyio.create_task_group() as tg:
+                # Parsing and writing run during the first stat pass: it hands
+                # out what it finds as it crawls (#16: no serial start).
                 tg.start_soon(self._write_loop, parsed_rx)
-                tg.start_soon(self._intake_loop, changes)
-                tg.start_soon(self._clear_pending_mark)
-                if self.ready:  # warm: the first saves need their grammars
-                    tg.start_soon(self._preload_languages)
-                task_status.started()
-                await self._dispatch_loop(tg, parsed_tx)
+                tg.start_soon(self._dispatch_loop, tg, parsed_tx)
+                try:
+                    await self._reconcile(watching, stream=True)
+                except Exception as exc:  # noqa: BLE001 - re-raised below
+                    self.fail(f"initial crawl failed: {exc}")
+                    failure = exc
+                    tg.cancel_scope.cancel()
+                else:
+                    # Everything it handed out may be committed already.
+                    await self._link_if_due()
+                    self._maybe_ready()
+                    # The watcher's messages only after the stat pass.
+                    tg.start_soon(self._intake_loop, changes)
+                    tg.start_soon(self._clear_pending_mark)
+                    if self.ready:  # warm: the first saves need their grammars
+                        tg.start_soon(self._preload_languages)
+                    task_status.started()
+        if failure is not None:
+            raise failure
 
     async def _intake_loop(
         self, changes: MemoryObjectReceiveStream[WatchMessage]
@@ -257,25 +280,44 @@ class Indexer:
         else:  # a first index cut short: resumed, and marked as before
             self._pending_mark = True
 
-    async def _reconcile(self, watching: anyio.Event | None = None) -> None:
-        """The stat pass: queue what differs from the index, drop the vanished."""
+    async def _reconcile(
+        self, watching: anyio.Event | None = None, *, stream: bool = False
+    ) -> None:
+        """The stat pass: queue what differs from the index, drop the vanished.
+        `stream`: queue what it finds while it crawls (the dispatch loop runs
+        meanwhile); a rescan runs in the dispatch loop itself, so it does not."""
         # Cleared before the crawl: a request made while it runs (an ignore
         # file written in two steps) gets a pass of its own.
         self._rescan_requested = False
         self._reconciling = True
         self._notify()
         try:
-            await self._reconcile_once(watching)
+            await self._reconcile_once(watching, stream=stream)
         finally:
             self._reconciling = False
+            if self._rescan_requested:  # asked for during this pass
+                self._wakeup.set()
             self._maybe_ready()
             self._notify()
 
-    async def _reconcile_once(self, watching: anyio.Event | None) -> None:
+    async def _reconcile_once(
+        self, watching: anyio.Event | None, *, stream: bool = False
+    ) -> None:
         started = time.perf_counter()
         since_ns = time.time_ns()
         unwatched = watching is not None and not watching.is_set()
-        plan = await anyio.to_thread.run_sync(self.planner.reconcile)
+        done_before = self.progress.files_done
+
+        def found(paths: list[str], seen: int) -> None:  # the planner's thread
+            anyio.from_thread.run_sync(self._found, paths, seen)
+
+        self._crawling = stream
+        try:
+            plan = await anyio.to_thread.run_sync(
+                self.planner.reconcile, found if stream else None
+            )
+        finally:
+            self._crawling = False
         if not await anyio.to_thread.run_sync(self.root.is_dir):
             # A vanished root crawls as empty: that is no reason to empty the
             # index. The watcher reports it and says when it is back.
@@ -283,7 +325,7 @@ class Indexer:
             return
         if plan.deleted or plan.skipped:
             await self.committer.commit(plan.deleted, plan.skipped)
-        self.enqueue(plan.changed)
+        self.enqueue(plan.changed[plan.streamed :])
         crawled_ms = (time.perf_counter() - started) * 1000
         rechecked = 0
         if unwatched and watching is not None:
@@ -295,7 +337,9 @@ class Indexer:
             rechecked = self.enqueue(late)
         if not self.ready:
             self.progress.files_total = plan.total
-            self.progress.files_done = plan.total - len(plan.changed)
+            # + what was committed of the paths handed out during the crawl
+            committed = self.progress.files_done - done_before
+            self.progress.files_done = plan.total - len(plan.changed) + committed
         log.info(
             "reconciled",
             root=str(self.root),
@@ -308,6 +352,12 @@ class Indexer:
         )
         self._maybe_ready()
 
+    def _found(self, paths: list[str], seen: int) -> None:
+        """Paths to parse the first stat pass found so far (on the loop)."""
+        if not self.ready:  # a count for `index.progress` until the total is known
+            self.progress.files_total = max(self.progress.files_total, seen)
+        self.enqueue(paths)
+
     async def _dispatch_loop(
         self,
         tg: anyio.abc.TaskGroup,
@@ -318,7 +368,7 @@ class Indexer:
         slots = anyio.Semaphore(self.committer.pool.size + 1)
         async with parsed:
             while True:
-                if self._rescan_requested:
+                if self._rescan_requested and not self._reconciling:
                     try:
                         await self._reconcile()
                     except Exception as exc:
@@ -327,18 +377,29 @@ class Indexer:
                         self._notify()
                 if not self.queue:
                     self._wakeup = anyio.Event()
-                    if self.queue or self._rescan_requested:
+                    if self.queue or (self._rescan_requested and not self._reconciling):
                         continue
                     await self._wakeup.wait()
                     continue
                 await slots.acquire()
-                taken = self.queue.take(max(1, self.config.batch_files))
+                taken = self.queue.take(self._batch_size())
                 if taken is None:
                     slots.release()
                     continue
                 self._inflight += len(taken.paths)
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
+
+    def _batch_size(self) -> int:
+        """`batch_files`, except at the end of a first index: the last
+        paths are split evenly over the workers (and the batch waiting for
+        one), so no worker idles while another parses the last full batch
+        (#16: both cores busy to the end). Live changes keep `batch_files`."""
+        full = max(1, self.config.batch_files)
+        if self.ready or self._crawling:  # more paths may be on their way
+            return full
+        lanes = self.committer.pool.size + 1
+        return min(full, max(MIN_TAIL_BATCH, -(-len(self.queue) // lanes)))
 
     async def _parse(
         self,
@@ -383,10 +444,17 @@ class Indexer:
                     self._inflight -= len(batch.paths)
                 if committed and not self.ready:
                     self.progress.files_done += len(batch.paths)
-                if self.committer.linking_pending and not self.busy:
-                    await self.committer.link_imports()
+                await self._link_if_due()
                 self._maybe_ready()
                 self._notify()
+
+    async def _link_if_due(self) -> None:
+        """A bulk first index with nothing left to parse or crawl: resolve
+        its imports (once; the write loop and the end of the first stat
+        pass may both find it due)."""
+        async with self._linking:
+            if self.committer.linking_pending and not self.busy:
+                await self.committer.link_imports()
 
     def _maybe_ready(self) -> None:
         if self.committer.linking_pending:

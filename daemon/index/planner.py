@@ -8,6 +8,8 @@ store's read connections) and runs in worker threads; the committer
 * `reconcile`: the stat pass. Crawl the root, compare size/mtime/extractor
   version with the index: what differs is queued, what vanished is deleted,
   what the crawl skipped (binary, too large...) is recorded as skipped.
+  What differs is handed out every `STREAM_EVERY` paths while the crawl
+  goes on (`on_found`), so a first index parses while it crawls (#16).
 * `expand`: what a watcher event on a path may have changed (a directory
   moved in arrives as one event; a vanished directory takes its files).
 * `split`: a batch of queued paths into work items for the workers and
@@ -23,11 +25,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from axd.daemon.index.crawl import crawl
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.worker import WorkItem
 from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from axd.daemon.config import IndexConfig
@@ -35,6 +39,10 @@ if TYPE_CHECKING:
     from axd.daemon.store.store import Store
 
 log = structlog.get_logger()
+
+# Paths to parse handed to `reconcile`'s `on_found` at a time: enough for a
+# few full batches, small enough that the workers start within ~0.1 s.
+STREAM_EVERY = 512
 
 
 @dataclass(slots=True)
@@ -49,6 +57,7 @@ class Plan:
     # directories it entered ("" for the root).
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)
     dirs: list[str] = field(default_factory=list)
+    streamed: int = 0  # the first `streamed` of `changed` went to `on_found`
 
 
 @dataclass(slots=True)
@@ -73,14 +82,26 @@ class Planner:
         self.rules = rules
         self.config = config
 
-    def reconcile(self) -> Plan:
-        """The stat pass (see the module docstring)."""
+    def reconcile(
+        self, on_found: Callable[[list[str], int], None] | None = None
+    ) -> Plan:
+        """The stat pass (see the module docstring).
+
+        `on_found(paths, seen)` is called (in this thread) with every
+        `STREAM_EVERY` new paths to parse and the number of files seen so
+        far; the returned plan's `changed[:streamed]` are the ones it got.
+        """
         self.rules.reload()
         known = self.store.file_states()
         plan = Plan([], [], [], 0)
         seen = plan.seen
-        entries = self.rules.crawl(
-            follow_symlinks=self.config.follow_symlinks, dirs=plan.dirs
+        # The walk itself, not `rules.crawl`'s list: entries are used as
+        # they are found (the rules take their lock per lookup either way).
+        entries = crawl(
+            self.rules.root,
+            self.rules,
+            follow_symlinks=self.config.follow_symlinks,
+            dirs=plan.dirs,
         )
         versions = {name: spec.extractor_version for name, spec in LANGUAGES.items()}
         for entry in entries:
@@ -113,6 +134,11 @@ class Planner:
                 and versions.get(state.language, 0) != state.extractor_version
             ):
                 plan.changed.append(entry.path)
+                if on_found is not None and (
+                    len(plan.changed) - plan.streamed >= STREAM_EVERY
+                ):
+                    on_found(plan.changed[plan.streamed :], len(seen))
+                    plan.streamed = len(plan.changed)
         plan.deleted = [path for path in known if path not in seen]
         plan.total = len(seen)
         return plan

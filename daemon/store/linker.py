@@ -46,6 +46,10 @@ class DbFacts:
         self._ids: dict[str, int | None] = {}
         self._dirs: dict[str, list[str]] = {}
         self._texts: dict[str, str | None] = {}
+        # Resolvers ask for the same names over and over (every Java import
+        # of a package looks up its class names): 697k lookups of far fewer
+        # names when a 100k-file first index resolves its imports (#16).
+        self._basenames: dict[str, list[str]] = {}
 
     def id_of(self, path: str) -> int | None:
         """The files.id of `path`, or None."""
@@ -81,8 +85,13 @@ class DbFacts:
 
     def by_basename(self, name: str) -> list[str]:
         """Every file named `name`."""
-        rows = self._conn.execute("SELECT path FROM files WHERE basename = ?", (name,))
-        return [str(p) for (p,) in rows]
+        found = self._basenames.get(name)
+        if found is None:
+            rows = self._conn.execute(
+                "SELECT path FROM files WHERE basename = ?", (name,)
+            )
+            found = self._basenames[name] = [str(p) for (p,) in rows]
+        return found
 
     def read_text(self, path: str) -> str | None:
         """A configuration file's text: from its chunks, else from disk."""
