@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import anyio
 from store_records import plain
 
-from axd.client.aio import AsyncClient
 from axd.daemon.events import Events, WorkspaceReady
 from axd.daemon.store.store import BatchResult, Store, read_generation
 from axd.daemon.store.writer import Writer
@@ -27,6 +26,8 @@ from axd.protocol import types as t
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from axd.client.aio import AsyncClient
 
     from axd.daemon.events import Event
     from axd.daemon.lifecycle import Daemon
@@ -54,7 +55,13 @@ async def test_a_generation_is_released_only_after_its_announcement(
             visible = read_generation(conn)
         on_loop = threading.get_ident() == loop_thread
         during.append(
-            (result.generation, visible, writer.announced, on_loop, result.generation in released)
+            (
+                result.generation,
+                visible,
+                writer.announced,
+                on_loop,
+                result.generation in released,
+            )
         )
 
     try:
