@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.client.aio import AsyncClient
-
     from axd.daemon.events import Event
     from axd.daemon.lifecycle import Daemon
 
