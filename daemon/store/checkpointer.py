@@ -26,6 +26,12 @@ log = structlog.get_logger()
 _BUSY_TIMEOUT_MS = 5_000
 # WAL pages after a commit that make a checkpoint due (SQLite's own default).
 CHECKPOINT_PAGES = 1_000
+# ... and past which the writer checkpoints itself before its next write
+# (`Store._write`): the WAL starts over only once every frame is copied, so
+# a writer that keeps committing while a checkpoint runs would grow it
+# without end. 64 MiB of 4 KiB pages, a little over one 100-file batch of
+# the 100k index.
+CHECKPOINT_MAX_PAGES = 16_384
 
 
 class Checkpointer:

@@ -35,7 +35,11 @@ from typing import TYPE_CHECKING, TypeVar
 import apsw
 
 from axd.daemon.store.batch import BatchResult, write_batch
-from axd.daemon.store.checkpointer import CHECKPOINT_PAGES, Checkpointer
+from axd.daemon.store.checkpointer import (
+    CHECKPOINT_MAX_PAGES,
+    CHECKPOINT_PAGES,
+    Checkpointer,
+)
 from axd.daemon.store.errors import (
     DAMAGE,
     StoreClosedError,
@@ -106,6 +110,7 @@ class Store:
         self._generation = _read_generation(writer)
         self._checkpointer = Checkpointer(path)
         # Replaces SQLite's automatic checkpoint (module docstring).
+        self._wal_over = False
         writer.set_wal_hook(self._wal_committed)
         # Told (from any thread) when SQLite reports damage; set by the
         # daemon's recovery, which quarantines the file (store/quarantine.py).
@@ -225,7 +230,9 @@ class Store:
 
     def _wal_committed(self, conn: apsw.Connection, name: str, pages: int) -> int:
         """SQLite's WAL hook, after each commit of the writer (in its thread)."""
-        if pages >= CHECKPOINT_PAGES:
+        if pages >= CHECKPOINT_MAX_PAGES:
+            self._wal_over = True  # for `catch_up_wal` (not re-entrantly here)
+        elif pages >= CHECKPOINT_PAGES:
             self._checkpointer.due()
         return apsw.SQLITE_OK
 
@@ -236,6 +243,18 @@ class Store:
                 return self._transaction(conn, fn)
             finally:
                 conn.release_memory()  # the cache is for one write (module docstring)
+
+    def catch_up_wal(self) -> None:
+        """Checkpoint on the writer if the WAL passed `CHECKPOINT_MAX_PAGES`:
+        writes outran the checkpointer (each new frame keeps the WAL from
+        starting over), so the writer catches up itself, as SQLite would,
+        and the WAL stays bounded. The writer calls it after announcing."""
+        with self._lock:
+            if not self._wal_over:
+                return
+            self._wal_over = False
+            with contextlib.suppress(apsw.BusyError):
+                self._w().wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
 
     def _transaction(
         self, conn: apsw.Connection, fn: Callable[[apsw.Connection], _T]

@@ -34,6 +34,7 @@ import anyio.from_thread
 import structlog
 
 from axd.daemon.store import generations, incremental, maintenance, meta
+from axd.daemon.store.errors import StoreClosedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -98,6 +99,16 @@ class Writer:
         except Exception:  # the loop is going away: nobody left to order for
             log.exception("generation_announce_failed", path=str(self.store.path))
 
+    def _catch_up_wal(self) -> None:
+        """`Store.catch_up_wal` after a write and its announcement; its
+        failure is not the write's (the next write meets real damage)."""
+        try:
+            self.store.catch_up_wal()
+        except StoreClosedError:
+            pass
+        except Exception:
+            log.exception("wal_catch_up_failed", path=str(self.store.path))
+
     async def _run(self, fn: Callable[[], _T]) -> _T:
         def run() -> _T:
             self._floor.cover(self.store.generation + 1)  # a write adds 1 at most
@@ -109,6 +120,7 @@ class Writer:
                 # Any write that moved the generation without announcing it
                 # (a bump, the linking, a restore) releases it here.
                 self._announce_from_thread()
+                self._catch_up_wal()
 
         return await anyio.to_thread.run_sync(run, limiter=self._slot)
 
