@@ -145,6 +145,11 @@ class Reads:
                 raise
             return StoreCounts()
 
+    async def announced(self, ws: Workspace, generation: int) -> None:
+        """Until `generation` of `ws` has been announced: for a reply that
+        reports a generation it did not read from a snapshot."""
+        await _announced(ws, generation)
+
     async def thread(self, fn: Callable[[], T]) -> T:
         """Run blocking work (file system, store) in a reader thread."""
         return await anyio.to_thread.run_sync(fn, limiter=self._readers)
