@@ -263,6 +263,9 @@ class Report:
     # queries it answers) and its worker processes (parsing).
     burst_cpu_daemon_s: float | None = None
     burst_cpu_workers_s: float | None = None
+    # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
+    daemon_rss_kib: int | None = None
+    daemon_hwm_kib: int | None = None
     # (ms after the last write, burst files named) per notification
     burst_axd_events: list[tuple[float, int]] = field(default_factory=list)
     burst_watchman_events: list[tuple[float, int]] = field(default_factory=list)
@@ -291,6 +294,17 @@ def cpu_s(pid: int) -> tuple[float, float]:
         family.update(children)
         frontier.extend(children)
     return used.get(pid, 0.0), sum(used[p] for p in family)
+
+
+def memory_kib(pid: int) -> tuple[int | None, int | None]:
+    """VmRSS and VmHWM of `pid` in KiB (None when unreadable)."""
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])
+    return found.get("VmRSS"), found.get("VmHWM")
 
 
 def loadavg() -> str:
@@ -497,6 +511,7 @@ def run(args: argparse.Namespace) -> Report | None:
             cpu_after = cpu_s(daemon.proc.pid)
             report.burst_cpu_daemon_s = cpu_after[0] - cpu_before[0]
             report.burst_cpu_workers_s = cpu_after[1] - cpu_before[1]
+            report.daemon_rss_kib, report.daemon_hwm_kib = memory_kib(daemon.proc.pid)
             notified = first_naming(
                 changes.cond, changes.events, set(burst_files), t_first, timeout=120
             )
@@ -637,6 +652,11 @@ def summary(report: Report) -> list[str]:
                 f" the polling queries), workers {report.burst_cpu_workers_s:.2f} s;"
                 f" {total / (os.cpu_count() or 1) * 1000:.0f} ms on {os.cpu_count()}"
                 " cores if perfectly spread"
+            )
+        if report.daemon_rss_kib is not None:
+            lines.append(
+                f"  daemon memory after the burst: VmRSS {report.daemon_rss_kib / 1024:.0f}"
+                f" MiB, VmHWM {(report.daemon_hwm_kib or 0) / 1024:.0f} MiB"
             )
         if report.burst_queryable_ms is not None and report.burst_watchman_ms:
             ratio = report.burst_queryable_ms / report.burst_watchman_ms
