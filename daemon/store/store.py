@@ -64,8 +64,11 @@ __all__ += ["DAMAGE"]
 
 _BUSY_TIMEOUT_MS = 5_000
 # A 100-file batch in the 100k index read ~30k pages with SQLite's default
-# 2 MB cache and ~11k with 64 MB (perf/RESULTS.md "#16 edits").
-WRITER_CACHE_KIB = 65_536
+# 2 MB cache, 17-24k with 16 MB and ~11k with 64 MB; but 64 MB kept ~60 MB
+# more resident in the daemon (malloc keeps what `release_memory` frees)
+# for no CPU gain measurable on the shared machine (perf/RESULTS.md "#16
+# edits"). The memory budget (#16 target 2) decides this number.
+WRITER_CACHE_KIB = 16_384
 _T = TypeVar("_T")
 
 
