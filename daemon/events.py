@@ -5,11 +5,19 @@ own bounded receive stream from `Events.subscribe`. Publishing never blocks
 and never fails because of a subscriber: a subscriber whose buffer is full
 misses events and is told so once by a `Lagged` marker on its next receive
 (it then re-reads state, as a Watchman client does after a fresh instance).
-Nothing reaches back into the object that created it, and there are no
-callback lists to register with.
+Nothing reaches back into the object that created it.
 
-`publish` is called on the event loop (the committer publishes there once
-its transaction returns from the writer's thread); from a worker thread use
+One consumer needs more than a stream: `index.changed` must be queued to its
+subscribers before any query reply that read the commit (#16: a client must
+never see a generation before its notification). A stream's consumer runs a
+loop turn after `publish`, so it would race the replies; `Events.listen`
+instead runs a callback inside `publish` itself, on the loop, in publish
+order. A listener must be quick and is isolated: one that raises is logged
+and the others still run. Subscriptions (rpc/subscriptions.py) is the one
+listener.
+
+`publish` is called on the event loop (the writer announces a commit there,
+`Writer.apply_batch`'s `on_commit`); from a worker thread use
 `publish_threadsafe`, which hops onto the loop first.
 """
 
@@ -170,6 +178,19 @@ class Events:
 
     def __init__(self) -> None:
         self._subscribers: list[_Subscriber] = []
+        self._listeners: list[Callable[[Event], None]] = []
+
+    @contextlib.contextmanager
+    def listening(self, handle: Callable[[Event], None]) -> Iterator[None]:
+        """Run `handle` inside every `publish` for the length of a ``with``
+        block (see the module docstring: for output that must be ordered
+        against other work on the loop)."""
+        self._listeners.append(handle)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(handle)
 
     def subscribe(self, depth: int = 1024) -> MemoryObjectReceiveStream[Event]:
         """A new bounded stream of every event published from now on.
@@ -212,13 +233,14 @@ class Events:
                     handle(event)
                 except Exception:
                     # One bad event must not end the consumer for good.
-                    log.exception("event_handler_failed", event=type(event).__name__)
+                    log.exception("event_handler_failed", kind=type(event).__name__)
 
     def close(self) -> None:
         """Close every subscriber's stream, both ends: the daemon stopped and
         its consumers with it (one that had not started yet leaves no open
         stream behind)."""
         subscribers, self._subscribers = self._subscribers, []
+        self._listeners = []
         for subscriber in subscribers:
             subscriber.tx.close()
             subscriber.rx.close()
@@ -229,7 +251,14 @@ class Events:
         return len(self._subscribers)
 
     def publish(self, event: Event) -> None:
-        """Deliver `event` to every subscriber now (call on the event loop)."""
+        """Deliver `event` to every listener and subscriber now (call on the
+        event loop)."""
+        for handle in list(self._listeners):
+            try:
+                handle(event)
+            except Exception:
+                # One bad listener must not stop the others or the publisher.
+                log.exception("event_listener_failed", kind=type(event).__name__)
         for subscriber in list(self._subscribers):
             try:
                 if subscriber.missed:

@@ -22,7 +22,10 @@ axd daemon (`daemon_proc.Daemon`) indexes it cold; then:
 * **a burst** (``--burst``, default 200 files): the same append to that many
   other files, back to back; time from the end of the last write until
   ``symbols.search`` (one prefix query, limit 1000) returns all of them, until
-  ``index.changed`` has named them all, and until Watchman has named them all.
+  ``index.changed`` has named them all, and until Watchman has named them all;
+  and the CPU seconds the daemon and its workers spent meanwhile (the
+  load-independent side: on a shared machine the wall time is mostly
+  waiting for a core).
 
 **A large tree without a cold index** (``--state DIR``: a state directory
 holding a complete index of ``--tree``, e.g. ``/work/bench/state100k`` for
@@ -232,6 +235,9 @@ class Edit:
     notified_ms: float | None
     watchman_ms: float | None
     polls: int
+    # On the probing connection, which also subscribes: had its index.changed
+    # naming the file arrived before the first reply that saw the change?
+    notified_first: bool | None = None
 
 
 @dataclass
@@ -252,10 +258,53 @@ class Report:
     burst_queryable_ms: float | None = None
     burst_notified_ms: float | None = None
     burst_watchman_ms: float | None = None
+    # CPU seconds (utime+stime) from just before the first write to the first
+    # reply holding every file: the daemon (watcher, writer, and the polling
+    # queries it answers) and its worker processes (parsing).
+    burst_cpu_daemon_s: float | None = None
+    burst_cpu_workers_s: float | None = None
+    # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
+    daemon_rss_kib: int | None = None
+    daemon_hwm_kib: int | None = None
     # (ms after the last write, burst files named) per notification
     burst_axd_events: list[tuple[float, int]] = field(default_factory=list)
     burst_watchman_events: list[tuple[float, int]] = field(default_factory=list)
     load_after: str = ""
+
+
+def cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (utime+stime) of `pid` and of its live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parent[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    family, frontier = set(), [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, pp in parent.items() if pp == current]
+        family.update(children)
+        frontier.extend(children)
+    return used.get(pid, 0.0), sum(used[p] for p in family)
+
+
+def memory_kib(pid: int) -> tuple[int | None, int | None]:
+    """VmRSS and VmHWM of `pid` in KiB (None when unreadable)."""
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])
+    return found.get("VmRSS"), found.get("VmHWM")
 
 
 def loadavg() -> str:
@@ -389,6 +438,9 @@ def run(args: argparse.Namespace) -> Report | None:
         health = daemon.call("health")
         report.watcher = str(health["checks"].get("watcher", {}).get("detail", "?"))
         changes = Changes(daemon, str(root))
+        # The probing connection subscribes too: on one connection, order is
+        # exact (no reader threads between the socket and the clock).
+        daemon.call("subscribe", {"root": str(root), "events": ["index.changed"]})
         rng = random.Random(args.seed)
         files = candidates(daemon, root, rng, args.edits + args.burst)
         edit_files, burst_files = files[: args.edits], files[args.edits :]
@@ -401,10 +453,16 @@ def run(args: argparse.Namespace) -> Report | None:
         time.sleep(1.0)  # let both watchers settle after the copy and the crawl
         for i, rel in enumerate(edit_files):
             name = f"axdlive{run_id}x{i}"
+            daemon.client.notifications.clear()
             t0 = time.perf_counter()
             append(root, rel, name)
             seen, polls = poll_until(
                 lambda name=name: probe(daemon, args.probe, str(root), name), poll_s
+            )
+            first = any(
+                method == "index.changed"
+                and rel in {c["path"] for c in json.loads(params)["changes"]}
+                for method, params in daemon.client.notifications
             )
             notified = first_naming(changes.cond, changes.events, {rel}, t0)
             wm = None
@@ -417,6 +475,7 @@ def run(args: argparse.Namespace) -> Report | None:
                 notified_ms=ms(notified, t0),
                 watchman_ms=ms(wm, t0),
                 polls=polls,
+                notified_first=first if seen is not None else None,
             )
             report.edits.append(edit)
             print(
@@ -430,6 +489,7 @@ def run(args: argparse.Namespace) -> Report | None:
         if burst_files:
             prefix = f"axdburst{run_id}y"
             names = [f"{prefix}{j}" for j in range(len(burst_files))]
+            cpu_before = cpu_s(daemon.proc.pid)
             t_first = time.perf_counter()
             for rel, name in zip(burst_files, names, strict=True):
                 append(root, rel, name)
@@ -446,7 +506,12 @@ def run(args: argparse.Namespace) -> Report | None:
                 return wanted <= {s["name"] for s in result["symbols"]}
 
             seen, _ = poll_until(all_found, poll_s, timeout=120)
+            daemon.client.notifications.clear()
             report.burst_queryable_ms = ms(seen, t_last)
+            cpu_after = cpu_s(daemon.proc.pid)
+            report.burst_cpu_daemon_s = cpu_after[0] - cpu_before[0]
+            report.burst_cpu_workers_s = cpu_after[1] - cpu_before[1]
+            report.daemon_rss_kib, report.daemon_hwm_kib = memory_kib(daemon.proc.pid)
             notified = first_naming(
                 changes.cond, changes.events, set(burst_files), t_first, timeout=120
             )
@@ -547,6 +612,11 @@ def summary(report: Report) -> list[str]:
         f" {len(early)} of {len(edits)} saves"
         + (f" (by {min(early):.1f}-{max(early):.1f} ms)" if early else "")
     )
+    behind = [e for e in edits if e.notified_first is False]
+    lines.append(
+        f"ordering on one connection: a reply saw the change before its"
+        f" index.changed in {len(behind)} of {len(edits)} saves"
+    )
     big = max(edits, key=lambda e: e.size, default=None)
     if big is not None:
         lines.append(
@@ -574,6 +644,19 @@ def summary(report: Report) -> list[str]:
             lines.append(
                 "  watchman (ms after the last write, files): "
                 + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst_watchman_events)
+            )
+        if report.burst_cpu_daemon_s is not None:
+            total = report.burst_cpu_daemon_s + (report.burst_cpu_workers_s or 0.0)
+            lines.append(
+                f"  burst CPU: daemon {report.burst_cpu_daemon_s:.2f} s (writer, watcher,"
+                f" the polling queries), workers {report.burst_cpu_workers_s:.2f} s;"
+                f" {total / (os.cpu_count() or 1) * 1000:.0f} ms on {os.cpu_count()}"
+                " cores if perfectly spread"
+            )
+        if report.daemon_rss_kib is not None:
+            lines.append(
+                f"  daemon memory after the burst: VmRSS {report.daemon_rss_kib / 1024:.0f}"
+                f" MiB, VmHWM {(report.daemon_hwm_kib or 0) / 1024:.0f} MiB"
             )
         if report.burst_queryable_ms is not None and report.burst_watchman_ms:
             ratio = report.burst_queryable_ms / report.burst_watchman_ms

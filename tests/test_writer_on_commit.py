@@ -1,7 +1,8 @@
 """`Writer.apply_batch(on_commit=...)`: the hook that announces a commit runs
-in the writer thread, after COMMIT, before the next write and before the
-event loop gets the result back (#16: `index.changed` must not trail what
-queries already see)."""
+on the event loop while the writer thread waits, after COMMIT, before the
+next write and before the caller gets the result back (#16: `index.changed`
+must not trail what queries already see; tests/test_announce_order.py pins
+the replies' side)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,20 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-async def test_on_commit_runs_in_the_writer_thread_after_commit_in_order(
+async def test_on_commit_runs_on_the_loop_after_commit_in_order(
     tmp_path: Path,
 ) -> None:
     store = Store.open(tmp_path / "index.db", root=tmp_path)
     writer = Writer(store)
     loop_thread = threading.get_ident()
-    # (generation from the hook, generation a fresh reader sees, writer thread?)
+    # (generation from the hook, generation a fresh reader sees, on the loop?)
     seen: list[tuple[int, int, bool]] = []
     returned: list[int] = []
 
     def on_commit(result: BatchResult) -> None:
         with store.reader() as conn:
             visible = read_generation(conn)
-        seen.append((result.generation, visible, threading.get_ident() != loop_thread))
+        seen.append((result.generation, visible, threading.get_ident() == loop_thread))
         # The loop has not had this batch's result back yet.
         assert result.generation not in returned
 

@@ -3,10 +3,11 @@ the indexing pipeline.
 
 The committer sends a batch's work items to the worker pool, hands the
 records to the workspace's one writer (one transaction per batch), and
-publishes one `BatchCommitted` per commit on the daemon's events, from the
-writer thread as soon as the transaction commits (so a query can not see a
-commit long before its notification goes out, #16): that is how subscriptions (`index.changed`), metrics, health and the workspace list
-learn of it. It counts nothing itself.
+publishes one `BatchCommitted` per commit on the daemon's events, in the
+writer's announcement of the commit (`Writer.apply_batch`'s `on_commit`: on
+the loop, before any query reply from that generation may leave, #16): that
+is how subscriptions (`index.changed`), metrics, health and the workspace
+list learn of it. It counts nothing itself.
 
 A cold first index (empty store) writes its batches without resolving
 imports and resolves them all once at the end (`link_imports`): per-batch
@@ -125,10 +126,10 @@ class Committer:
         defer = self._bulk and any(o.status == "indexed" for o in kept)
 
         def announce(result: BatchResult) -> None:
-            # In the writer thread right after COMMIT, so `index.changed` is
-            # queued on the loop no later than any query that sees the commit.
+            # On the loop right after COMMIT, before the writer lets replies
+            # from this generation go (`Writer.announced`).
             try:
-                self.events.publish_threadsafe(
+                self.events.publish(
                     _committed(self.root, self.workspace_id, result, kept, event_times)
                 )
             except Exception:  # the batch is committed whatever happens here

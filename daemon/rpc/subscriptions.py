@@ -1,9 +1,12 @@
 """Subscriptions: `index.changed`, `index.progress`, `health.changed` and
 `flags.changed` notifications pushed to the connections that asked for them.
 
-What to send comes from the daemon's events (`run`): a `BatchCommitted`
-becomes `index.changed` as soon as it is published (the commit is already
-visible to readers), a `HealthChanged` becomes `health.changed`, a
+What to send comes from the daemon's events (`run`), handled inside
+`Events.publish` (`Events.listening`), not a loop turn later: a
+`BatchCommitted` becomes `index.changed` in the connections' outboxes in the
+same step in which the writer releases the commit's generation to query
+replies (`Writer.announced`, rpc/handlers/reads.py), so no client gets a
+reply from a generation before its notification (#16). A `HealthChanged` becomes `health.changed`, a
 `FlagsChanged` (set, deleted, reloaded, auto-killed) becomes
 `flags.changed`, and a `WorkspaceRemoved` ends that workspace's
 subscriptions. `health.changed` and `flags.changed` are daemon-wide: they
@@ -30,7 +33,6 @@ from axd.daemon.events import (
     BatchCommitted,
     FlagsChanged,
     HealthChanged,
-    Lagged,
     WorkspaceRemoved,
 )
 from axd.protocol import types as t
@@ -75,10 +77,9 @@ class Subscriptions:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Turn events into notifications, and sample progress, until cancelled."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._progress_loop)
-            await tg.start(self.events.follow, self._on_event)
+        with self.events.listening(self._on_event):
             task_status.started()
+            await self._progress_loop()
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BatchCommitted):
@@ -89,8 +90,6 @@ class Subscriptions:
             self._flags_changed(event)
         elif isinstance(event, WorkspaceRemoved):
             self._workspace_removed(event.root)
-        elif isinstance(event, Lagged):
-            log.warning("subscriptions_missed_events", missed=event.missed)
 
     @property
     def count(self) -> int:

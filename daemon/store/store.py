@@ -13,6 +13,15 @@ commits.
 The connection settings are applied per connection here instead of through
 ``apsw.bestpractice.apply``, which would install a process-wide hook on every
 apsw connection other modules open.
+
+Two costs kept off the commit path (#16, perf/RESULTS.md "#16 edits"): WAL
+checkpoints run beside the writer, not inside its COMMIT
+(store/checkpointer.py; the writer's WAL hook says when one is due), and
+the writer's page cache is `WRITER_CACHE_KIB` (SQLite's default is 2 MB)
+during a write and given back after it (`release_memory`).
+
+Size: one database's connections, locks and writer API belong together;
+the SQL lives in batch.py, linker.py and the query modules.
 """
 
 from __future__ import annotations
@@ -26,6 +35,11 @@ from typing import TYPE_CHECKING, TypeVar
 import apsw
 
 from axd.daemon.store.batch import BatchResult, write_batch
+from axd.daemon.store.checkpointer import (
+    CHECKPOINT_MAX_PAGES,
+    CHECKPOINT_PAGES,
+    Checkpointer,
+)
 from axd.daemon.store.errors import (
     DAMAGE,
     StoreClosedError,
@@ -49,6 +63,12 @@ __all__ += ["StoreCorruptError", "StoreCounts", "StoreDamagedError", "StoreError
 __all__ += ["DAMAGE"]
 
 _BUSY_TIMEOUT_MS = 5_000
+# A 100-file batch in the 100k index read ~30k pages with SQLite's default
+# 2 MB cache, 17-24k with 16 MB and ~11k with 64 MB; but 64 MB kept ~60 MB
+# more resident in the daemon (malloc keeps what `release_memory` frees)
+# for no CPU gain measurable on the shared machine (perf/RESULTS.md "#16
+# edits"). The memory budget (#16 target 2) decides this number.
+WRITER_CACHE_KIB = 16_384
 _T = TypeVar("_T")
 
 
@@ -61,6 +81,7 @@ def _configure(conn: apsw.Connection, *, writer: bool) -> None:
         conn.pragma("journal_mode", "wal")
         conn.pragma("synchronous", "NORMAL")
         conn.pragma("foreign_keys", "ON")
+        conn.pragma("cache_size", -WRITER_CACHE_KIB)
     else:
         conn.pragma("query_only", "ON")  # a reader that writes is a bug
 
@@ -90,6 +111,10 @@ class Store:
         self._pool_lock = threading.Lock()
         self._max_idle = max_idle
         self._generation = _read_generation(writer)
+        self._checkpointer = Checkpointer(path)
+        # Replaces SQLite's automatic checkpoint (module docstring).
+        self._wal_over = False
+        writer.set_wal_hook(self._wal_committed)
         # Told (from any thread) when SQLite reports damage; set by the
         # daemon's recovery, which quarantines the file (store/quarantine.py).
         self.on_damage: Callable[[str], None] | None = None
@@ -206,24 +231,52 @@ class Store:
 
     # -- the writer API -----------------------------------------------------------------
 
+    def _wal_committed(self, conn: apsw.Connection, name: str, pages: int) -> int:
+        """SQLite's WAL hook, after each commit of the writer (in its thread)."""
+        if pages >= CHECKPOINT_MAX_PAGES:
+            self._wal_over = True  # for `catch_up_wal` (not re-entrantly here)
+        elif pages >= CHECKPOINT_PAGES:
+            self._checkpointer.due()
+        return apsw.SQLITE_OK
+
     def _write(self, fn: Callable[[apsw.Connection], _T]) -> _T:
         with self._lock:
             conn = self._w()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(conn)
-            except DAMAGE as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise self._damaged(exc) from exc
-            except BaseException:
-                # SQLite has already rolled back on SQLITE_FULL and some I/O
-                # errors; a second ROLLBACK would hide the real error.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                return self._transaction(conn, fn)
+            finally:
+                conn.release_memory()  # the cache is for one write (module docstring)
+
+    def catch_up_wal(self) -> None:
+        """Checkpoint on the writer if the WAL passed `CHECKPOINT_MAX_PAGES`:
+        writes outran the checkpointer (each new frame keeps the WAL from
+        starting over), so the writer catches up itself, as SQLite would,
+        and the WAL stays bounded. The writer calls it after announcing."""
+        with self._lock:
+            if not self._wal_over:
+                return
+            self._wal_over = False
+            with contextlib.suppress(apsw.BusyError):
+                self._w().wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+
+    def _transaction(
+        self, conn: apsw.Connection, fn: Callable[[apsw.Connection], _T]
+    ) -> _T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except DAMAGE as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise self._damaged(exc) from exc
+        except BaseException:
+            # SQLite has already rolled back on SQLITE_FULL and some I/O
+            # errors; a second ROLLBACK would hide the real error.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     def apply_batch(
         self,
@@ -440,6 +493,7 @@ class Store:
         """Close every connection; idempotent. Readers still in use close on return."""
         with self._lock:
             writer, self._writer = self._writer, None
+            self._checkpointer.close()
             self._drop_idle_readers()
             if writer is not None:
                 with contextlib.suppress(apsw.Error):

@@ -8,6 +8,15 @@ on the store's write connection, in a worker thread, one at a time (its
 `CapacityLimiter(1)` is the write slot). `Store`'s write methods are the
 bodies it runs; nothing else in the daemon calls them.
 
+It also decides when a committed generation may be shown to clients
+(`announced`): SQLite makes a commit visible to readers at COMMIT, but a
+query reply from it must not leave before the commit's `index.changed`
+(#16). So each write ends, still in the writer thread and holding the slot,
+with one hop onto the event loop that runs the commit's announcement
+(`apply_batch`'s `on_commit`) and then raises `announced` to the new
+generation, in one step; rpc/handlers/reads.py holds a reply from a newer
+generation until then (`wait_announced`).
+
 It also keeps the record of changes since the last snapshot
 (`incremental.Chain`): batches, linking and generation bumps are recorded
 by the session on its connection; restores, migrations and rollbacks end
@@ -17,11 +26,15 @@ the record, so the snapshot after them is full.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+import anyio.from_thread
+import structlog
 
 from axd.daemon.store import generations, incremental, maintenance, meta
+from axd.daemon.store.errors import StoreClosedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -32,6 +45,7 @@ if TYPE_CHECKING:
     from axd.daemon.store.store import BatchResult, Store
     from axd.protocol.snapshots import DbStatus, Migration
 
+log = structlog.get_logger()
 _T = TypeVar("_T")
 
 
@@ -45,6 +59,55 @@ class Writer:
         # Kept ahead of every generation committed, beside the database: what
         # replaces a lost index starts above it (`generations`).
         self._floor = generations.Floor(store.path.parent)
+        # The newest generation clients may see (module docstring); only
+        # changed on the event loop. Infinite once closed: nothing to hold.
+        self._announced: float = store.generation
+        self._announced_changed = anyio.Event()
+
+    @property
+    def announced(self) -> float:
+        """The newest generation whose announcement has been made."""
+        return self._announced
+
+    async def wait_announced(self, generation: int) -> None:
+        """Until `generation` has been announced (at once if it has)."""
+        while self._announced < generation:
+            await self._announced_changed.wait()
+
+    def _announce(
+        self, generation: float, hook: Callable[[], None] | None = None
+    ) -> None:
+        """On the loop: run the commit's announcement, then release its
+        generation to replies. The hook's failure must not hold replies."""
+        try:
+            if hook is not None:
+                hook()
+        finally:
+            if generation > self._announced:
+                self._announced = generation
+                changed = self._announced_changed
+                self._announced_changed = anyio.Event()
+                changed.set()
+
+    def _announce_from_thread(self, hook: Callable[[], None] | None = None) -> None:
+        """In the writer thread after a write: `_announce` on the loop."""
+        generation = self.store.generation
+        if hook is None and generation <= self._announced:
+            return
+        try:
+            anyio.from_thread.run_sync(self._announce, generation, hook)
+        except Exception:  # the loop is going away: nobody left to order for
+            log.exception("generation_announce_failed", path=str(self.store.path))
+
+    def _catch_up_wal(self) -> None:
+        """`Store.catch_up_wal` after a write and its announcement; its
+        failure is not the write's (the next write meets real damage)."""
+        try:
+            self.store.catch_up_wal()
+        except StoreClosedError:
+            pass
+        except Exception:
+            log.exception("wal_catch_up_failed", path=str(self.store.path))
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         def run() -> _T:
@@ -54,6 +117,10 @@ class Writer:
             finally:  # ... but a restore may jump ahead: covered before the next
                 with contextlib.suppress(OSError):
                     self._floor.cover(self.store.generation)
+                # Any write that moved the generation without announcing it
+                # (a bump, the linking, a restore) releases it here.
+                self._announce_from_thread()
+                self._catch_up_wal()
 
         return await anyio.to_thread.run_sync(run, limiter=self._slot)
 
@@ -117,17 +184,16 @@ class Writer:
         """One batch in one transaction (`Store.apply_batch`), recorded for
         the next incremental snapshot.
 
-        `on_commit` runs in the writer thread as soon as the transaction has
-        committed, still holding the write slot: what it announces goes out in
-        commit (generation) order and before the event loop gets the result
-        back, which can take tens of ms on a busy loop while queries already
-        see the commit (#16).
+        `on_commit` runs on the event loop as soon as the transaction has
+        committed, while the writer thread waits holding the write slot: what
+        it announces goes out in commit (generation) order, and in the same
+        loop step that releases the generation to query replies (`announced`).
         """
 
         def apply() -> BatchResult:
             result = self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
-            if on_commit is not None:
-                on_commit(result)
+            hook = None if on_commit is None else (lambda: on_commit(result))
+            self._announce_from_thread(hook)
             return result
 
         return await self._recorded(apply)
@@ -180,4 +246,7 @@ class Writer:
             finally:
                 self.store.close()
 
-        await self._run(close)
+        try:
+            await self._run(close)
+        finally:  # a closed store answers nothing newer: hold no reply
+            self._announce(math.inf)

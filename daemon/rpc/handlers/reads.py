@@ -4,6 +4,13 @@ Roots and paths in params are resolved here (any path inside a workspace
 finds it; paths become workspace-relative), `require_ready` and
 `min_generation` are honoured, and SQLite reads run in worker threads behind
 one limiter, so a query never blocks the event loop or waits for indexing.
+
+A read that saw a generation the writer has not announced yet (its COMMIT
+is visible, its `index.changed` is a loop step away) waits for that step
+before it answers (`Writer.wait_announced`): a client never gets a reply
+from a generation before that generation's notification (#16). The wait is
+one loop step, rarely a few ms; a guard of `ANNOUNCE_WAIT_S` keeps a stuck
+announcement from holding replies.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import apsw
+import structlog
 
 from axd.daemon.index.languages import canonical_language
 from axd.daemon.records import SYMBOL_KINDS
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from axd.daemon.workspaces import Workspace, WorkspaceManager
     from axd.protocol import types as t
 
+log = structlog.get_logger()
 T = TypeVar("T")
 
 # Reads run in threads; SQLite releases the GIL while it works, and WAL lets
@@ -40,6 +49,9 @@ READ_THREADS = 8
 # How long a request that met a workspace being replaced waits for the new
 # one (a reopen from a snapshot of a 100k-file index takes ~30 s).
 REPLACE_WAIT_S = 120.0
+# Hang guard for a reply waiting for its generation's announcement (one loop
+# step in practice).
+ANNOUNCE_WAIT_S = 5.0
 
 
 class Reads:
@@ -83,10 +95,14 @@ class Reads:
 
     async def store(self, ws: Workspace, fn: Callable[[Store], T]) -> T:
         """Run a store method in a reader thread."""
-        return await self._following(
-            ws,
-            lambda w: anyio.to_thread.run_sync(fn, w.store, limiter=self._readers),
-        )
+
+        async def run(on: Workspace) -> T:
+            found = await anyio.to_thread.run_sync(fn, on.store, limiter=self._readers)
+            # The method's snapshot is not at hand: the newest commit bounds it.
+            await _announced(on, on.store.generation)
+            return found
+
+        return await self._following(ws, run)
 
     async def _following(
         self, ws: Workspace, run: Callable[[Workspace], Awaitable[T]]
@@ -129,6 +145,11 @@ class Reads:
                 raise
             return StoreCounts()
 
+    async def announced(self, ws: Workspace, generation: int) -> None:
+        """Until `generation` of `ws` has been announced: for a reply that
+        reports a generation it did not read from a snapshot."""
+        await _announced(ws, generation)
+
     async def thread(self, fn: Callable[[], T]) -> T:
         """Run blocking work (file system, store) in a reader thread."""
         return await anyio.to_thread.run_sync(fn, limiter=self._readers)
@@ -138,13 +159,27 @@ class Reads:
     ) -> tuple[T, int]:
         """Run a query on one snapshot; its result and that snapshot's generation."""
 
-        def run(on: Workspace) -> tuple[T, int]:
+        def read(on: Workspace) -> tuple[T, int]:
             with on.store.reader() as conn:
                 return fn(conn), read_generation(conn)
 
-        return await self._following(
-            ws, lambda w: anyio.to_thread.run_sync(run, w, limiter=self._readers)
-        )
+        async def run(on: Workspace) -> tuple[T, int]:
+            found = await anyio.to_thread.run_sync(read, on, limiter=self._readers)
+            await _announced(on, found[1])
+            return found
+
+        return await self._following(ws, run)
+
+
+async def _announced(ws: Workspace, generation: int) -> None:
+    """Until `generation` of `ws` has been announced (module docstring)."""
+    writer = ws.writer
+    if writer.announced >= generation:
+        return
+    with anyio.move_on_after(ANNOUNCE_WAIT_S):
+        await writer.wait_announced(generation)
+    if writer.announced < generation:
+        log.warning("reply_not_announced", root=ws.root, generation=generation)
 
 
 def relative(

@@ -54,6 +54,8 @@ class _Workspaces:
             ws = self.manager.workspaces[root]
             counts = await self.reads.counts(ws)
             ws = self.manager.workspaces.get(root, ws)  # reopened meanwhile (#11)
+            generation = ws.generation
+            await self.reads.announced(ws, generation)
             entries.append(
                 t.WorkspaceEntry(
                     root=ws.root,
@@ -62,7 +64,7 @@ class _Workspaces:
                     files=counts.files_indexed,
                     chunks=counts.chunks,
                     symbols=counts.symbols,
-                    generation=ws.generation,
+                    generation=generation,
                     last_indexed_at=ws.last_indexed_at,
                 )
             )
@@ -81,7 +83,7 @@ class _Workspaces:
             if n and reason in SKIP_REASONS
         }
         indexer = ws.indexer
-        return t.IndexStatus(
+        status = t.IndexStatus(
             root=ws.root,
             state=ws.state,  # type: ignore[arg-type]
             generation=ws.generation,
@@ -96,6 +98,8 @@ class _Workspaces:
             or ws.degraded,  # index safety (#11): why it is degraded
             last_batch_ms=indexer.progress.last_batch_ms,
         )
+        await self.reads.announced(ws, status.generation)  # after its index.changed
+        return status
 
     async def index_wait(
         self, p: t.IndexWaitParams, ctx: RequestContext
@@ -128,7 +132,9 @@ class _Workspaces:
     ) -> t.FileExplanation:
         ws = self.manager.find(p.root)
         path = relative(ws, p.path, must_exist=True)
-        return await self.reads.thread(lambda: _explain(ws, path))
+        found = await self.reads.thread(lambda: _explain(ws, path))
+        await self.reads.announced(ws, ws.generation)  # what it read is no newer
+        return found
 
 
 def _explain(ws: Workspace, path: str) -> t.FileExplanation:
