@@ -198,23 +198,51 @@ class _SourceBuffer:
 
 _SOURCE = _SourceBuffer()
 
+# What the read callback hands a query predicate's text lookup per call:
+# predicates test short nodes (names), and a lookup copies all it is given.
+_TEXT_STEP = 256
+
+
+class _Reader:
+    """The read callback of a parse, and afterwards the tree's source.
+
+    A tree parsed from a callback keeps the callback as its source, and
+    query predicates (#eq?, #match?) read node text through it. While
+    parsing, it returns views of the shared buffer (py-tree-sitter 0.26
+    keeps whatever the parser reads, see `_SourceBuffer`); afterwards, short
+    `bytes` slices of the file, which a text lookup does release (it cannot
+    read a memoryview). So one parse serves both, with the deadline's
+    progress callback, where a second parse from bytes used to give the
+    predicates a tree that owns its source.
+    """
+
+    __slots__ = ("parsing", "size", "source", "whole")
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self.size = len(source)
+        self.whole = _SOURCE.load(source)
+        self.parsing = True
+
+    def __call__(self, offset: int, _point: object) -> memoryview | bytes:
+        if not self.parsing:
+            return self.source[offset : offset + _TEXT_STEP]
+        if offset == 0:
+            return self.whole
+        return self.whole[offset:] if offset < self.size else b""
+
 
 def _parse(compiled: _Compiled, source: bytes, timeout_ms: int) -> Node:
     """Parse with a deadline; tree-sitter checks it between steps."""
     deadline = time.monotonic() + timeout_ms / 1000
-    whole = _SOURCE.load(source)
-    size = len(source)
-
-    def read(offset: int, _point: object) -> memoryview | bytes:
-        if offset == 0:
-            return whole
-        return whole[offset:] if offset < size else b""
+    reader = _Reader(source)
 
     def cancel(_offset: int, _has_error: bool) -> bool:
         return time.monotonic() > deadline
 
     try:
-        tree = compiled.parser.parse(read, progress_callback=cancel)
+        # Only the callback form of parse() takes a progress callback.
+        tree = compiled.parser.parse(reader, progress_callback=cancel)
     except ValueError as exc:
         # A cancelled parse keeps its state for resumption: drop it, or the
         # next file would continue this one.
@@ -222,11 +250,9 @@ def _parse(compiled: _Compiled, source: bytes, timeout_ms: int) -> Node:
         if time.monotonic() > deadline:
             raise ParseTimeoutError(f"parse exceeded {timeout_ms} ms") from exc
         raise
-    # Only the callback form of parse() takes a progress callback, and its
-    # tree holds no source, which query predicates (#eq?, #match?) read; a
-    # re-parse with the finished tree as old tree reuses all of it (~5% of
-    # the parse) and yields a tree that owns `source`.
-    return compiled.parser.parse(source, tree).root_node
+    finally:
+        reader.parsing = False
+    return tree.root_node
 
 
 def _count_errors(root: Node) -> int:
