@@ -59,7 +59,6 @@ _METHOD_CONTAINERS = _CONTAINER_KINDS | {_SCOPE}
 _SIGNATURE_CHARS = 200
 _SIGNATURE_SCAN_BYTES = 1_000
 _DOCSTRING_CHARS = 4_000
-_WHITESPACE = re.compile(r"\s+")
 # Comment markers of the languages we know, stripped from doc comments.
 _COMMENT_OPEN = re.compile(r"^\s*(?:/\*\*?|\(\*\*?|\{-\|?|<!--|--\[\[)")
 _COMMENT_CLOSE = re.compile(r"(?:\*/|\*\)|-\}|-->|\]\])\s*$")
@@ -88,6 +87,8 @@ class _Open:
     kind: str
     symbol: int | None  # index into the symbols; None for scopes
     depth: int
+    # The innermost symbol this entry is or is inside of (a parent's index).
+    nearest: int | None
     # The symbol most recently placed directly inside this one, so a clause
     # right after it can be merged into it (LanguageSpec.merge_clauses).
     last_child: int | None = None
@@ -195,7 +196,9 @@ def _signature(source: bytes, node: Node, outer: Node, name: Node) -> str:
         end = source.find(b"\n", name.end_byte)
         end = outer.end_byte if end < 0 else min(end, outer.end_byte)
     end = max(min(end, start + _SIGNATURE_SCAN_BYTES), name.end_byte)
-    text = _WHITESPACE.sub(" ", source[start:end].decode("utf-8", "replace")).strip()
+    # Whitespace runs to one space, ends trimmed: str.split's whitespace is
+    # exactly the regex `\s` of str patterns, and cheaper than re.sub.
+    text = " ".join(source[start:end].decode("utf-8", "replace").split())
     return text.rstrip(" {:").strip()[:_SIGNATURE_CHARS] or node_text(source, name)
 
 
@@ -243,7 +246,7 @@ def nest_symbols(
     # The definitions and scopes the walk is inside of, innermost last; the
     # file itself stands for the top level, so top-level clauses merge too.
     stack: list[_Open] = []
-    top_level = _Open(-1, len(source), "", "", None, 0)
+    top_level = _Open(-1, len(source), "", "", None, 0, None)
     unit_of: dict[int, int] = {}  # symbol index -> index into `units`
     max_depth = spec.max_symbol_depth
     merge = spec.merge_clauses
@@ -269,7 +272,9 @@ def nest_symbols(
             qualified = f"{prefix}.{name}" if prefix else name
             # A scope between two clauses means they are not consecutive.
             container.last_child = None
-            stack.append(_Open(start, end, qualified, _SCOPE, None, depth))
+            stack.append(
+                _Open(start, end, qualified, _SCOPE, None, depth, container.nearest)
+            )
             continue
         definition, outer, _end = entries[index]
         # JavaScript's private `#name` is stored bare: a lookup of `name`
@@ -317,10 +322,7 @@ def nest_symbols(
         elif not too_deep and len(symbols) >= spec.max_symbols:
             dropped[0] += 1
         elif not too_deep:
-            parent = next(
-                (entry.symbol for entry in reversed(stack) if entry.symbol is not None),
-                None,
-            )
+            parent = container.nearest
             first, comments = _leading(source, outer, spec)
             if definition.docstring is not None:
                 docstring = _string_docstring(source, definition.docstring)
@@ -354,7 +356,10 @@ def nest_symbols(
                     Unit(first.start_byte, end, kind, qualified, outer.start_byte)
                 )
         container.last_child = symbol_index
-        stack.append(_Open(start, end, qualified, kind, symbol_index, depth + 1))
+        nearest = container.nearest if symbol_index is None else symbol_index
+        stack.append(
+            _Open(start, end, qualified, kind, symbol_index, depth + 1, nearest)
+        )
     return symbols, units, dropped[0]
 
 

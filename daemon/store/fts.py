@@ -38,6 +38,11 @@ CHUNK_ONLY_KINDS: frozenset[str] = frozenset({"block"})
 _WORD = re.compile(r"[^\W_]+")
 # Identifier-like tokens of source text, split further by split_identifier.
 _IDENTIFIER = re.compile(r"\w+")
+# The same tokens of ASCII text, found faster: every byte that is not a word
+# character (``[A-Za-z0-9_]``) becomes a space, and bytes.split() cuts there.
+_NOT_WORD_TO_SPACE = bytes(
+    byte if chr(byte).isalnum() or byte == 0x5F else 0x20 for byte in range(128)
+) + b" " * 128
 _GLOB_CHARS = frozenset("*?[")
 # Where identifiers are split into words (see `_term_expr`).
 _IDENTIFIER_COLUMNS = "{terms names} : "
@@ -97,6 +102,11 @@ def _token_terms(token: str) -> str:
     return " ".join(parts) if len(parts) > 1 else ""
 
 
+@lru_cache(maxsize=262144)
+def _ascii_token_terms(token: bytes) -> str:
+    return _token_terms(token.decode("ascii"))
+
+
 def compound_terms(text: str) -> str:
     """The split words of every identifier in `text` that has more than one.
 
@@ -104,6 +114,11 @@ def compound_terms(text: str) -> str:
     would only double their weight. Cached per token: source text repeats its
     identifiers, and this runs for every chunk the writer inserts.
     """
+    if text.isascii():
+        # Most chunks: a C translate-and-split finds the tokens of `\w+` in
+        # a quarter of the regex's time (#16, worker CPU).
+        tokens = text.encode("ascii").translate(_NOT_WORD_TO_SPACE).split()
+        return " ".join(filter(None, map(_ascii_token_terms, tokens)))
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
