@@ -32,7 +32,7 @@ import msgspec
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import REPO, list_files, parse_tree  # noqa: E402
+from bench_extract import REPO, list_files, parse_tree
 
 
 def dump(root: str, every: int, out: str) -> None:

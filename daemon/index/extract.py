@@ -41,6 +41,7 @@ clause rules, stored name spellings) is described in
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,7 @@ class _Compiled:
     # Capture name -> its role; captures read only through another one
     # (@name, @receiver...) and helpers are absent.
     roles: dict[str, int]
+    body_field: int | None  # the grammar's field id of ``body``, if it has one
 
 
 def _roles(query: Query | None) -> dict[str, int]:
@@ -171,7 +173,11 @@ def _compiled(language: str) -> _Compiled:
     # A registered language whose query file is not written yet is still
     # chunked; it just has no symbols, references or imports.
     query = check_query(language, path.read_text("utf-8")) if path.exists() else None
-    return _Compiled(spec, parser, query, _roles(query))
+    body_field = parser.language.field_id_for_name("body") if parser.language else None
+    return _Compiled(spec, parser, query, _roles(query), body_field)
+
+
+_third = operator.itemgetter(2)
 
 
 def _start_byte(node: Node) -> int:
@@ -412,6 +418,9 @@ def extract(
     # makes it a call (Elixir `def f(x)`, Julia `f(x) = 1`): a definition's
     # own name is not a use of it.
     # No context line: the store reads it back from the chunks when asked.
+    # In file order: by start byte, which orders as (line, column) does and
+    # is unique (one reference per start), so no record needs a sort key.
+    found_references.sort(key=_third)
     references: list[ReferenceRecord] = []
     for kind, node, start in found_references:
         end = node.end_byte
@@ -426,8 +435,9 @@ def extract(
                 Span(head.row + 1, head.column, tail.row + 1, tail.column),
             )
         )
-    symbols, units, dropped_symbols = nest_symbols(source, spec, definitions, scopes)
-    references.sort(key=lambda r: (r.span.start_line, r.span.start_col))
+    symbols, units, dropped_symbols = nest_symbols(
+        source, spec, definitions, scopes, compiled.body_field
+    )
     imports.sort(key=lambda i: (i.span.start_line, i.span.start_col))
     chunks = chunk_file(
         source,

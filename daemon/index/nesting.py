@@ -185,11 +185,13 @@ def _comment_docstring(source: bytes, comments: list[Node]) -> str | None:
     return inspect.cleandoc("\n".join(lines))[:_DOCSTRING_CHARS] or None
 
 
-def _signature(source: bytes, node: Node, outer: Node, name: Node) -> str:
+def _signature(
+    source: bytes, node: Node, outer: Node, name: Node, body_field: int | None
+) -> str:
     """The header from the name's line up to the body, whitespace collapsed."""
     line_start = source.rfind(b"\n", 0, name.start_byte) + 1
     start = max(line_start, outer.start_byte)
-    body = node.child_by_field_name("body")
+    body = None if body_field is None else node.child_by_field_id(body_field)
     if body is not None and body.start_byte >= name.end_byte:
         end = body.start_byte
     else:
@@ -207,8 +209,12 @@ def nest_symbols(
     spec: LanguageSpec,
     definitions: list[Definition],
     scopes: list[tuple[int, int, str]],
+    body_field: int | None,
 ) -> tuple[list[SymbolRecord], list[Unit], int]:
     """Nest definitions and scopes by range; name, kind and parent each one.
+
+    `body_field` is the grammar's id of the field ``body`` (None: it has
+    none), where a signature ends.
 
     Also returns the chunker's units (the definitions it keeps whole) and how
     many definitions `spec.max_symbols` left out.
@@ -344,7 +350,7 @@ def nest_symbols(
                     ),
                     selection=node_span(definition.name),
                     signature=_signature(
-                        source, definition.node, outer, definition.name
+                        source, definition.node, outer, definition.name, body_field
                     ),
                     docstring=docstring,
                     parent=parent,

@@ -40,9 +40,10 @@ _WORD = re.compile(r"[^\W_]+")
 _IDENTIFIER = re.compile(r"\w+")
 # The same tokens of ASCII text, found faster: every byte that is not a word
 # character (``[A-Za-z0-9_]``) becomes a space, and bytes.split() cuts there.
-_NOT_WORD_TO_SPACE = bytes(
-    byte if chr(byte).isalnum() or byte == 0x5F else 0x20 for byte in range(128)
-) + b" " * 128
+_NOT_WORD_TO_SPACE = (
+    bytes(byte if chr(byte).isalnum() or byte == 0x5F else 0x20 for byte in range(128))
+    + b" " * 128
+)
 _GLOB_CHARS = frozenset("*?[")
 # Where identifiers are split into words (see `_term_expr`).
 _IDENTIFIER_COLUMNS = "{terms names} : "
@@ -124,13 +125,14 @@ def compound_terms(text: str) -> str:
 
 def name_terms(names: Iterable[str]) -> str:
     """Symbol names whole and split, for the ``names`` column."""
-    out: list[str] = []
-    for name in names:
-        out.append(name)
-        parts = split_identifier(name)
-        if len(parts) > 1:
-            out.extend(parts)
-    return " ".join(out)
+    return " ".join(map(_name_terms, names))
+
+
+@lru_cache(maxsize=65536)
+def _name_terms(name: str) -> str:
+    # Cached: a file's names (and a tree's) repeat.
+    parts = split_identifier(name)
+    return " ".join([name, *parts]) if len(parts) > 1 else name
 
 
 def words(text: str) -> list[str]:
