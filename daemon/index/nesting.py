@@ -136,6 +136,8 @@ def _outer(
 
 def _leading(source: bytes, node: Node, spec: LanguageSpec) -> tuple[Node, list[Node]]:
     """The first node attached above `node` and the comment nodes among them."""
+    if not spec.attach_comments and not spec.attached_types:
+        return node, []  # nothing can attach: no need for `prev_sibling`
     first = node
     comments: list[Node] = []
     sibling = node.prev_sibling
@@ -220,28 +222,34 @@ def nest_symbols(
     many definitions `spec.max_symbols` left out.
     """
     # One definition per name node: widest wins, then the earlier pattern.
-    # Values: (definition, node grown to its wrappers, end byte).
-    best: dict[tuple[int, int], tuple[Definition, Node, int]] = {}
+    # Values: (definition, node grown to its wrappers, end byte, start byte).
+    best: dict[tuple[int, int], tuple[Definition, Node, int, int]] = {}
     wrapper_counts: dict[int, Counter[str]] = {}
+    wrappers = spec.wrapper_types
     for definition in definitions:
-        outer = _outer(definition.node, spec.wrapper_types, wrapper_counts)
-        end = max(outer.end_byte, definition.end.end_byte)
-        key = (definition.name.start_byte, definition.name.end_byte)
+        node = definition.node
+        outer = _outer(node, wrappers, wrapper_counts)
+        outer_start = outer.start_byte
+        end = outer.end_byte
+        if definition.end is not node:  # else inside `outer`, which holds `node`
+            end = max(end, definition.end.end_byte)
+        name_node = definition.name
+        key = (name_node.start_byte, name_node.end_byte)
         held = best.get(key)
         if held is not None:
-            held_size = held[2] - held[1].start_byte
-            size = end - outer.start_byte
+            held_size = held[2] - held[3]
+            size = end - outer_start
             if size < held_size or (
                 size == held_size and definition.pattern >= held[0].pattern
             ):
                 continue
-        best[key] = (definition, outer, end)
+        best[key] = (definition, outer, end, outer_start)
 
     # (start, -end, tiebreak, index into `entries`); scopes have negative index.
     order: list[tuple[int, int, int, int]] = []
     entries = list(best.values())
-    for index, (_definition, outer, end) in enumerate(entries):
-        order.append((outer.start_byte, -end, 1, index))
+    for index, (_definition, _outer_node, end, outer_start) in enumerate(entries):
+        order.append((outer_start, -end, 1, index))
     for index, (start, end, _name) in enumerate(scopes):
         order.append((start, -end, 0, -1 - index))
     order.sort()
@@ -282,7 +290,7 @@ def nest_symbols(
                 _Open(start, end, qualified, _SCOPE, None, depth, container.nearest)
             )
             continue
-        definition, outer, _end = entries[index]
+        definition, outer, _end, outer_start = entries[index]
         # JavaScript's private `#name` is stored bare: a lookup of `name`
         # must find it (the `#` is syntax, like `$` before PHP variables).
         name = unquote(node_text(source, definition.name)).removeprefix("#")
@@ -335,7 +343,12 @@ def nest_symbols(
             else:
                 docstring = _comment_docstring(source, comments) if comments else None
             start_point = first.start_point
-            end_point = _end_point(outer, definition.end)
+            if definition.end is definition.node:
+                end_point = outer.end_point  # `outer` holds `node`
+            else:
+                end_point = _end_point(outer, definition.end)
+            name_start = definition.name.start_point
+            name_end = definition.name.end_point
             symbol_index = len(symbols)
             symbols.append(
                 SymbolRecord(
@@ -348,7 +361,12 @@ def nest_symbols(
                         end_point.row + 1,
                         end_point.column,
                     ),
-                    selection=node_span(definition.name),
+                    selection=Span(
+                        name_start.row + 1,
+                        name_start.column,
+                        name_end.row + 1,
+                        name_end.column,
+                    ),
                     signature=_signature(
                         source, definition.node, outer, definition.name, body_field
                     ),
@@ -358,9 +376,7 @@ def nest_symbols(
             )
             if kind not in _MEMBER_KINDS:
                 unit_of[symbol_index] = len(units)
-                units.append(
-                    Unit(first.start_byte, end, kind, qualified, outer.start_byte)
-                )
+                units.append(Unit(first.start_byte, end, kind, qualified, outer_start))
         container.last_child = symbol_index
         nearest = container.nearest if symbol_index is None else symbol_index
         stack.append(
