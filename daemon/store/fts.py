@@ -103,9 +103,10 @@ def _token_terms(token: str) -> str:
     return " ".join(parts) if len(parts) > 1 else ""
 
 
-@lru_cache(maxsize=262144)
-def _ascii_token_terms(token: bytes) -> str:
-    return _token_terms(token.decode("ascii"))
+# compound_terms' per-token answers for ASCII text: a plain dict read through
+# map(dict.get) costs half of an lru_cache call per token; emptied when full.
+_ASCII_TERMS: dict[bytes, str] = {}
+_ASCII_TERMS_MAX = 262_144
 
 
 def compound_terms(text: str) -> str:
@@ -119,7 +120,16 @@ def compound_terms(text: str) -> str:
         # Most chunks: a C translate-and-split finds the tokens of `\w+` in
         # a quarter of the regex's time (#16, worker CPU).
         tokens = text.encode("ascii").translate(_NOT_WORD_TO_SPACE).split()
-        return " ".join(filter(None, map(_ascii_token_terms, tokens)))
+        terms = list(map(_ASCII_TERMS.get, tokens))
+        if None in terms:
+            if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
+                _ASCII_TERMS.clear()
+            for index, term in enumerate(terms):
+                if term is None:
+                    token = tokens[index]
+                    term = _token_terms(token.decode("ascii"))
+                    _ASCII_TERMS[token] = terms[index] = term
+        return " ".join(filter(None, terms))
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
