@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -59,6 +58,7 @@ from axd.daemon.index.nesting import (
     node_text,
     unquote,
 )
+from axd.daemon.index.parsing import ParseTimeoutError, parse
 from axd.daemon.records import (
     SYMBOL_KINDS,
     Extraction,
@@ -93,10 +93,6 @@ _MAX_IMPORTS = 5_000
 
 class UnknownLanguageError(ValueError):
     """The language is neither a registry name nor an alias."""
-
-
-class ParseTimeoutError(Exception):
-    """Parsing took longer than the time limit."""
 
 
 class QueryFileError(ValueError):
@@ -203,89 +199,6 @@ def _module_text(source: bytes, nodes: list[Node]) -> str:
     return unquote(text)
 
 
-class _SourceBuffer:
-    """One reusable buffer per process for the read callback's source.
-
-    py-tree-sitter 0.26 never releases what a read callback returns, so
-    handing it slices of each file's bytes keeps every file a worker ever
-    parsed alive (workers grew to 600+ MB on 100k files). Copying into one
-    long-lived buffer leaks only a small memoryview per read.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray(1 << 20)
-        self._view = memoryview(self._buffer)
-
-    def load(self, source: bytes) -> memoryview:
-        """A view of `source`'s bytes in the shared buffer."""
-        size = len(source)
-        if size > len(self._buffer):
-            # Never resized in place (views of it may be alive): replaced.
-            self._buffer = bytearray(max(size, 2 * len(self._buffer)))
-            self._view = memoryview(self._buffer)
-        self._buffer[:size] = source
-        return self._view[:size]
-
-
-_SOURCE = _SourceBuffer()
-
-# What the read callback hands a query predicate's text lookup per call:
-# predicates test short nodes (names), and a lookup copies all it is given.
-_TEXT_STEP = 256
-
-
-class _Reader:
-    """The read callback of a parse, and afterwards the tree's source.
-
-    A tree parsed from a callback keeps the callback as its source, and
-    query predicates (#eq?, #match?) read node text through it. While
-    parsing, it returns views of the shared buffer (py-tree-sitter 0.26
-    keeps whatever the parser reads, see `_SourceBuffer`); afterwards, short
-    `bytes` slices of the file, which a text lookup does release (it cannot
-    read a memoryview). So one parse serves both, with the deadline's
-    progress callback, where a second parse from bytes used to give the
-    predicates a tree that owns its source.
-    """
-
-    __slots__ = ("parsing", "size", "source", "whole")
-
-    def __init__(self, source: bytes) -> None:
-        self.source = source
-        self.size = len(source)
-        self.whole = _SOURCE.load(source)
-        self.parsing = True
-
-    def __call__(self, offset: int, _point: object) -> memoryview | bytes:
-        if not self.parsing:
-            return self.source[offset : offset + _TEXT_STEP]
-        if offset == 0:
-            return self.whole
-        return self.whole[offset:] if offset < self.size else b""
-
-
-def _parse(compiled: _Compiled, source: bytes, timeout_ms: int) -> Node:
-    """Parse with a deadline; tree-sitter checks it between steps."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    reader = _Reader(source)
-
-    def cancel(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
-
-    try:
-        # Only the callback form of parse() takes a progress callback.
-        tree = compiled.parser.parse(reader, progress_callback=cancel)
-    except ValueError as exc:
-        # A cancelled parse keeps its state for resumption: drop it, or the
-        # next file would continue this one.
-        compiled.parser.reset()
-        if time.monotonic() > deadline:
-            raise ParseTimeoutError(f"parse exceeded {timeout_ms} ms") from exc
-        raise
-    finally:
-        reader.parsing = False
-    return tree.root_node
-
-
 def _count_errors(root: Node) -> int:
     """ERROR and MISSING nodes, visiting only subtrees that contain one."""
     if not root.has_error:
@@ -335,7 +248,7 @@ def extract(
             chunks=[], symbols=[], references=[], imports=[], parse_errors=0
         )
     spec = compiled.spec
-    root = _parse(compiled, source, timeout_ms)
+    root = parse(compiled.parser, source, timeout_ms)
 
     definitions: list[Definition] = []
     scopes: list[tuple[int, int, str]] = []
