@@ -104,9 +104,10 @@ def _token_terms(token: str) -> str:
 
 
 # compound_terms' per-token answers for ASCII text: a plain dict read through
-# map(dict.get) costs half of an lru_cache call per token; emptied when full.
+# map(dict.get) costs half of an lru_cache call per token; emptied when full,
+# so a worker holds at most ~10 MB of it.
 _ASCII_TERMS: dict[bytes, str] = {}
-_ASCII_TERMS_MAX = 262_144
+_ASCII_TERMS_MAX = 65_536
 
 
 def compound_terms(text: str) -> str:
@@ -127,7 +128,8 @@ def compound_terms(text: str) -> str:
             for index, term in enumerate(terms):
                 if term is None:
                     token = tokens[index]
-                    term = _token_terms(token.decode("ascii"))
+                    parts = split_identifier(token.decode("ascii"))
+                    term = " ".join(parts) if len(parts) > 1 else ""
                     _ASCII_TERMS[token] = terms[index] = term
         return " ".join(filter(None, terms))
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
