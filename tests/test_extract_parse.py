@@ -1,5 +1,5 @@
-"""One parse per file: query predicates read node text through the parse's
-read callback (`daemon/index/parsing.py`), long nodes included."""
+"""Query predicates see the file's text after the deadline parse
+(`daemon/index/parsing.py`), long nodes and reused buffers included."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from axd.daemon.index.extract import extract
 def test_predicates_see_the_text_of_long_nodes() -> None:
     # python.scm: an ALL_CAPS name is a constant (#match?), any other a
     # variable (#not-match?); with predicates ignored both patterns match.
-    long_name = "LIMIT_" + "X" * 600  # longer than one text lookup step
+    long_name = "LIMIT_" + "X" * 600
     source = f"{long_name} = 1\nlower = 2\nMIXED_case = 3\n".encode()
     kinds = {s.name: s.kind for s in extract(source, "python").symbols}
     assert kinds == {
