@@ -14,14 +14,16 @@ same rows.
 from __future__ import annotations
 
 import bisect
+from functools import lru_cache
 
 from axd.daemon.records import Derived, Extraction
 from axd.daemon.store.chunktext import pack
 from axd.daemon.store.fts import compound_terms, name_terms, split_identifier
 
 
+@lru_cache(maxsize=65536)
 def initials(name: str) -> str:
-    """First letter of each word of an identifier."""
+    """First letter of each word of an identifier (cached: names repeat)."""
     return "".join(part[0] for part in split_identifier(name))
 
 

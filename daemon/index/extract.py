@@ -41,7 +41,7 @@ clause rules, stored name spellings) is described in
 from __future__ import annotations
 
 import functools
-import time
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -58,6 +58,7 @@ from axd.daemon.index.nesting import (
     node_text,
     unquote,
 )
+from axd.daemon.index.parsing import ParseTimeoutError, parse
 from axd.daemon.records import (
     SYMBOL_KINDS,
     Extraction,
@@ -94,12 +95,15 @@ class UnknownLanguageError(ValueError):
     """The language is neither a registry name nor an alias."""
 
 
-class ParseTimeoutError(Exception):
-    """Parsing took longer than the time limit."""
-
-
 class QueryFileError(ValueError):
     """A query file does not compile or uses a capture outside the convention."""
+
+
+# What a capture does in `extract`.
+_REFERENCE = 0
+_DEFINE = 1
+_SCOPE = 2
+_IMPORT = 3
 
 
 @dataclass(slots=True)
@@ -107,6 +111,25 @@ class _Compiled:
     spec: LanguageSpec
     parser: Parser
     query: Query | None
+    # Capture name -> its role; captures read only through another one
+    # (@name, @receiver...) and helpers are absent.
+    roles: dict[str, int]
+    body_field: int | None  # the grammar's field id of ``body``, if it has one
+
+
+def _roles(query: Query | None) -> dict[str, int]:
+    roles: dict[str, int] = {}
+    for index in range(query.capture_count if query is not None else 0):
+        capture = query.capture_name(index)  # type: ignore[union-attr]
+        if capture.startswith("definition."):
+            roles[capture] = _DEFINE
+        elif capture == "scope":
+            roles[capture] = _SCOPE
+        elif capture == "import.module":
+            roles[capture] = _IMPORT
+        elif capture in _REFERENCE_KINDS:
+            roles[capture] = _REFERENCE
+    return roles
 
 
 def check_query(language: str, text: str) -> Query:
@@ -146,7 +169,11 @@ def _compiled(language: str) -> _Compiled:
     # A registered language whose query file is not written yet is still
     # chunked; it just has no symbols, references or imports.
     query = check_query(language, path.read_text("utf-8")) if path.exists() else None
-    return _Compiled(spec, parser, query)
+    body_field = parser.language.field_id_for_name("body") if parser.language else None
+    return _Compiled(spec, parser, query, _roles(query), body_field)
+
+
+_third = operator.itemgetter(2)
 
 
 def _start_byte(node: Node) -> int:
@@ -170,63 +197,6 @@ def _module_text(source: bytes, nodes: list[Node]) -> str:
     if len(text) >= 2 and text[0] == "<" and text[-1] == ">":
         return text[1:-1]
     return unquote(text)
-
-
-class _SourceBuffer:
-    """One reusable buffer per process for the read callback's source.
-
-    py-tree-sitter 0.26 never releases what a read callback returns, so
-    handing it slices of each file's bytes keeps every file a worker ever
-    parsed alive (workers grew to 600+ MB on 100k files). Copying into one
-    long-lived buffer leaks only a small memoryview per read.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray(1 << 20)
-        self._view = memoryview(self._buffer)
-
-    def load(self, source: bytes) -> memoryview:
-        """A view of `source`'s bytes in the shared buffer."""
-        size = len(source)
-        if size > len(self._buffer):
-            # Never resized in place (views of it may be alive): replaced.
-            self._buffer = bytearray(max(size, 2 * len(self._buffer)))
-            self._view = memoryview(self._buffer)
-        self._buffer[:size] = source
-        return self._view[:size]
-
-
-_SOURCE = _SourceBuffer()
-
-
-def _parse(compiled: _Compiled, source: bytes, timeout_ms: int) -> Node:
-    """Parse with a deadline; tree-sitter checks it between steps."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    whole = _SOURCE.load(source)
-    size = len(source)
-
-    def read(offset: int, _point: object) -> memoryview | bytes:
-        if offset == 0:
-            return whole
-        return whole[offset:] if offset < size else b""
-
-    def cancel(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
-
-    try:
-        tree = compiled.parser.parse(read, progress_callback=cancel)
-    except ValueError as exc:
-        # A cancelled parse keeps its state for resumption: drop it, or the
-        # next file would continue this one.
-        compiled.parser.reset()
-        if time.monotonic() > deadline:
-            raise ParseTimeoutError(f"parse exceeded {timeout_ms} ms") from exc
-        raise
-    # Only the callback form of parse() takes a progress callback, and its
-    # tree holds no source, which query predicates (#eq?, #match?) read; a
-    # re-parse with the finished tree as old tree reuses all of it (~5% of
-    # the parse) and yields a tree that owns `source`.
-    return compiled.parser.parse(source, tree).root_node
 
 
 def _count_errors(root: Node) -> int:
@@ -278,11 +248,11 @@ def extract(
             chunks=[], symbols=[], references=[], imports=[], parse_errors=0
         )
     spec = compiled.spec
-    root = _parse(compiled, source, timeout_ms)
+    root = parse(compiled.parser, source, timeout_ms)
 
     definitions: list[Definition] = []
     scopes: list[tuple[int, int, str]] = []
-    found_references: list[tuple[ReferenceKind, Node]] = []
+    found_references: list[tuple[ReferenceKind, Node, int]] = []
     imports: list[ImportRecord] = []
     seen_references: set[int] = set()
     name_ranges: set[tuple[int, int]] = set()  # (start, end) of @name nodes
@@ -291,9 +261,24 @@ def extract(
         cursor = QueryCursor(compiled.query)
         if spec.query_max_start_depth is not None:
             cursor.set_max_start_depth(spec.query_max_start_depth)
+        roles = compiled.roles
         for pattern, captures in cursor.matches(root, _no_predicate):
             for capture, nodes in captures.items():
-                if capture.startswith("definition."):
+                role = roles.get(capture)
+                if role is None:
+                    continue  # a helper capture, or @name/@receiver/...
+                if role == _REFERENCE:
+                    kind = _REFERENCE_KINDS[capture]
+                    for node in nodes:
+                        start = node.start_byte
+                        if start in seen_references:
+                            continue  # two patterns saw the same identifier
+                        if len(found_references) >= _MAX_REFERENCES:
+                            dropped_references += 1
+                            continue
+                        seen_references.add(start)
+                        found_references.append((kind, node, start))
+                elif role == _DEFINE:
                     names = captures.get("name")
                     if names:
                         receiver = captures.get("receiver")
@@ -302,20 +287,20 @@ def extract(
                         if len(nodes) > 1:
                             first = min(nodes, key=_start_byte)
                             last = max(nodes, key=_end_byte)
+                        name_node = names[0]
                         definitions.append(
                             Definition(
                                 pattern,
                                 capture[11:],
                                 first,
                                 last,
-                                names[0],
+                                name_node,
                                 receiver[0] if receiver else None,
                                 docstring[0] if docstring else None,
                             )
                         )
-                        name_node = names[0]
                         name_ranges.add((name_node.start_byte, name_node.end_byte))
-                elif capture == "scope":
+                elif role == _SCOPE:
                     scope_names = captures.get("scope.name")
                     if scope_names:
                         node = nodes[0]
@@ -326,46 +311,46 @@ def extract(
                                 node_text(source, scope_names[0]),
                             )
                         )
-                elif capture == "import.module":
-                    if len(imports) >= _MAX_IMPORTS:
-                        dropped_imports += 1
-                    else:
-                        statement = captures.get("import")
-                        if statement:
-                            span = node_span(statement[0])
-                        elif len(nodes) == 1:
-                            span = node_span(nodes[0])
-                        else:
-                            head = min(nodes, key=_start_byte).start_point
-                            tail = max(nodes, key=_end_byte).end_point
-                            span = Span(
-                                head.row + 1, head.column, tail.row + 1, tail.column
-                            )
-                        imports.append(ImportRecord(_module_text(source, nodes), span))
+                elif len(imports) >= _MAX_IMPORTS:
+                    dropped_imports += 1
                 else:
-                    kind = _REFERENCE_KINDS.get(capture)
-                    if kind is None:
-                        continue
-                    for node in nodes:
-                        if node.start_byte in seen_references:
-                            continue  # two patterns saw the same identifier
-                        if len(found_references) >= _MAX_REFERENCES:
-                            dropped_references += 1
-                            continue
-                        seen_references.add(node.start_byte)
-                        found_references.append((kind, node))
+                    statement = captures.get("import")
+                    if statement:
+                        span = node_span(statement[0])
+                    elif len(nodes) == 1:
+                        span = node_span(nodes[0])
+                    else:
+                        head = min(nodes, key=_start_byte).start_point
+                        tail = max(nodes, key=_end_byte).end_point
+                        span = Span(
+                            head.row + 1, head.column, tail.row + 1, tail.column
+                        )
+                    imports.append(ImportRecord(_module_text(source, nodes), span))
 
     # The patterns for calls also match a function's head where the grammar
     # makes it a call (Elixir `def f(x)`, Julia `f(x) = 1`): a definition's
     # own name is not a use of it.
     # No context line: the store reads it back from the chunks when asked.
-    references = [
-        ReferenceRecord(node_text(source, node), kind, node_span(node))
-        for kind, node in found_references
-        if (node.start_byte, node.end_byte) not in name_ranges
-    ]
-    symbols, units, dropped_symbols = nest_symbols(source, spec, definitions, scopes)
-    references.sort(key=lambda r: (r.span.start_line, r.span.start_col))
+    # In file order: by start byte, which orders as (line, column) does and
+    # is unique (one reference per start), so no record needs a sort key.
+    found_references.sort(key=_third)
+    references: list[ReferenceRecord] = []
+    for kind, node, start in found_references:
+        end = node.end_byte
+        if (start, end) in name_ranges:
+            continue
+        head = node.start_point
+        tail = node.end_point
+        references.append(
+            ReferenceRecord(
+                source[start:end].decode("utf-8", "replace"),
+                kind,
+                Span(head.row + 1, head.column, tail.row + 1, tail.column),
+            )
+        )
+    symbols, units, dropped_symbols = nest_symbols(
+        source, spec, definitions, scopes, compiled.body_field
+    )
     imports.sort(key=lambda i: (i.span.start_line, i.span.start_col))
     chunks = chunk_file(
         source,

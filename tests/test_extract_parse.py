@@ -1,0 +1,35 @@
+"""Query predicates see the file's text after the deadline parse
+(`daemon/index/parsing.py`), long nodes and reused buffers included."""
+
+from __future__ import annotations
+
+from axd.daemon.index.extract import extract
+
+
+def test_predicates_see_the_text_of_long_nodes() -> None:
+    # python.scm: an ALL_CAPS name is a constant (#match?), any other a
+    # variable (#not-match?); with predicates ignored both patterns match.
+    long_name = "LIMIT_" + "X" * 600
+    source = f"{long_name} = 1\nlower = 2\nMIXED_case = 3\n".encode()
+    kinds = {s.name: s.kind for s in extract(source, "python").symbols}
+    assert kinds == {
+        long_name: "constant",
+        "lower": "variable",
+        "MIXED_case": "variable",
+    }
+
+
+def test_eq_predicate_selects_require_calls() -> None:
+    # javascript.scm: a call is an import only when the callee #eq? "require".
+    source = b'const a = require("./a")\nconst b = load("./b")\n'
+    modules = [i.module for i in extract(source, "javascript").imports]
+    assert modules == ["./a"]
+
+
+def test_files_in_a_row_do_not_share_text() -> None:
+    # The read callback reuses one buffer: a later, shorter file must not see
+    # the earlier file's bytes through a predicate.
+    first = b"require('x')\n" + b"// " + b"y" * 5000 + b"\n"
+    assert [i.module for i in extract(first, "javascript").imports] == ["x"]
+    second = b"requirf('z')\n"
+    assert extract(second, "javascript").imports == []
