@@ -398,7 +398,11 @@ def warm_start(daemon: bi.Daemon, root: str, name: str | None) -> dict[str, Any]
 
 
 def run_tree(
-    name: str, root: Path, py_spy: Path | None, no_floors: bool = False
+    name: str,
+    root: Path,
+    py_spy: Path | None,
+    no_floors: bool = False,
+    daemon_config: str = "",
 ) -> dict[str, Any]:
     files, size = bi.tree_size(root)
     out: dict[str, Any] = {
@@ -428,6 +432,7 @@ def run_tree(
     workdir = Path(tempfile.mkdtemp(prefix="axdcold-", dir="/tmp"))
     state = workdir / "state"
     daemon = bi.Daemon(workdir, state)
+    daemon.config.write_text(daemon_config)
     spy: subprocess.Popen[bytes] | None = None
     try:
         daemon.start()
@@ -589,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the parse floors and ctags (when the machine is too loaded"
         " for them to mean anything): memory, size and CPU seconds only",
     )
+    parser.add_argument(
+        "--daemon-config",
+        default="",
+        help="TOML text for the daemon's config file (default: empty, i.e."
+        " the defaults), e.g. '[index]\\nworker_idle_s = 5'",
+    )
     args = parser.parse_args(argv)
     trees = (
         {k: Path(v) for k, v in (t.split("=", 1) for t in args.tree)}
@@ -605,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"skipped {name}: no tree at {root} (see perf/RESULTS.md)")
             continue
-        results[name] = run_tree(name, root, args.py_spy, args.no_floors)
+        results[name] = run_tree(
+            name, root, args.py_spy, args.no_floors, args.daemon_config
+        )
         if args.save:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             args.save.write_text(json.dumps(results, indent=2, default=str))
