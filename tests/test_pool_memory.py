@@ -61,10 +61,10 @@ def alive(pid: int) -> bool:
 
 
 async def until(condition: object, what: str) -> None:
-    """Wait (bounded) for `condition()`; polling a process state."""
+    """Wait (bounded) for `condition()`: a process state, polled."""
     assert callable(condition)
     with anyio.fail_after(GUARD_S):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - process states have no event
             await anyio.sleep(0.01)
 
 
@@ -102,9 +102,7 @@ async def test_an_oversized_worker_is_recycled_without_losing_a_batch(
         assert pool.close() is True
 
 
-async def test_idle_workers_exit_and_come_back_with_the_next_batch(
-    tmp_path: Path,
-) -> None:
+async def test_idle_workers_are_replaced_by_fresh_ones(tmp_path: Path) -> None:
     items = write_tree(tmp_path, 4)
     pool = WorkerPool(2, Events(), idle_s=0.01)
     try:
@@ -112,16 +110,21 @@ async def test_idle_workers_exit_and_come_back_with_the_next_batch(
             tg.start_soon(pool.idle_loop)
             outcomes = await pool.run(settings(tmp_path), items)
             assert [o.status for o in outcomes] == ["indexed"] * 4
+            assert pool.languages == {"python"}
             pids = pool.pids()
             assert pids
-            await until(lambda: not pool.started, "workers stopped when idle")
+            await until(lambda: not set(pool.pids()) & set(pids), "replaced")
             await until(lambda: not any(alive(pid) for pid in pids), "exited")
-            assert pool.alive() == (0, 2)
+            fresh = pool.pids()
+            assert pool.recycles == 1
             assert pool.restarts == 0
-            # The next batch starts them again.
+            # The fresh workers serve the next batch.
             outcomes = await pool.run(settings(tmp_path), items)
             assert [o.status for o in outcomes] == ["indexed"] * 4
-            assert not set(pool.pids()) & set(pids)
+            assert pool.started
+            # Used again: refreshed again, once.
+            await until(lambda: not set(pool.pids()) & set(fresh), "replaced")
+            assert pool.recycles == 2
             tg.cancel_scope.cancel()
     finally:
         assert pool.close() is True
