@@ -131,8 +131,8 @@ class WorkerPool:
         # threads): the decode threads below are what multiplies arenas.
         heap.cap_malloc_arenas()
         self.size = max(1, size)
-        self.max_worker_rss = max_worker_rss
-        self.idle_s = idle_s
+        self.max_worker_rss = max(0, max_worker_rss)  # negative: off, like 0
+        self.idle_s = max(0.0, idle_s)
         self.recycles = 0  # executors retired for size or idleness, not crashes
         # Languages of the files the workers saw: fresh workers preload them.
         self.languages: set[str] = set()
