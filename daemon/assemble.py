@@ -178,7 +178,7 @@ async def start(
     # (the indexers, the server's connections) and their worker threads.
     runtime.install(parts.flags)
     tg.start_soon(supervised, "pool_start", parts.pool.start)
-    # Trims the daemon's heap after batches, stops idle workers (#16).
+    # Trims the daemon's heap after batches, refreshes idle workers (#16).
     tg.start_soon(partial(supervised, "pool_idle", parts.pool.idle_loop, restart=True))
     tg.start_soon(
         partial(supervised, "facts_refresh", parts.facts.refresh_loop, restart=True)
