@@ -95,7 +95,7 @@ class PoolClosedError(Exception):
 
 # The module a worker runs (and everything it imports: tree-sitter, the
 # language pack, msgspec), imported once by the forkserver: a worker forked
-# from it starts without importing anything (recycled and idle-stopped
+# from it starts without importing anything (recycled and idle-refreshed
 # workers come back in milliseconds, and share those pages copy-on-write).
 _WORKER_MODULE = "axd.daemon.index.worker"
 
