@@ -84,7 +84,12 @@ def assemble(
     process = ProcessInfo()
     events = Events()
 
-    pool = WorkerPool(config.index.workers or os.cpu_count() or 2, events)
+    pool = WorkerPool(
+        config.index.workers or os.cpu_count() or 2,
+        events,
+        max_worker_rss=config.index.worker_max_rss_mb * 1024 * 1024,
+        idle_s=config.index.worker_idle_s,
+    )
     workspaces = WorkspaceManager(config, state_dir, pool, events)
     # Index safety (#11): snapshots, the db tool, recovery from damage.
     safety = IndexSafety(workspaces, config.snapshots, events)
@@ -173,6 +178,8 @@ async def start(
     # (the indexers, the server's connections) and their worker threads.
     runtime.install(parts.flags)
     tg.start_soon(supervised, "pool_start", parts.pool.start)
+    # Trims the daemon's heap after batches, refreshes idle workers (#16).
+    tg.start_soon(partial(supervised, "pool_idle", parts.pool.idle_loop, restart=True))
     tg.start_soon(
         partial(supervised, "facts_refresh", parts.facts.refresh_loop, restart=True)
     )

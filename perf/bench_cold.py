@@ -688,8 +688,16 @@ def main(argv: list[str] | None = None) -> int:
         help="index every k-th file of each tree (sorted paths;"
         " copied to a private tree under /tmp), N files in all: the same mix, smaller",
     )
+    parser.add_argument(
+        "--daemon-config",
+        default="",
+        help="TOML text for the daemon's config file (default: empty, i.e."
+        " the defaults), e.g. '[index]\\nworker_idle_s = 5'",
+    )
     args = parser.parse_args(argv)
-    config = "[index]\n"
+    if args.daemon_config and (args.workers or args.batch_files):
+        parser.error("--daemon-config replaces --workers/--batch-files: put them in it")
+    config = args.daemon_config or "[index]\n"
     if args.workers:
         config += f"workers = {args.workers}\n"
     if args.batch_files:

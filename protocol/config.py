@@ -67,6 +67,12 @@ class IndexConfig(_Section, frozen=True, kw_only=True):
     # retry a paused commit this often.
     min_free_bytes: int = 0
     disk_retry_s: float = 2.0
+    # Worker memory (#16): a worker whose RSS exceeds this after a batch is
+    # replaced by a fresh one (no batch lost; 0: never), and workers idle
+    # this long after a batch are replaced by fresh ones with the languages
+    # seen so far preloaded (0: never).
+    worker_max_rss_mb: int = 200
+    worker_idle_s: float = 60.0
 
 
 class SnapshotsConfig(_Section, frozen=True, kw_only=True):

@@ -6,21 +6,28 @@ executor; the pool then starts a fresh one and re-runs the failed batch one
 file at a time on a one-process executor of its own, so only the file that
 crashes a worker again, alone, is recorded as `parse_failed` — never retried
 forever, never taking its batch (or another batch) with it.
+
+Memory (#16 target 2): a worker whose RSS is above `max_worker_rss` after a
+batch is recycled: its executor takes no new batch, finishes the ones it has,
+and exits, while the next batch starts a fresh one (nothing is lost, and it is
+not a crash). Workers idle for `idle_s` after a batch are replaced the same
+way by fresh ones that build the grammars and queries of the languages seen
+so far, so the next save waits for nothing: a fresh worker holds ~16 MB
+(Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
+The daemon's own heap is trimmed once the batches stop. Workers fork from a
+forkserver that has already imported the worker's modules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
+import math
 import multiprocessing
 import os
 import sys
 import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
@@ -28,6 +35,14 @@ import msgspec
 import structlog
 
 from axd.daemon.events import WorkerRestarted
+from axd.daemon.index import heap
+from axd.daemon.index.executors import (
+    Retired,
+    kill_workers,
+    result,
+    retire,
+    shut_down,
+)
 from axd.daemon.index.languages import LANGUAGES, detect_language
 from axd.daemon.index.worker import (
     WorkerSettings,
@@ -41,8 +56,7 @@ from axd.daemon.index.worker import (
 from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from axd.daemon.events import Events
 
@@ -50,112 +64,6 @@ log = structlog.get_logger()
 
 _items_encoder = msgspec.msgpack.Encoder()
 _outcomes_decoder = msgspec.msgpack.Decoder(list[FileOutcome])
-
-
-def _result(future: Future[bytes], executor: ProcessPoolExecutor) -> bytes:
-    """`future.result()`, but never forever on an executor with a dead worker.
-
-    The executor notices a dead worker and fails its futures; a worker killed
-    at the wrong moment (holding a queue lock) can leave its management
-    thread stuck for ever in a read of the half-written result, and every
-    batch on that executor would wait for ever. A dead worker (or an
-    executor we shut down) seen twice, a second apart, with our job still
-    pending: broken.
-    """
-    # The dict itself: shutdown() drops the executor's reference to it.
-    processes = getattr(executor, "_processes", None) or {}
-    dead_checks = 0
-    while True:
-        try:
-            return future.result(timeout=1.0)
-        except FuturesTimeoutError:
-            shut_down = bool(getattr(executor, "_shutdown_thread", False))
-            if shut_down or any(
-                p.exitcode is not None for p in list(processes.values())
-            ):
-                dead_checks += 1
-                if dead_checks >= 2:
-                    raise BrokenProcessPool(
-                        "a worker died; its batch is lost"
-                    ) from None
-            else:
-                dead_checks = 0
-
-
-def _kill_workers(executor: ProcessPoolExecutor) -> None:
-    """End the survivors of a broken executor.
-
-    Their batches are lost anyway, and a survivor keeps the result pipe open,
-    so a management thread stuck reading a dead worker's half-written result
-    would otherwise never see EOF (nor would the survivor ever exit).
-    """
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            process.kill()
-
-
-# Bounds of a pool's close: workers get this long to exit after SIGTERM
-# (then SIGKILL), and an executor's management thread this long to end.
-CLOSE_GRACE_S = 2.0
-THREAD_JOIN_S = 5.0
-
-
-def _shut_down(executor: ProcessPoolExecutor) -> Retired:
-    """`shutdown(wait=False)`, keeping what `_retire` joins later (shutdown
-    forgets the executor's thread and processes)."""
-    retired = Retired(
-        executor,
-        getattr(executor, "_executor_manager_thread", None),
-        list((getattr(executor, "_processes", None) or {}).values()),
-    )
-    executor.shutdown(wait=False, cancel_futures=True)
-    return retired
-
-
-@dataclass(frozen=True, slots=True)
-class Retired:
-    """A shut-down executor with its thread and worker processes."""
-
-    executor: ProcessPoolExecutor
-    thread: threading.Thread | None
-    processes: list[multiprocessing.process.BaseProcess]
-
-
-def _retire(retired: Retired) -> bool:
-    """Shut `executor` down leaving no process or thread behind (bounded).
-
-    `shutdown(wait=False)` alone leaves the executor's management thread
-    running; the interpreter joins it at exit without a bound, so a thread
-    still waiting on a worker (or stuck reading a result a killed worker
-    half-wrote) hangs the process's exit. Here the workers are ended
-    (SIGTERM, SIGKILL after `CLOSE_GRACE_S`) and the thread joined; one
-    stuck in a read is given EOF by closing our end of the result pipe.
-    True when the thread ended.
-    """
-    executor, thread, processes = retired.executor, retired.thread, retired.processes
-    for process in processes:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            process.terminate()
-    deadline = time.monotonic() + CLOSE_GRACE_S
-    for process in processes:
-        with contextlib.suppress(OSError, ValueError, AssertionError):
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.exitcode is None:
-                process.kill()
-                process.join(CLOSE_GRACE_S)
-    if thread is None:
-        return True
-    thread.join(THREAD_JOIN_S)
-    if thread.is_alive():
-        result_queue = getattr(executor, "_result_queue", None)
-        with contextlib.suppress(OSError, AttributeError):
-            result_queue._writer.close()  # type: ignore[union-attr]
-        thread.join(THREAD_JOIN_S)
-    if thread.is_alive():
-        log.warning("worker_pool_thread_left", thread=thread.name)
-        return False
-    return True
 
 
 def _crashed_outcome(root: str, path: str) -> FileOutcome:
@@ -185,46 +93,50 @@ class PoolClosedError(Exception):
     """The pool was shut down."""
 
 
+# The module a worker runs (and everything it imports: tree-sitter, the
+# language pack, msgspec), imported once by the forkserver: a worker forked
+# from it starts without importing anything (recycled and idle-refreshed
+# workers come back in milliseconds, and share those pages copy-on-write).
+_WORKER_MODULE = "axd.daemon.index.worker"
+
+# After the last batch, the daemon's heap is trimmed once this much later.
+QUIET_TRIM_S = 2.0
+
+
 def _context() -> multiprocessing.context.BaseContext:
     # fork() from a process with threads (ours has the event loop's helper
     # threads) is unsafe; forkserver forks from a clean single-threaded server.
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    return multiprocessing.get_context(method)
-
-
-# glibc's mallopt parameter for the number of malloc arenas.
-_M_ARENA_MAX = -8
-_ARENAS = 2
-
-
-def cap_malloc_arenas() -> bool:
-    """Limit this process to `_ARENAS` glibc malloc arenas; False elsewhere.
-
-    The daemon decodes worker results in up to ``4 x size`` waiter threads
-    and writes and reads in others; glibc gives each thread its own arena,
-    and each arena keeps its high-water mark after the memory is freed
-    (by another thread, later). On a 100k-file cold index that was ~250 MB
-    of the daemon's RSS in ~13 arenas, growing with the run; with two
-    arenas the freed memory is reused (#16, perf/RESULTS.md). Threads that
-    already have an arena keep it, so call this before starting threads.
-    """
     if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_ARENA_MAX, _ARENAS))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Applies when the (process-wide) forkserver starts, i.e. once.
+    context.set_forkserver_preload([_WORKER_MODULE])
+    return context
 
 
 class WorkerPool:
     """Batches of paths in, `FileOutcome`s out, on `size` processes."""
 
-    def __init__(self, size: int, events: Events) -> None:
+    def __init__(
+        self,
+        size: int,
+        events: Events,
+        *,
+        max_worker_rss: int = 0,
+        idle_s: float = 0.0,
+    ) -> None:
+        """`max_worker_rss` bytes (0: no bound) and `idle_s` (0: never) as
+        in the module docstring."""
         # One pool per daemon, made while it is assembled (before its
         # threads): the decode threads below are what multiplies arenas.
-        cap_malloc_arenas()
+        heap.cap_malloc_arenas()
         self.size = max(1, size)
+        self.max_worker_rss = max(0, max_worker_rss)  # negative: off, like 0
+        self.idle_s = max(0.0, idle_s)
+        self.recycles = 0  # executors retired for size or idleness, not crashes
+        # Languages of the files the workers saw: fresh workers preload them.
+        self.languages: set[str] = set()
+        self._used = False  # a batch ran since the workers were last fresh
         # Told of every replaced worker (`WorkerRestarted`); metrics count them.
         self.events = events
         self.restarts = 0
@@ -240,6 +152,13 @@ class WorkerPool:
         # Executors shut down while running (broken ones): `close` joins
         # what they left (their threads end on their own, normally).
         self._retired: list[Retired] = []
+        # Jobs running per executor generation; a recycled executor is shut
+        # down when its last job ends (`_draining`: generation -> executor).
+        self._jobs: dict[int, int] = {}
+        self._draining: dict[int, ProcessPoolExecutor] = {}
+        self._last_job = time.monotonic()
+        self._trimmed = True  # the daemon's heap, since the last job
+        self._job_ended = anyio.Event()
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._closed:
@@ -268,10 +187,11 @@ class WorkerPool:
         executor = self._ensure()
         generation = self._generation
         try:
-            futures = [executor.submit(warm_up) for _ in range(self.size)]
-            await anyio.to_thread.run_sync(
-                lambda: [f.result() for f in futures], limiter=self._waiters
-            )
+            with self._job(generation):
+                futures = [executor.submit(warm_up) for _ in range(self.size)]
+                await anyio.to_thread.run_sync(
+                    lambda: [f.result() for f in futures], limiter=self._waiters
+                )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             # A worker died at start: the first batch starts a fresh executor.
             # Never fatal to the daemon this runs in.
@@ -287,10 +207,13 @@ class WorkerPool:
             return
         executor = self._ensure()
         try:
-            futures = [executor.submit(preload, languages) for _ in range(self.size)]
-            await anyio.to_thread.run_sync(
-                lambda: [f.result() for f in futures], limiter=self._waiters
-            )
+            with self._job(self._generation):
+                futures = [
+                    executor.submit(preload, languages) for _ in range(self.size)
+                ]
+                await anyio.to_thread.run_sync(
+                    lambda: [f.result() for f in futures], limiter=self._waiters
+                )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             log.debug("worker_preload_failed", error=str(exc))
 
@@ -346,7 +269,7 @@ class WorkerPool:
                 process_batch, settings_blob, _items_encoder.encode([item])
             )
             blob = await anyio.to_thread.run_sync(
-                _result, future, executor, limiter=self._waiters, abandon_on_cancel=True
+                result, future, executor, limiter=self._waiters, abandon_on_cancel=True
             )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             if self._closed:
@@ -359,7 +282,7 @@ class WorkerPool:
     def _close_isolation(self) -> None:
         executor, self._isolation = self._isolation, None
         if executor is not None:
-            self._retired.append(_shut_down(executor))
+            self._retired.append(shut_down(executor))
 
     async def _submit(
         self, settings_blob: bytes, items: Sequence[WorkItem]
@@ -378,11 +301,12 @@ class WorkerPool:
         try:
             # Decoded in the waiter thread too: a batch's records are large,
             # and the event loop has queries to answer.
-            return await anyio.to_thread.run_sync(
-                lambda: _outcomes_decoder.decode(_result(future, executor)),
-                limiter=self._waiters,
-                abandon_on_cancel=True,
-            )
+            with self._job(generation):
+                outcomes = await anyio.to_thread.run_sync(
+                    lambda: _outcomes_decoder.decode(result(future, executor)),
+                    limiter=self._waiters,
+                    abandon_on_cancel=True,
+                )
         except (BrokenProcessPool, CancelledError) as exc:
             # CancelledError: another job saw the breakage first and shut
             # this executor down with our job still queued.
@@ -390,13 +314,17 @@ class WorkerPool:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
             raise BrokenProcessPool(str(exc)) from exc
+        self._used = True
+        self.languages.update(o.language for o in outcomes if o.language)
+        self._recycle_if_large(generation)
+        return outcomes
 
     def _replace(self, generation: int) -> None:
         # Several jobs may see the same breakage; replace the executor once.
         if generation == self._generation and self._executor is not None:
             old, self._executor = self._executor, None
-            _kill_workers(old)
-            self._retired.append(_shut_down(old))
+            kill_workers(old)
+            self._retired.append(shut_down(old))
             self._crashed()
 
     def _crashed(self) -> None:
@@ -405,6 +333,75 @@ class WorkerPool:
         self.events.publish(WorkerRestarted())
         now = time.monotonic()
         self.recent_crashes = [t for t in self.recent_crashes if now - t < 600] + [now]
+
+    @contextlib.contextmanager
+    def _job(self, generation: int) -> Iterator[None]:
+        """Count a job on executor `generation` while it runs."""
+        self._jobs[generation] = self._jobs.get(generation, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._jobs[generation] - 1
+            if left:
+                self._jobs[generation] = left
+            else:
+                del self._jobs[generation]
+                draining = self._draining.pop(generation, None)
+                if draining is not None:  # its last job: let it go now
+                    self._retired.append(shut_down(draining))
+            self._last_job = time.monotonic()
+            self._trimmed = False
+            self._job_ended.set()
+
+    def _recycle_if_large(self, generation: int) -> None:
+        """Recycle the executor a batch ran on if a worker of it grew past
+        `max_worker_rss` (a large file's tree, a fragmented heap)."""
+        if not self.max_worker_rss or generation != self._generation:
+            return
+        largest = max(map(heap.rss_bytes, self.pids()), default=0)
+        if largest > self.max_worker_rss:
+            self._recycle("worker_rss", rss=largest)
+
+    def _recycle(self, reason: str, **detail: float) -> None:
+        """Retire the current executor without losing a job: its running
+        jobs finish first (`_job`), new ones go to a fresh executor."""
+        old, self._executor = self._executor, None
+        if old is None:
+            return
+        self.recycles += 1
+        log.info("workers_recycled", reason=reason, **detail)
+        if self._jobs.get(self._generation):
+            self._draining[self._generation] = old
+        else:
+            self._retired.append(shut_down(old))
+        # Retired executors whose thread and processes ended: nothing to join.
+        self._retired = [r for r in self._retired if not r.finished()]
+
+    async def idle_loop(self) -> None:
+        """Run for the daemon's life: once no batch ran for `QUIET_TRIM_S`,
+        trim the daemon's heap (once); after `idle_s`, refresh the workers
+        (once per period of use)."""
+        while not self._closed:
+            now = time.monotonic()
+            quiet = now - self._last_job
+            waits = []
+            if not self._jobs:
+                if not self._trimmed:
+                    if quiet >= QUIET_TRIM_S:
+                        self._trimmed = True
+                        await anyio.to_thread.run_sync(heap.trim)
+                        continue
+                    waits.append(QUIET_TRIM_S - quiet)
+                if self.idle_s and self._used:
+                    if quiet >= self.idle_s:
+                        self._used = False
+                        self._recycle("idle", idle_s=round(quiet, 1))
+                        await self.preload(sorted(self.languages))
+                        continue
+                    waits.append(self.idle_s - quiet)
+            self._job_ended = anyio.Event()
+            with anyio.move_on_after(min(waits, default=math.inf)):
+                await self._job_ended.wait()
 
     def pids(self) -> list[int]:
         """Worker process ids (for tests and `axd doctor`)."""
@@ -417,15 +414,13 @@ class WorkerPool:
     def close(self) -> bool:
         """Stop the workers (running batches are abandoned), leaving no
         process or thread behind: blocks at most a few seconds per executor
-        (`_retire`). True when every executor's thread ended."""
+        (`retire`). True when every executor's thread ended."""
         self._closed = True
-        retiring = [
-            _shut_down(executor)
-            for executor in (self._executor, self._isolation)
-            if executor is not None
-        ]
+        executors = [self._executor, self._isolation, *self._draining.values()]
+        retiring = [shut_down(e) for e in executors if e is not None]
         retiring += self._retired
         self._executor = self._isolation = None
+        self._draining = {}
         self._retired = []
-        ended = [_retire(retired) for retired in retiring]  # every one, no short cut
+        ended = [retire(retired) for retired in retiring]  # every one, no short cut
         return all(ended)

@@ -137,6 +137,17 @@ def compound_terms(text: str) -> str:
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
+def term_cache_size() -> int:
+    """Entries in the identifier-splitting caches (a worker bounds them)."""
+    return _token_terms.cache_info().currsize + _split_word.cache_info().currsize
+
+
+def clear_term_caches() -> None:
+    """Empty the identifier-splitting caches (results are unchanged)."""
+    _token_terms.cache_clear()
+    _split_word.cache_clear()
+
+
 def name_terms(names: Iterable[str]) -> str:
     """Symbol names whole and split, for the ``names`` column."""
     return " ".join(map(_name_terms, names))

@@ -1,0 +1,178 @@
+"""Worker memory (#16 target 2): recycling, idle stop, bounded caches.
+
+Real worker processes parse real files; the only knobs turned are the
+pool's own bounds (an RSS bound of one byte recycles after every batch, an
+idle time of a few milliseconds stops the workers as soon as they are idle).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+
+from axd.daemon.events import Events
+from axd.daemon.index import heap, worker
+from axd.daemon.index.pool import WorkerPool
+from axd.daemon.index.worker import WorkerSettings, WorkItem, process_batch
+from axd.daemon.records import FileOutcome
+from axd.daemon.store import fts
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+GUARD_S = 60  # hang guard only: every wait below is on a state
+
+
+def settings(root: Path) -> WorkerSettings:
+    return WorkerSettings(
+        root=str(root),
+        max_file_bytes=1 << 20,
+        max_line_bytes=5000,
+        max_chunk_bytes=4096,
+        parse_timeout_ms=5000,
+    )
+
+
+def write_tree(root: Path, files: int) -> list[WorkItem]:
+    items = []
+    for index in range(files):
+        name = f"mod_{index}.py"
+        (root / name).write_text(
+            f"class Widget{index}:\n"
+            f"    def parseFile{index}(self, httpServer):\n"
+            f"        return httpServer.readAll{index}()\n",
+            encoding="utf-8",
+        )
+        items.append(WorkItem(name))
+    return items
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+async def until(condition: object, what: str) -> None:
+    """Wait (bounded) for `condition()`: a process state, polled."""
+    assert callable(condition)
+    with anyio.fail_after(GUARD_S):
+        while not condition():  # noqa: ASYNC110 - process states have no event
+            await anyio.sleep(0.01)
+
+
+async def test_an_oversized_worker_is_recycled_without_losing_a_batch(
+    tmp_path: Path,
+) -> None:
+    items = write_tree(tmp_path, 24)
+    events = Events()
+    # Every worker is "too large": each batch's executor is retired after it.
+    pool = WorkerPool(2, events, max_worker_rss=1)
+    try:
+        await pool.start()
+        first = pool.pids()
+        results: list[list[str]] = []
+
+        async def batch(part: list[WorkItem]) -> None:
+            outcomes = await pool.run(settings(tmp_path), part)
+            results.append([o.status for o in outcomes])
+
+        # Batches in flight together: the ones still running on a retired
+        # executor finish there, the next ones start a fresh executor.
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(items), 4):
+                tg.start_soon(batch, items[start : start + 4])
+        assert sorted(len(r) for r in results) == [4] * 6
+        assert {s for r in results for s in r} == {"indexed"}
+        assert pool.recycles >= 1
+        assert pool.restarts == 0, "a recycle is not a crash (no WorkerRestarted)"
+        # The retired workers exit once their batches are done.
+        await until(lambda: not any(alive(pid) for pid in first), "old workers gone")
+        # And the pool goes on, on fresh workers.
+        again = await pool.run(settings(tmp_path), items[:2])
+        assert [o.status for o in again] == ["indexed"] * 2
+    finally:
+        assert pool.close() is True
+
+
+async def test_idle_workers_are_replaced_by_fresh_ones(tmp_path: Path) -> None:
+    items = write_tree(tmp_path, 4)
+    pool = WorkerPool(2, Events(), idle_s=0.01)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pool.idle_loop)
+            outcomes = await pool.run(settings(tmp_path), items)
+            assert [o.status for o in outcomes] == ["indexed"] * 4
+            assert pool.languages == {"python"}
+            pids = pool.pids()
+            assert pids
+            await until(lambda: not set(pool.pids()) & set(pids), "replaced")
+            await until(lambda: not any(alive(pid) for pid in pids), "exited")
+            fresh = pool.pids()
+            assert pool.recycles == 1
+            assert pool.restarts == 0
+            # The fresh workers serve the next batch.
+            outcomes = await pool.run(settings(tmp_path), items)
+            assert [o.status for o in outcomes] == ["indexed"] * 4
+            assert pool.started
+            # Used again: refreshed again, once.
+            await until(lambda: not set(pool.pids()) & set(fresh), "replaced")
+            assert pool.recycles == 2
+            tg.cancel_scope.cancel()
+    finally:
+        assert pool.close() is True
+
+
+async def test_busy_workers_are_not_stopped_as_idle(tmp_path: Path) -> None:
+    # idle_s far longer than the test: the loop must leave them alone.
+    items = write_tree(tmp_path, 2)
+    pool = WorkerPool(1, Events(), idle_s=3600)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pool.idle_loop)
+            await pool.run(settings(tmp_path), items)
+            pids = pool.pids()
+            await pool.run(settings(tmp_path), items)
+            assert pool.pids() == pids
+            assert pool.recycles == 0
+            tg.cancel_scope.cancel()
+    finally:
+        assert pool.close() is True
+
+
+def test_bounded_term_caches_give_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = write_tree(tmp_path, 30)
+    blob_settings = msgspec.msgpack.encode(settings(tmp_path))
+    blob_items = msgspec.msgpack.encode(items)
+    fts.clear_term_caches()
+    unbounded = process_batch(blob_settings, blob_items)
+    assert fts.term_cache_size() > 0
+    fts.clear_term_caches()
+    monkeypatch.setattr(worker, "TERM_CACHE_ENTRIES", 10)
+    bounded = process_batch(blob_settings, blob_items)
+    assert fts.term_cache_size() == 0, "cleared after the batch"
+    assert records(bounded) == records(unbounded)
+    assert len(records(bounded)) == 30
+
+
+def records(blob: bytes) -> list[FileOutcome]:
+    """The outcomes, without the one field that differs run to run."""
+    outcomes = msgspec.msgpack.decode(blob, type=list[FileOutcome])
+    return [msgspec.structs.replace(o, parse_ms=0.0) for o in outcomes]
+
+
+def test_heap_helpers() -> None:
+    assert heap.rss_bytes(os.getpid()) > 1 << 20
+    # A pid that cannot exist (above the kernel's pid_max limit).
+    assert heap.rss_bytes(1 << 23) == 0
+    assert isinstance(heap.trim(), bool)
+    assert heap.cap_malloc_arenas() is heap.cap_malloc_arenas()
