@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import tree_sitter_language_pack
+
+from axd.daemon.index import parsing
 from axd.daemon.index.extract import extract
 
 
@@ -33,3 +38,22 @@ def test_files_in_a_row_do_not_share_text() -> None:
     assert [i.module for i in extract(first, "javascript").imports] == ["x"]
     second = b"requirf('z')\n"
     assert extract(second, "javascript").imports == []
+
+
+def test_parsing_many_files_keeps_nothing_of_them() -> None:
+    # py-tree-sitter 0.26.1 keeps a reference to every object the read
+    # callback returns (~2 per parse of this file, ~100 per real file);
+    # `parsing` gives them back. 200 parses leaked ~84 KB without that.
+    parser = tree_sitter_language_pack.get_parser("typescript")
+    source = b"let x = 1;\n" * 2000
+    parsing.parse(parser, source, 5000)  # the one-time measurement first
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(200):
+            parsing.parse(parser, source, 5000)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown < 16_000

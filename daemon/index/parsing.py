@@ -4,10 +4,20 @@ Only the callback form of py-tree-sitter's ``Parser.parse`` takes a progress
 callback (the deadline); this module feeds it the file from one reusable
 buffer (see `_SourceBuffer`), then re-parses from bytes for the query
 predicates (see `parse`).
+
+py-tree-sitter 0.26.1's read-callback wrapper takes a buffer view of each
+object the callback returns and never drops the reference the call itself
+returned: every object handed to the parser lives for ever. About a hundred
+reads per file made that ~20 KB per file, the whole of a worker's growth on
+100k files (#16). `_ReadLeak` measures, once per process, whether the
+installed binding does this, and if it does, gives each returned object its
+one reference back after the parse; a fixed binding is left alone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -48,20 +58,61 @@ class _SourceBuffer:
 _SOURCE = _SourceBuffer()
 
 
+class _ReadLeak:
+    """Whether the binding leaks one reference per object `read` returns."""
+
+    def __init__(self) -> None:
+        self._measured: bool | None = None
+
+    def leaks(self, parser: Parser) -> bool:
+        if self._measured is None:
+            self._measured = self._measure(parser)
+        return self._measured
+
+    @staticmethod
+    def _measure(parser: Parser) -> bool:
+        probe = memoryview(bytearray(b"\n"))  # a fresh object: its count is ours
+        calls = [0]
+
+        def read(offset: int, _point: object) -> memoryview | None:
+            if offset:
+                return None  # None ends the input (and is never kept)
+            calls[0] += 1
+            return probe
+
+        before = sys.getrefcount(probe)
+        tree = parser.parse(read)
+        del tree  # the tree may hold `read`, not what it returned
+        kept = sys.getrefcount(probe) - before
+        for _ in range(kept if kept == calls[0] else 0):
+            _decref(probe)
+        parser.reset()
+        return kept > 0 and kept == calls[0]
+
+
+def _decref(obj: object) -> None:
+    ctypes.pythonapi.Py_DecRef(ctypes.py_object(obj))
+
+
+_READ_LEAK = _ReadLeak()
+
+
 def parse(parser: Parser, source: bytes, timeout_ms: int) -> Node:
     """Parse with a deadline; tree-sitter checks it between steps."""
     deadline = time.monotonic() + timeout_ms / 1000
     whole = _SOURCE.load(source)
     size = len(source)
+    returned: list[memoryview | bytes] = []
 
     def read(offset: int, _point: object) -> memoryview | bytes:
-        if offset == 0:
-            return whole
-        return whole[offset:] if offset < size else b""
+        piece = whole if offset == 0 else whole[offset:] if offset < size else b""
+        returned.append(piece)
+        return piece
 
     def cancel(_offset: int, _has_error: bool) -> bool:
         return time.monotonic() > deadline
 
+    leaks = _READ_LEAK.leaks(parser)
     try:
         tree = parser.parse(read, progress_callback=cancel)
     except ValueError as exc:
@@ -71,6 +122,10 @@ def parse(parser: Parser, source: bytes, timeout_ms: int) -> Node:
         if time.monotonic() > deadline:
             raise ParseTimeoutError(f"parse exceeded {timeout_ms} ms") from exc
         raise
+    finally:
+        if leaks:
+            for piece in returned:
+                _decref(piece)
     # Only the callback form of parse() takes a progress callback, and its
     # tree's text is read through the callback, which query predicates
     # (#eq?, #match?) would then call. A re-parse with the finished tree as
