@@ -42,7 +42,7 @@ def test_files_in_a_row_do_not_share_text() -> None:
 
 def test_parsing_many_files_keeps_nothing_of_them() -> None:
     # py-tree-sitter 0.26.1 keeps a reference to every object the read
-    # callback returns (~2 per parse of this file, ~100 per real file);
+    # callback returns (~2 per parse of this file, ~8 per real file);
     # `parsing` gives them back. 200 parses leaked ~84 KB without that.
     parser = tree_sitter_language_pack.get_parser("typescript")
     source = b"let x = 1;\n" * 2000
