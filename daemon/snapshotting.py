@@ -62,6 +62,8 @@ from axd.daemon.workspaces import workspace_id
 from axd.protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from axd.daemon.config import SnapshotsConfig
     from axd.daemon.events import Event, Events
     from axd.daemon.workspaces import Workspace, WorkspaceManager
@@ -287,20 +289,23 @@ class IndexSafety:
         """Install a verified database file as the live index, announce it,
         reconcile with the disk."""
         before = await anyio.to_thread.run_sync(ws.store.file_states)
-        try:
-            generation = await ws.writer.restore(source)
-        except SnapshotError as exc:
-            raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
-        after = await anyio.to_thread.run_sync(ws.store.file_states)
-        changes = changes_between(before, after)
-        self.events.publish(  # index.changed for the restore
-            BatchCommitted(
+
+        def announcement(generation: int) -> Callable[[], None]:
+            # In the writer thread, the new file live: what changed, and the
+            # restore's index.changed, published before any reply reads it.
+            changes = changes_between(before, ws.store.file_states())
+            event = BatchCommitted(
                 root=ws.root,
                 workspace_id=ws.id,
                 generation=generation,
                 changes=tuple(FileChange(path, kind) for path, kind in changes),
             )
-        )
+            return lambda: self.events.publish(event)
+
+        try:
+            generation = await ws.writer.restore(source, announcement=announcement)
+        except SnapshotError as exc:
+            raise RpcError(ErrorCode.CONFLICT, str(exc)) from exc
         ws.indexer.request_rescan()  # then reconcile: only what differs
         log.info("index_restored", root=ws.root, generation=generation)
         return generation

@@ -19,12 +19,14 @@ import anyio
 from store_records import plain
 
 from axd.daemon.events import Events, WorkspaceReady
+from axd.daemon.store import maintenance
 from axd.daemon.store.store import BatchResult, Store, read_generation
 from axd.daemon.store.writer import Writer
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from axd.client.aio import AsyncClient
@@ -98,6 +100,44 @@ async def test_writes_without_announcement_release_their_generation(
         await writer.close()
     with anyio.fail_after(GUARD_S):  # a closed writer holds no reply
         await writer.wait_announced(12)
+
+
+async def test_a_restore_is_announced_before_its_generation_is_released(
+    tmp_path: Path,
+) -> None:
+    """A restore's `index.changed` (the announcement snapshotting builds in
+    the writer thread) runs on the loop before replies may read it, like a
+    batch's."""
+    store = Store.open(tmp_path / "index.db", root=tmp_path)
+    writer = Writer(store)
+    loop_thread = threading.get_ident()
+    # (generation, visible to a fresh reader, announced, on the loop)
+    during: list[tuple[int, int, float, bool]] = []
+    built_in: list[bool] = []
+
+    def announcement(generation: int) -> Callable[[], None]:
+        built_in.append(threading.get_ident() == loop_thread)
+
+        def announce() -> None:
+            with store.reader() as conn:
+                visible = read_generation(conn)
+            on_loop = threading.get_ident() == loop_thread
+            during.append((generation, visible, writer.announced, on_loop))
+
+        return announce
+
+    try:
+        await writer.apply_batch([plain("a.py", "def a(): pass\n")], [])
+        saved = tmp_path / "saved.db"
+        await anyio.to_thread.run_sync(maintenance.backup, store, saved)
+        await writer.apply_batch([plain("b.py", "def b(): pass\n")], [])
+        generation = await writer.restore(saved, announcement=announcement)
+        assert generation > 2
+        assert writer.announced == generation
+    finally:
+        await writer.close()
+    assert built_in == [False]  # the changes are read in the writer thread
+    assert during == [(generation, generation, 2, True)]
 
 
 async def test_a_listener_runs_inside_publish_before_the_streams() -> None:

@@ -210,10 +210,28 @@ class Writer:
         """Set (or, with None, delete) a `meta` key (`Store.write_meta`)."""
         await self._recorded(lambda: meta.write_meta(self.store, key, value))
 
-    async def restore(self, src: str | Path) -> int:
+    async def restore(
+        self,
+        src: str | Path,
+        *,
+        announcement: Callable[[int], Callable[[], None]] | None = None,
+    ) -> int:
         """Replace the index with a verified database file; the new
-        generation (`maintenance.restore`)."""
-        return await self._unrecorded(lambda: maintenance.restore(self.store, src))
+        generation (`maintenance.restore`).
+
+        `announcement(generation)` runs in the writer thread once the new
+        file is live and returns what the loop runs in the step that releases
+        the generation to replies, as `apply_batch`'s `on_commit` does: a
+        restore's `index.changed` too leaves before any reply that read it.
+        """
+
+        def run() -> int:
+            generation = maintenance.restore(self.store, src)
+            if announcement is not None:
+                self._announce_from_thread(announcement(generation))
+            return generation
+
+        return await self._unrecorded(run)
 
     async def migrate(self, target: int | None = None) -> list[Migration]:
         """Apply pending migrations in one transaction (`maintenance.migrate`)."""
