@@ -292,7 +292,10 @@ def index_view(db: Path) -> dict[str, Any]:
         symbols = set(conn.execute(
             "SELECT f.path, s.qualified_name, s.kind, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id"
         ))  # fmt: skip
-        refs = conn.execute("SELECT count(*) FROM refs").fetchall()[0][0]
+        # One row per (name, file) since schema 3, positions packed in `spots`.
+        refs = set(conn.execute(
+            "SELECT f.path, r.name, r.spots FROM refs r JOIN files f ON f.id = r.file_id"
+        ))  # fmt: skip
         imports = set(conn.execute(
             "SELECT f.path, i.module, i.start_line FROM imports i JOIN files f ON f.id = i.file_id"
         ))  # fmt: skip
@@ -314,7 +317,7 @@ def compare(soaked: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:
         "integrity_soaked": soaked["integrity"],
         "integrity_clean": clean["integrity"],
     }
-    for key in ("files", "chunks", "symbols", "imports"):
+    for key in ("files", "chunks", "symbols", "refs", "imports"):
         only_soaked = soaked[key] - clean[key]
         only_clean = clean[key] - soaked[key]
         out[key] = {
@@ -323,13 +326,9 @@ def compare(soaked: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:
             "only_in_clean": len(only_clean),
             "examples": sorted(map(str, only_soaked | only_clean))[:5],
         }
-    out["refs"] = {"soaked": soaked["refs"], "clean": clean["refs"]}
-    out["equal"] = (
-        all(
-            out[k]["only_in_soaked"] == 0 and out[k]["only_in_clean"] == 0
-            for k in ("files", "chunks", "symbols", "imports")
-        )
-        and soaked["refs"] == clean["refs"]
+    out["equal"] = all(
+        out[k]["only_in_soaked"] == 0 and out[k]["only_in_clean"] == 0
+        for k in ("files", "chunks", "symbols", "refs", "imports")
     )
     return out
 
