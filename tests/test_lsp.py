@@ -55,11 +55,21 @@ def repo(tmp_path: Path) -> Path:
     return write_tree(tmp_path / "repo")
 
 
+READY_GUARD_S = 120
+
+
 async def ready(client: AsyncClient, root: Path) -> int:
-    """Wait until the daemon has indexed everything queued; the generation."""
-    status = await client.call(
-        m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=30)
-    )
+    """Wait until the daemon has indexed everything queued; the generation.
+    `index.wait` answers at its timeout too, still `indexing` on a loaded
+    machine: ask again until the state is `ready` (hang guard only)."""
+    with anyio.fail_after(READY_GUARD_S):
+        while True:
+            status = await client.call(
+                m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=30)
+            )
+            if status.state != "indexing":
+                break
+    assert status.state == "ready", status
     return status.generation
 
 
@@ -481,7 +491,9 @@ async def test_an_edit_on_disk_is_visible_to_the_next_request(
         )
         await client.call(
             m.INDEX_WAIT,
-            t.IndexWaitParams(root=str(repo), generation=before + 1, timeout_s=30),
+            t.IndexWaitParams(
+                root=str(repo), generation=before + 1, timeout_s=READY_GUARD_S
+            ),
         )
         found = await lc.workspace_symbol_async(query)
         assert found and isinstance(found[0], lsp.SymbolInformation)
@@ -512,7 +524,9 @@ async def test_utf16_columns_follow_a_file_that_becomes_non_ascii(
         path.write_text('def late_target():\n    return "éé"\n')
         await client.call(
             m.INDEX_WAIT,
-            t.IndexWaitParams(root=str(repo), generation=before + 1, timeout_s=30),
+            t.IndexWaitParams(
+                root=str(repo), generation=before + 1, timeout_s=READY_GUARD_S
+            ),
         )
         indexed = await client.call(
             m.SYMBOLS_SEARCH, t.SymbolSearchParams(root=str(repo), query="late_target")

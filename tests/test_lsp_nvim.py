@@ -40,7 +40,10 @@ async def test_neovim_goes_to_a_definition_and_lists_symbols(
     assert NVIM is not None
     repo = write_tree(tmp_path / "repo")
     await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(repo)))
-    await client.call(m.INDEX_WAIT, t.IndexWaitParams(root=str(repo), timeout_s=30))
+    status = await client.call(
+        m.INDEX_WAIT, t.IndexWaitParams(root=str(repo), timeout_s=120)
+    )
+    assert status.state == "ready", status
     use = position(repo, "py/shapes.py", "helper", nth=1)
     out = tmp_path / "answers.json"
     home = tmp_path / "home"  # Neovim's own state and logs stay in the test
