@@ -77,10 +77,13 @@ async def edit_and_snapshot(
     client: AsyncClient, root: Path, step: int, label: str | None = None
 ) -> dict[str, Any]:
     """Add a file, change one, delete the previous step's; then a snapshot."""
+    # The generation before the edits: read after them, the watcher may
+    # already have committed them (a loaded machine), and the reindex of
+    # unchanged content then makes no new generation to wait for.
+    status = await raw(client, "index.status", root=str(root))
     (root / "src" / f"new{step}.py").write_text(function(f"new_{step}"))
     (root / "src" / "app.py").write_text(function(f"app_{step}"))
     (root / "src" / f"new{step - 1}.py").unlink(missing_ok=True)
-    status = await raw(client, "index.status", root=str(root))
     # Asked for rather than left to the watcher: these tests are about what
     # the writer records, not about when file events arrive.
     paths = [f"src/new{step}.py", "src/app.py", f"src/new{step - 1}.py"]
