@@ -413,6 +413,14 @@ def _repos_from_environment() -> list[Path]:
     return [Path(part) for part in value.split(os.pathsep) if part]
 
 
+def _manifest_params(manifest: Path) -> object | None:
+    """The parameters of the corpus a complete manifest describes."""
+    try:
+        return json.loads(manifest.read_text()).get("params")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _manifest_matches(manifest: Path, params: dict[str, object]) -> CorpusInfo | None:
     try:
         data = json.loads(manifest.read_text())
@@ -443,17 +451,28 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class CorpusMismatchError(Exception):
+    """`dest` holds a corpus built with other parameters."""
+
+
 def build_corpus(
     dest: Path,
     target_files: int = 100_000,
     seed: int = 0,
     repos: list[Path] | None = None,
+    *,
+    replace: bool = False,
 ) -> CorpusInfo:
     """Build (or reuse) a tree of about `target_files` real source files.
 
     The tree is ``dest/tree`` (`CorpusInfo.root`); ``dest/.corpus.json``
     describes it. Deterministic for a given machine (or set of `repos`,
     default ``AXD_CORPUS_REPOS``) and `seed`.
+
+    :raises CorpusMismatchError: `dest` holds a complete corpus built with
+        other parameters and `replace` is false. A benchmark run without
+        ``AXD_CORPUS_REPOS`` once silently replaced the 31-repository
+        corpus by this machine's files; a corpus is replaced only on request.
     """
     repos = _repos_from_environment() if repos is None else repos
     params = _params(target_files, seed, repos)
@@ -464,6 +483,13 @@ def build_corpus(
         reused = _manifest_matches(manifest, params)
         if reused is not None:
             return reused
+        built = _manifest_params(manifest)
+        if built is not None and (dest / "tree").is_dir() and not replace:
+            raise CorpusMismatchError(
+                f"{dest} holds a corpus built with {built}, not {params};"
+                " set AXD_CORPUS_REPOS / --files / --seed to match it, choose"
+                " another directory, or replace it (corpus.py --replace)"
+            )
         tree = dest / "tree"
         building = dest / f"tree.building-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
@@ -527,9 +553,20 @@ def main(argv: list[str] | None = None) -> int:
         help="checkouts of public repositories to draw from (default:"
         " AXD_CORPUS_REPOS, else this machine's source files)",
     )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a corpus built at DEST with other parameters",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    info = build_corpus(args.dest, args.files, args.seed, args.repos)
+    try:
+        info = build_corpus(
+            args.dest, args.files, args.seed, args.repos, replace=args.replace
+        )
+    except CorpusMismatchError as exc:
+        print(f"corpus.py: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     print(
         f"{info.root}: {info.files} files, {info.bytes / 1e6:.1f} MB,"
