@@ -113,6 +113,9 @@ def main() -> int:
     rng = random.Random(args.seed)
     files = pick(args.db, args.tree, rng, args.files)
     print(f"{len(files)} files, batches of {args.batch}")
+    if not files:
+        print("no indexed file of the tree has a snippet (is --tree the db's root?)")
+        return 1
     config = IndexConfig()
     private = Path(tempfile.mkdtemp(prefix="axdprobe-"))
     settings = WorkerSettings(

@@ -10,7 +10,8 @@ stored ones and only the difference is written:
 
 * **chunks, their FTS rows and symbols: the longest unchanged prefix is
   kept**, in file order; everything after it is deleted and inserted with
-  fresh ids. A chunk is kept when its row (all but ``id``) is equal, and its
+  fresh ids. (A kept chunk stored before migration 0002, its text not
+  packed, is packed in place: the row a full rewrite writes.) A chunk is kept when its row (all but ``id``) is equal, and its
   FTS row is then equal too as long as the symbols defined in it are kept
   (the FTS ``names``/``docstrings`` come from them: `index/derive.py`); a
   symbol is kept when its row is equal with ``chunk_id`` and ``parent_id``
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 # Positions in the row tuples `batch._Writer.add_children` builds (the
 # column order of their INSERTs): chunks (id, file_id, start_byte .. symbol,
 # ztext); symbols `symbolrows.COLUMNS` (id, file_id, chunk_id, parent_id, ...).
-_CHUNK_ID, _CHUNK_DATA = 0, slice(2, 10)
+_CHUNK_DATA = slice(2, 10)
 _CHUNK_ZTEXT = 10
 _SYM_ID, _SYM_CHUNK, _SYM_PARENT, _SYM_DATA = 0, 2, 3, slice(4, None)
 _GONE = -2  # an old reference to a row not among the file's own: never equal
@@ -101,10 +102,21 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
     chunk_at = {cid: i for i, cid in enumerate(old_chunk_ids)}
     symbol_at = {sid: i for i, sid in enumerate(old_symbol_ids)}
 
-    # Rows as positions in the file, comparable across the two numberings.
-    old_c = [(*r[_CHUNK_DATA], r[11]) if r[10] == "" else (_GONE,) for r in old_chunks]
-    new_c = [(*r[_CHUNK_DATA], r[_CHUNK_ZTEXT]) for r in fresh.chunks]
-    kept_c = _prefix(old_c, new_c)  # a row with its text unpacked is rewritten
+    # Chunks: equal position, kind, symbol and text. A row from before
+    # migration 0002 holds its text unpacked (`text`, no `ztext`): equal when
+    # the text is, and then only repacked in place (below).
+    kept_c = 0
+    unpacked: list[tuple[int, object, object]] = []  # (position, ztext, id)
+    for old, new, fts in zip(old_chunks, fresh.chunks, fresh.fts, strict=False):
+        if old[_CHUNK_DATA] != new[_CHUNK_DATA]:
+            break
+        if old[10] == "" and old[11] == new[_CHUNK_ZTEXT]:
+            pass
+        elif old[11] is None and old[10] == fts[1]:
+            unpacked.append((kept_c, new[_CHUNK_ZTEXT], old[0]))
+        else:
+            break
+        kept_c += 1
 
     def old_pos(value: object, at: dict[int, int]) -> int | None:
         return None if value is None else at.get(value, _GONE)  # type: ignore[call-overload]
@@ -145,6 +157,11 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
             break
         kept_s = shrunk
 
+    if unpacked:
+        conn.executemany(
+            "UPDATE chunks SET text = '', ztext = ? WHERE id = ?",
+            [(ztext, cid) for at, ztext, cid in unpacked if at < kept_c],
+        )
     gone_chunks = old_chunk_ids[kept_c:]
     gone_symbols = old_symbol_ids[kept_s:]
     if gone_chunks:
