@@ -391,12 +391,15 @@ class Indexer:
                 tg.start_soon(self._parse, batch, parsed, slots)
 
     def _batch_size(self) -> int:
-        """`batch_files`, except at the end of a first index: the last
-        paths are split evenly over the workers (and the batch waiting for
-        one), so no worker idles while another parses the last full batch
-        (#16: both cores busy to the end). Live changes keep `batch_files`."""
+        """`batch_files`, except when fewer paths are queued than the
+        workers (and the batch waiting for one) can take at that size: at
+        the end of a first index, and for live changes (a burst of saves, a
+        small checkout), the queue is split evenly over them, so no worker
+        idles while another parses a full batch and the writer starts on
+        the first part sooner (#16: both cores busy to the end; a burst
+        queryable soon after its last write)."""
         full = max(1, self.config.batch_files)
-        if self.ready or self._crawling:  # more paths may be on their way
+        if self._crawling:  # more paths are on their way
             return full
         lanes = self.committer.pool.size + 1
         return min(full, max(MIN_TAIL_BATCH, -(-len(self.queue) // lanes)))
