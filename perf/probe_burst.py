@@ -105,6 +105,9 @@ def main() -> int:
     parser.add_argument("--mode", choices=("full", "diff", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--sql", action="store_true", help="wall ms per SQL statement (SQLite's profile hook)"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores,"
@@ -143,6 +146,16 @@ def main() -> int:
             worker_cpu = time.process_time() - started
             batch_module.DIFF_WRITES = mode == "diff"
             before = counters(conn)
+            per_sql: dict[str, list[float]] = {}
+            if args.sql:
+
+                def hook(sql: str, ns: int) -> None:
+                    key = " ".join(sql.split())[:70]
+                    per_sql.setdefault(key, [0, 0.0])
+                    per_sql[key][0] += 1
+                    per_sql[key][1] += ns / 1e6
+
+                conn.set_profile(hook)
             profiler = cProfile.Profile() if args.profile else None
             cpu0, wall0 = time.thread_time(), time.perf_counter()
             if profiler is not None:
@@ -163,6 +176,10 @@ def main() -> int:
             )
             if profiler is not None:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
+            if args.sql:
+                conn.set_profile(None)
+                for key, (n, total) in sorted(per_sql.items(), key=lambda kv: -kv[1][1])[:14]:
+                    print(f"  {total:8.1f} ms {int(n):6d}x  {key}")
     finally:
         store.close()
         shutil.rmtree(private, ignore_errors=True)

@@ -74,10 +74,25 @@ def _empty(text: str, ext: str, n: int) -> str:
     return ""
 
 
+def _import(text: str, ext: str, n: int) -> str:
+    """An import added at the top of a Python file (resolved to pkg/util.py)."""
+    return f"import pkg.util as u{n}\n" + text if ext == ".py" else text + "\n"
+
+
+# Small files whose imports resolve inside the tree (the linker's side).
+PACKAGE = {
+    "pkg/__init__.py": "",
+    "pkg/util.py": "import os\n\n\ndef helper(path):\n    return os.path.join(path)\n",
+    "uses.py": "import pkg.util\nfrom pkg import util\n\n\n"
+    "def main():\n    return util.helper('x')\n",
+}
+
+
 # Applied in order to every file (each step from the previous text).
 EDITS: list[Callable[[str, str, int], str]] = [
     _append,
     _append,
+    _import,
     _middle,
     _prepend,
     _drop_tail,
@@ -209,12 +224,14 @@ def test_diff_write_equals_full_rewrite(
     root = tmp_path / "repo"
     root.mkdir()
     texts = {name: path.read_text() for name, path in SOURCES.items()}
+    texts.update(PACKAGE)
     for name, text in texts.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     settings = _settings(root)
     full = Store.open(tmp_path / "full.db", root=root)
     diff = Store.open(tmp_path / "diff.db", root=root)
-    kept_somewhere = False
+    kept_somewhere = resolved_somewhere = False
     try:
         for step, edit in enumerate([None, *EDITS]):
             if edit is not None:
@@ -242,6 +259,10 @@ def test_diff_write_equals_full_rewrite(
             if edit is _append and before:
                 assert kept, f"step {step}: no chunk kept by an append"
             kept_somewhere |= bool(kept)
+            with diff.reader() as conn:
+                resolved_somewhere |= conn.execute(
+                    "SELECT count(*) FROM imports WHERE target_id IS NOT NULL"
+                ).fetchall() != [(0,)]
             assert _dump(full) == _dump(diff), f"step {step} ({edit})"
             _fts_check(full)
             _fts_check(diff)
@@ -252,6 +273,7 @@ def test_diff_write_equals_full_rewrite(
                 for query in ("write batch", "axd_appended", "planner", "function"):
                     assert search(a, query) == search(b, query), query
         assert kept_somewhere
+        assert resolved_somewhere  # the linker's side was exercised
     finally:
         full.close()
         diff.close()

@@ -111,25 +111,26 @@ class _Writer:
 
     def rewrite_children(
         self, file_id: int, language: str | None, ex: Extraction
-    ) -> None:
+    ) -> bool:
         """`clear_children` + `add_children`, writing only the difference
-        (store/rewrite.py): the rows are built as `add_children` builds them."""
+        (store/rewrite.py): the rows are built as `add_children` builds them.
+        True when the file's imports need resolving (a row was added)."""
         pending, self.rows = self.rows, _Rows()
         first_chunk, first_symbol = self.chunk_id, self.symbol_id
         self.add_children(file_id, language, ex)
         built, self.rows = self.rows, pending
-        self.conn.execute("DELETE FROM imports WHERE file_id = ?", (file_id,))
         left = rewrite(
             self.conn,
             file_id,
             Fresh(first_chunk, first_symbol, built.chunks, built.fts, built.symbols,
-                  built.refs),
+                  built.refs, built.imports),
         )  # fmt: skip
         pending.chunks += left.chunks
         pending.fts += left.fts
         pending.symbols += left.symbols
         pending.refs += left.refs
-        pending.imports += built.imports
+        pending.imports += left.imports
+        return left.imports_changed
 
     def delete_file(self, file_id: int) -> None:
         self.conn.execute(
@@ -345,14 +346,16 @@ def write_batch(
         if posixpath.basename(path) in CONFIG_FILES:
             configs.append(path)
         if ex is not None:
+            relink_file = True
             if diff:
-                writer.rewrite_children(file_id, outcome.language, ex)
+                relink_file = writer.rewrite_children(file_id, outcome.language, ex)
             else:
                 writer.add_children(file_id, outcome.language, ex)
             result.parse_errors += ex.parse_errors
             if writer.pending() >= _FLUSH_ROWS:
                 writer.flush()  # bounded memory: rows are written as they come
-            new_ids.append(file_id)
+            if relink_file:
+                new_ids.append(file_id)
             result.files_indexed += 1
             result.changes.append((path, "modified" if was_indexed else "added"))
         else:

@@ -22,8 +22,12 @@ stored ones and only the difference is written:
   rewrite moves it last), which is the order of past writes, not data.
 * **refs** (one row per (name, file), no id): rows equal by name and spots
   are left alone, changed ones updated in place, others deleted or added.
-* **imports** are deleted and re-inserted as before (few rows per file; the
-  linker re-resolves the file's imports either way).
+* **imports**: rows equal but for ``id`` and ``target_id`` are kept with
+  their resolution, the others deleted or added. A kept import resolves as
+  before unless a file it could point at came or went, or a configuration
+  file changed: the linker re-resolves those by key whatever wrote them
+  (`linker.relink`). The file's imports are re-resolved only when a row was
+  added (`Written.imports_changed`).
 
 So the index after `rewrite` holds the same rows as after delete+insert, up
 to the numbering of the file's chunk and symbol ids (tests/test_burst_rewrite.py
@@ -60,6 +64,7 @@ class Fresh:
     fts: list[tuple[object, ...]]
     symbols: list[tuple[object, ...]]
     refs: list[tuple[object, ...]]  # (name, file_id, spots)
+    imports: list[tuple[object, ...]]  # (file_id, language, module, ..., key)
 
 
 @dataclass(slots=True)
@@ -70,9 +75,16 @@ class Written:
     fts: list[tuple[object, ...]]
     symbols: list[tuple[object, ...]]
     refs: list[tuple[object, ...]]
+    imports: list[tuple[object, ...]]
     kept_chunks: int = 0
     kept_symbols: int = 0
     kept_refs: int = 0
+    kept_imports: int = 0
+
+    @property
+    def imports_changed(self) -> bool:
+        """Whether an import row was added (to be resolved)."""
+        return bool(self.imports)
 
 
 def _prefix(old: list[tuple[object, ...]], new: list[tuple[object, ...]]) -> int:
@@ -211,12 +223,42 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         conn.executemany(
             "UPDATE refs SET spots = ? WHERE name = ? AND file_id = ?", changed
         )
+    imports, kept_i = _imports(conn, file_id, fresh.imports)
     return Written(
         chunks=fresh.chunks[kept_c:],
         fts=fresh.fts[kept_c:],
         symbols=symbols,
         refs=added,
+        imports=imports,
+        kept_imports=kept_i,
         kept_chunks=kept_c,
         kept_symbols=kept_s,
         kept_refs=kept_r,
     )
+
+
+def _imports(
+    conn: apsw.Connection, file_id: int, rows: list[tuple[object, ...]]
+) -> tuple[list[tuple[object, ...]], int]:
+    """Delete the file's import rows not among `rows`; the rows to insert
+    and how many were kept (equal rows matched one to one)."""
+    stored: dict[tuple[object, ...], list[object]] = {}
+    for row in conn.execute(
+        "SELECT id, file_id, language, module, start_line, start_col, end_line,"
+        " end_col, key FROM imports WHERE file_id = ? ORDER BY id",
+        (file_id,),
+    ):
+        stored.setdefault(tuple(row[1:]), []).append(row[0])
+    added: list[tuple[object, ...]] = []
+    kept = 0
+    for row in rows:
+        ids = stored.get(row)
+        if ids:
+            ids.pop(0)
+            kept += 1
+        else:
+            added.append(row)
+    gone = [(i,) for ids in stored.values() for i in ids]
+    if gone:
+        conn.executemany("DELETE FROM imports WHERE id = ?", gone)
+    return added, kept
