@@ -46,7 +46,6 @@ from bench_live import MAX_EDIT_BYTES, SNIPPETS
 
 from axd.daemon.config import IndexConfig
 from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
-from axd.daemon.records import FileOutcome
 from axd.daemon.store import batch as batch_module
 from axd.daemon.store.store import Store
 
@@ -70,7 +69,11 @@ def pick(db: Path, tree: Path, rng: random.Random, count: int) -> list[str]:
     out: list[str] = []
     for rel in pool:
         path = tree / rel
-        if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_EDIT_BYTES:
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and path.stat().st_size <= MAX_EDIT_BYTES
+        ):
             out.append(rel)
             if len(out) == count:
                 break
@@ -84,7 +87,11 @@ def stage(tree: Path, private: Path, files: list[str], *, appended: bool) -> Non
         data = (tree / rel).read_bytes()
         if appended:
             ext = os.path.splitext(rel)[1]
-            data += SNIPPETS[ext].replace("{name}", f"axdprobe{abs(hash(rel)) % 10**8}").encode()
+            data += (
+                SNIPPETS[ext]
+                .replace("{name}", f"axdprobe{abs(hash(rel)) % 10**8}")
+                .encode()
+            )
         dest.write_bytes(data)
 
 
@@ -106,7 +113,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
-        "--sql", action="store_true", help="wall ms per SQL statement (SQLite's profile hook)"
+        "--sql",
+        action="store_true",
+        help="wall ms per SQL statement (SQLite's profile hook)",
     )
     args = parser.parse_args()
     print(
@@ -129,7 +138,7 @@ def main() -> int:
         parse_timeout_ms=config.parse_timeout_ms,
     )
     store = Store.open(args.db, root=args.tree)
-    conn = store._w()  # noqa: SLF001 - measurement: the writer's own counters
+    conn = store._w()
     try:
         for round_no in range(args.rounds):
             mode = args.mode if args.mode != "both" else ("full", "diff")[round_no % 2]
@@ -140,16 +149,16 @@ def main() -> int:
             appended = round_no % 2 == 0
             stage(args.tree, private, files, appended=appended)
             started = time.process_time()
-            outcomes: list[FileOutcome] = [
-                process_file(settings, WorkItem(path=rel)) for rel in files
-            ]
+            outcomes = [process_file(settings, WorkItem(path=rel)) for rel in files]
             worker_cpu = time.process_time() - started
             batch_module.DIFF_WRITES = mode == "diff"
             before = counters(conn)
             per_sql: dict[str, list[float]] = {}
             if args.sql:
 
-                def hook(sql: str, ns: int) -> None:
+                def hook(
+                    sql: str, ns: int, per_sql: dict[str, list[float]] = per_sql
+                ) -> None:
                     key = " ".join(sql.split())[:70]
                     per_sql.setdefault(key, [0, 0.0])
                     per_sql[key][0] += 1
@@ -178,7 +187,9 @@ def main() -> int:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
             if args.sql:
                 conn.set_profile(None)
-                for key, (n, total) in sorted(per_sql.items(), key=lambda kv: -kv[1][1])[:14]:
+                for key, (n, total) in sorted(
+                    per_sql.items(), key=lambda kv: -kv[1][1]
+                )[:14]:
                     print(f"  {total:8.1f} ms {int(n):6d}x  {key}")
     finally:
         store.close()

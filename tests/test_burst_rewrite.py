@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import apsw
 import pytest
+from store_records import FileSpec, Sym, indexed
 
 from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
 from axd.daemon.query.search import search
@@ -24,7 +25,6 @@ from axd.daemon.query.symbols import outline
 from axd.daemon.store import batch
 from axd.daemon.store.chunktext import chunk_text
 from axd.daemon.store.store import Store
-from store_records import FileSpec, Sym, indexed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -235,8 +235,8 @@ def test_diff_write_equals_full_rewrite(
     try:
         for step, edit in enumerate([None, *EDITS]):
             if edit is not None:
-                for name in texts:
-                    texts[name] = edit(texts[name], Path(name).suffix, step)
+                for name, text in list(texts.items()):
+                    texts[name] = edit(text, Path(name).suffix, step)
                     (root / name).write_text(texts[name])
             outcomes = [process_file(settings, WorkItem(name)) for name in texts]
             assert all(o.status == "indexed" for o in outcomes), outcomes

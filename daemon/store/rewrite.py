@@ -87,6 +87,15 @@ class Written:
         return bool(self.imports)
 
 
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _opt(value: object) -> int | None:
+    return None if value is None else _int(value)
+
+
 def _prefix(old: list[tuple[object, ...]], new: list[tuple[object, ...]]) -> int:
     n = 0
     for a, b in zip(old, new, strict=False):
@@ -109,8 +118,8 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         f"SELECT {SYMBOL_COLUMNS} FROM symbols WHERE file_id = ? ORDER BY id",
         (file_id,),
     ).fetchall()
-    old_chunk_ids = [int(r[0]) for r in old_chunks]  # type: ignore[call-overload]
-    old_symbol_ids = [int(r[0]) for r in old_symbols]  # type: ignore[call-overload]
+    old_chunk_ids = [_int(r[0]) for r in old_chunks]
+    old_symbol_ids = [_int(r[0]) for r in old_symbols]
     chunk_at = {cid: i for i, cid in enumerate(old_chunk_ids)}
     symbol_at = {sid: i for i, sid in enumerate(old_symbol_ids)}
 
@@ -131,10 +140,10 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         kept_c += 1
 
     def old_pos(value: object, at: dict[int, int]) -> int | None:
-        return None if value is None else at.get(value, _GONE)  # type: ignore[call-overload]
+        return None if value is None else at.get(_int(value), _GONE)
 
     def new_pos(value: object, first: int) -> int | None:
-        return None if value is None else int(value) - first  # type: ignore[call-overload]
+        return None if value is None else _int(value) - first
 
     old_s = [
         (old_pos(r[_SYM_CHUNK], chunk_at), old_pos(r[_SYM_PARENT], symbol_at),
@@ -147,19 +156,21 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         for r in fresh.symbols
     ]  # fmt: skip
     kept_s = _prefix(old_s, new_s)
+    # Each new symbol's chunk and parent, as positions (None: none).
+    new_links = [(_opt(row[0]), _opt(row[1])) for row in new_s]
     # Shrink both prefixes until they agree (each step only shrinks: ends).
     while True:
         # A kept chunk's FTS names/docstrings are those of the symbols in it:
         # none of them may be rewritten, on either side.
         for rows in (old_s, new_s):
             for row in rows[kept_s:]:
-                chunk = row[0]
-                if isinstance(chunk, int) and 0 <= chunk < kept_c:
+                chunk = _opt(row[0])
+                if chunk is not None and 0 <= chunk < kept_c:
                     kept_c = chunk
         # A kept symbol points at a kept chunk and a kept parent.
         shrunk = kept_s
         for index in range(kept_s):
-            chunk, parent = new_s[index][0], new_s[index][1]
+            chunk, parent = new_links[index]
             if (chunk is not None and chunk >= kept_c) or (
                 parent is not None and parent >= index
             ):
