@@ -393,15 +393,19 @@ class Indexer:
     def _batch_size(self) -> int:
         """`batch_files`, except when fewer paths are queued than the
         workers (and the batch waiting for one) can take at that size: at
-        the end of a first index, and for live changes (a burst of saves, a
-        small checkout), the queue is split evenly over them, so no worker
-        idles while another parses a full batch and the writer starts on
-        the first part sooner (#16: both cores busy to the end; a burst
-        queryable soon after its last write)."""
+        the end of a first index the queue is split evenly over them, so no
+        worker idles while another parses the last full batch (#16: both
+        cores busy to the end). Live changes (a burst of saves, a small
+        checkout) are split in twice as many: the writer commits the first
+        half while the workers parse the second, instead of waiting for a
+        whole batch per worker and then writing them all at the end (#16: a
+        200-file burst queryable soon after its last write)."""
         full = max(1, self.config.batch_files)
         if self._crawling:  # more paths are on their way
             return full
         lanes = self.committer.pool.size + 1
+        if self.ready:
+            lanes *= 2
         return min(full, max(MIN_TAIL_BATCH, -(-len(self.queue) // lanes)))
 
     async def _parse(
