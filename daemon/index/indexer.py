@@ -95,6 +95,7 @@ class Indexer:
         self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
         self._linking = anyio.Lock()
         self._crawling = False  # a stat pass is handing out what it finds
+        self._together = False  # a git operation's changes are queued (`_batch_size`)
 
     # -- what others ask ----------------------------------------------------------
 
@@ -254,6 +255,8 @@ class Indexer:
                         continue
                     finally:
                         self._expanding = False
+                    if message.together:
+                        self._together = True  # `_batch_size`
                     self.enqueue(paths, event_time=message.event_time)
                 elif isinstance(message, RescanNeeded):
                     self.request_rescan()
@@ -399,8 +402,12 @@ class Indexer:
         checkout) are split in twice as many: the writer commits the first
         half while the workers parse the second, instead of waiting for a
         whole batch per worker and then writing them all at the end (#16: a
-        200-file burst queryable soon after its last write)."""
+        200-file burst queryable soon after its last write). But a git
+        operation's held changes go out together, in full batches."""
         full = max(1, self.config.batch_files)
+        if self._together:
+            self._together = len(self.queue) > full  # until the group is taken
+            return full
         if self._crawling:  # more paths are on their way
             return full
         lanes = self.committer.pool.size + 1
