@@ -25,7 +25,13 @@ axd daemon (`daemon_proc.Daemon`) indexes it cold; then:
   ``index.changed`` has named them all, and until Watchman has named them all;
   and the CPU seconds the daemon and its workers spent meanwhile (the
   load-independent side: on a shared machine the wall time is mostly
-  waiting for a core).
+  waiting for a core). The polls are the daemon's work too (one poll's
+  CPU is measured after the burst and printed with the poll count).
+* **a second burst** (``--burst2``, default as many files, others): the same,
+  but the probe waits for the ``index.changed`` notifications naming every
+  file (its own connection and thread) and only then queries (every
+  ``--poll-ms`` until the query shows them all): the time the burst takes
+  when the benchmark does not share the daemon's CPU with its polls.
 
 **A large tree without a cold index** (``--state DIR``: a state directory
 holding a complete index of ``--tree``, e.g. ``/work/bench/state100k`` for
@@ -263,6 +269,18 @@ class Report:
     # queries it answers) and its worker processes (parsing).
     burst_cpu_daemon_s: float | None = None
     burst_cpu_workers_s: float | None = None
+    # The benchmark's own share of the daemon's CPU during the burst: its
+    # polls, and one poll's daemon CPU (measured after, on the same query).
+    burst_polls: int = 0
+    burst_poll_cpu_ms: float | None = None
+    # The second burst: waits on index.changed, then queries.
+    burst2_files: int = 0
+    burst2_queryable_ms: float | None = None
+    burst2_notified_ms: float | None = None
+    burst2_queries: int = 0
+    burst2_cpu_daemon_s: float | None = None
+    burst2_cpu_workers_s: float | None = None
+    burst2_axd_events: list[tuple[float, int]] = field(default_factory=list)
     # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
     daemon_rss_kib: int | None = None
     daemon_hwm_kib: int | None = None
@@ -399,6 +417,49 @@ def ms(t: float | None, t0: float) -> float | None:
     return None if t is None else (t - t0) * 1000
 
 
+def burst_notified(
+    daemon: Daemon,
+    root: Path,
+    changes: Changes,
+    files: list[str],
+    run_id: int,
+    poll_s: float,
+    report: Report,
+) -> None:
+    """The second burst (module docstring): no query until `index.changed`
+    has named every file."""
+    prefix = f"axdburst{run_id}z"
+    names = [f"{prefix}{j}" for j in range(len(files))]
+    wanted = set(names)
+
+    def all_found() -> bool:
+        result = daemon.call(
+            "symbols.search", {"root": str(root), "query": prefix, "limit": 1000}
+        )
+        return wanted <= {s["name"] for s in result["symbols"]}
+
+    cpu_before = cpu_s(daemon.proc.pid)
+    t_first = time.perf_counter()
+    for rel, name in zip(files, names, strict=True):
+        append(root, rel, name)
+    t_last = time.perf_counter()
+    notified = first_naming(changes.cond, changes.events, set(files), t_first, 120)
+    seen, queries = poll_until(all_found, poll_s, timeout=120)
+    cpu_after = cpu_s(daemon.proc.pid)
+    report.burst2_files = len(files)
+    report.burst2_notified_ms = ms(notified, t_last)
+    report.burst2_queryable_ms = ms(seen, t_last)
+    report.burst2_queries = queries
+    report.burst2_cpu_daemon_s = cpu_after[0] - cpu_before[0]
+    report.burst2_cpu_workers_s = cpu_after[1] - cpu_before[1]
+    with changes.cond:
+        report.burst2_axd_events = [
+            (round((t - t_last) * 1000, 1), len(paths & set(files)))
+            for t, _, paths in changes.events
+            if t >= t_first and paths & set(files)
+        ]
+
+
 def run(args: argparse.Namespace) -> Report | None:
     tree: Path = args.tree
     if not tree.is_dir():
@@ -442,8 +503,10 @@ def run(args: argparse.Namespace) -> Report | None:
         # exact (no reader threads between the socket and the clock).
         daemon.call("subscribe", {"root": str(root), "events": ["index.changed"]})
         rng = random.Random(args.seed)
-        files = candidates(daemon, root, rng, args.edits + args.burst)
-        edit_files, burst_files = files[: args.edits], files[args.edits :]
+        files = candidates(daemon, root, rng, args.edits + args.burst + args.burst2)
+        edit_files = files[: args.edits]
+        burst_files = files[args.edits : args.edits + args.burst]
+        burst2_files = files[args.edits + args.burst :]
         if args.state is not None:  # hard links: no write may reach the original
             for rel in files:
                 make_private(root / rel)
@@ -505,12 +568,22 @@ def run(args: argparse.Namespace) -> Report | None:
                 )
                 return wanted <= {s["name"] for s in result["symbols"]}
 
-            seen, _ = poll_until(all_found, poll_s, timeout=120)
+            seen, polls = poll_until(all_found, poll_s, timeout=120)
             daemon.client.notifications.clear()
             report.burst_queryable_ms = ms(seen, t_last)
             cpu_after = cpu_s(daemon.proc.pid)
             report.burst_cpu_daemon_s = cpu_after[0] - cpu_before[0]
             report.burst_cpu_workers_s = cpu_after[1] - cpu_before[1]
+            report.burst_polls = polls
+            # What one poll costs the daemon (the same query, all found: the
+            # dearest case), to tell the daemon's own work from the polling.
+            probes = 100
+            quiet = cpu_s(daemon.proc.pid)
+            for _ in range(probes):
+                all_found()
+            report.burst_poll_cpu_ms = (
+                (cpu_s(daemon.proc.pid)[0] - quiet[0]) / probes * 1000
+            )
             report.daemon_rss_kib, report.daemon_hwm_kib = memory_kib(daemon.proc.pid)
             notified = first_naming(
                 changes.cond, changes.events, set(burst_files), t_first, timeout=120
@@ -533,6 +606,10 @@ def run(args: argparse.Namespace) -> Report | None:
                     for t, _, paths in changes.events
                     if t >= t_first and paths & set(burst_files)
                 ]
+        if burst2_files:
+            daemon.wait(str(root))
+            time.sleep(1.0)
+            burst_notified(daemon, root, changes, burst2_files, run_id, poll_s, report)
         report.load_after = loadavg()
     finally:
         if changes is not None:
@@ -653,10 +730,30 @@ def summary(report: Report) -> list[str]:
                 f" {total / (os.cpu_count() or 1) * 1000:.0f} ms on {os.cpu_count()}"
                 " cores if perfectly spread"
             )
+            if report.burst_poll_cpu_ms is not None:
+                polling = report.burst_polls * report.burst_poll_cpu_ms / 1000
+                lines.append(
+                    f"  of the daemon's: the benchmark's {report.burst_polls} polls"
+                    f" x {report.burst_poll_cpu_ms:.2f} ms (one poll, measured after)"
+                    f" = ~{polling:.2f} s; the rest {report.burst_cpu_daemon_s - polling:.2f} s"
+                )
         if report.daemon_rss_kib is not None:
             lines.append(
                 f"  daemon memory after the burst: VmRSS {report.daemon_rss_kib / 1024:.0f}"
                 f" MiB, VmHWM {(report.daemon_hwm_kib or 0) / 1024:.0f} MiB"
+            )
+        if report.burst2_files:
+            lines.append(
+                f"burst 2 (no query before index.changed named them all):"
+                f" {report.burst2_files} files; after the last write: index.changed"
+                f" {fmt(report.burst2_notified_ms)} ms, queryable"
+                f" {fmt(report.burst2_queryable_ms)} ms ({report.burst2_queries}"
+                f" queries); CPU: daemon {report.burst2_cpu_daemon_s or 0:.2f} s,"
+                f" workers {report.burst2_cpu_workers_s or 0:.2f} s"
+            )
+            lines.append(
+                "  index.changed (ms after the last write, files): "
+                + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst2_axd_events)
             )
         if report.burst_queryable_ms is not None and report.burst_watchman_ms:
             ratio = report.burst_queryable_ms / report.burst_watchman_ms
@@ -669,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, default=DEFAULT_TREE)
     parser.add_argument("--edits", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument(
+        "--burst2",
+        type=int,
+        default=None,
+        help="second burst's files (default: --burst)",
+    )
     parser.add_argument(
         "--probe", choices=("definition", "search"), default="definition"
     )
@@ -685,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp"))
     parser.add_argument("--save", type=Path, help="also write the JSON report here")
     args = parser.parse_args(argv)
+    if args.burst2 is None:
+        args.burst2 = args.burst
     report = run(args)
     if report is None:
         return 0

@@ -17,6 +17,9 @@ class Changed:
     paths: frozenset[str]
     event_time: float  # wall clock of the event, for edit-to-queryable
     created: frozenset[str] = frozenset()
+    # Released together (a git operation's held changes): committed in as
+    # few batches as `batch_files` allows, not split for latency.
+    together: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ class Indexer:
         self._pending_mark = False  # FIRST_INDEX_PENDING is in the store
         self._linking = anyio.Lock()
         self._crawling = False  # a stat pass is handing out what it finds
+        self._together = False  # a git operation's changes are queued (`_batch_size`)
 
     # -- what others ask ----------------------------------------------------------
 
@@ -254,6 +255,8 @@ class Indexer:
                         continue
                     finally:
                         self._expanding = False
+                    if message.together:
+                        self._together = True  # `_batch_size`
                     self.enqueue(paths, event_time=message.event_time)
                 elif isinstance(message, RescanNeeded):
                     self.request_rescan()
@@ -391,14 +394,25 @@ class Indexer:
                 tg.start_soon(self._parse, batch, parsed, slots)
 
     def _batch_size(self) -> int:
-        """`batch_files`, except at the end of a first index: the last
-        paths are split evenly over the workers (and the batch waiting for
-        one), so no worker idles while another parses the last full batch
-        (#16: both cores busy to the end). Live changes keep `batch_files`."""
+        """`batch_files`, except when fewer paths are queued than the
+        workers (and the batch waiting for one) can take at that size: at
+        the end of a first index the queue is split evenly over them, so no
+        worker idles while another parses the last full batch (#16: both
+        cores busy to the end). Live changes (a burst of saves, a small
+        checkout) are split in twice as many: the writer commits the first
+        half while the workers parse the second, instead of waiting for a
+        whole batch per worker and then writing them all at the end (#16: a
+        200-file burst queryable soon after its last write). But a git
+        operation's held changes go out together, in full batches."""
         full = max(1, self.config.batch_files)
-        if self.ready or self._crawling:  # more paths may be on their way
+        if self._together:
+            self._together = len(self.queue) > full  # until the group is taken
+            return full
+        if self._crawling:  # more paths are on their way
             return full
         lanes = self.committer.pool.size + 1
+        if self.ready:
+            lanes *= 2
         return min(full, max(MIN_TAIL_BATCH, -(-len(self.queue) // lanes)))
 
     async def _parse(

@@ -415,5 +415,10 @@ class Watcher:
                 await self._send(RescanNeeded())
             if held:
                 await self._send(
-                    Changed(frozenset(held), min(held.values()), frozenset(created))
+                    Changed(
+                        frozenset(held),
+                        min(held.values()),
+                        frozenset(created),
+                        together=True,
+                    )
                 )

@@ -20,6 +20,7 @@ from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.records import extraction_of
 from axd.daemon.store.linker import DbFacts, relink
 from axd.daemon.store.refspots import pack as pack_spots
+from axd.daemon.store.rewrite import Fresh, rewrite
 from axd.daemon.store.symbolrows import INSERT as INSERT_SYMBOL
 from axd.daemon.store.symbolrows import symbol_row
 
@@ -37,6 +38,9 @@ ChangeKind = Literal["added", "modified", "deleted"]
 # its per-call cost, few enough that a batch of large files never holds all
 # its rows at once.
 _FLUSH_ROWS = 20_000
+# A re-indexed file writes only the rows that changed (store/rewrite.py);
+# False: all its rows are deleted and inserted again (kept to compare both).
+DIFF_WRITES = True
 
 
 @dataclass(slots=True)
@@ -104,6 +108,29 @@ class _Writer:
         )
         for table in ("chunks", "symbols", "refs", "imports"):
             conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+
+    def rewrite_children(
+        self, file_id: int, language: str | None, ex: Extraction
+    ) -> bool:
+        """`clear_children` + `add_children`, writing only the difference
+        (store/rewrite.py): the rows are built as `add_children` builds them.
+        True when the file's imports need resolving (a row was added)."""
+        pending, self.rows = self.rows, _Rows()
+        first_chunk, first_symbol = self.chunk_id, self.symbol_id
+        self.add_children(file_id, language, ex)
+        built, self.rows = self.rows, pending
+        left = rewrite(
+            self.conn,
+            file_id,
+            Fresh(first_chunk, first_symbol, built.chunks, built.fts, built.symbols,
+                  built.refs, built.imports),
+        )  # fmt: skip
+        pending.chunks += left.chunks
+        pending.fts += left.fts
+        pending.symbols += left.symbols
+        pending.refs += left.refs
+        pending.imports += left.imports
+        return left.imports_changed
 
     def delete_file(self, file_id: int) -> None:
         self.conn.execute(
@@ -299,7 +326,8 @@ def write_batch(
             )
             result.files_skipped += 1
             continue
-        if prior is not None:
+        diff = DIFF_WRITES and was_indexed and ex is not None
+        if prior is not None and not diff:
             writer.clear_children(prior.id)
         symbols = len(ex.symbols) if ex is not None else 0
         row = conn.execute(
@@ -318,11 +346,16 @@ def write_batch(
         if posixpath.basename(path) in CONFIG_FILES:
             configs.append(path)
         if ex is not None:
-            writer.add_children(file_id, outcome.language, ex)
+            relink_file = True
+            if diff:
+                relink_file = writer.rewrite_children(file_id, outcome.language, ex)
+            else:
+                writer.add_children(file_id, outcome.language, ex)
             result.parse_errors += ex.parse_errors
             if writer.pending() >= _FLUSH_ROWS:
                 writer.flush()  # bounded memory: rows are written as they come
-            new_ids.append(file_id)
+            if relink_file:
+                new_ids.append(file_id)
             result.files_indexed += 1
             result.changes.append((path, "modified" if was_indexed else "added"))
         else:
