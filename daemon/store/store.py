@@ -47,6 +47,7 @@ from axd.daemon.store.errors import (
     StoreDamagedError,
     StoreError,
 )
+from axd.daemon.store import indexes
 from axd.daemon.store.linker import DbFacts, relink_all
 from axd.daemon.store.migrator import Migrator
 from axd.daemon.store.rows import FileInfo, FileState, StoreCounts
@@ -91,6 +92,14 @@ def _read_generation(conn: apsw.Connection) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def _ensure_indexes(conn: apsw.Connection) -> None:
+    """Build the indexes a first index cut short left out (store/indexes.py)."""
+    if not indexes.missing(conn):
+        return
+    with conn:
+        indexes.ensure(conn)
+
+
 def read_generation(conn: apsw.Connection) -> int:
     """The generation committed in `conn`'s current snapshot."""
     return _read_generation(conn)
@@ -111,6 +120,9 @@ class Store:
         self._pool_lock = threading.Lock()
         self._max_idle = max_idle
         self._generation = _read_generation(writer)
+        # The name indexes are dropped for a bulk first index (`apply_batch`
+        # with `defer_links`) and built by `relink_all` (store/indexes.py).
+        self._indexes_deferred = False
         self._checkpointer = Checkpointer(path)
         # Replaces SQLite's automatic checkpoint (module docstring).
         self._wal_over = False
@@ -143,6 +155,7 @@ class Store:
         try:
             _configure(writer, writer=True)
             Migrator(writer, migrations).migrate()
+            _ensure_indexes(writer)
             if quick_check:
                 result = "\n".join(
                     str(r[0]) for r in writer.execute("PRAGMA quick_check")
@@ -293,10 +306,19 @@ class Store:
         exactly one if anything but size/mtime changed; a batch that changed
         nothing returns the current generation unchanged. On any exception
         the whole batch is rolled back.
+
+        `defer_links` (a bulk first index) also drops the name indexes
+        (store/indexes.py) in the first such batch: `relink_all` builds them
+        once at the end, and any `open` of a store without them (a first
+        index cut short) builds them before anything else.
         """
         current = self._generation
-        result = self._write(
-            lambda conn: write_batch(
+        defer_indexes = defer_links and not self._indexes_deferred
+
+        def write(conn: apsw.Connection) -> BatchResult:
+            if defer_indexes:
+                indexes.drop(conn)
+            return write_batch(
                 conn,
                 outcomes,
                 deleted,
@@ -304,16 +326,28 @@ class Store:
                 root=self._root,
                 defer_links=defer_links,
             )
-        )
+
+        result = self._write(write)
+        self._indexes_deferred = self._indexes_deferred or defer_indexes
         self._generation = result.generation
         return result
+
+    def build_indexes(self) -> list[str]:
+        """Create the name indexes a bulk first index left out, in one
+        transaction (store/indexes.py); the names built. `relink_all` does
+        it too."""
+        built = self._write(indexes.ensure)
+        self._indexes_deferred = False
+        return built
 
     def relink_all(self) -> int:
         """Resolve every import in one transaction, after batches written with
         `defer_links`; bumps the generation when any edge changed. Returns the
-        number of imports resolved."""
+        number of imports resolved. First builds the name indexes those
+        batches left out (`apply_batch`), which the linker uses too."""
 
         def run(conn: apsw.Connection) -> tuple[int, bool]:
+            indexes.ensure(conn)  # the linker looks files and keys up by name
             before = conn.total_changes()
             count = relink_all(conn, DbFacts(conn, self._root))
             changed = conn.total_changes() != before
@@ -325,6 +359,7 @@ class Store:
             return count, changed
 
         count, changed = self._write(run)
+        self._indexes_deferred = False
         if changed:
             self._generation += 1
         return count
