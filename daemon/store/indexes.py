@@ -10,12 +10,16 @@ file more than doubled from the empty index to the full one (perf/RESULTS.md
 (``CREATE INDEX``) is cheaper than that (perf/RESULTS.md "#16 bulk writer
 (round 5)").
 
-The indexes listed here are the ones no write of a first index reads:
-batches written with ``defer_links`` resolve no import (`files_basename`,
-`imports_key` serve the linker) and never look a symbol up by name
-(`symbols_name_lower`, `symbols_initials` serve queries). Queries that
-would use them still answer correctly while they are missing, by scanning
-(slower: docs/protocol.md, "During a first index").
+The indexes listed here are ones no write of a first index reads: batches
+written with ``defer_links`` resolve no import (`files_basename` and
+`imports_key` serve the linker, which runs after the build) and never look
+a symbol up by its initials (`symbols_initials` serves the camel-hump tier
+of ``symbols.search``, which scans while it is missing: correct, slower).
+`symbols_name_lower` stays, although it is the dearest of the name indexes
+to keep up: without it every ``symbols.definition`` during a first index
+would scan all symbols (1.5-2 s on a 100k index against 6 ms with it;
+measured in perf/RESULTS.md "#16 bulk writer (round 5)"), and it costs the
+writer ~0.08 ms per file late in a 100k first index.
 
 Crash safety does not depend on anything being recorded: `ensure` creates
 whichever is missing, and runs at every `Store.open`, when a first index
@@ -37,7 +41,6 @@ if TYPE_CHECKING:
 
 # name -> the CREATE INDEX statement of the newest schema (migrations/).
 DEFERRED: dict[str, str] = {
-    "symbols_name_lower": "CREATE INDEX symbols_name_lower ON symbols (name_lower)",
     "symbols_initials": "CREATE INDEX symbols_initials ON symbols (initials)",
     "files_basename": "CREATE INDEX files_basename ON files (basename)",
     "imports_key": (

@@ -120,7 +120,7 @@ class Store:
         self._pool_lock = threading.Lock()
         self._max_idle = max_idle
         self._generation = _read_generation(writer)
-        # The name indexes are dropped for a bulk first index (`apply_batch`
+        # Some name indexes are dropped for a bulk first index (`apply_batch`
         # with `defer_links`) and built by `relink_all` (store/indexes.py).
         self._indexes_deferred = False
         self._checkpointer = Checkpointer(path)
@@ -307,7 +307,7 @@ class Store:
         nothing returns the current generation unchanged. On any exception
         the whole batch is rolled back.
 
-        `defer_links` (a bulk first index) also drops the name indexes
+        `defer_links` (a bulk first index) also drops the deferred name indexes
         (store/indexes.py) in the first such batch: `relink_all` builds them
         once at the end, and any `open` of a store without them (a first
         index cut short) builds them before anything else.
