@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     outcomes = outcomes_of(root, args.every, cache)
     indexed = sum(1 for o in outcomes if o.status == "indexed")
-    print(f"{root}: {len(outcomes)} files sampled (every {args.every}), {indexed} indexed")
+    print(
+        f"{root}: {len(outcomes)} files sampled (every {args.every}), {indexed} indexed"
+    )
     results: dict[str, list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         for variant in ("all", "deferred") if round_ % 2 == 0 else ("deferred", "all"):
@@ -165,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         if f"{target}/all" in results:
             a = min(r["ms_per_file_with_build"] for r in results[f"{target}/all"])
             d = min(r["ms_per_file_with_build"] for r in results[f"{target}/deferred"])
-            print(f"  {target}: deferred / all (best of each, build counted) = {d / a:.2f}")
+            print(
+                f"  {target}: deferred / all (best of each, build counted) = {d / a:.2f}"
+            )
     return 0
 
 

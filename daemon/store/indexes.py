@@ -43,9 +43,7 @@ if TYPE_CHECKING:
 DEFERRED: dict[str, str] = {
     "symbols_initials": "CREATE INDEX symbols_initials ON symbols (initials)",
     "files_basename": "CREATE INDEX files_basename ON files (basename)",
-    "imports_key": (
-        "CREATE INDEX imports_key ON imports (key) WHERE key IS NOT NULL"
-    ),
+    "imports_key": ("CREATE INDEX imports_key ON imports (key) WHERE key IS NOT NULL"),
 }
 
 

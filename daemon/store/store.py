@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import apsw
 
+from axd.daemon.store import indexes
 from axd.daemon.store.batch import BatchResult, write_batch
 from axd.daemon.store.checkpointer import (
     CHECKPOINT_MAX_PAGES,
@@ -47,7 +48,6 @@ from axd.daemon.store.errors import (
     StoreDamagedError,
     StoreError,
 )
-from axd.daemon.store import indexes
 from axd.daemon.store.linker import DbFacts, relink_all
 from axd.daemon.store.migrator import Migrator
 from axd.daemon.store.rows import FileInfo, FileState, StoreCounts
@@ -98,6 +98,33 @@ def _ensure_indexes(conn: apsw.Connection) -> None:
         return
     with conn:
         indexes.ensure(conn)
+
+
+# `meta` key present from the first batch written with `defer_links` to the
+# `relink_all` that resolves their imports, in the same transactions.
+LINKS_PENDING = "links_pending"
+
+
+def _link_if_cut_short(conn: apsw.Connection, root: Path) -> None:
+    """Resolve every import if a bulk first index was cut short (a SIGKILL
+    between its first batch and its `relink_all`): a resumed first index
+    links its own batches as it goes, so nothing else would link these."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (LINKS_PENDING,)).fetchone():
+        with conn:
+            _relink_all(conn, root)
+
+
+def _relink_all(conn: apsw.Connection, root: Path | None) -> tuple[int, bool]:
+    """`Store.relink_all`'s transaction body: (imports resolved, changed)."""
+    indexes.ensure(conn)  # the linker looks files and keys up by name
+    before = conn.total_changes()
+    count = relink_all(conn, DbFacts(conn, root))
+    changed = conn.total_changes() != before
+    if changed:
+        value = _read_generation(conn) + 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+    conn.execute("DELETE FROM meta WHERE key = ?", (LINKS_PENDING,))
+    return count, changed
 
 
 def read_generation(conn: apsw.Connection) -> int:
@@ -156,6 +183,8 @@ class Store:
             _configure(writer, writer=True)
             Migrator(writer, migrations).migrate()
             _ensure_indexes(writer)
+            if root is not None:
+                _link_if_cut_short(writer, Path(root))
             if quick_check:
                 result = "\n".join(
                     str(r[0]) for r in writer.execute("PRAGMA quick_check")
@@ -318,6 +347,11 @@ class Store:
         def write(conn: apsw.Connection) -> BatchResult:
             if defer_indexes:
                 indexes.drop(conn)
+            if defer_links:
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')",
+                    (LINKS_PENDING,),
+                )
             return write_batch(
                 conn,
                 outcomes,
@@ -346,19 +380,7 @@ class Store:
         number of imports resolved. First builds the name indexes those
         batches left out (`apply_batch`), which the linker uses too."""
 
-        def run(conn: apsw.Connection) -> tuple[int, bool]:
-            indexes.ensure(conn)  # the linker looks files and keys up by name
-            before = conn.total_changes()
-            count = relink_all(conn, DbFacts(conn, self._root))
-            changed = conn.total_changes() != before
-            if changed:
-                value = _read_generation(conn) + 1
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'generation'", (value,)
-                )
-            return count, changed
-
-        count, changed = self._write(run)
+        count, changed = self._write(lambda conn: _relink_all(conn, self._root))
         self._indexes_deferred = False
         if changed:
             self._generation += 1
