@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 import apsw
 import msgspec
 
+from axd.daemon.store import indexes
 from axd.daemon.store.migrator import MigrationError, Migrator, discover
 
 if TYPE_CHECKING:
@@ -615,6 +616,7 @@ def prepare_for_install(
         Migrator(target, migrations).migrate()
         generation = max(facts.generation, above) + 1
         with target:
+            indexes.ensure(target)  # a copy taken in a first index may lack them
             target.execute(
                 "UPDATE meta SET value = ? WHERE key = 'generation'", (generation,)
             )

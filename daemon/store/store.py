@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import apsw
 
+from axd.daemon.store import indexes
 from axd.daemon.store.batch import BatchResult, write_batch
 from axd.daemon.store.checkpointer import (
     CHECKPOINT_MAX_PAGES,
@@ -91,6 +92,41 @@ def _read_generation(conn: apsw.Connection) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def _ensure_indexes(conn: apsw.Connection) -> None:
+    """Build the indexes a first index cut short left out (store/indexes.py)."""
+    if not indexes.missing(conn):
+        return
+    with conn:
+        indexes.ensure(conn)
+
+
+# `meta` key present from the first batch written with `defer_links` to the
+# `relink_all` that resolves their imports, in the same transactions.
+LINKS_PENDING = "links_pending"
+
+
+def _link_if_cut_short(conn: apsw.Connection, root: Path) -> None:
+    """Resolve every import if a bulk first index was cut short (a SIGKILL
+    between its first batch and its `relink_all`): a resumed first index
+    links its own batches as it goes, so nothing else would link these."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (LINKS_PENDING,)).fetchone():
+        with conn:
+            _relink_all(conn, root)
+
+
+def _relink_all(conn: apsw.Connection, root: Path | None) -> tuple[int, bool]:
+    """`Store.relink_all`'s transaction body: (imports resolved, changed)."""
+    indexes.ensure(conn)  # the linker looks files and keys up by name
+    before = conn.total_changes()
+    count = relink_all(conn, DbFacts(conn, root))
+    changed = conn.total_changes() != before
+    if changed:
+        value = _read_generation(conn) + 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+    conn.execute("DELETE FROM meta WHERE key = ?", (LINKS_PENDING,))
+    return count, changed
+
+
 def read_generation(conn: apsw.Connection) -> int:
     """The generation committed in `conn`'s current snapshot."""
     return _read_generation(conn)
@@ -111,6 +147,9 @@ class Store:
         self._pool_lock = threading.Lock()
         self._max_idle = max_idle
         self._generation = _read_generation(writer)
+        # Some name indexes are dropped for a bulk first index (`apply_batch`
+        # with `defer_links`) and built by `relink_all` (store/indexes.py).
+        self._indexes_deferred = False
         self._checkpointer = Checkpointer(path)
         # Replaces SQLite's automatic checkpoint (module docstring).
         self._wal_over = False
@@ -143,6 +182,9 @@ class Store:
         try:
             _configure(writer, writer=True)
             Migrator(writer, migrations).migrate()
+            _ensure_indexes(writer)
+            if root is not None:
+                _link_if_cut_short(writer, Path(root))
             if quick_check:
                 result = "\n".join(
                     str(r[0]) for r in writer.execute("PRAGMA quick_check")
@@ -293,10 +335,24 @@ class Store:
         exactly one if anything but size/mtime changed; a batch that changed
         nothing returns the current generation unchanged. On any exception
         the whole batch is rolled back.
+
+        `defer_links` (a bulk first index) also drops the deferred name indexes
+        (store/indexes.py) in the first such batch: `relink_all` builds them
+        once at the end, and any `open` of a store without them (a first
+        index cut short) builds them before anything else.
         """
         current = self._generation
-        result = self._write(
-            lambda conn: write_batch(
+        defer_indexes = defer_links and not self._indexes_deferred
+
+        def write(conn: apsw.Connection) -> BatchResult:
+            if defer_indexes:
+                indexes.drop(conn)
+            if defer_links:
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')",
+                    (LINKS_PENDING,),
+                )
+            return write_batch(
                 conn,
                 outcomes,
                 deleted,
@@ -304,27 +360,28 @@ class Store:
                 root=self._root,
                 defer_links=defer_links,
             )
-        )
+
+        result = self._write(write)
+        self._indexes_deferred = self._indexes_deferred or defer_indexes
         self._generation = result.generation
         return result
+
+    def build_indexes(self) -> list[str]:
+        """Create the name indexes a bulk first index left out, in one
+        transaction (store/indexes.py); the names built. `relink_all` does
+        it too."""
+        built = self._write(indexes.ensure)
+        self._indexes_deferred = False
+        return built
 
     def relink_all(self) -> int:
         """Resolve every import in one transaction, after batches written with
         `defer_links`; bumps the generation when any edge changed. Returns the
-        number of imports resolved."""
+        number of imports resolved. First builds the name indexes those
+        batches left out (`apply_batch`), which the linker uses too."""
 
-        def run(conn: apsw.Connection) -> tuple[int, bool]:
-            before = conn.total_changes()
-            count = relink_all(conn, DbFacts(conn, self._root))
-            changed = conn.total_changes() != before
-            if changed:
-                value = _read_generation(conn) + 1
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'generation'", (value,)
-                )
-            return count, changed
-
-        count, changed = self._write(run)
+        count, changed = self._write(lambda conn: _relink_all(conn, self._root))
+        self._indexes_deferred = False
         if changed:
             self._generation += 1
         return count
