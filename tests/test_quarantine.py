@@ -33,9 +33,11 @@ from axd.client.connection import RemoteError
 from axd.daemon.config import HealthConfig, SnapshotsConfig
 from axd.daemon.store import snapshots
 from axd.daemon.store.quarantine import listing
+from axd.daemon.store.writer import Writer
 
 if TYPE_CHECKING:
     from axd.daemon.config import Config
+    from axd.daemon.store.store import BatchResult
 
 
 def damage(db: Path, how: str) -> None:
@@ -106,12 +108,14 @@ async def store_check(client) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("how", ["middle", "truncated"])
 async def test_degraded_naming_the_quarantine_until_reconciled(
-    config: Config, tmp_path: Path, how: str
+    config: Config, tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At open: from the first answer until the reconcile is in place the
     workspace is `degraded` with a reason naming the quarantine, `health`
     says so, queries answer (from the snapshot), `axd doctor` lists the
-    file; then `ready` with every change in."""
+    file; then `ready` with every change in. The reconcile's writes wait
+    until the test has looked once: on a loaded machine it could otherwise
+    be over before the first answer."""
     repo = (tmp_path / "repo").resolve()
     (repo / "src").mkdir(parents=True)
     for index in range(150):
@@ -124,6 +128,15 @@ async def test_degraded_naming_the_quarantine_until_reconciled(
     damage(db_of(config, repo), how)
     degraded = 0
     config = with_config(config, health=HealthConfig(cache_s=0))  # fresh each time
+    looked = anyio.Event()
+    apply_batch = Writer.apply_batch
+
+    async def after_a_look(self: Writer, *args: Any, **kwargs: Any) -> BatchResult:
+        with anyio.fail_after(GUARD_S):
+            await looked.wait()
+        return await apply_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "apply_batch", after_a_look)
     async with run_daemon(config) as client:
         with anyio.fail_after(GUARD_S):
             while True:
@@ -139,6 +152,7 @@ async def test_degraded_naming_the_quarantine_until_reconciled(
                 assert set(found) == {"src/m7.py"}  # from the snapshot meanwhile
                 listed = doctor_lists(config)
                 assert len(listed) == 1 and listed[0]["path"] in status["last_error"]
+                looked.set()
                 await anyio.sleep(0.01)
         # Never `ready` before every change is in.
         assert status["state"] == "ready", status
