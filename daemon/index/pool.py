@@ -14,7 +14,8 @@ not a crash). Workers idle for `idle_s` after a batch are replaced the same
 way by fresh ones that build the grammars and queries of the languages seen
 so far, so the next save waits for nothing: a fresh worker holds ~16 MB
 (Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
-The daemon's own heap is trimmed once the batches stop. Workers fork from a
+The daemon's own heap is trimmed every `BUSY_TRIM_S` while batches run and
+once more when they stop. Workers fork from a
 forkserver that has already imported the worker's modules.
 """
 
@@ -101,6 +102,10 @@ _WORKER_MODULE = "axd.daemon.index.worker"
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
+# While batches run (a cold index), the daemon's heap is also trimmed this
+# often: a batch's records and rows are freed as it is committed, and glibc
+# would otherwise keep the high-water mark of the whole index (#16).
+BUSY_TRIM_S = 5.0
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -158,6 +163,8 @@ class WorkerPool:
         self._draining: dict[int, ProcessPoolExecutor] = {}
         self._last_job = time.monotonic()
         self._trimmed = True  # the daemon's heap, since the last job
+        self._last_trim = time.monotonic()
+        self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
 
     def _ensure(self) -> ProcessPoolExecutor:
@@ -385,11 +392,17 @@ class WorkerPool:
             now = time.monotonic()
             quiet = now - self._last_job
             waits = []
-            if not self._jobs:
+            if self._jobs:
+                since_trim = now - self._last_trim
+                if since_trim >= BUSY_TRIM_S:
+                    await self._trim()
+                    continue
+                waits.append(BUSY_TRIM_S - since_trim)
+            else:
                 if not self._trimmed:
                     if quiet >= QUIET_TRIM_S:
                         self._trimmed = True
-                        await anyio.to_thread.run_sync(heap.trim)
+                        await self._trim()
                         continue
                     waits.append(QUIET_TRIM_S - quiet)
                 if self.idle_s and self._used:
@@ -402,6 +415,11 @@ class WorkerPool:
             self._job_ended = anyio.Event()
             with anyio.move_on_after(min(waits, default=math.inf)):
                 await self._job_ended.wait()
+
+    async def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        self.trims += 1
+        await anyio.to_thread.run_sync(heap.trim)
 
     def pids(self) -> list[int]:
         """Worker process ids (for tests and `axd doctor`)."""
