@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from axd.daemon.index.resolve import CONFIG_FILES, file_components, resolve_import
 from axd.daemon.store.chunktext import chunk_text
@@ -212,12 +212,13 @@ def relink_all(conn: apsw.Connection, facts: DbFacts) -> int:
             return count
         updates: list[tuple[int | None, int, int | None]] = []
         for import_id, module, path, language in rows:
+            language = None if language is None else str(language)
             target = resolve_import(str(module), str(path), language, facts)
             target_id = None if target is None else facts.id_of(target)
-            updates.append((target_id, int(import_id), target_id))
+            updates.append((target_id, cast("int", import_id), target_id))
         conn.executemany(
             "UPDATE imports SET target_id = ? WHERE id = ? AND target_id IS NOT ?",
             updates,
         )
         count += len(rows)
-        after = int(rows[-1][0])
+        after = cast("int", rows[-1][0])
