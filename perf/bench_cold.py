@@ -213,6 +213,9 @@ class TreeSampler:
         self.peak_daemon_pss = 0
         self.peak_daemon_rss = 0
         self.pss_at_peak: dict[str, int] = {}
+        # (seconds since start, daemon RSS, summed RSS) at every tick: when
+        # the daemon's peak happens (crawl, batches, the final relink).
+        self.rss_timeline: list[tuple[float, int, int]] = []
         self.ticks = 0
         self.peak_detail: dict[str, int] = {}
         self.hwm: dict[int, int] = {}
@@ -273,9 +276,10 @@ class TreeSampler:
             if pss > self.peak_pss:
                 self.peak_pss = pss
                 self.pss_at_peak = {"daemon": daemon_pss, "others": pss - daemon_pss}
-        self.peak_daemon_rss = max(
-            self.peak_daemon_rss, bi._status_kb(self.pid, b"VmRSS:") * 1024
-        )
+        daemon_rss = bi._status_kb(self.pid, b"VmRSS:") * 1024
+        self.peak_daemon_rss = max(self.peak_daemon_rss, daemon_rss)
+        started = getattr(self, "started", time.perf_counter())
+        self.rss_timeline.append((time.perf_counter() - started, daemon_rss, rss_total))
         if rss_total > self.peak_rss:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
@@ -308,6 +312,20 @@ class TreeSampler:
                 busy += (cpu - start_cpu) / (t - start_t) >= cores
                 start_t, start_cpu = t, cpu
         return busy / windows if windows else float("nan")
+
+
+def rss_points(
+    timeline: list[tuple[float, int, int]], cold_s: float, points: int = 20
+) -> list[tuple[float, int, int]]:
+    """The largest daemon RSS (with the summed RSS then) in each of
+    `points` equal windows of the cold index, and the daemon's peak."""
+    width = max(cold_s, 1e-9) / points
+    windows: dict[int, tuple[float, int, int]] = {}
+    for t, daemon, total in timeline:
+        key = min(points - 1, int(t / width)) if t <= cold_s else points
+        if key not in windows or daemon > windows[key][1]:
+            windows[key] = (t, daemon, total)
+    return [windows[k] for k in sorted(windows)]
 
 
 def _pss(pid: int) -> int:
@@ -571,6 +589,7 @@ def run_tree(
             "peak_daemon_pss": sampler.peak_daemon_pss,
             "peak_daemon_rss": sampler.peak_daemon_rss,
             "pss_at_peak": sampler.pss_at_peak,
+            "rss_timeline": rss_points(sampler.rss_timeline, cold),
             "peak_detail": sampler.peak_detail,
             "hwm_sum": sum(sampler.hwm.values()),
             "hwm": {
@@ -701,7 +720,14 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
             f" {mb(a.get('peak_daemon_rss', 0))}; at the summed-Pss peak: daemon"
             f" {mb(a.get('pss_at_peak', {}).get('daemon', 0))}, others"
             f" {mb(a.get('pss_at_peak', {}).get('others', 0))}."
-            f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
+            + (
+                " Daemon RSS (max per 1/20 of the cold index, s: MB): "
+                + ", ".join(f"{t:.0f}: {d / 1e6:.0f}" for t, d, _ in a["rss_timeline"])
+                + "."
+                if a.get("rss_timeline")
+                else ""
+            )
+            + f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
             f" others {mb(a['peak_detail'].get('others', 0))}; VmHWM per process: "
             + ", ".join(f"{mb(v)}" for v in sorted(a["hwm"].values(), reverse=True)),
             (
