@@ -170,14 +170,18 @@ def test_queue_shares_pending_per_add_and_forcing_keeps_the_place() -> None:
     assert queue.take(1) is None
 
 
-async def test_pool_trims_the_daemon_heap_while_batches_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("jobs_per_trim", "trimmed"), [(1, True), (8, False)])
+async def test_pool_trims_the_daemon_heap_while_many_batches_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs_per_trim: int, trimmed: bool
 ) -> None:
+    # No wait between busy trims, no trim once idle: only busy trims count.
+    # With the default (8 batches since the last trim), four batches (a
+    # small checkout) never pay for one.
     monkeypatch.setattr(pool_module, "BUSY_TRIM_S", 0.0)
-    monkeypatch.setattr(pool_module, "QUIET_TRIM_S", 3600.0)  # only busy trims
-    for index in range(8):
+    monkeypatch.setattr(pool_module, "BUSY_TRIM_JOBS", jobs_per_trim)
+    monkeypatch.setattr(pool_module, "QUIET_TRIM_S", 3600.0)
+    for index in range(32):
         (tmp_path / f"m{index}.py").write_text(f"def f{index}():\n    pass\n")
-    items = [WorkItem(f"m{index}.py") for index in range(8)]
     settings = WorkerSettings(
         root=str(tmp_path),
         max_file_bytes=1 << 20,
@@ -186,15 +190,23 @@ async def test_pool_trims_the_daemon_heap_while_batches_run(
         parse_timeout_ms=5000,
     )
     pool = WorkerPool(1, Events())
+    statuses: list[str] = []
+
+    async def batch(first: int) -> None:
+        items = [WorkItem(f"m{index}.py") for index in range(first, first + 8)]
+        statuses.extend(o.status for o in await pool.run(settings, items))
+
     try:
         with anyio.fail_after(GUARD_S):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pool.idle_loop)
-                before = pool.trims
-                for _ in range(3):
-                    outcomes = await pool.run(settings, items)
-                    assert [o.status for o in outcomes] == ["indexed"] * 8
-                assert pool.trims > before
+                # One worker, four batches at once: three still run when the
+                # first ends.
+                async with anyio.create_task_group() as batches:
+                    for first in range(0, 32, 8):
+                        batches.start_soon(batch, first)
                 tg.cancel_scope.cancel()
+        assert statuses == ["indexed"] * 32
+        assert (pool.trims > 0) is trimmed
     finally:
         assert pool.close() is True

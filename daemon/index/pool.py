@@ -14,8 +14,8 @@ not a crash). Workers idle for `idle_s` after a batch are replaced the same
 way by fresh ones that build the grammars and queries of the languages seen
 so far, so the next save waits for nothing: a fresh worker holds ~16 MB
 (Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
-The daemon's own heap is trimmed every `BUSY_TRIM_S` while batches run and
-once more when they stop. Workers fork from a
+The daemon's own heap is trimmed every `BUSY_TRIM_S` while many batches run
+(a first index) and once more when they stop. Workers fork from a
 forkserver that has already imported the worker's modules.
 """
 
@@ -106,6 +106,10 @@ QUIET_TRIM_S = 2.0
 # often: a batch's records and rows are freed as it is committed, and glibc
 # would otherwise keep the high-water mark of the whole index (#16).
 BUSY_TRIM_S = 5.0
+# ...and only after this many batches since the last trim: a trim of a
+# fragmented 200 MB heap takes 20-40 ms of CPU and holds glibc's arena
+# locks meanwhile, which a live save or a small checkout must not wait for.
+BUSY_TRIM_JOBS = 8
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -164,6 +168,7 @@ class WorkerPool:
         self._last_job = time.monotonic()
         self._trimmed = True  # the daemon's heap, since the last job
         self._last_trim = time.monotonic()
+        self._jobs_since_trim = 0
         self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
 
@@ -357,6 +362,7 @@ class WorkerPool:
                 if draining is not None:  # its last job: let it go now
                     self._retired.append(shut_down(draining))
             self._last_job = time.monotonic()
+            self._jobs_since_trim += 1
             self._trimmed = False
             self._job_ended.set()
 
@@ -385,20 +391,21 @@ class WorkerPool:
         self._retired = [r for r in self._retired if not r.finished()]
 
     async def idle_loop(self) -> None:
-        """Run for the daemon's life: once no batch ran for `QUIET_TRIM_S`,
-        trim the daemon's heap (once); after `idle_s`, refresh the workers
-        (once per period of use)."""
+        """Run for the daemon's life: while batches keep coming (at least
+        `BUSY_TRIM_JOBS` since the last trim), trim the daemon's heap every
+        `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
+        after `idle_s`, refresh the workers (once per period of use)."""
         while not self._closed:
             now = time.monotonic()
             quiet = now - self._last_job
             waits = []
-            if self._jobs:
+            if self._jobs and self._jobs_since_trim >= BUSY_TRIM_JOBS:
                 since_trim = now - self._last_trim
                 if since_trim >= BUSY_TRIM_S:
                     await self._trim()
                     continue
                 waits.append(BUSY_TRIM_S - since_trim)
-            else:
+            elif not self._jobs:
                 if not self._trimmed:
                     if quiet >= QUIET_TRIM_S:
                         self._trimmed = True
@@ -418,6 +425,7 @@ class WorkerPool:
 
     async def _trim(self) -> None:
         self._last_trim = time.monotonic()
+        self._jobs_since_trim = 0
         self.trims += 1
         await anyio.to_thread.run_sync(heap.trim)
 
