@@ -102,13 +102,11 @@ _WORKER_MODULE = "axd.daemon.index.worker"
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
-# While batches run (a cold index), the daemon's heap is also trimmed this
-# often: a batch's records and rows are freed as it is committed, and glibc
-# would otherwise keep the high-water mark of the whole index (#16).
+# While batches keep coming (a first index), the daemon's heap is trimmed
+# every BUSY_TRIM_S once BUSY_TRIM_JOBS batches ended since the last trim
+# (#16): a trim of a fragmented 200 MB heap costs 20-40 ms of CPU holding
+# glibc's arena locks, which a save or a small checkout must not wait for.
 BUSY_TRIM_S = 5.0
-# ...and only after this many batches since the last trim: a trim of a
-# fragmented 200 MB heap takes 20-40 ms of CPU and holds glibc's arena
-# locks meanwhile, which a live save or a small checkout must not wait for.
 BUSY_TRIM_JOBS = 8
 
 
