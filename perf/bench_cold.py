@@ -69,6 +69,9 @@ CORPORA = Path("/work/corpora")
 DEFAULT_TREES = {"moby": CORPORA / "moby", "deno": CORPORA / "deno"}
 TICK_S = 0.1
 IDLE_SETTLE_S = 10.0
+# A second idle sample, after the workers' idle refresh (`worker_idle_s`,
+# 60 s by default): `--idle-late` (seconds after ready; 0: none).
+IDLE_LATE_S = 0.0
 CLK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
@@ -205,6 +208,14 @@ class TreeSampler:
         self.pid = pid
         self.peak_rss = 0
         self.peak_pss = 0  # summed Pss: shared pages (grammars) counted once
+        # The daemon alone (Pss and RSS) and the rest of the tree at the
+        # summed-Pss peak: which side the peak is made of.
+        self.peak_daemon_pss = 0
+        self.peak_daemon_rss = 0
+        self.pss_at_peak: dict[str, int] = {}
+        # (seconds since start, daemon RSS, summed RSS) at every tick: when
+        # the daemon's peak happens (crawl, batches, the final relink).
+        self.rss_timeline: list[tuple[float, int, int]] = []
         self.ticks = 0
         self.peak_detail: dict[str, int] = {}
         self.hwm: dict[int, int] = {}
@@ -257,7 +268,18 @@ class TreeSampler:
                         )
         self.ticks += 1
         if self.ticks % 5 == 1:  # smaps_rollup walks the page tables: not every tick
-            self.peak_pss = max(self.peak_pss, tree_memory(self.pid)[1])
+            daemon_pss = 0
+            with contextlib.suppress(OSError, ValueError):
+                daemon_pss = _pss(self.pid)
+                self.peak_daemon_pss = max(self.peak_daemon_pss, daemon_pss)
+            pss = tree_memory(self.pid)[1]
+            if pss > self.peak_pss:
+                self.peak_pss = pss
+                self.pss_at_peak = {"daemon": daemon_pss, "others": pss - daemon_pss}
+        daemon_rss = bi._status_kb(self.pid, b"VmRSS:") * 1024
+        self.peak_daemon_rss = max(self.peak_daemon_rss, daemon_rss)
+        started = getattr(self, "started", time.perf_counter())
+        self.rss_timeline.append((time.perf_counter() - started, daemon_rss, rss_total))
         if rss_total > self.peak_rss:
             self.peak_rss = rss_total
             daemon = bi._status_kb(self.pid, b"VmRSS:") * 1024
@@ -290,6 +312,20 @@ class TreeSampler:
                 busy += (cpu - start_cpu) / (t - start_t) >= cores
                 start_t, start_cpu = t, cpu
         return busy / windows if windows else float("nan")
+
+
+def rss_points(
+    timeline: list[tuple[float, int, int]], cold_s: float, points: int = 20
+) -> list[tuple[float, int, int]]:
+    """The largest daemon RSS (with the summed RSS then) in each of
+    `points` equal windows of the cold index, and the daemon's peak."""
+    width = max(cold_s, 1e-9) / points
+    windows: dict[int, tuple[float, int, int]] = {}
+    for t, daemon, total in timeline:
+        key = min(points - 1, int(t / width)) if t <= cold_s else points
+        if key not in windows or daemon > windows[key][1]:
+            windows[key] = (t, daemon, total)
+    return [windows[k] for k in sorted(windows)]
 
 
 def _pss(pid: int) -> int:
@@ -514,6 +550,13 @@ def run_tree(
         # settled (snapshot, checkpoint), summed RSS and Pss of the tree.
         time.sleep(IDLE_SETTLE_S)
         idle_rss, idle_pss = tree_memory(daemon.proc.pid)
+        idle_daemon_pss = _pss(daemon.proc.pid)
+        late: dict[str, float] = {}
+        if IDLE_LATE_S > IDLE_SETTLE_S:
+            time.sleep(IDLE_LATE_S - IDLE_SETTLE_S)
+            late_rss, late_pss = tree_memory(daemon.proc.pid)
+            late = {"s": IDLE_LATE_S, "rss": late_rss, "pss": late_pss,
+                    "daemon_pss": _pss(daemon.proc.pid)}  # fmt: skip
         threads = thread_cpu(daemon.proc.pid)
         logs = daemon.logs()
         metrics = daemon.metrics()
@@ -541,6 +584,12 @@ def run_tree(
             "peak_pss": sampler.peak_pss,
             "idle_rss": idle_rss,
             "idle_pss": idle_pss,
+            "idle_daemon_pss": idle_daemon_pss,
+            "idle_late": late,
+            "peak_daemon_pss": sampler.peak_daemon_pss,
+            "peak_daemon_rss": sampler.peak_daemon_rss,
+            "pss_at_peak": sampler.pss_at_peak,
+            "rss_timeline": rss_points(sampler.rss_timeline, cold),
             "peak_detail": sampler.peak_detail,
             "hwm_sum": sum(sampler.hwm.values()),
             "hwm": {
@@ -658,8 +707,27 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
             ),
             f"  Memory: peak summed Pss {mb(a.get('peak_pss', 0))} (shared grammar pages"
             f" counted once); idle {IDLE_SETTLE_S:.0f} s after ready: RSS sum"
-            f" {mb(a.get('idle_rss', 0))}, Pss sum {mb(a.get('idle_pss', 0))}."
-            f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
+            f" {mb(a.get('idle_rss', 0))}, Pss sum {mb(a.get('idle_pss', 0))}"
+            f" (daemon Pss {mb(a.get('idle_daemon_pss', 0))})"
+            + (
+                f"; {a['idle_late']['s']:.0f} s after ready: RSS sum"
+                f" {mb(a['idle_late']['rss'])}, Pss sum {mb(a['idle_late']['pss'])}"
+                f" (daemon Pss {mb(a['idle_late']['daemon_pss'])})"
+                if a.get("idle_late")
+                else ""
+            )
+            + f". Daemon alone: peak Pss {mb(a.get('peak_daemon_pss', 0))}, peak RSS"
+            f" {mb(a.get('peak_daemon_rss', 0))}; at the summed-Pss peak: daemon"
+            f" {mb(a.get('pss_at_peak', {}).get('daemon', 0))}, others"
+            f" {mb(a.get('pss_at_peak', {}).get('others', 0))}."
+            + (
+                " Daemon RSS (max per 1/20 of the cold index, s: MB): "
+                + ", ".join(f"{t:.0f}: {d / 1e6:.0f}" for t, d, _ in a["rss_timeline"])
+                + "."
+                if a.get("rss_timeline")
+                else ""
+            )
+            + f" Peak RSS at the peak: daemon {mb(a['peak_detail'].get('daemon', 0))},"
             f" others {mb(a['peak_detail'].get('others', 0))}; VmHWM per process: "
             + ", ".join(f"{mb(v)}" for v in sorted(a["hwm"].values(), reverse=True)),
             (
@@ -691,6 +759,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-files", type=int, help="[index] batch_files")
     parser.add_argument("--no-warm", action="store_true", help="skip the warm start")
     parser.add_argument(
+        "--idle-late",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="also sample memory S seconds after ready (e.g. 70: after the"
+        " workers' idle refresh at worker_idle_s = 60)",
+    )
+    parser.add_argument(
         "--sample",
         type=int,
         metavar="N",
@@ -704,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         " the defaults), e.g. '[index]\\nworker_idle_s = 5'",
     )
     args = parser.parse_args(argv)
+    global IDLE_LATE_S  # one setting for every tree of the run
+    IDLE_LATE_S = args.idle_late
     if args.daemon_config and (args.workers or args.batch_files):
         parser.error("--daemon-config replaces --workers/--batch-files: put them in it")
     config = args.daemon_config or "[index]\n"

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 
-Parsed = tuple[Batch, list["FileOutcome"]]
+# A parsed batch on its way to the writer, with its records' bytes.
+Parsed = tuple[Batch, list["FileOutcome"], int]
 # `meta` key present while an index's first full index is not complete: a
 # restart then resumes it as `indexing`; without it, the index is served as
 # `ready` at once.
@@ -64,6 +65,12 @@ WATCHES_WAIT_S = 120.0  # the longest a first stat pass waits for the watches
 # The smallest batch the end of a first index is split into (`_batch_size`):
 # below this, per-batch costs (a transaction, a round trip) dominate.
 MIN_TAIL_BATCH = 16
+# Bytes of parsed records (`FileOutcome.shipped`) that may wait for the
+# writer: past it, no new batch is taken until the writer catches up. A
+# 128-file batch ships 3-5 MB of records on a mixed corpus and up to ~20 MB
+# for large generated files; bounding by files alone let a writer behind
+# the workers hold ~6 of them (#16 target 2: memory bounded by bytes).
+PARSED_BYTES_LIMIT = 32 << 20
 
 
 class Indexer:
@@ -96,6 +103,8 @@ class Indexer:
         self._linking = anyio.Lock()
         self._crawling = False  # a stat pass is handing out what it finds
         self._together = False  # a git operation's changes are queued (`_batch_size`)
+        self._parsed_bytes = 0  # records parsed, not yet committed
+        self._writer_caught_up = anyio.Event()
 
     # -- what others ask ----------------------------------------------------------
 
@@ -384,6 +393,9 @@ class Indexer:
                         continue
                     await self._wakeup.wait()
                     continue
+                while self._parsed_bytes >= PARSED_BYTES_LIMIT:
+                    self._writer_caught_up = anyio.Event()
+                    await self._writer_caught_up.wait()
                 await slots.acquire()
                 taken = self.queue.take(self._batch_size())
                 if taken is None:
@@ -424,7 +436,13 @@ class Indexer:
         try:
             await anyio.to_thread.run_sync(self.planner.split, batch)
             outcomes = await self.committer.parse(batch)
-            await parsed.send((batch, outcomes))
+            weight = sum(len(o.shipped) for o in outcomes if o.shipped is not None)
+            self._parsed_bytes += weight
+            try:
+                await parsed.send((batch, outcomes, weight))
+            except BaseException:
+                self._parsed_done(weight)
+                raise
         except Exception as exc:
             # The batch is lost, not the workspace: the files stay as the
             # index had them until their next change or stat pass.
@@ -449,18 +467,26 @@ class Indexer:
 
     async def _write_loop(self, parsed: anyio.abc.ObjectReceiveStream[Parsed]) -> None:
         async with parsed:
-            async for batch, outcomes in parsed:
+            async for batch, outcomes, weight in parsed:
                 try:
                     committed = await self.committer.commit(
                         batch.deleted, outcomes, batch.event_times
                     )
                 finally:
                     self._inflight -= len(batch.paths)
+                    del outcomes  # the records go before the next batch's
+                    self._parsed_done(weight)
                 if committed and not self.ready:
                     self.progress.files_done += len(batch.paths)
                 await self._link_if_due()
                 self._maybe_ready()
                 self._notify()
+
+    def _parsed_done(self, weight: int) -> None:
+        """Records of `weight` bytes left the pipeline (committed or lost)."""
+        self._parsed_bytes -= weight
+        if self._parsed_bytes < PARSED_BYTES_LIMIT:
+            self._writer_caught_up.set()
 
     async def _link_if_due(self) -> None:
         """A bulk first index with nothing left to parse or crawl: resolve

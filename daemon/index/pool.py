@@ -14,7 +14,8 @@ not a crash). Workers idle for `idle_s` after a batch are replaced the same
 way by fresh ones that build the grammars and queries of the languages seen
 so far, so the next save waits for nothing: a fresh worker holds ~16 MB
 (Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
-The daemon's own heap is trimmed once the batches stop. Workers fork from a
+The daemon's own heap is trimmed every `BUSY_TRIM_S` while many batches run
+(a first index) and once more when they stop. Workers fork from a
 forkserver that has already imported the worker's modules.
 """
 
@@ -101,6 +102,12 @@ _WORKER_MODULE = "axd.daemon.index.worker"
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
+# While batches keep coming (a first index), the daemon's heap is trimmed
+# every BUSY_TRIM_S once BUSY_TRIM_JOBS batches ended since the last trim
+# (#16): a trim of a fragmented 200 MB heap costs 20-40 ms of CPU holding
+# glibc's arena locks, which a save or a small checkout must not wait for.
+BUSY_TRIM_S = 5.0
+BUSY_TRIM_JOBS = 8
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -158,6 +165,9 @@ class WorkerPool:
         self._draining: dict[int, ProcessPoolExecutor] = {}
         self._last_job = time.monotonic()
         self._trimmed = True  # the daemon's heap, since the last job
+        self._last_trim = time.monotonic()
+        self._jobs_since_trim = 0
+        self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
 
     def _ensure(self) -> ProcessPoolExecutor:
@@ -350,6 +360,7 @@ class WorkerPool:
                 if draining is not None:  # its last job: let it go now
                     self._retired.append(shut_down(draining))
             self._last_job = time.monotonic()
+            self._jobs_since_trim += 1
             self._trimmed = False
             self._job_ended.set()
 
@@ -378,18 +389,25 @@ class WorkerPool:
         self._retired = [r for r in self._retired if not r.finished()]
 
     async def idle_loop(self) -> None:
-        """Run for the daemon's life: once no batch ran for `QUIET_TRIM_S`,
-        trim the daemon's heap (once); after `idle_s`, refresh the workers
-        (once per period of use)."""
+        """Run for the daemon's life: while batches keep coming (at least
+        `BUSY_TRIM_JOBS` since the last trim), trim the daemon's heap every
+        `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
+        after `idle_s`, refresh the workers (once per period of use)."""
         while not self._closed:
             now = time.monotonic()
             quiet = now - self._last_job
             waits = []
-            if not self._jobs:
+            if self._jobs and self._jobs_since_trim >= BUSY_TRIM_JOBS:
+                since_trim = now - self._last_trim
+                if since_trim >= BUSY_TRIM_S:
+                    await self._trim()
+                    continue
+                waits.append(BUSY_TRIM_S - since_trim)
+            elif not self._jobs:
                 if not self._trimmed:
                     if quiet >= QUIET_TRIM_S:
                         self._trimmed = True
-                        await anyio.to_thread.run_sync(heap.trim)
+                        await self._trim()
                         continue
                     waits.append(QUIET_TRIM_S - quiet)
                 if self.idle_s and self._used:
@@ -402,6 +420,12 @@ class WorkerPool:
             self._job_ended = anyio.Event()
             with anyio.move_on_after(min(waits, default=math.inf)):
                 await self._job_ended.wait()
+
+    async def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        self._jobs_since_trim = 0
+        self.trims += 1
+        await anyio.to_thread.run_sync(heap.trim)
 
     def pids(self) -> list[int]:
         """Worker process ids (for tests and `axd doctor`)."""
