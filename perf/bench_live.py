@@ -343,7 +343,15 @@ def relocate_state(state: Path, old_root: Path, new_root: Path, dest: Path) -> N
     from axd.daemon.workspaces import workspace_id
 
     registry = json.loads((state / "workspaces.json").read_text())
-    entry = next(w for w in registry["workspaces"] if w["root"] == str(old_root))
+    found = [w for w in registry["workspaces"] if w["root"] == str(old_root)]
+    if not found and len(registry["workspaces"]) == 1:
+        # One workspace, indexed where the same tree used to be (a corpus
+        # rebuilt elsewhere): its paths are relative, so it still fits.
+        found = registry["workspaces"]
+        print(f"state: {state} indexed {found[0]['root']}; used for {old_root}")
+    if not found:
+        raise SystemExit(f"{state} has no index of {old_root}")
+    entry = found[0]
     src = state / "workspaces" / entry["id"]
     ident = workspace_id(str(new_root))
     target = dest / "workspaces" / ident
