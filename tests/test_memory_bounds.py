@@ -170,15 +170,24 @@ def test_queue_shares_pending_per_add_and_forcing_keeps_the_place() -> None:
     assert queue.take(1) is None
 
 
-@pytest.mark.parametrize(("jobs_per_trim", "trimmed"), [(1, True), (8, False)])
+@pytest.mark.parametrize(
+    ("jobs_per_trim", "busy_run_s", "trimmed"),
+    [(1, 0.0, True), (8, 0.0, False), (1, 3600.0, False)],
+)
 async def test_pool_trims_the_daemon_heap_while_many_batches_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs_per_trim: int, trimmed: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jobs_per_trim: int,
+    busy_run_s: float,
+    trimmed: bool,
 ) -> None:
     # No wait between busy trims, no trim once idle: only busy trims count.
     # With the default (8 batches since the last trim), four batches (a
-    # small checkout) never pay for one.
+    # small checkout) never pay for one; nor do batches that have not kept
+    # the pool busy for `BUSY_RUN_S` (saves).
     monkeypatch.setattr(pool_module, "BUSY_TRIM_S", 0.0)
     monkeypatch.setattr(pool_module, "BUSY_TRIM_JOBS", jobs_per_trim)
+    monkeypatch.setattr(pool_module, "BUSY_RUN_S", busy_run_s)
     monkeypatch.setattr(pool_module, "QUIET_TRIM_S", 3600.0)
     for index in range(32):
         (tmp_path / f"m{index}.py").write_text(f"def f{index}():\n    pass\n")

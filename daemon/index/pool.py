@@ -104,10 +104,12 @@ _WORKER_MODULE = "axd.daemon.index.worker"
 QUIET_TRIM_S = 2.0
 # While batches keep coming (a first index), the daemon's heap is trimmed
 # every BUSY_TRIM_S once BUSY_TRIM_JOBS batches ended since the last trim
-# (#16): a trim of a fragmented 200 MB heap costs 20-40 ms of CPU holding
-# glibc's arena locks, which a save or a small checkout must not wait for.
+# and batches have kept running for BUSY_RUN_S without a pause (#16): a trim
+# of a fragmented 200 MB heap costs 20-40 ms of CPU holding glibc's arena
+# locks, which a save, a run of saves or a small checkout must not wait for.
 BUSY_TRIM_S = 5.0
 BUSY_TRIM_JOBS = 8
+BUSY_RUN_S = 5.0
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -167,6 +169,7 @@ class WorkerPool:
         self._trimmed = True  # the daemon's heap, since the last job
         self._last_trim = time.monotonic()
         self._jobs_since_trim = 0
+        self._busy_since = time.monotonic()  # batches running without a pause
         self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
 
@@ -347,6 +350,8 @@ class WorkerPool:
     @contextlib.contextmanager
     def _job(self, generation: int) -> Iterator[None]:
         """Count a job on executor `generation` while it runs."""
+        if not self._jobs:
+            self._busy_since = time.monotonic()
         self._jobs[generation] = self._jobs.get(generation, 0) + 1
         try:
             yield
@@ -390,19 +395,22 @@ class WorkerPool:
 
     async def idle_loop(self) -> None:
         """Run for the daemon's life: while batches keep coming (at least
-        `BUSY_TRIM_JOBS` since the last trim), trim the daemon's heap every
-        `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
+        `BUSY_TRIM_JOBS` since the last trim, running without a pause for
+        `BUSY_RUN_S`), trim the daemon's heap every `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
         after `idle_s`, refresh the workers (once per period of use)."""
         while not self._closed:
             now = time.monotonic()
             quiet = now - self._last_job
             waits = []
             if self._jobs and self._jobs_since_trim >= BUSY_TRIM_JOBS:
-                since_trim = now - self._last_trim
-                if since_trim >= BUSY_TRIM_S:
+                wait = max(
+                    BUSY_TRIM_S - (now - self._last_trim),
+                    BUSY_RUN_S - (now - self._busy_since),
+                )
+                if wait <= 0:
                     await self._trim()
                     continue
-                waits.append(BUSY_TRIM_S - since_trim)
+                waits.append(wait)
             elif not self._jobs:
                 if not self._trimmed:
                     if quiet >= QUIET_TRIM_S:
