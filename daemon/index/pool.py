@@ -17,6 +17,10 @@ so far, so the next save waits for nothing: a fresh worker holds ~16 MB
 The daemon's own heap is trimmed every `BUSY_TRIM_S` while many batches run
 (a first index) and once more when they stop. Workers fork from a
 forkserver that has already imported the worker's modules.
+
+Size: one class, because crash restarts, recycling, draining, idle refreshes
+and heap trims all act on the same executor generations and job counts;
+split, each part would need the others' state.
 """
 
 from __future__ import annotations
