@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 
+from axd.client.aio import AsyncClient
+from axd.daemon.lifecycle import Daemon
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from axd.daemon.config import Config
 
 
@@ -29,3 +36,23 @@ def environment_for(config: Config) -> dict[str, str]:
     )
     env.pop("AXD_CONFIG", None)
     return env
+
+
+async def call(client: AsyncClient, method: str, **params: Any) -> Any:
+    """A request by method name, its result decoded as plain JSON values."""
+    return msgspec.json.decode(await client.call_raw(method, params))
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
+    """An in-process daemon with `config` (for a config the `daemon` fixture
+    lacks) and a client of it; the client disconnects before the daemon
+    drains."""
+    instance = Daemon(config)
+    async with anyio.create_task_group() as tg:
+        await tg.start(instance.run)
+        try:
+            async with await AsyncClient.connect(instance.socket_path) as client:
+                yield instance, client
+        finally:
+            instance.request_stop()

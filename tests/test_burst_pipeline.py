@@ -6,11 +6,10 @@ every file is committed once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
-from support import with_config
+from support import call, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import IndexConfig
@@ -35,10 +34,6 @@ def _tree(root: Path, files: int) -> list[str]:
         path.write_text(f"def f{i}(x):\n    return x + {i}\n")
         paths.append(str(path.relative_to(root)))
     return paths
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 async def test_a_live_burst_is_split_over_the_workers(

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
-from support import with_config
+from support import call, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import IndexConfig
@@ -76,10 +75,6 @@ async def _first_index(
                 )
             instance.request_stop()
     return batches, status, found
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 async def test_a_first_index_ends_in_smaller_batches(

@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import apsw
-import msgspec
+from support import call
 
 from axd.client.aio import AsyncClient
 from axd.daemon.index.languages import LANGUAGES
@@ -44,10 +44,6 @@ async def running(config: Config) -> AsyncIterator[AsyncClient]:
                 yield client
         finally:
             instance.request_stop()
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 def write_tree(root: Path) -> None:

@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +18,10 @@ import anyio.abc
 import apsw
 import msgspec
 import pytest
-from support import with_config
+from support import running, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import IndexConfig
-from axd.daemon.lifecycle import Daemon
 from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t
@@ -32,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
 
 # A hang guard for whole waits; each index.wait has its own timeout too.
 GUARD_S = 45
@@ -458,19 +457,6 @@ async def subscriber_count(client: AsyncClient) -> float:
     text = (await client.call(m.METRICS)).text
     line = next(x for x in text.splitlines() if x.startswith("axd_subscribers "))
     return float(line.split()[1])
-
-
-@asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
-    """A daemon of our own (for a config the `daemon` fixture lacks)."""
-    instance = Daemon(config)
-    async with anyio.create_task_group() as tg:
-        await tg.start(instance.run)
-        try:
-            async with await AsyncClient.connect(instance.socket_path) as client:
-                yield instance, client
-        finally:
-            instance.request_stop()
 
 
 # -- the CLI -------------------------------------------------------------------

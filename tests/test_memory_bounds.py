@@ -12,52 +12,32 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 import pytest
 from store_records import FileSpec, indexed
-from support import with_config
+from support import call, running, with_config
 
-from axd.client.aio import AsyncClient
 from axd.daemon.events import Events
 from axd.daemon.index import indexer as indexer_module
 from axd.daemon.index import pool as pool_module
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.index.queue import WorkQueue
 from axd.daemon.index.worker import WorkerSettings, WorkItem
-from axd.daemon.lifecycle import Daemon
 from axd.daemon.query import graph
 from axd.daemon.store import linker
 from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from axd.daemon.config import Config
     from axd.daemon.records import FileOutcome
 
 GUARD_S = 120  # hang guard only: every wait below is on a state
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
-    instance = Daemon(config)
-    async with anyio.create_task_group() as tg:
-        await tg.start(instance.run)
-        try:
-            async with await AsyncClient.connect(instance.socket_path) as client:
-                yield instance, client
-        finally:
-            instance.request_stop()
 
 
 def write_modules(root: Path, count: int, *, tag: str = "") -> None:

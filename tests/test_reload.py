@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 import pytest
-from support import environment_for
+from support import call, environment_for
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
@@ -98,10 +97,6 @@ def daemon_proc(config: Config, tmp_path: Path) -> Iterator[Running]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 async def refused(path: Path) -> bool:

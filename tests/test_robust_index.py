@@ -24,14 +24,13 @@ import apsw
 import msgspec
 import pytest
 import structlog
-from support import environment_for, with_config
+from support import call, environment_for, running, with_config
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
-from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import Iterable
 
     from axd.daemon.config import Config
 
@@ -43,24 +42,6 @@ TABLES = ("files", "chunks", "symbols", "refs", "imports")
 
 def with_index(config: Config, **changes: object) -> Config:
     return with_config(config, index=msgspec.structs.replace(config.index, **changes))
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
-    """An in-process daemon with `config` and a client of it."""
-    instance = Daemon(config)
-    async with anyio.create_task_group() as tg:
-        await tg.start(instance.run)
-        try:
-            async with await AsyncClient.connect(instance.socket_path) as client:
-                yield instance, client
-        finally:
-            instance.request_stop()
-            # (the client disconnects before the daemon drains)
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 async def add_and_wait(client: AsyncClient, root: Path) -> dict[str, Any]:

@@ -21,12 +21,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
 import pytest
-from support import environment_for, with_config
+from support import call, environment_for, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.index import inotify
@@ -61,10 +60,6 @@ def _namespace_limits_work() -> str | None:
 
 SKIP = _namespace_limits_work() if sys.platform.startswith("linux") else "not Linux"
 namespaced = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 class Agent:

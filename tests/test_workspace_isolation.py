@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 import pytest
-from support import with_config
+from support import call, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import IndexConfig
@@ -41,10 +40,6 @@ print("locked", flush=True)
 sys.stdin.read()
 conn.execute("ROLLBACK")
 """
-
-
-async def call(client: AsyncClient, method: str, **params: Any) -> Any:
-    return msgspec.json.decode(await client.call_raw(method, params))
 
 
 @pytest.fixture
