@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 # ztext); symbols `symbolrows.COLUMNS` (id, file_id, chunk_id, parent_id, ...).
 _CHUNK_DATA = slice(2, 10)
 _CHUNK_ZTEXT = 10
+# The stored chunk as `rewrite` selects it: ... `text` (unpacked, before
+# migration 0002; '' since), `ztext` (packed); the FTS row's text column.
+_OLD_TEXT, _OLD_ZTEXT, _FTS_TEXT = 10, 11, 1
 _SYM_ID, _SYM_CHUNK, _SYM_PARENT, _SYM_DATA = 0, 2, 3, slice(4, None)
 _GONE = -2  # an old reference to a row not among the file's own: never equal
 
@@ -131,9 +134,9 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
     for old, new, fts in zip(old_chunks, fresh.chunks, fresh.fts, strict=False):
         if old[_CHUNK_DATA] != new[_CHUNK_DATA]:
             break
-        if old[10] == "" and old[11] == new[_CHUNK_ZTEXT]:
+        if old[_OLD_TEXT] == "" and old[_OLD_ZTEXT] == new[_CHUNK_ZTEXT]:
             pass
-        elif old[11] is None and old[10] == fts[1]:
+        elif old[_OLD_ZTEXT] is None and old[_OLD_TEXT] == fts[_FTS_TEXT]:
             unpacked.append((kept_c, new[_CHUNK_ZTEXT], old[0]))
         else:
             break
