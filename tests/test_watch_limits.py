@@ -29,6 +29,7 @@ from support import call, environment_for, with_config
 
 from axd.client.aio import AsyncClient
 from axd.daemon.index import inotify
+from axd.daemon.index.notifyproc import count_dirs, count_dirs_elsewhere
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -244,9 +245,12 @@ def test_counting_directories_stops_early(tmp_path: Path) -> None:
     for i in range(10):
         (tmp_path / "a" / f"d{i}" / "e").mkdir(parents=True)
     (tmp_path / "a" / "link").symlink_to(tmp_path / "a")  # not followed
-    assert inotify.count_dirs([tmp_path / "a"], stop_after=1000) == 21
-    assert inotify.count_dirs([tmp_path / "a"], stop_after=5) == 6
-    assert inotify.count_dirs([tmp_path / "missing"], stop_after=5) == 1
+    assert count_dirs([tmp_path / "a"], stop_after=1000) == 21
+    assert count_dirs([tmp_path / "a"], stop_after=5) == 6
+    assert count_dirs([tmp_path / "missing"], stop_after=5) == 1
+    # What the watcher runs: the same walk in a child process.
+    assert count_dirs_elsewhere([tmp_path / "a"], stop_after=1000) == 21
+    assert count_dirs_elsewhere([tmp_path / "a"], stop_after=5) == 6
     assert inotify.watch_available(tmp_path)
 
 

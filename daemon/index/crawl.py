@@ -49,6 +49,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -125,9 +126,10 @@ def crawl(
     stack: list[tuple[str, str]] = [(root_str, "")]
     # Linked directories wait until every real one is entered (follow_symlinks).
     links: list[tuple[str, str, os.stat_result]] = []
-    match = rules.match_entry
-    # Rules that can skip opening ignore files a directory does not have.
-    note = getattr(rules, "note_listing", None)
+    # Rules that match a listed directory's entries with one lookup of its
+    # rules (and never open the ignore files it does not have); any other
+    # `EntryMatcher` is asked entry by entry.
+    listing = getattr(rules, "listing_matcher", None)
     while stack or links:
         if not stack:
             abs_link, rel_link, target_st = links.pop()
@@ -155,8 +157,10 @@ def crawl(
         with it:
             try:
                 entries = list(it)
-                if note is not None:
-                    note(rel_dir, {entry.name for entry in entries})
+                if listing is not None:
+                    match = listing(rel_dir, {entry.name for entry in entries})
+                else:
+                    match = partial(rules.match_entry, rel_dir)
                 for entry in entries:
                     name = entry.name
                     try:
@@ -173,7 +177,7 @@ def crawl(
                             )
                             continue
                         if entry.is_dir(follow_symlinks=False):
-                            if match(rel_dir, name, True) is not None:
+                            if match(name, True) is not None:
                                 counts.ignored += 1
                             elif not follow_symlinks or _first_visit(
                                 entry.stat(follow_symlinks=False), seen
@@ -182,7 +186,7 @@ def crawl(
                             else:
                                 counts.revisited_dirs += 1  # e.g. a bind mount
                             continue
-                        if match(rel_dir, name, False) is not None:
+                        if match(name, False) is not None:
                             counts.ignored += 1
                             continue
                         st = entry.stat(follow_symlinks=False)

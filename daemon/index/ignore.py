@@ -85,7 +85,7 @@ from axd.daemon.index.gitignore import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 __all__ = [
@@ -225,6 +225,33 @@ class IgnoreRules:
                 self._files.setdefault(
                     f"{directory}/{name}" if directory else name, None
                 )
+
+    def listing_matcher(
+        self, directory: str, names: set[str]
+    ) -> Callable[[str, bool], IgnoreMatch | None]:
+        """`note_listing`, then `match_entry` for the entries of `directory`
+        as one function: the crawl looks up the directory's rules once, not
+        once per entry (~127k lookups per 100k-file stat pass, #16).
+
+        The function keeps the rules of this moment: a reload after it was
+        made applies to the next listing (as to a lookup made just before).
+        """
+        self.note_listing(directory, names)
+        chain = self._rules_for(directory).chain
+        vcs = self._vcs
+        prefix = f"{directory}/" if directory else ""
+
+        def match(name: str, is_dir: bool) -> IgnoreMatch | None:
+            if name in vcs:
+                return vcs[name]
+            path = f"{prefix}{name}/" if is_dir else prefix + name
+            for ruleset in chain:
+                rule = ruleset.match(path, name, is_dir)
+                if rule is not None:
+                    return None if rule.negated else rule.origin
+            return None
+
+        return match
 
     def _rules_for(self, directory: str) -> _DirRules:
         cached = self._dirs.get(directory)

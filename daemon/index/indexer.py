@@ -335,6 +335,13 @@ class Indexer:
             # index. The watcher reports it and says when it is back.
             self.fail(f"workspace root {self.root} no longer exists")
             return
+        if not self.ready:
+            # Before anything below waits (a commit, the watches): batches
+            # committed meanwhile must not count past a stale total.
+            self.progress.files_total = plan.total
+            # + what was committed of the paths handed out during the crawl
+            committed = self.progress.files_done - done_before
+            self.progress.files_done = plan.total - len(plan.changed) + committed
         if plan.deleted or plan.skipped:
             await self.committer.commit(plan.deleted, plan.skipped)
         self.enqueue(plan.changed[plan.streamed :])
@@ -347,11 +354,6 @@ class Indexer:
                 await watching.wait()
             late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
             rechecked = self.enqueue(late)
-        if not self.ready:
-            self.progress.files_total = plan.total
-            # + what was committed of the paths handed out during the crawl
-            committed = self.progress.files_done - done_before
-            self.progress.files_done = plan.total - len(plan.changed) + committed
         log.info(
             "reconciled",
             root=str(self.root),

@@ -30,12 +30,10 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from axd.daemon.index.notifyproc import count_dirs_elsewhere
 
 log = structlog.get_logger()
 
@@ -96,29 +94,6 @@ def limits() -> Limits:
     )
 
 
-def count_dirs(tops: Iterable[Path], stop_after: int) -> int:
-    """Directories under `tops` (themselves included), not following links:
-    what recursive watches on them cost. Stops past `stop_after`."""
-    count = 0
-    stack = list(tops)
-    while stack:
-        directory = stack.pop()
-        count += 1
-        if count > stop_after:
-            return count
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(Path(entry.path))
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-    return count
-
-
 def claim(
     workspace_id: str, root: Path, tops: list[Path], counted: dict[Path, int]
 ) -> tuple[int, str | None]:
@@ -139,7 +114,9 @@ def claim(
     needed = 1
     for top in tops:
         if top not in counted:
-            counted[top] = count_dirs([top], stop_after=max(left - needed, 0))
+            # In a child process: a walk of the whole tree here would slow
+            # the stat pass running beside it (`notifyproc`).
+            counted[top] = count_dirs_elsewhere([top], stop_after=max(left - needed, 0))
         needed += counted[top]
         if needed > left:
             log.warning(

@@ -16,7 +16,7 @@ from axd.daemon.index.crawl import CrawlEntry, crawl
 from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 
@@ -68,3 +68,11 @@ class WorkspaceRules:
         """`IgnoreRules.match_entry` under the lock (what `crawl` asks)."""
         with self._lock:
             return self._rules.match_entry(rel_dir, name, is_dir)
+
+    def listing_matcher(
+        self, rel_dir: str, names: set[str]
+    ) -> Callable[[str, bool], IgnoreMatch | None]:
+        """`IgnoreRules.listing_matcher` under the lock; the function it
+        returns only reads rules already built, so it runs without it."""
+        with self._lock:
+            return self._rules.listing_matcher(rel_dir, names)

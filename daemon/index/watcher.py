@@ -17,6 +17,10 @@ it asks the workspace's `WorkspaceRules`, which the indexer is given too.
   stat pass, and reports DEGRADED with the reason. It never silently stops
   following a workspace. Running out of inotify watches is predicted, and
   detected after, by `index/inotify.py`; the reason says how to raise it.
+* **Out of process.** The watches themselves live in a child process
+  (`index/notifyproc.py`): watchfiles adds them holding the GIL, which
+  stopped the whole daemon for seconds on a large tree. A child that dies
+  is replaced (natively, with a rescan), not taken for a system limit.
 * **Version-control storms.** While `.git/index.lock` (or another git
   lock) exists, changed paths are held back, then queued together once the
   operation ends, so the index never mirrors half a checkout.
@@ -33,11 +37,16 @@ import anyio
 import anyio.abc
 import structlog
 from watchfiles import Change
-from watchfiles._rust_notify import RustNotify
 
 from axd.daemon.events import WatcherFellBack
 from axd.daemon.index import inotify
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
+from axd.daemon.index.notifyproc import (
+    NotifyProcess,
+    WatchGroup,
+    WatchProcessLost,
+    WatchSpec,
+)
 from axd.daemon.index.sorting import GIT_LOCKS, sort_changes
 
 if TYPE_CHECKING:
@@ -61,6 +70,8 @@ STORM_MAX_PATHS = 200_000
 STORM_POLL_S = 0.1
 ROOT_POLL_S = 0.5
 WATCH_TIMEOUT_MS = 5_000  # one wait for events, then simply another
+# After the watch process died: a pause, so one that dies at once cannot spin.
+WATCH_RESTART_S = 0.5
 
 
 @dataclass(slots=True)
@@ -133,7 +144,10 @@ class Watcher:
                     task_status.started()
                     started = True
                 await self._wait_for_root()
-                planned = False
+                # The indexer's pass for the root's return ran before the new
+                # watches were in: a rescan once they are in sees what
+                # changed in between.
+                planned = True
                 continue
             if force_polling:
                 self._set_mode(
@@ -157,6 +171,14 @@ class Watcher:
             started = True
             planned = True
             if failure is None:
+                continue
+            if isinstance(failure, WatchProcessLost):
+                # Not a limit of the system: watch natively again, and the
+                # re-plan's rescan finds what changed meanwhile.
+                log.warning(
+                    "watch_process_lost", root=str(self.root), error=str(failure)
+                )
+                await anyio.sleep(WATCH_RESTART_S)
                 continue
             if force_polling:
                 log.error(
@@ -212,17 +234,14 @@ class Watcher:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._stop_on_cancel, stop)
-                await tg.start(
-                    self._watch, [str(self.root)], False, force_polling, stop
-                )
+                # The root's own entries, and each kept top-level directory
+                # with everything below it.
+                groups = [WatchGroup([str(self.root)], recursive=False)]
                 if tops:
-                    await tg.start(
-                        self._watch,
-                        [str(self.root / name) for name in tops],
-                        True,
-                        force_polling,
-                        stop,
+                    groups.append(
+                        WatchGroup([str(self.root / n) for n in tops], recursive=True)
                     )
+                await tg.start(self._watch, groups, force_polling, stop)
                 tg.start_soon(self._storm_clock)
                 tg.start_soon(self._root_guard)
                 # A top-level directory made between listing them and the
@@ -297,45 +316,40 @@ class Watcher:
 
     async def _watch(
         self,
-        paths: list[str],
-        recursive: bool,
+        groups: list[WatchGroup],
         force_polling: bool,
         stop: anyio.Event,
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Follow `paths` (started once watched): `watchfiles.awatch`, but
-        the watches (~27k for 100k files: seconds) go in off the event loop."""
-        notify = await anyio.to_thread.run_sync(
-            lambda: RustNotify(
-                paths,
-                False,
-                force_polling,
-                self.config.poll_interval_ms,
-                recursive,
-                True,  # ignore_permission_denied
-            )
+        """Follow `groups` (started once watched): `watchfiles.awatch`, but
+        the watches (~27k for 100k files: seconds) go in in a child process,
+        where they cannot hold this process's GIL (`notifyproc`)."""
+        spec = WatchSpec(
+            groups=groups,
+            force_polling=force_polling,
+            poll_delay_ms=self.config.poll_interval_ms,
+            debounce_ms=max(self.config.debounce_ms, 1),
+            step_ms=max(self.config.step_ms, 1),
         )
+        notify = await anyio.to_thread.run_sync(NotifyProcess, spec)
         task_status.started()
-        debounce = max(self.config.debounce_ms, 1)
-        step = max(self.config.step_ms, 1)
         with notify:
             while True:
                 try:
                     raw = await anyio.to_thread.run_sync(
-                        notify.watch, debounce, step, WATCH_TIMEOUT_MS, stop
+                        notify.watch, WATCH_TIMEOUT_MS, stop
                     )
                 except anyio.get_cancelled_exc_class():
                     stop.set()  # ends the thread's wait within one step
                     raise
                 if raw == "stop":
                     return
-                if raw == "signal":
-                    raise RuntimeError("watch thread unexpectedly received a signal")
                 if raw == "timeout":
                     continue
-                changes = {(Change(change), path) for change, path in raw}
-                await self._handle(changes, top_level=not recursive)
+                group, paths = raw
+                changes = {(Change(change), path) for change, path in paths}
+                await self._handle(changes, top_level=not groups[group].recursive)
 
     async def _handle(
         self, changes: set[tuple[Change, str]], *, top_level: bool

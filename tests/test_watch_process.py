@@ -1,0 +1,245 @@
+"""Native watches live in a child process (`index/notifyproc.py`), and the
+stat pass's crawl looks up each directory's ignore rules once.
+
+Why the child: watchfiles adds its recursive watches while holding the GIL,
+which stopped every thread of the daemon for seconds on a large tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import pytest
+from test_live import GUARD_S, Live, function, write
+
+from axd.daemon.index import inotify
+from axd.daemon.index.crawl import crawl
+from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
+from axd.daemon.index.notifyproc import (
+    MODULE,
+    NotifyProcess,
+    WatchGroup,
+    WatchSpec,
+    _Failure,
+    _failure_of,
+    _rebuilt,
+)
+from axd.daemon.index.rules import WorkspaceRules
+from axd.protocol import methods as m
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from axd.client.aio import AsyncClient
+    from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
+
+
+def _watch_processes() -> set[int]:
+    """This process's children running `notifyproc watch` (the daemon of
+    these tests runs in the test process)."""
+    found = set()
+    me = str(os.getpid())
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                parent = handle.read().rsplit(b")", 1)[1].split()[1].decode()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if parent == me and MODULE.encode() in argv and b"watch" in argv:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+async def live(
+    daemon: Daemon, client: AsyncClient, config: Config, tmp_path: Path
+) -> AsyncIterator[Live]:
+    root = (tmp_path / "repo").resolve()
+    write(root / "src" / "app.py", function("app_main"))
+    workspace = Live(client, config, root)
+    await workspace.add()
+    await workspace.subscribe("index.changed")
+    yield workspace
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_a_killed_watch_process_is_replaced_and_nothing_is_lost(
+    live: Live,
+) -> None:
+    killed = _watch_processes()
+    assert killed, "the watches do not run in a child process"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    before = await live.generation()
+    write(live.root / "src" / "after_kill.py", function("after_kill"))
+    await live.until(before, lambda: "src/after_kill.py" in live.indexed())
+    # Replaced, natively: a lost child is no reason to poll.
+    with anyio.fail_after(GUARD_S):
+        while not (_watch_processes() - killed):  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.05)
+    check = (await live.client.call(m.HEALTH)).checks["watcher"]
+    assert check.status == "HEALTHY", check
+    # And the new watches deliver.
+    before = await live.generation()
+    write(live.root / "src" / "later.py", function("later"))
+    await live.until(before, lambda: "src/later.py" in live.indexed())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EMFILE, "Too many open files"),
+        RuntimeError("error in underlying watcher: MaxFilesWatch"),
+        FileNotFoundError("No path was found."),
+        PermissionError(errno.EACCES, "Permission denied"),
+    ],
+)
+def test_a_watch_error_is_raised_again_as_the_watcher_knows_it(
+    error: Exception,
+) -> None:
+    """The watcher tells inotify limits (poll instead, and say how to raise
+    them) from other failures by the exception: the child's report must
+    rebuild the same kind, errno and message."""
+    again = _rebuilt(
+        msgspec.msgpack.decode(
+            msgspec.msgpack.encode(_failure_of(error)), type=_Failure
+        )
+    )
+    assert type(again) is type(error)
+    assert str(again) == str(error)
+    assert getattr(again, "errno", None) == getattr(error, "errno", None)
+    assert inotify.is_limit_error(again) == inotify.is_limit_error(error)
+
+
+def test_a_watch_process_reports_changes_and_ends_when_closed(tmp_path: Path) -> None:
+    (tmp_path / "below").mkdir()
+    spec = WatchSpec(
+        groups=[
+            WatchGroup([str(tmp_path)], recursive=False),
+            WatchGroup([str(tmp_path / "below")], recursive=True),
+        ],
+        force_polling=False,
+        poll_delay_ms=300,
+        debounce_ms=10,
+        step_ms=5,
+    )
+    stop = threading.Event()
+    with NotifyProcess(spec) as notify:
+        (tmp_path / "new.py").write_text("x = 1\n")
+        (tmp_path / "below" / "deeper.py").write_text("x = 1\n")
+        wanted = {
+            (0, str(tmp_path / "new.py")),
+            (1, str(tmp_path / "below" / "deeper.py")),
+        }
+        seen: set[tuple[int, str]] = set()
+        while not wanted <= seen:
+            raw = notify.watch(int(GUARD_S * 1000), stop)
+            assert isinstance(raw, tuple), raw
+            group, changes = raw
+            seen |= {(group, path) for _, path in changes}
+        stop.set()
+        assert notify.watch(int(GUARD_S * 1000), stop) == "stop"
+        pid = notify.pid
+    assert not os.path.exists(f"/proc/{pid}") or _zombie_or_gone(pid)
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except OSError:
+        return True
+
+
+# -- the crawl's per-directory rules ------------------------------------------------
+
+
+class _EntryByEntry:
+    """The rules asked one entry at a time (no `listing_matcher`)."""
+
+    def __init__(self, rules: IgnoreRules) -> None:
+        self._rules = rules
+
+    def match_entry(
+        self, rel_dir: str, name: str, is_dir: bool, /
+    ) -> IgnoreMatch | None:
+        return self._rules.match_entry(rel_dir, name, is_dir)
+
+
+def _tree(root: Path) -> None:
+    write(root / ".gitignore", "*.log\nbuild/\n!keep.log\n/top_only.py\n")
+    write(root / "top_only.py", "x = 1\n")
+    write(root / "keep.log", "kept\n")
+    write(root / "a.log", "ignored\n")
+    write(root / "build" / "out.py", "x = 1\n")
+    write(root / "src" / ".gitignore", "gen/\n*.tmp\n!important.tmp\n")
+    write(root / "src" / "gen" / "made.py", "x = 1\n")
+    write(root / "src" / "important.tmp", "kept\n")
+    write(root / "src" / "scratch.tmp", "ignored\n")
+    write(root / "src" / "deep" / "top_only.py", "kept: anchored to the root\n")
+    write(root / "src" / "deep" / "er" / ".axdignore", "*.py\n!wanted.py\n")
+    write(root / "src" / "deep" / "er" / "wanted.py", "x = 1\n")
+    write(root / "src" / "deep" / "er" / "other.py", "x = 1\n")
+    write(root / "node_modules" / "pkg" / "index.js", "ignored by default\n")
+    for i in range(20):
+        write(root / "plain" / f"d{i}" / f"f{i}.py", "x = 1\n")
+
+
+def test_listing_matcher_keeps_what_entry_by_entry_matching_keeps(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path.resolve()
+    _tree(root)
+    fast = list(crawl(root, WorkspaceRules(root, ["plain/d3/"])))
+    slow = list(crawl(root, _EntryByEntry(IgnoreRules.load(root, ["plain/d3/"]))))
+    assert fast == slow
+    kept = {entry.path for entry in fast}
+    assert {"keep.log", "src/important.tmp", "src/deep/top_only.py"} <= kept
+    assert "src/deep/er/wanted.py" in kept and "src/deep/er/other.py" not in kept
+    assert not kept & {"a.log", "top_only.py", "src/scratch.tmp", "plain/d3/f3.py"}
+    assert not any(p.startswith(("build/", "src/gen/", "node_modules/")) for p in kept)
+
+
+def test_the_crawl_opens_only_the_ignore_files_that_exist(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    _tree(root)
+    opened: list[str] = []
+    recording = [True]
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        path = args[0] if args else None
+        if (
+            recording[0]
+            and event == "open"
+            and isinstance(path, str)
+            and path.startswith(str(root))
+        ):
+            opened.append(os.path.relpath(path, root))
+
+    sys.addaudithook(audit)  # hooks cannot be removed: this one is switched off
+    try:
+        list(crawl(root, WorkspaceRules(root)))
+    finally:
+        recording[0] = False
+    ignore_files = sorted(
+        p for p in opened if os.path.basename(p) in (".gitignore", ".axdignore")
+    )
+    assert ignore_files == [
+        ".gitignore",
+        "src/.gitignore",
+        "src/deep/er/.axdignore",
+    ]
