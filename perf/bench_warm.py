@@ -16,6 +16,9 @@ once, and every run starts a real daemon (`bench_index.Daemon`) on that copy:
 * **reconciled**: until ``index.wait`` returns (the stat pass is over and
   nothing is queued), and the daemon's own ``reconciled`` log line (files,
   changed, crawl and total ms);
+* **queries meanwhile**: from a second connection, ``symbols.definition``
+  every 10 ms from the first answer until reconciled: p50 / p99 / max reply
+  time (anything that stops the daemon's threads shows in the max);
 * **reference, same run**: one ``os.scandir`` walk that ``lstat``s every
   file of the tree (what any stat pass must do at least, single-threaded
   Python), and ``find TREE -type f -printf .`` (the same in C).
@@ -39,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -155,7 +159,19 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
         time.sleep(0.005)
     if client is None:
         client = daemon.connect()
-    bi.wait_ready(client, root)
+    # Queries from another connection while the stat pass runs: what an
+    # editor waits for then (anything holding the GIL shows here).
+    done = threading.Event()
+    latencies: list[float] = []
+    prober = threading.Thread(
+        target=probe_while, args=(daemon, root, name, done, latencies)
+    )
+    prober.start()
+    try:
+        bi.wait_ready(client, root)
+    finally:
+        done.set()
+        prober.join()
     reconciled_s = time.perf_counter() - started
     cpu_reconciled = cpu_s(daemon.proc.pid)
     logs = daemon.logs()
@@ -174,7 +190,36 @@ def one_start(daemon: bi.Daemon, root: str, name: str) -> dict[str, Any]:
             for k in ("files", "changed", "deleted", "rechecked", "crawl_ms", "ms")
         },
         "watch_mode_at": watch.get("timestamp"),
+        "reconciling_queries": len(latencies),
+        "reconciling_query_ms": summary_ms(latencies),
     }
+
+
+def probe_while(
+    daemon: bi.Daemon, root: str, name: str, done: threading.Event, out: list[float]
+) -> None:
+    """`symbols.definition` every 10 ms until `done`; each reply's time."""
+    client = daemon.connect()
+    try:
+        while not done.is_set():
+            sent = time.perf_counter()
+            client.call_raw("symbols.definition", {"root": root, "name": name})
+            out.append((time.perf_counter() - sent) * 1000)
+            done.wait(0.01)
+    finally:
+        client.close()
+
+
+def summary_ms(values: list[float]) -> dict[str, float] | None:
+    """p50 / p99 / max of `values` (ms), None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" daemon CPU {fmt(run['cpu_at_first_answer_s'])} /"
                 f" {fmt(run['cpu_at_reconciled_s'])};"
                 f" stat pass {run['stat_pass']};"
+                f" queries meanwhile: {run['reconciling_queries']},"
+                f" ms {run['reconciling_query_ms']};"
                 f" reference: scandir+lstat {scan_s:.2f} s ({files} files),"
                 f" find {find_s:.2f} s, daemon imports {import_s:.2f} s;"
                 f" load {run['load']}",
