@@ -63,6 +63,11 @@ def _watch_processes() -> set[int]:
     return found
 
 
+def _write_bytes_name(path: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(b"x = 1\n")
+
+
 @pytest.fixture
 async def live(
     daemon: Daemon, client: AsyncClient, config: Config, tmp_path: Path
@@ -96,6 +101,27 @@ async def test_a_killed_watch_process_is_replaced_and_nothing_is_lost(
     before = await live.generation()
     write(live.root / "src" / "later.py", function("later"))
     await live.until(before, lambda: "src/later.py" in live.indexed())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_a_file_name_that_is_not_utf8_does_not_end_native_watching(
+    live: Live,
+) -> None:
+    """watchfiles fails for good on such a name: its process is replaced."""
+    first = _watch_processes()
+    before = await live.generation()
+    _write_bytes_name(os.fsencode(live.root / "src") + b"/bad\xff.py")
+    write(live.root / "src" / "good.py", function("good"))
+    await live.until(before, lambda: "src/good.py" in live.indexed())
+    with anyio.fail_after(GUARD_S):
+        while not (_watch_processes() - first):  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.05)
+    check = (await live.client.call(m.HEALTH)).checks["watcher"]
+    assert check.status == "HEALTHY", check
+    before = await live.generation()
+    write(live.root / "src" / "later.py", function("later"))
+    await live.until(before, lambda: "src/later.py" in live.indexed())
+    assert not any("bad" in path for path in live.indexed())
 
 
 @pytest.mark.parametrize(

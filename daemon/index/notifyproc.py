@@ -65,6 +65,8 @@ MODULE = "axd.daemon.index.notifyproc"
 # and shutdown; changes themselves wake it at once).
 STOP_CHECK_S = 0.05
 _FRAME = struct.Struct(">I")
+# How watchfiles' error for a non-UTF-8 path begins.
+UNDECODABLE = "Unable to decode path"
 
 
 class WatchProcessLost(RuntimeError):
@@ -97,6 +99,8 @@ class _Failure(msgspec.Struct, frozen=True):
 class _Message(msgspec.Struct, frozen=True, omit_defaults=True):
     ready: bool = False
     failure: _Failure | None = None
+    # The watches broke in a way a fresh start repairs (see `_follow`).
+    lost: str | None = None
     group: int = 0  # which `WatchSpec.groups` entry the changes are from
     # (watchfiles' change code, the path as bytes: any name, even non-UTF-8)
     changes: list[tuple[int, bytes]] = []
@@ -185,6 +189,8 @@ class NotifyProcess:
                 continue
             if message.failure is not None:
                 raise _rebuilt(message.failure)
+            if message.lost is not None:
+                raise WatchProcessLost(message.lost)
             paths = {(change, os.fsdecode(path)) for change, path in message.changes}
             return message.group, paths
 
@@ -348,7 +354,14 @@ def _follow(spec: WatchSpec, group: int, notify: Any) -> None:
         try:
             raw = notify.watch(spec.debounce_ms, spec.step_ms, 60_000, None)
         except Exception as exc:  # noqa: BLE001 - reported to the daemon, which raises it
-            _send(_Message(failure=_failure_of(exc)))
+            if str(exc).startswith(UNDECODABLE):
+                # A file name that is not UTF-8: watchfiles keeps the error
+                # and fails every later wait. Not a limit of the system: a
+                # fresh watch process (and a rescan, which leaves such names
+                # out) puts things right, where polling would be for ever.
+                _send(_Message(lost=f"a file name watchfiles cannot decode: {exc}"))
+            else:
+                _send(_Message(failure=_failure_of(exc)))
             os._exit(1)
         if isinstance(raw, set) and raw:
             changes = [(change, os.fsencode(path)) for change, path in raw]

@@ -70,8 +70,11 @@ STORM_MAX_PATHS = 200_000
 STORM_POLL_S = 0.1
 ROOT_POLL_S = 0.5
 WATCH_TIMEOUT_MS = 5_000  # one wait for events, then simply another
-# After the watch process died: a pause, so one that dies at once cannot spin.
+# After the watch process died: a pause, so one that dies at once cannot spin,
+# and past LOST_LIMIT deaths within LOST_WINDOW_S, polling instead.
 WATCH_RESTART_S = 0.5
+LOST_LIMIT = 5
+LOST_WINDOW_S = 60.0
 
 
 @dataclass(slots=True)
@@ -114,6 +117,7 @@ class Watcher:
         self._tops: frozenset[str] = frozenset()
         self._out: MemoryObjectSendStream[WatchMessage] | None = None
         self._counted: dict[Path, int] = {}  # directories under each top
+        self._lost: list[float] = []  # when watch processes were lost (monotonic)
 
     async def run(
         self,
@@ -172,7 +176,7 @@ class Watcher:
             planned = True
             if failure is None:
                 continue
-            if isinstance(failure, WatchProcessLost):
+            if isinstance(failure, WatchProcessLost) and self._lost_again():
                 # Not a limit of the system: watch natively again, and the
                 # re-plan's rescan finds what changed meanwhile.
                 log.warning(
@@ -195,6 +199,13 @@ class Watcher:
             )
             # Changes may have been missed while the watch broke.
             await self._request_rescan()
+
+    def _lost_again(self) -> bool:
+        """Whether to start another watch process after losing one: not
+        when `LOST_LIMIT` were lost within `LOST_WINDOW_S` (then polling)."""
+        now = time.monotonic()
+        self._lost = [t for t in self._lost if now - t < LOST_WINDOW_S] + [now]
+        return len(self._lost) <= LOST_LIMIT
 
     def _predict(self, tops: list[str]) -> str | None:
         """Why the plan cannot be watched natively, or None. In a thread."""
