@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 import pytest
+import test_watcher
 from test_live import GUARD_S, Live, function, write
 
 from axd.daemon.index import inotify
@@ -35,12 +36,7 @@ from axd.daemon.index.rules import WorkspaceRules
 from axd.protocol import methods as m
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
-
-    from axd.client.aio import AsyncClient
-    from axd.daemon.config import Config
-    from axd.daemon.lifecycle import Daemon
 
 
 def _watch_processes() -> set[int]:
@@ -68,16 +64,20 @@ def _write_bytes_name(path: bytes) -> None:
         handle.write(b"x = 1\n")
 
 
-@pytest.fixture
-async def live(
-    daemon: Daemon, client: AsyncClient, config: Config, tmp_path: Path
-) -> AsyncIterator[Live]:
-    root = (tmp_path / "repo").resolve()
-    write(root / "src" / "app.py", function("app_main"))
-    workspace = Live(client, config, root)
-    await workspace.add()
-    await workspace.subscribe("index.changed")
-    yield workspace
+# The small live workspace of the watcher's tests (a fixture).
+live = test_watcher.live
+
+
+async def _replaced_natively(live: Live, old: set[int]) -> None:
+    """A new watch process, native watching (not polling), and it delivers."""
+    with anyio.fail_after(GUARD_S):
+        while not (_watch_processes() - old):  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.05)
+    check = (await live.client.call(m.HEALTH)).checks["watcher"]
+    assert check.status == "HEALTHY", check
+    before = await live.generation()
+    write(live.root / "src" / "later.py", function("later"))
+    await live.until(before, lambda: "src/later.py" in live.indexed())
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -91,16 +91,7 @@ async def test_a_killed_watch_process_is_replaced_and_nothing_is_lost(
     before = await live.generation()
     write(live.root / "src" / "after_kill.py", function("after_kill"))
     await live.until(before, lambda: "src/after_kill.py" in live.indexed())
-    # Replaced, natively: a lost child is no reason to poll.
-    with anyio.fail_after(GUARD_S):
-        while not (_watch_processes() - killed):  # noqa: ASYNC110 - no event to wait on
-            await anyio.sleep(0.05)
-    check = (await live.client.call(m.HEALTH)).checks["watcher"]
-    assert check.status == "HEALTHY", check
-    # And the new watches deliver.
-    before = await live.generation()
-    write(live.root / "src" / "later.py", function("later"))
-    await live.until(before, lambda: "src/later.py" in live.indexed())
+    await _replaced_natively(live, killed)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -113,14 +104,7 @@ async def test_a_file_name_that_is_not_utf8_does_not_end_native_watching(
     _write_bytes_name(os.fsencode(live.root / "src") + b"/bad\xff.py")
     write(live.root / "src" / "good.py", function("good"))
     await live.until(before, lambda: "src/good.py" in live.indexed())
-    with anyio.fail_after(GUARD_S):
-        while not (_watch_processes() - first):  # noqa: ASYNC110 - no event to wait on
-            await anyio.sleep(0.05)
-    check = (await live.client.call(m.HEALTH)).checks["watcher"]
-    assert check.status == "HEALTHY", check
-    before = await live.generation()
-    write(live.root / "src" / "later.py", function("later"))
-    await live.until(before, lambda: "src/later.py" in live.indexed())
+    await _replaced_natively(live, first)
     assert not any("bad" in path for path in live.indexed())
 
 
