@@ -33,7 +33,7 @@ from pathlib import Path
 
 import structlog
 
-from axd.daemon.index.notifyproc import count_dirs_elsewhere
+from axd.daemon.index.notifyproc import count_dirs, count_dirs_elsewhere
 
 log = structlog.get_logger()
 
@@ -94,6 +94,15 @@ def limits() -> Limits:
     )
 
 
+def _count(tops: list[Path], stop_after: int) -> int:
+    """`count_dirs` in a child process, or here if none can be started."""
+    try:
+        return count_dirs_elsewhere(tops, stop_after)
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.warning("count_dirs_in_process", error=str(exc))
+        return count_dirs(tops, stop_after)
+
+
 def claim(
     workspace_id: str, root: Path, tops: list[Path], counted: dict[Path, int]
 ) -> tuple[int, str | None]:
@@ -116,7 +125,7 @@ def claim(
         if top not in counted:
             # In a child process: a walk of the whole tree here would slow
             # the stat pass running beside it (`notifyproc`).
-            counted[top] = count_dirs_elsewhere([top], stop_after=max(left - needed, 0))
+            counted[top] = _count([top], stop_after=max(left - needed, 0))
         needed += counted[top]
         if needed > left:
             log.warning(
