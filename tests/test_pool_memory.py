@@ -74,7 +74,7 @@ async def test_an_oversized_worker_is_recycled_without_losing_a_batch(
     items = write_tree(tmp_path, 24)
     events = Events()
     # Every worker is "too large": each batch's executor is retired after it.
-    pool = WorkerPool(2, events, max_worker_rss=1)
+    pool = WorkerPool(2, events, max_worker_pss=1)
     try:
         await pool.start()
         first = pool.pids()

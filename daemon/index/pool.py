@@ -7,16 +7,18 @@ file at a time on a one-process executor of its own, so only the file that
 crashes a worker again, alone, is recorded as `parse_failed` — never retried
 forever, never taking its batch (or another batch) with it.
 
-Memory (#16 target 2): a worker whose RSS is above `max_worker_rss` after a
-batch is recycled: its executor takes no new batch, finishes the ones it has,
-and exits, while the next batch starts a fresh one (nothing is lost, and it is
-not a crash). Workers idle for `idle_s` after a batch are replaced the same
-way by fresh ones that build the grammars and queries of the languages seen
-so far, so the next save waits for nothing: a fresh worker holds ~16 MB
-(Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
-The daemon's own heap is trimmed every `BUSY_TRIM_S` while many batches run
-(a first index) and once more when they stop. Workers fork from a
-forkserver that has already imported the worker's modules.
+Memory (#16 target 2): workers fork from a forkserver that has built every
+language's parser and query (`prebuild`), so a fresh worker is ~16 MB (Pss)
+and ready at once, and replacing one costs a fork. A worker whose Pss is
+above `max_worker_pss` after a batch (what it parsed leaves caches, freed
+trees and fragments behind: ~20 KB per file) is recycled: its executor takes
+no new batch, finishes the ones it has, and exits, while the next batch
+starts a fresh one (nothing is lost, and it is not a crash). Workers idle for
+`idle_s` after a batch are replaced the same way, so an idle daemon's workers
+are fresh ones. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
+many batches run (a first index) and once more when they stop. Process starts
+(a `submit` that forks) run in worker threads, never on the event loop: the
+first one waits for the forkserver's build.
 
 Size: one class, because crash restarts, recycling, draining, idle refreshes
 and heap trims all act on the same executor generations and job counts;
@@ -61,7 +63,7 @@ from axd.daemon.index.worker import (
 from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from axd.daemon.events import Events
 
@@ -98,11 +100,37 @@ class PoolClosedError(Exception):
     """The pool was shut down."""
 
 
-# The module a worker runs (and everything it imports: tree-sitter, the
-# language pack, msgspec), imported once by the forkserver: a worker forked
-# from it starts without importing anything (recycled and idle-refreshed
-# workers come back in milliseconds, and share those pages copy-on-write).
-_WORKER_MODULE = "axd.daemon.index.worker"
+def _call(executor: ProcessPoolExecutor, settings_blob: bytes, items_blob: bytes) -> bytes:
+    """Run one batch on `executor` and wait for its encoded outcomes (in a
+    waiter thread: the submit may fork a worker, waiting for the forkserver).
+
+    :raises BrokenProcessPool: a worker died, or the executor was shut down
+        before the batch could be submitted (another job saw it break).
+    """
+    try:
+        future: Future[bytes] = executor.submit(process_batch, settings_blob, items_blob)
+    except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
+        raise BrokenProcessPool(str(exc)) from exc
+    return result(future, executor)
+
+
+def _run_each(
+    executor: ProcessPoolExecutor,
+    function: Callable[..., int],
+    args: tuple[object, ...],
+    count: int,
+) -> list[int]:
+    """`function(*args)` as `count` tasks (one a worker: each starts one),
+    waited for together (in a waiter thread, like `_call`)."""
+    futures = [executor.submit(function, *args) for _ in range(count)]
+    return [future.result() for future in futures]
+
+
+# Imported once by the forkserver: the worker's modules and every language's
+# parser and query, built there (`prebuild`). A worker forked from it starts
+# with nothing to import or compile (recycled and idle-refreshed workers come
+# back in milliseconds), sharing those pages copy-on-write.
+_PRELOAD_MODULE = "axd.daemon.index.prebuild"
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
@@ -123,7 +151,7 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Applies when the (process-wide) forkserver starts, i.e. once.
-    context.set_forkserver_preload([_WORKER_MODULE])
+    context.set_forkserver_preload([_PRELOAD_MODULE])
     return context
 
 
@@ -135,16 +163,16 @@ class WorkerPool:
         size: int,
         events: Events,
         *,
-        max_worker_rss: int = 0,
+        max_worker_pss: int = 0,
         idle_s: float = 0.0,
     ) -> None:
-        """`max_worker_rss` bytes (0: no bound) and `idle_s` (0: never) as
+        """`max_worker_pss` bytes (0: no bound) and `idle_s` (0: never) as
         in the module docstring."""
         # One pool per daemon, made while it is assembled (before its
         # threads): the decode threads below are what multiplies arenas.
         heap.cap_malloc_arenas()
         self.size = max(1, size)
-        self.max_worker_rss = max(0, max_worker_rss)  # negative: off, like 0
+        self.max_worker_pss = max(0, max_worker_pss)  # negative: off, like 0
         self.idle_s = max(0.0, idle_s)
         self.recycles = 0  # executors retired for size or idleness, not crashes
         # Languages of the files the workers saw: fresh workers preload them.
@@ -205,9 +233,8 @@ class WorkerPool:
         generation = self._generation
         try:
             with self._job(generation):
-                futures = [executor.submit(warm_up) for _ in range(self.size)]
                 await anyio.to_thread.run_sync(
-                    lambda: [f.result() for f in futures], limiter=self._waiters
+                    _run_each, executor, warm_up, (), self.size, limiter=self._waiters
                 )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             # A worker died at start: the first batch starts a fresh executor.
@@ -225,11 +252,13 @@ class WorkerPool:
         executor = self._ensure()
         try:
             with self._job(self._generation):
-                futures = [
-                    executor.submit(preload, languages) for _ in range(self.size)
-                ]
                 await anyio.to_thread.run_sync(
-                    lambda: [f.result() for f in futures], limiter=self._waiters
+                    _run_each,
+                    executor,
+                    preload,
+                    (languages,),
+                    self.size,
+                    limiter=self._waiters,
                 )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             log.debug("worker_preload_failed", error=str(exc))
@@ -282,11 +311,13 @@ class WorkerPool:
             self._isolation = self._new_executor(1)
         executor = self._isolation
         try:
-            future: Future[bytes] = executor.submit(
-                process_batch, settings_blob, _items_encoder.encode([item])
-            )
             blob = await anyio.to_thread.run_sync(
-                result, future, executor, limiter=self._waiters, abandon_on_cancel=True
+                _call,
+                executor,
+                settings_blob,
+                _items_encoder.encode([item]),
+                limiter=self._waiters,
+                abandon_on_cancel=True,
             )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             if self._closed:
@@ -306,27 +337,24 @@ class WorkerPool:
     ) -> list[FileOutcome]:
         executor = self._ensure()
         generation = self._generation
+        items_blob = _items_encoder.encode(list(items))
         try:
-            future: Future[bytes] = executor.submit(
-                process_batch, settings_blob, _items_encoder.encode(list(items))
-            )
-        except (BrokenProcessPool, RuntimeError) as exc:
-            if self._closed:
-                raise PoolClosedError("worker pool is closed") from exc
-            self._replace(generation)
-            raise BrokenProcessPool(str(exc)) from exc
-        try:
-            # Decoded in the waiter thread too: a batch's records are large,
-            # and the event loop has queries to answer.
+            # Submitted (a submit may fork a worker) and decoded in the
+            # waiter thread: a batch's records are large, and the event loop
+            # has queries to answer.
             with self._job(generation):
                 outcomes = await anyio.to_thread.run_sync(
-                    lambda: _outcomes_decoder.decode(result(future, executor)),
+                    lambda: _outcomes_decoder.decode(
+                        _call(executor, settings_blob, items_blob)
+                    ),
                     limiter=self._waiters,
                     abandon_on_cancel=True,
                 )
         except (BrokenProcessPool, CancelledError) as exc:
             # CancelledError: another job saw the breakage first and shut
-            # this executor down with our job still queued.
+            # this executor down with our job still queued. BrokenProcessPool
+            # also stands for a submit refused by an executor shut down
+            # meanwhile (`_call`).
             if self._closed:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
@@ -375,12 +403,13 @@ class WorkerPool:
 
     def _recycle_if_large(self, generation: int) -> None:
         """Recycle the executor a batch ran on if a worker of it grew past
-        `max_worker_rss` (a large file's tree, a fragmented heap)."""
-        if not self.max_worker_rss or generation != self._generation:
+        `max_worker_pss` (caches, a large file's tree, a fragmented heap).
+        Pss, not RSS: RSS counts the forkserver's pages every worker shares."""
+        if not self.max_worker_pss or generation != self._generation:
             return
-        largest = max(map(heap.rss_bytes, self.pids()), default=0)
-        if largest > self.max_worker_rss:
-            self._recycle("worker_rss", rss=largest)
+        largest = max(map(heap.pss_bytes, self.pids()), default=0)
+        if largest > self.max_worker_pss:
+            self._recycle("worker_pss", pss=largest)
 
     def _recycle(self, reason: str, **detail: float) -> None:
         """Retire the current executor without losing a job: its running
