@@ -100,7 +100,9 @@ class PoolClosedError(Exception):
     """The pool was shut down."""
 
 
-def _call(executor: ProcessPoolExecutor, settings_blob: bytes, items_blob: bytes) -> bytes:
+def _call(
+    executor: ProcessPoolExecutor, settings_blob: bytes, items_blob: bytes
+) -> bytes:
     """Run one batch on `executor` and wait for its encoded outcomes (in a
     waiter thread: the submit may fork a worker, waiting for the forkserver).
 
@@ -108,7 +110,9 @@ def _call(executor: ProcessPoolExecutor, settings_blob: bytes, items_blob: bytes
         before the batch could be submitted (another job saw it break).
     """
     try:
-        future: Future[bytes] = executor.submit(process_batch, settings_blob, items_blob)
+        future: Future[bytes] = executor.submit(
+            process_batch, settings_blob, items_blob
+        )
     except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
         raise BrokenProcessPool(str(exc)) from exc
     return result(future, executor)

@@ -73,7 +73,10 @@ def _drop_clean_pages() -> int:
     for start, end, perms, path, anonymous in mappings:
         if _GRAMMARS not in path or perms != "r--p" or anonymous:
             continue
-        if start % mmap.PAGESIZE == 0 and madvise(start, end - start, _MADV_DONTNEED) == 0:
+        if (
+            start % mmap.PAGESIZE == 0
+            and madvise(start, end - start, _MADV_DONTNEED) == 0
+        ):
             dropped += end - start
     return dropped
 
