@@ -55,6 +55,7 @@ from axd.daemon.index.worker import (
     WorkerSettings,
     WorkItem,
     exit_with,
+    languages_built,
     log_shortfalls,
     preload,
     process_batch,
@@ -266,6 +267,16 @@ class WorkerPool:
                 )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             log.debug("worker_preload_failed", error=str(exc))
+
+    async def languages_built(self) -> list[int]:
+        """Languages each worker has a parser and query for (diagnostics:
+        every registry language when workers fork from the prebuilt
+        forkserver, so that a fresh worker compiles nothing)."""
+        executor = self._ensure()
+        with self._job(self._generation):
+            return await anyio.to_thread.run_sync(
+                _run_each, executor, languages_built, (), self.size, limiter=self._waiters
+            )
 
     def alive(self) -> tuple[int, int]:
         """(live worker processes, expected)."""

@@ -22,6 +22,7 @@ from axd.daemon.index import heap
 from axd.daemon.index.classify import classify, content_hash
 from axd.daemon.index.derive import derive
 from axd.daemon.index.extract import ParseTimeoutError, compiled, extract
+from axd.daemon.index.extract import _compiled as _built
 from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
 from axd.daemon.records import FileOutcome, ship
 from axd.daemon.store import fts
@@ -267,6 +268,13 @@ def _wait_for_exit(pid: int) -> None:
 def warm_up() -> int:
     """Run once per worker at start: import everything a batch needs."""
     return os.getpid()
+
+
+def languages_built() -> int:
+    """How many languages this process has a parser and query for: every
+    registry language in a worker forked from the prebuilt forkserver."""
+    # extract's per-process cache of built languages (functools.cache).
+    return _built.cache_info().currsize
 
 
 def preload(languages: list[str]) -> int:
