@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 import pytest
 
 from axd.daemon.events import Events
@@ -19,6 +20,7 @@ from axd.daemon.index import heap
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.index.worker import WorkerSettings, WorkItem
+from axd.protocol.config import Config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,3 +122,17 @@ async def test_without_a_bound_the_same_batches_recycle_nothing(
             assert set(pool.pids()) == first
     finally:
         assert pool.close() is True
+
+
+def test_the_old_rss_setting_still_loads() -> None:
+    def bound(text: str) -> int:
+        config = msgspec.toml.decode(text.encode(), type=Config)
+        return config.index.worker_recycle_bytes()
+
+    assert bound("") == 40 << 20
+    assert bound("[index]\nworker_max_pss_mb = 64\n") == 64 << 20
+    # An old config: loads; its RSS bound no longer applies ...
+    assert bound("[index]\nworker_max_rss_mb = 200\n") == 40 << 20
+    # ... except 0, which still means "never recycle".
+    assert bound("[index]\nworker_max_rss_mb = 0\n") == 0
+    assert bound("[index]\nworker_max_pss_mb = 0\n") == 0
