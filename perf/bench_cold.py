@@ -737,10 +737,12 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f" cores; the machine was {100 * a['machine_busy']:.0f}% busy (all users)."
                 f" Daemon threads: {threads}."
             ),
-            f"  Workers: largest sampled Pss of one worker {mb(a.get('worker_pss_max', 0))}"
-            f" (VmHWM {mb(a.get('worker_hwm_max', 0))}); {a.get('workers_seen', 0)} worker"
-            f" processes over the run (recycles start new ones); forkserver peak Pss"
-            f" {mb(a.get('forkserver_pss', 0))}.",
+            (
+                f"  Workers: largest sampled Pss of one worker"
+                f" {mb(a.get('worker_pss_max', 0))} (VmHWM {mb(a.get('worker_hwm_max', 0))});"
+                f" {a.get('workers_seen', 0)} worker processes over the run (recycles start"
+                f" new ones); forkserver peak Pss {mb(a.get('forkserver_pss', 0))}."
+            ),
             f"  Memory: peak summed Pss {mb(a.get('peak_pss', 0))} (shared grammar pages"
             f" counted once); idle {IDLE_SETTLE_S:.0f} s after ready: RSS sum"
             f" {mb(a.get('idle_rss', 0))}, Pss sum {mb(a.get('idle_pss', 0))}"

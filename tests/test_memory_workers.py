@@ -53,7 +53,9 @@ def write_sources(root: Path, files: int, functions: int) -> list[WorkItem]:
             f"        return self.readNextItem{number}x{index}(inputBuffer{index})"
             for index in range(functions)
         ]
-        (root / f"mod_{number}.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (root / f"mod_{number}.py").write_text(
+            "\n".join(lines) + "\n", encoding="utf-8"
+        )
         go = [f"package pkg{number}"]
         go += [
             f"func HandleRequest{number}x{index}(responseWriter{index} int) int"
