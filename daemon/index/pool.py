@@ -233,13 +233,16 @@ class WorkerPool:
         return executor, self._lane_generations[lane]
 
     def _pick(self) -> int:
-        """The lane with the fewest jobs (a lane without a worker has none)."""
+        """The lane with the fewest jobs (a lane without a worker has none),
+        a running worker first among equals: a save after a recycle goes to
+        the idle worker that is there, not to a fork."""
         return min(
             range(self.size),
             key=lambda lane: (
                 self._jobs.get(self._lane_generations[lane], 0)
                 if self._lanes[lane] is not None
-                else 0
+                else 0,
+                self._lanes[lane] is None,
             ),
         )
 
