@@ -71,7 +71,7 @@ class IndexConfig(_Section, frozen=True, kw_only=True):
     # of the forkserver's) exceeds this after a batch is replaced by a fresh
     # one (no batch lost; 0: never), and workers idle this long after a
     # batch are replaced by fresh ones (0: never).
-    worker_max_pss_mb: int = 40
+    worker_max_pss_mb: int = 32
     worker_idle_s: float = 60.0
     # Replaced by worker_max_pss_mb (an RSS bound counted the pages workers
     # share): still accepted, and ignored but for 0 (never recycle), which

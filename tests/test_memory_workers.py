@@ -144,10 +144,10 @@ def test_the_old_rss_setting_still_loads() -> None:
         config = msgspec.toml.decode(text.encode(), type=Config)
         return config.index.worker_recycle_bytes()
 
-    assert bound("") == 40 << 20
+    assert bound("") == 32 << 20
     assert bound("[index]\nworker_max_pss_mb = 64\n") == 64 << 20
     # An old config: loads; its RSS bound no longer applies ...
-    assert bound("[index]\nworker_max_rss_mb = 200\n") == 40 << 20
+    assert bound("[index]\nworker_max_rss_mb = 200\n") == 32 << 20
     # ... except 0, which still means "never recycle".
     assert bound("[index]\nworker_max_rss_mb = 0\n") == 0
     assert bound("[index]\nworker_max_pss_mb = 0\n") == 0
