@@ -151,3 +151,22 @@ def test_the_old_rss_setting_still_loads() -> None:
     # ... except 0, which still means "never recycle".
     assert bound("[index]\nworker_max_rss_mb = 0\n") == 0
     assert bound("[index]\nworker_max_pss_mb = 0\n") == 0
+
+
+async def test_a_recycled_worker_does_not_make_the_pool_look_degraded(
+    tmp_path: Path,
+) -> None:
+    items = write_sources(tmp_path, files=2, functions=400)
+    pool = WorkerPool(2, Events())
+    try:
+        with anyio.fail_after(GUARD_S):
+            await pool.start()
+            assert pool.alive() == (2, 2)
+            pool.max_worker_pss = 1  # the next batch's worker is recycled
+            await pool.run(settings(tmp_path), items)
+            assert pool.recycles == 1
+            assert len(pool.pids()) == 1, "one lane waits for its next batch"
+            # Health counts it: it starts with that batch, like a new pool.
+            assert pool.alive() == (2, 2)
+    finally:
+        assert pool.close() is True

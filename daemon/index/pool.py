@@ -325,9 +325,15 @@ class WorkerPool:
         return built
 
     def alive(self) -> tuple[int, int]:
-        """(live worker processes, expected)."""
+        """(live worker processes, expected). A lane whose worker was
+        retired (recycled, or replaced after a crash: `recent_crashes` says
+        so) starts one with its next batch: it counts as alive, as the whole
+        pool did before its first batch."""
         live = 0
         for executor in self._lanes:
+            if executor is None and self.started:
+                live += 1
+                continue
             processes = getattr(executor, "_processes", None) or {}
             live += sum(1 for p in processes.values() if p.is_alive())
         return live, self.size
