@@ -64,7 +64,7 @@ def _drop_clean_pages() -> int:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         mappings = _mappings()
-    except OSError:
+    except (OSError, ValueError):  # the forkserver must start whatever happens
         return 0
     madvise = libc.madvise
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
