@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+import structlog
 
 from axd.daemon.events import Events
 from axd.daemon.flags import runtime
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
     from axd.daemon.config import Config
 
+
+log = structlog.get_logger()
 
 FLAGS_DB = "flags.db"
 
@@ -87,9 +90,16 @@ def assemble(
     pool = WorkerPool(
         config.index.workers or os.cpu_count() or 2,
         events,
-        max_worker_rss=config.index.worker_max_rss_mb * 1024 * 1024,
+        max_worker_pss=config.index.worker_recycle_bytes(),
         idle_s=config.index.worker_idle_s,
     )
+    if config.index.worker_max_rss_mb is not None:
+        log.warning(
+            "config_key_replaced",
+            key="index.worker_max_rss_mb",
+            by="index.worker_max_pss_mb",
+            detail="ignored (but 0 still turns recycling off)",
+        )
     workspaces = WorkspaceManager(config, state_dir, pool, events)
     # Index safety (#11): snapshots, the db tool, recovery from damage.
     safety = IndexSafety(workspaces, config.snapshots, events)

@@ -213,6 +213,12 @@ class TreeSampler:
         self.peak_daemon_pss = 0
         self.peak_daemon_rss = 0
         self.pss_at_peak: dict[str, int] = {}
+        # Per worker (a process whose parent is not the daemon: the
+        # forkserver's children): its largest sampled Pss and VmHWM, and
+        # the forkserver's largest Pss (#16: each worker <= 60 MB).
+        self.worker_pss: dict[int, int] = {}
+        self.worker_hwm: dict[int, int] = {}
+        self.forkserver_pss = 0
         # (seconds since start, daemon RSS, summed RSS) at every tick: when
         # the daemon's peak happens (crawl, batches, the final relink).
         self.rss_timeline: list[tuple[float, int, int]] = []
@@ -272,7 +278,7 @@ class TreeSampler:
             with contextlib.suppress(OSError, ValueError):
                 daemon_pss = _pss(self.pid)
                 self.peak_daemon_pss = max(self.peak_daemon_pss, daemon_pss)
-            pss = tree_memory(self.pid)[1]
+            pss = self._sample_pss(pids, daemon_pss)
             if pss > self.peak_pss:
                 self.peak_pss = pss
                 self.pss_at_peak = {"daemon": daemon_pss, "others": pss - daemon_pss}
@@ -289,6 +295,28 @@ class TreeSampler:
         with contextlib.suppress(OSError):
             threads = dict(thread_cpu(self.pid))
             self.ticks_detail.append((now, dict(self.cpu), threads, dict(self.wait)))
+
+    def _sample_pss(self, pids: list[int], daemon_pss: int) -> int:
+        """Summed Pss of `pids` now, noting each worker's and the
+        forkserver's (a child of the daemon with children of its own)."""
+        total = daemon_pss
+        parents: dict[int, int] = {}
+        values: dict[int, int] = {}
+        for pid in pids:
+            if pid == self.pid:
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                values[pid] = _pss(pid)
+                with open(f"/proc/{pid}/stat", "rb") as handle:
+                    parents[pid] = int(handle.read().rsplit(b") ", 1)[1].split()[1])
+                total += values[pid]
+        for pid, value in values.items():
+            if parents.get(pid) not in (None, self.pid):
+                self.worker_pss[pid] = max(self.worker_pss.get(pid, 0), value)
+                self.worker_hwm[pid] = self.hwm.get(pid, 0)
+            elif pid in parents.values():
+                self.forkserver_pss = max(self.forkserver_pss, value)
+        return total
 
     def cpu_total(self) -> float:
         """CPU seconds of the tree since `__enter__`."""
@@ -589,6 +617,10 @@ def run_tree(
             "peak_daemon_pss": sampler.peak_daemon_pss,
             "peak_daemon_rss": sampler.peak_daemon_rss,
             "pss_at_peak": sampler.pss_at_peak,
+            "worker_pss_max": max(sampler.worker_pss.values(), default=0),
+            "worker_hwm_max": max(sampler.worker_hwm.values(), default=0),
+            "workers_seen": len(sampler.worker_pss),
+            "forkserver_pss": sampler.forkserver_pss,
             "rss_timeline": rss_points(sampler.rss_timeline, cold),
             "peak_detail": sampler.peak_detail,
             "hwm_sum": sum(sampler.hwm.values()),
@@ -704,6 +736,12 @@ def report_lines(trees: dict[str, dict[str, Any]]) -> list[str]:
                 f" forkserver {a['cpu_children_s']:.1f} s) over {a['cold_s']:.1f} s x {CORES}"
                 f" cores; the machine was {100 * a['machine_busy']:.0f}% busy (all users)."
                 f" Daemon threads: {threads}."
+            ),
+            (
+                f"  Workers: largest sampled Pss of one worker"
+                f" {mb(a.get('worker_pss_max', 0))} (VmHWM {mb(a.get('worker_hwm_max', 0))});"
+                f" {a.get('workers_seen', 0)} worker processes over the run (recycles start"
+                f" new ones); forkserver peak Pss {mb(a.get('forkserver_pss', 0))}."
             ),
             f"  Memory: peak summed Pss {mb(a.get('peak_pss', 0))} (shared grammar pages"
             f" counted once); idle {IDLE_SETTLE_S:.0f} s after ready: RSS sum"

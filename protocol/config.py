@@ -67,12 +67,22 @@ class IndexConfig(_Section, frozen=True, kw_only=True):
     # retry a paused commit this often.
     min_free_bytes: int = 0
     disk_retry_s: float = 2.0
-    # Worker memory (#16): a worker whose RSS exceeds this after a batch is
-    # replaced by a fresh one (no batch lost; 0: never), and workers idle
-    # this long after a batch are replaced by fresh ones with the languages
-    # seen so far preloaded (0: never).
-    worker_max_rss_mb: int = 200
+    # Worker memory (#16): a worker whose Pss (its own pages plus its share
+    # of the forkserver's) exceeds this after a batch is replaced by a fresh
+    # one (no batch lost; 0: never), and workers idle this long after a
+    # batch are replaced by fresh ones (0: never).
+    worker_max_pss_mb: int = 32
     worker_idle_s: float = 60.0
+    # Replaced by worker_max_pss_mb (an RSS bound counted the pages workers
+    # share): still accepted, and ignored but for 0 (never recycle), which
+    # it keeps meaning; the daemon logs a warning when it is set.
+    worker_max_rss_mb: int | None = None
+
+    def worker_recycle_bytes(self) -> int:
+        """The Pss above which a worker is recycled (0: never)."""
+        if self.worker_max_rss_mb is not None and self.worker_max_rss_mb <= 0:
+            return 0
+        return max(0, self.worker_max_pss_mb) * 1024 * 1024
 
 
 class SnapshotsConfig(_Section, frozen=True, kw_only=True):

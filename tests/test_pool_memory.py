@@ -74,7 +74,7 @@ async def test_an_oversized_worker_is_recycled_without_losing_a_batch(
     items = write_tree(tmp_path, 24)
     events = Events()
     # Every worker is "too large": each batch's executor is retired after it.
-    pool = WorkerPool(2, events, max_worker_rss=1)
+    pool = WorkerPool(2, events, max_worker_pss=1)
     try:
         await pool.start()
         first = pool.pids()
@@ -115,16 +115,20 @@ async def test_idle_workers_are_replaced_by_fresh_ones(tmp_path: Path) -> None:
             assert pids
             await until(lambda: not set(pool.pids()) & set(pids), "replaced")
             await until(lambda: not any(alive(pid) for pid in pids), "exited")
+            # Started by the refresh's preload (in a waiter thread: wait).
+            await until(lambda: len(pool.pids()) == 2, "fresh workers started")
             fresh = pool.pids()
+            # Counted per worker: the one that ran the batch (the other lane
+            # had not started a worker yet).
             assert pool.recycles == 1
             assert pool.restarts == 0
             # The fresh workers serve the next batch.
             outcomes = await pool.run(settings(tmp_path), items)
             assert [o.status for o in outcomes] == ["indexed"] * 4
             assert pool.started
-            # Used again: refreshed again, once.
+            # Used again: refreshed again, once: both workers this time.
             await until(lambda: not set(pool.pids()) & set(fresh), "replaced")
-            assert pool.recycles == 2
+            assert pool.recycles == 3
             tg.cancel_scope.cancel()
     finally:
         assert pool.close() is True
@@ -151,17 +155,24 @@ def test_bounded_term_caches_give_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = write_tree(tmp_path, 30)
+    # Non-ASCII text takes the other cache (`_token_terms`).
+    (tmp_path / "maße.py").write_text(
+        "def größeBerechnen(breiteWert):\n    return breiteWert  # Größe\n",
+        encoding="utf-8",
+    )
+    items.append(WorkItem("maße.py"))
     blob_settings = msgspec.msgpack.encode(settings(tmp_path))
     blob_items = msgspec.msgpack.encode(items)
     fts.clear_term_caches()
     unbounded = process_batch(blob_settings, blob_items)
-    assert fts.term_cache_size() > 0
+    assert all(fts.term_cache_entries()), "every cache was used"
     fts.clear_term_caches()
-    monkeypatch.setattr(worker, "TERM_CACHE_ENTRIES", 10)
+    monkeypatch.setattr(worker, "TERM_CACHE_BYTES", 10)
     bounded = process_batch(blob_settings, blob_items)
-    assert fts.term_cache_size() == 0, "cleared after the batch"
+    assert fts.term_cache_bytes() == 0, "cleared after the batch"
+    assert fts.term_cache_entries() == (0, 0, 0, 0)
     assert records(bounded) == records(unbounded)
-    assert len(records(bounded)) == 30
+    assert len(records(bounded)) == 31
 
 
 def records(blob: bytes) -> list[FileOutcome]:
@@ -172,7 +183,9 @@ def records(blob: bytes) -> list[FileOutcome]:
 
 def test_heap_helpers() -> None:
     assert heap.rss_bytes(os.getpid()) > 1 << 20
+    assert 1 << 20 < heap.pss_bytes(os.getpid()) <= heap.rss_bytes(os.getpid())
     # A pid that cannot exist (above the kernel's pid_max limit).
     assert heap.rss_bytes(1 << 23) == 0
+    assert heap.pss_bytes(1 << 23) == 0
     assert isinstance(heap.trim(), bool)
     assert heap.cap_malloc_arenas() is heap.cap_malloc_arenas()

@@ -69,3 +69,17 @@ def rss_bytes(pid: int) -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return resident * os.sysconf("SC_PAGE_SIZE")
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of process `pid`: its own pages plus its share
+    of those it shares (a forked worker's share of the forkserver's pages);
+    0 when unknown (gone, not Linux, a kernel without smaps_rollup)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0

@@ -7,16 +7,20 @@ file at a time on a one-process executor of its own, so only the file that
 crashes a worker again, alone, is recorded as `parse_failed` — never retried
 forever, never taking its batch (or another batch) with it.
 
-Memory (#16 target 2): a worker whose RSS is above `max_worker_rss` after a
-batch is recycled: its executor takes no new batch, finishes the ones it has,
-and exits, while the next batch starts a fresh one (nothing is lost, and it is
-not a crash). Workers idle for `idle_s` after a batch are replaced the same
-way by fresh ones that build the grammars and queries of the languages seen
-so far, so the next save waits for nothing: a fresh worker holds ~16 MB
-(Pss) against ~100 MB after a cold index (caches, freed trees, fragments).
-The daemon's own heap is trimmed every `BUSY_TRIM_S` while many batches run
-(a first index) and once more when they stop. Workers fork from a
-forkserver that has already imported the worker's modules.
+Each worker is a one-process executor of its own (a lane); a batch goes to
+the lane with the fewest jobs. Memory (#16 target 2): workers fork from a
+forkserver that has built every language's parser and query (`prebuild`),
+so a fresh worker is ~16 MB (Pss) and ready at once, and replacing one costs
+a fork. A worker whose Pss is above `max_worker_pss` after a batch (what it
+parsed leaves caches, freed trees and fragments behind: ~20 KB per file) is
+recycled alone: its executor takes no new batch, finishes the one it may
+have queued, and exits, while the lane's next batch starts a fresh one
+(nothing is lost, and it is not a crash). Workers idle for
+`idle_s` after a batch are replaced the same way, so an idle daemon's workers
+are fresh ones. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
+many batches run (a first index) and once more when they stop. Process starts
+(a `submit` that forks) run in worker threads, never on the event loop: the
+first one waits for the forkserver's build.
 
 Size: one class, because crash restarts, recycling, draining, idle refreshes
 and heap trims all act on the same executor generations and job counts;
@@ -53,6 +57,7 @@ from axd.daemon.index.worker import (
     WorkerSettings,
     WorkItem,
     exit_with,
+    languages_built,
     log_shortfalls,
     preload,
     process_batch,
@@ -61,7 +66,7 @@ from axd.daemon.index.worker import (
 from axd.daemon.records import FileOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from axd.daemon.events import Events
 
@@ -98,11 +103,46 @@ class PoolClosedError(Exception):
     """The pool was shut down."""
 
 
-# The module a worker runs (and everything it imports: tree-sitter, the
-# language pack, msgspec), imported once by the forkserver: a worker forked
-# from it starts without importing anything (recycled and idle-refreshed
-# workers come back in milliseconds, and share those pages copy-on-write).
-_WORKER_MODULE = "axd.daemon.index.worker"
+def _call(
+    executor: ProcessPoolExecutor, settings_blob: bytes, items_blob: bytes
+) -> bytes:
+    """Run one batch on `executor` and wait for its encoded outcomes (in a
+    waiter thread: the submit may fork a worker, waiting for the forkserver).
+
+    :raises BrokenProcessPool: a worker died, or the executor was shut down
+        before the batch could be submitted (another job saw it break).
+    """
+    try:
+        future: Future[bytes] = executor.submit(
+            process_batch, settings_blob, items_blob
+        )
+    except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
+        raise BrokenProcessPool(str(exc)) from exc
+    return result(future, executor)
+
+
+def _run_each(
+    executor: ProcessPoolExecutor,
+    function: Callable[..., int],
+    args: tuple[object, ...],
+    count: int,
+) -> list[int]:
+    """`function(*args)` as `count` tasks (one a worker: each starts one),
+    waited for together (in a waiter thread, like `_call`)."""
+    futures = [executor.submit(function, *args) for _ in range(count)]
+    return [future.result() for future in futures]
+
+
+def _pids(executor: ProcessPoolExecutor | None) -> list[int]:
+    processes = getattr(executor, "_processes", None) or {}
+    return [p.pid for p in processes.values() if p.pid is not None]
+
+
+# Imported once by the forkserver: the worker's modules and every language's
+# parser and query, built there (`prebuild`). A worker forked from it starts
+# with nothing to import or compile (recycled and idle-refreshed workers come
+# back in milliseconds), sharing those pages copy-on-write.
+_PRELOAD_MODULE = "axd.daemon.index.prebuild"
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
@@ -123,7 +163,7 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Applies when the (process-wide) forkserver starts, i.e. once.
-    context.set_forkserver_preload([_WORKER_MODULE])
+    context.set_forkserver_preload([_PRELOAD_MODULE])
     return context
 
 
@@ -135,16 +175,16 @@ class WorkerPool:
         size: int,
         events: Events,
         *,
-        max_worker_rss: int = 0,
+        max_worker_pss: int = 0,
         idle_s: float = 0.0,
     ) -> None:
-        """`max_worker_rss` bytes (0: no bound) and `idle_s` (0: never) as
+        """`max_worker_pss` bytes (0: no bound) and `idle_s` (0: never) as
         in the module docstring."""
         # One pool per daemon, made while it is assembled (before its
         # threads): the decode threads below are what multiplies arenas.
         heap.cap_malloc_arenas()
         self.size = max(1, size)
-        self.max_worker_rss = max(0, max_worker_rss)  # negative: off, like 0
+        self.max_worker_pss = max(0, max_worker_pss)  # negative: off, like 0
         self.idle_s = max(0.0, idle_s)
         self.recycles = 0  # executors retired for size or idleness, not crashes
         # Languages of the files the workers saw: fresh workers preload them.
@@ -154,8 +194,12 @@ class WorkerPool:
         self.events = events
         self.restarts = 0
         self.recent_crashes: list[float] = []  # monotonic times, for health
-        self._executor: ProcessPoolExecutor | None = None
-        self._generation = 0  # which executor a job ran on
+        # One single-process executor per worker ("lane"), so that one
+        # worker is recycled (or crashes) alone: the other keeps working and
+        # no idle worker lingers while a sibling finishes its batch.
+        self._lanes: list[ProcessPoolExecutor | None] = [None] * self.size
+        self._lane_generations = [0] * self.size  # each lane's current one
+        self._generation = 0  # the last executor generation handed out
         self._closed = False
         # Jobs waiting on futures each hold a thread; bound them.
         self._waiters = anyio.CapacityLimiter(self.size * 4)
@@ -177,13 +221,37 @@ class WorkerPool:
         self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
 
-    def _ensure(self) -> ProcessPoolExecutor:
+    def _ensure(self, lane: int) -> tuple[ProcessPoolExecutor, int]:
+        """Lane `lane`'s executor (started if it has none) and generation."""
         if self._closed:
             raise PoolClosedError("worker pool is closed")
-        if self._executor is None:
-            self._executor = self._new_executor(self.size)
+        executor = self._lanes[lane]
+        if executor is None:
+            executor = self._lanes[lane] = self._new_executor(1)
             self._generation += 1
-        return self._executor
+            self._lane_generations[lane] = self._generation
+        return executor, self._lane_generations[lane]
+
+    def _pick(self) -> int:
+        """The lane with the fewest jobs (a lane without a worker has none),
+        a running worker first among equals: a save after a recycle goes to
+        the idle worker that is there, not to a fork."""
+        return min(
+            range(self.size),
+            key=lambda lane: (
+                self._jobs.get(self._lane_generations[lane], 0)
+                if self._lanes[lane] is not None
+                else 0,
+                self._lanes[lane] is None,
+            ),
+        )
+
+    def _lane_of(self, generation: int) -> int | None:
+        """The lane whose current executor is `generation`, if any."""
+        for lane, executor in enumerate(self._lanes):
+            if executor is not None and self._lane_generations[lane] == generation:
+                return lane
+        return None
 
     @staticmethod
     def _new_executor(size: int) -> ProcessPoolExecutor:
@@ -197,17 +265,22 @@ class WorkerPool:
     @property
     def started(self) -> bool:
         """Whether worker processes have been started."""
-        return self._executor is not None
+        return any(executor is not None for executor in self._lanes)
 
     async def start(self) -> None:
         """Start the processes now, so the first batch does not pay for it."""
-        executor = self._ensure()
-        generation = self._generation
+        async with anyio.create_task_group() as tg:
+            for lane in range(self.size):
+                tg.start_soon(self._start_lane, lane)
+
+    async def _start_lane(self, lane: int) -> None:
+        if self._closed:
+            return
+        executor, generation = self._ensure(lane)
         try:
             with self._job(generation):
-                futures = [executor.submit(warm_up) for _ in range(self.size)]
                 await anyio.to_thread.run_sync(
-                    lambda: [f.result() for f in futures], limiter=self._waiters
+                    _run_each, executor, warm_up, (), 1, limiter=self._waiters
                 )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             # A worker died at start: the first batch starts a fresh executor.
@@ -222,23 +295,47 @@ class WorkerPool:
         (`worker.preload`), one task per worker; best effort."""
         if self._closed or not languages:
             return
-        executor = self._ensure()
+        async with anyio.create_task_group() as tg:
+            for lane in range(self.size):
+                tg.start_soon(self._preload_lane, lane, languages)
+
+    async def _preload_lane(self, lane: int, languages: list[str]) -> None:
+        if self._closed:
+            return
+        executor, generation = self._ensure(lane)
         try:
-            with self._job(self._generation):
-                futures = [
-                    executor.submit(preload, languages) for _ in range(self.size)
-                ]
+            with self._job(generation):
                 await anyio.to_thread.run_sync(
-                    lambda: [f.result() for f in futures], limiter=self._waiters
+                    _run_each, executor, preload, (languages,), 1, limiter=self._waiters
                 )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             log.debug("worker_preload_failed", error=str(exc))
 
+    async def languages_built(self) -> list[int]:
+        """Languages each worker has a parser and query for (diagnostics:
+        every registry language when workers fork from the prebuilt
+        forkserver, so that a fresh worker compiles nothing)."""
+        built = []
+        for lane in range(self.size):
+            executor, generation = self._ensure(lane)
+            with self._job(generation):
+                built += await anyio.to_thread.run_sync(
+                    _run_each, executor, languages_built, (), 1, limiter=self._waiters
+                )
+        return built
+
     def alive(self) -> tuple[int, int]:
-        """(live worker processes, expected)."""
-        executor = self._executor
-        processes = getattr(executor, "_processes", None) or {}
-        live = sum(1 for p in processes.values() if p.is_alive())
+        """(live worker processes, expected). A lane whose worker was
+        retired (recycled, or replaced after a crash: `recent_crashes` says
+        so) starts one with its next batch: it counts as alive, as the whole
+        pool did before its first batch."""
+        live = 0
+        for executor in self._lanes:
+            if executor is None and self.started:
+                live += 1
+                continue
+            processes = getattr(executor, "_processes", None) or {}
+            live += sum(1 for p in processes.values() if p.is_alive())
         return live, self.size
 
     async def run(
@@ -282,11 +379,13 @@ class WorkerPool:
             self._isolation = self._new_executor(1)
         executor = self._isolation
         try:
-            future: Future[bytes] = executor.submit(
-                process_batch, settings_blob, _items_encoder.encode([item])
-            )
             blob = await anyio.to_thread.run_sync(
-                result, future, executor, limiter=self._waiters, abandon_on_cancel=True
+                _call,
+                executor,
+                settings_blob,
+                _items_encoder.encode([item]),
+                limiter=self._waiters,
+                abandon_on_cancel=True,
             )
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             if self._closed:
@@ -304,29 +403,25 @@ class WorkerPool:
     async def _submit(
         self, settings_blob: bytes, items: Sequence[WorkItem]
     ) -> list[FileOutcome]:
-        executor = self._ensure()
-        generation = self._generation
+        executor, generation = self._ensure(self._pick())
+        items_blob = _items_encoder.encode(list(items))
         try:
-            future: Future[bytes] = executor.submit(
-                process_batch, settings_blob, _items_encoder.encode(list(items))
-            )
-        except (BrokenProcessPool, RuntimeError) as exc:
-            if self._closed:
-                raise PoolClosedError("worker pool is closed") from exc
-            self._replace(generation)
-            raise BrokenProcessPool(str(exc)) from exc
-        try:
-            # Decoded in the waiter thread too: a batch's records are large,
-            # and the event loop has queries to answer.
+            # Submitted (a submit may fork a worker) and decoded in the
+            # waiter thread: a batch's records are large, and the event loop
+            # has queries to answer.
             with self._job(generation):
                 outcomes = await anyio.to_thread.run_sync(
-                    lambda: _outcomes_decoder.decode(result(future, executor)),
+                    lambda: _outcomes_decoder.decode(
+                        _call(executor, settings_blob, items_blob)
+                    ),
                     limiter=self._waiters,
                     abandon_on_cancel=True,
                 )
         except (BrokenProcessPool, CancelledError) as exc:
             # CancelledError: another job saw the breakage first and shut
-            # this executor down with our job still queued.
+            # this executor down with our job still queued. BrokenProcessPool
+            # also stands for a submit refused by an executor shut down
+            # meanwhile (`_call`).
             if self._closed:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
@@ -338,8 +433,11 @@ class WorkerPool:
 
     def _replace(self, generation: int) -> None:
         # Several jobs may see the same breakage; replace the executor once.
-        if generation == self._generation and self._executor is not None:
-            old, self._executor = self._executor, None
+        lane = self._lane_of(generation)
+        if lane is not None:
+            old = self._lanes[lane]
+            self._lanes[lane] = None
+            assert old is not None
             kill_workers(old)
             self._retired.append(shut_down(old))
             self._crashed()
@@ -375,23 +473,27 @@ class WorkerPool:
 
     def _recycle_if_large(self, generation: int) -> None:
         """Recycle the executor a batch ran on if a worker of it grew past
-        `max_worker_rss` (a large file's tree, a fragmented heap)."""
-        if not self.max_worker_rss or generation != self._generation:
+        `max_worker_pss` (caches, a large file's tree, a fragmented heap).
+        Pss, not RSS: RSS counts the forkserver's pages every worker shares."""
+        lane = self._lane_of(generation) if self.max_worker_pss else None
+        if lane is None:
             return
-        largest = max(map(heap.rss_bytes, self.pids()), default=0)
-        if largest > self.max_worker_rss:
-            self._recycle("worker_rss", rss=largest)
+        pss = max(map(heap.pss_bytes, _pids(self._lanes[lane])), default=0)
+        if pss > self.max_worker_pss:
+            self._recycle(lane, "worker_pss", pss=pss)
 
-    def _recycle(self, reason: str, **detail: float) -> None:
-        """Retire the current executor without losing a job: its running
+    def _recycle(self, lane: int, reason: str, **detail: float) -> None:
+        """Retire lane `lane`'s executor without losing a job: its running
         jobs finish first (`_job`), new ones go to a fresh executor."""
-        old, self._executor = self._executor, None
+        old = self._lanes[lane]
         if old is None:
             return
+        self._lanes[lane] = None
+        generation = self._lane_generations[lane]
         self.recycles += 1
         log.info("workers_recycled", reason=reason, **detail)
-        if self._jobs.get(self._generation):
-            self._draining[self._generation] = old
+        if self._jobs.get(generation):
+            self._draining[generation] = old
         else:
             self._retired.append(shut_down(old))
         # Retired executors whose thread and processes ended: nothing to join.
@@ -425,7 +527,8 @@ class WorkerPool:
                 if self.idle_s and self._used:
                     if quiet >= self.idle_s:
                         self._used = False
-                        self._recycle("idle", idle_s=round(quiet, 1))
+                        for lane in range(self.size):
+                            self._recycle(lane, "idle", idle_s=round(quiet, 1))
                         await self.preload(sorted(self.languages))
                         continue
                     waits.append(self.idle_s - quiet)
@@ -442,9 +545,8 @@ class WorkerPool:
     def pids(self) -> list[int]:
         """Worker process ids (for tests and `axd doctor`)."""
         pids = []
-        for executor in (self._executor, self._isolation):
-            processes = getattr(executor, "_processes", None) or {}
-            pids += [p.pid for p in processes.values() if p.pid is not None]
+        for executor in (*self._lanes, self._isolation):
+            pids += _pids(executor)
         return pids
 
     def close(self) -> bool:
@@ -452,10 +554,11 @@ class WorkerPool:
         process or thread behind: blocks at most a few seconds per executor
         (`retire`). True when every executor's thread ended."""
         self._closed = True
-        executors = [self._executor, self._isolation, *self._draining.values()]
+        executors = [*self._lanes, self._isolation, *self._draining.values()]
         retiring = [shut_down(e) for e in executors if e is not None]
         retiring += self._retired
-        self._executor = self._isolation = None
+        self._lanes = [None] * self.size
+        self._isolation = None
         self._draining = {}
         self._retired = []
         ended = [retire(retired) for retired in retiring]  # every one, no short cut

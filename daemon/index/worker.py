@@ -22,6 +22,7 @@ from axd.daemon.index import heap
 from axd.daemon.index.classify import classify, content_hash
 from axd.daemon.index.derive import derive
 from axd.daemon.index.extract import ParseTimeoutError, compiled, extract
+from axd.daemon.index.extract import _compiled as _built
 from axd.daemon.index.languages import LANGUAGES, detect_language, refine_language
 from axd.daemon.records import FileOutcome, ship
 from axd.daemon.store import fts
@@ -57,10 +58,11 @@ _outcomes_encoder = msgspec.msgpack.Encoder()
 
 
 # A worker's memory between batches (#16 target 2). The identifier-splitting
-# caches (`store/fts.py`) grow to ~66 MB per process at their sizes (262,144
-# + 65,536 entries, ~200 B each) on a 100k-file corpus, and hit rarely across
-# files: bounded here to ~10 MB, at no measurable CPU cost (perf/RESULTS.md).
-TERM_CACHE_ENTRIES = 32768
+# caches (`store/fts.py`) held ~35 MB after 1,500 files of the 100k-file
+# corpus (most of a worker's growth) and hit rarely across files: emptied,
+# all four together, after a batch that leaves them above this many bytes
+# (perf/RESULTS.md "#16 worker memory (round 6)": hit rate against CPU).
+TERM_CACHE_BYTES = 8 << 20
 # After a batch with this many source bytes parsed, freed tree-sitter trees
 # are returned to the kernel (`heap.trim`: ~4 ms, so not after every save).
 TRIM_AFTER_BYTES = 1 << 20
@@ -85,7 +87,7 @@ def process_batch(settings_blob: bytes, items_blob: bytes) -> bytes:
 
 def release_memory(parsed_bytes: int) -> None:
     """Keep a long-lived worker near its live data after a batch."""
-    if fts.term_cache_size() > TERM_CACHE_ENTRIES:
+    if fts.term_cache_bytes() > TERM_CACHE_BYTES:
         fts.clear_term_caches()
     if parsed_bytes >= TRIM_AFTER_BYTES:
         heap.trim()
@@ -266,6 +268,13 @@ def _wait_for_exit(pid: int) -> None:
 def warm_up() -> int:
     """Run once per worker at start: import everything a batch needs."""
     return os.getpid()
+
+
+def languages_built() -> int:
+    """How many languages this process has a parser and query for: every
+    registry language in a worker forked from the prebuilt forkserver."""
+    # extract's per-process cache of built languages (functools.cache).
+    return _built.cache_info().currsize
 
 
 def preload(languages: list[str]) -> int:

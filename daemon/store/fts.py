@@ -137,15 +137,44 @@ def compound_terms(text: str) -> str:
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
-def term_cache_size() -> int:
-    """Entries in the identifier-splitting caches (a worker bounds them)."""
-    return _token_terms.cache_info().currsize + _split_word.cache_info().currsize
+# What one entry of each identifier-splitting cache holds on average (key,
+# value, the cache's own slot), measured with tracemalloc on the 100k-file
+# corpus (perf/RESULTS.md "#16 worker memory (round 6)"): what
+# `term_cache_bytes` multiplies, so that a worker bounds the four together
+# by bytes without walking them.
+_ENTRY_BYTES_SPLIT_WORD = 310
+_ENTRY_BYTES_TOKEN_TERMS = 150
+_ENTRY_BYTES_ASCII_TERMS = 140
+_ENTRY_BYTES_NAME_TERMS = 150
+
+
+def term_cache_entries() -> tuple[int, int, int, int]:
+    """Entries of `_split_word`, `_token_terms`, `_ASCII_TERMS`, `_name_terms`."""
+    return (
+        _split_word.cache_info().currsize,
+        _token_terms.cache_info().currsize,
+        len(_ASCII_TERMS),
+        _name_terms.cache_info().currsize,
+    )
+
+
+def term_cache_bytes() -> int:
+    """About what the identifier-splitting caches hold, in bytes."""
+    split_word, token_terms, ascii_terms, name_terms = term_cache_entries()
+    return (
+        split_word * _ENTRY_BYTES_SPLIT_WORD
+        + token_terms * _ENTRY_BYTES_TOKEN_TERMS
+        + ascii_terms * _ENTRY_BYTES_ASCII_TERMS
+        + name_terms * _ENTRY_BYTES_NAME_TERMS
+    )
 
 
 def clear_term_caches() -> None:
-    """Empty the identifier-splitting caches (results are unchanged)."""
+    """Empty every identifier-splitting cache (results are unchanged)."""
     _token_terms.cache_clear()
     _split_word.cache_clear()
+    _ASCII_TERMS.clear()
+    _name_terms.cache_clear()
 
 
 def name_terms(names: Iterable[str]) -> str:
