@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,30 @@ STREAM_EVERY = 512
 
 
 @dataclass(slots=True)
+class Seen:
+    """What a crawl saw, for `recheck`: each file's path, size and mtime.
+
+    Parallel columns, not a dict of tuples: a first index holds this while
+    its batches run, and a (size, mtime) tuple with its two ints per file
+    was ~150 bytes of small objects each, allocated among the batches'
+    churn (#16 target 2). The paths are the crawl's own strings (the queue
+    holds the same ones); 16 bytes per file besides.
+    """
+
+    paths: list[str] = field(default_factory=list)
+    sizes: array[int] = field(default_factory=lambda: array("q"))
+    mtimes: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def add(self, path: str, size: int, mtime_ns: int) -> None:
+        self.paths.append(path)
+        self.sizes.append(size)
+        self.mtimes.append(mtime_ns)
+
+
+@dataclass(slots=True)
 class Plan:
     """What a stat pass found."""
 
@@ -53,9 +78,9 @@ class Plan:
     deleted: list[str]  # in the index, gone from the disk (or now ignored)
     skipped: list[FileOutcome]  # newly skipped by the crawl (binary, too large...)
     total: int  # files the crawl kept
-    # What the crawl saw, for `recheck`: (size, mtime_ns) by path, and the
-    # directories it entered ("" for the root).
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # What the crawl saw, for `recheck`: its files and the directories it
+    # entered ("" for the root).
+    seen: Seen = field(default_factory=Seen)
     dirs: list[str] = field(default_factory=list)
     streamed: int = 0  # the first `streamed` of `changed` went to `on_found`
 
@@ -112,7 +137,7 @@ class Planner:
                     path=entry.path.encode("utf-8", "backslashreplace").decode(),
                 )
                 continue
-            seen[entry.path] = (entry.size, entry.mtime_ns)
+            seen.add(entry.path, entry.size, entry.mtime_ns)
             state = known.get(entry.path)
             if entry.skip_reason is not None:
                 if state is None or state.status != "skipped":
@@ -139,7 +164,9 @@ class Planner:
                 ):
                     on_found(plan.changed[plan.streamed :], len(seen))
                     plan.streamed = len(plan.changed)
-        plan.deleted = [path for path in known if path not in seen]
+        if known:  # a warm start: what the index has and the disk has not
+            kept = set(seen.paths)
+            plan.deleted = [path for path in known if path not in kept]
         plan.total = len(seen)
         return plan
 
@@ -155,22 +182,26 @@ class Planner:
         """
         out: list[str] = []
         root = os.fspath(self.root)
-        for path, before in plan.seen.items():
+        seen = plan.seen
+        for path, size, mtime_ns in zip(seen.paths, seen.sizes, seen.mtimes):
             try:
                 st = os.stat(f"{root}/{path}", follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode) and (st.st_size, st.st_mtime_ns) != before:
+                if stat.S_ISLNK(st.st_mode) and (
+                    st.st_size != size or st.st_mtime_ns != mtime_ns
+                ):
                     # The crawl kept the link's own times for a link out of
                     # the root, its target's for one inside.
                     st = os.stat(f"{root}/{path}")
             except OSError:
                 out.append(path)  # gone (or unreadable): split decides
                 continue
-            if (st.st_size, st.st_mtime_ns) != before:
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
                 out.append(path)
         # Directory times come from the kernel's coarse clock (a tick behind
         # time.time_ns at most); a second of margin covers it.
         cutoff = since_ns - 1_000_000_000
         known_dirs = set(plan.dirs)
+        seen_paths: set[str] | None = None  # built for the first changed directory
         for directory in plan.dirs:
             absolute = f"{root}/{directory}" if directory else root
             try:
@@ -180,9 +211,11 @@ class Planner:
             except OSError:
                 continue  # gone: its files were re-stat'ed above
             prefix = f"{directory}/" if directory else ""
+            if seen_paths is None:
+                seen_paths = set(seen.paths)
             for entry in entries:
                 relative = prefix + entry.name
-                if relative in plan.seen or relative in known_dirs:
+                if relative in seen_paths or relative in known_dirs:
                     continue
                 if not is_utf8(relative):
                     continue  # left out by the crawl too (logged there)
