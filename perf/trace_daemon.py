@@ -154,6 +154,23 @@ def _live_types(top: int) -> list[str]:
     return [f"{name}={count}" for name, count in counts.most_common(top)]
 
 
+def _untraced_sampler(out: str, every: float) -> None:
+    """`--no-tracemalloc`: the allocators' fill only (pymalloc's statistics
+    are empty while tracemalloc hooks the allocator)."""
+    started = time.monotonic()
+    with open(out, "a", encoding="utf-8") as handle:
+        while True:
+            time.sleep(every)
+            smaps = _smaps(os.getpid())
+            handle.write(
+                f"t={time.monotonic() - started:.0f}s"
+                f" rss={smaps.get('Rss', 0) / 1e6:.0f}MB"
+                f" anon={smaps.get('Anonymous', 0) / 1e6:.0f}MB"
+                f" {_pymalloc()} {_glibc()} {_anon_maps(os.getpid())}\n"
+            )
+            handle.flush()
+
+
 def _sampler(out: str, every: float, top: int, quiet_after: float) -> None:
     import apsw
 
@@ -195,14 +212,20 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--quiet-after", type=float, default=0.0, metavar="S")
+    parser.add_argument("--no-tracemalloc", action="store_true")
     parser.add_argument("daemon_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    tracemalloc.start(max(1, args.frames))
-    threading.Thread(
-        target=_sampler,
-        args=(args.out, args.every, args.top, args.quiet_after),
-        daemon=True,
-    ).start()
+    if args.no_tracemalloc:
+        threading.Thread(
+            target=_untraced_sampler, args=(args.out, args.every), daemon=True
+        ).start()
+    else:
+        tracemalloc.start(max(1, args.frames))
+        threading.Thread(
+            target=_sampler,
+            args=(args.out, args.every, args.top, args.quiet_after),
+            daemon=True,
+        ).start()
     from axd.daemon.__main__ import main as daemon_main
 
     argv = [a for a in args.daemon_args if a != "--"]
