@@ -31,8 +31,8 @@ import ctypes
 import gc
 import os
 import re
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -196,12 +196,12 @@ def _sampler(out: str, every: float, top: int, quiet_after: float) -> None:
             if abs(traced - last_traced) > 1_000_000:
                 quiet_since = time.monotonic()
             last_traced = traced
-            if quiet_after and not idle_done:
-                if time.monotonic() - quiet_since >= quiet_after:
-                    idle_done = True
-                    handle.write("  idle, by traceback:\n")
-                    _write_top(handle, snapshot.statistics("traceback"), top * 3)
-                    handle.write(f"  live objects: {' '.join(_live_types(25))}\n")
+            quiet = time.monotonic() - quiet_since >= quiet_after
+            if quiet_after and quiet and not idle_done:
+                idle_done = True
+                handle.write("  idle, by traceback:\n")
+                _write_top(handle, snapshot.statistics("traceback"), top * 3)
+                handle.write(f"  live objects: {' '.join(_live_types(25))}\n")
             handle.flush()
 
 

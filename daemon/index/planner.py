@@ -183,7 +183,8 @@ class Planner:
         out: list[str] = []
         root = os.fspath(self.root)
         seen = plan.seen
-        for path, size, mtime_ns in zip(seen.paths, seen.sizes, seen.mtimes):
+        columns = zip(seen.paths, seen.sizes, seen.mtimes, strict=True)
+        for path, size, mtime_ns in columns:
             try:
                 st = os.stat(f"{root}/{path}", follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode) and (
