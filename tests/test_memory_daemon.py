@@ -6,6 +6,7 @@ target 2), on real parts: a real daemon, a real tree, real SQLite.
   file, and a bounded cache of directory verdicts;
 * the stat pass keeps what the crawl saw as columns (paths, sizes, mtimes),
   not an object per file, and `recheck` still finds what changed;
+* an emptied work queue gives back the table its 100,000 paths grew;
 * the whole-index relink bounds its lookup caches between steps and
   resolves the same edges as without a bound.
 
@@ -15,6 +16,7 @@ Bytes are counted with `tracemalloc` (sizes, never times).
 from __future__ import annotations
 
 import os
+import sys
 import tracemalloc
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,7 @@ from support import call, running
 
 from axd.daemon.index import ignore as ignore_module
 from axd.daemon.index.planner import Planner
+from axd.daemon.index.queue import WorkQueue
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.query import graph
 from axd.daemon.store import linker
@@ -191,3 +194,14 @@ def test_facts_caches_are_emptied_past_their_bound(tmp_path: Path) -> None:
             assert facts.exists("a/m3.py")  # looked up again
     finally:
         store.close()
+
+
+def test_an_emptied_queue_gives_its_table_back() -> None:
+    queue = WorkQueue()
+    queue.add(f"src/m{index}.py" for index in range(50_000))
+    full = sys.getsizeof(queue._pending)
+    while queue.take(4096) is not None:
+        pass
+    assert sys.getsizeof(queue._pending) < full // 100
+    queue.add(["again.py"])
+    assert queue.take(10) is not None
