@@ -3,7 +3,8 @@ target 2), on real parts: a real daemon, a real tree, real SQLite.
 
 * the ignore rules keep one dict entry per directory, sharing the rules of a
   directory that has no ignore file of its own, no string per absent ignore
-  file, and a bounded cache of directory verdicts;
+  file, and a bounded cache of directory verdicts; the daemon drops them
+  once a stat pass's files are planned;
 * the stat pass keeps what the crawl saw as columns (paths, sizes, mtimes),
   not an object per file, and `recheck` still finds what changed;
 * an emptied work queue gives back the table its 100,000 paths grew;
@@ -59,12 +60,35 @@ def write_tree(root: Path, directories: int, per_directory: int) -> int:
     return count
 
 
-async def test_ignore_rules_keep_a_dict_entry_per_directory_not_objects(
-    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ignore_rules_keep_a_dict_entry_per_directory_not_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ignore_module, "MAX_DIR_VERDICTS", 16)
     root = tmp_path / "tree"
     files = write_tree(root, directories=120, per_directory=2)
+    rules = WorkspaceRules(root)
+    kept = rules.crawl(follow_symlinks=False)
+    assert len(kept) == files + 1  # and the .gitignore
+    inner = rules._rules
+    # Every directory's rules are known; only two distinct ones: the root's
+    # (no ignore file) and d0's subtree (its .gitignore).
+    assert len(inner._dirs) == 1 + 7 + 120
+    assert len({id(r) for r in inner._dirs.values()}) == 2
+    assert not inner._absent, "absence is forgotten once the rules are built"
+    assert set(inner._files) <= {"d0/.gitignore", ".git/info/exclude"}
+    # What the planner's split asks about every file: bounded.
+    for entry in kept:
+        assert rules.match(entry.path, is_dir=False) is None
+    assert 0 < len(inner._dir_verdicts) <= 16
+    assert rules.match("d0/d0/skipped.py", is_dir=False) is not None
+    assert rules.match("d1/d1/m0.py", is_dir=False) is None
+
+
+async def test_daemon_drops_its_per_directory_caches_once_ready(
+    config: Config, tmp_path: Path
+) -> None:
+    root = tmp_path / "tree"
+    files = write_tree(root, directories=60, per_directory=2)
     with anyio.fail_after(GUARD_S):
         async with running(config) as (instance, client):
             await call(client, "workspace.add", root=str(root))
@@ -72,22 +96,23 @@ async def test_ignore_rules_keep_a_dict_entry_per_directory_not_objects(
             assert status["files_indexed"] == files
             workspace = instance.parts.workspaces.find(str(root))
             rules = workspace.indexer.planner.rules._rules
-            # Every directory's rules are known; only two distinct ones: the
-            # root's (no ignore file) and d0's subtree (its .gitignore).
-            assert len(rules._dirs) == 1 + 7 + 120
-            assert len({id(r) for r in rules._dirs.values()}) == 2
-            assert not rules._absent, "absence is forgotten once the rules are built"
-            assert set(rules._files) <= {"d0/.gitignore", ".git/info/exclude"}
-            # The split asked about every file (their directories): bounded.
-            assert 0 < len(rules._dir_verdicts) <= 16
-            # The rules still decide as before.
-            assert rules.match("d0/d0/skipped.py", is_dir=False) is not None
-            assert rules.match("d1/d1/m0.py", is_dir=False) is None
-            hits = await call(
-                client, "symbols.definition", root=str(root), name="f_119_1"
-            )
-            assert [h["path"] for h in hits["definitions"]] == ["d0/d119/m1.py"]
+            assert not rules._dirs and not rules._dir_verdicts and not rules._files
             assert workspace.indexer.queue_depth == 0
+            # A live change still follows the rules (rebuilt on demand).
+            (root / "d0" / "d0" / "skipped.py").write_text("z = 3\n", encoding="utf-8")
+            (root / "d1" / "d1" / "late.py").write_text(
+                "def late_one():\n    pass\n", encoding="utf-8"
+            )
+            await call(client, "index.reindex", root=str(root))
+            status = await call(client, "index.wait", root=str(root), timeout_s=90)
+            assert status["files_indexed"] == files + 1
+            hits = await call(
+                client, "symbols.definition", root=str(root), name="late_one"
+            )
+            assert [h["path"] for h in hits["definitions"]] == ["d1/d1/late.py"]
+            # The rescan's caches were dropped too: what is left is what the
+            # split of the two changed files rebuilt, not the tree's 68.
+            assert len(rules._dirs) <= 5
 
 
 def test_stat_pass_keeps_columns_not_an_object_per_file(

@@ -347,6 +347,8 @@ class Indexer:
                 await watching.wait()
             late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
             rechecked = self.enqueue(late)
+        if self.ready:  # a warm start or a rescan: nothing left to split
+            self._forget_rules()
         if not self.ready:
             self.progress.files_total = plan.total
             # + what was committed of the paths handed out during the crawl
@@ -501,6 +503,7 @@ class Indexer:
             return  # the write loop links imports first, then calls again
         if not self.ready and not self.busy:
             self.committer.end_bulk()
+            self._forget_rules()
             self.ready = True
             self.progress.files_done = self.progress.files_total
             generation = self.committer.writer.store.generation
@@ -509,6 +512,14 @@ class Indexer:
                 WorkspaceReady(str(self.root), self.committer.workspace_id)
             )
             self._notify()
+
+    def _forget_rules(self) -> None:
+        """Drop the ignore rules' caches once a stat pass's files are all
+        planned: an entry per directory of the tree (27,569 at 100k files),
+        made while the first index's batches churned, would otherwise pin
+        that memory for the daemon's life (#16 target 2). A live change
+        rebuilds what its directory needs (a few small reads)."""
+        self.planner.rules.reload()
 
     async def _preload_languages(self) -> None:
         store = self.committer.writer.store
