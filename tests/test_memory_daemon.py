@@ -7,6 +7,8 @@ target 2), on real parts: a real daemon, a real tree, real SQLite.
   once a stat pass's files are planned;
 * the stat pass keeps what the crawl saw as columns (paths, sizes, mtimes),
   not an object per file, and `recheck` still finds what changed;
+* a batch of large files is parsed and written in parts
+  (`indexer.BATCH_SOURCE_BYTES`), and everything is still indexed;
 * an emptied work queue gives back the table its 100,000 paths grew;
 * the whole-index relink bounds its lookup caches between steps and
   resolves the same edges as without a bound.
@@ -27,9 +29,11 @@ from store_records import FileSpec, indexed
 from support import call, running
 
 from axd.daemon.index import ignore as ignore_module
-from axd.daemon.index.planner import Planner
+from axd.daemon.index import indexer as indexer_module
+from axd.daemon.index.planner import Batch, Planner
 from axd.daemon.index.queue import WorkQueue
 from axd.daemon.index.rules import WorkspaceRules
+from axd.daemon.index.worker import WorkItem
 from axd.daemon.query import graph
 from axd.daemon.store import linker
 from axd.daemon.store.store import Store
@@ -230,3 +234,62 @@ def test_an_emptied_queue_gives_its_table_back() -> None:
     assert sys.getsizeof(queue._pending) < full // 100
     queue.add(["again.py"])
     assert queue.take(10) is not None
+
+
+def test_a_batch_of_large_files_is_parsed_in_parts() -> None:
+    batch = Batch(["gone.py", "a.py", "b.py", "c.py", "d.py"], forced={"c.py"})
+    batch.event_times = [1.0]
+    batch.deleted = ["gone.py"]
+    batch.items = [WorkItem(path) for path in ["a.py", "b.py", "c.py", "d.py"]]
+    batch.sizes = [600, 500, 700, 100]
+    assert batch.parts(1900) == [batch]  # small enough: as it is
+    parts = batch.parts(1000)
+    assert [p.paths for p in parts] == [["gone.py", "a.py"], ["b.py"], ["c.py", "d.py"]]
+    assert [p.deleted for p in parts] == [["gone.py"], [], []]
+    assert [p.event_times for p in parts] == [[1.0], [], []]
+    assert [p.forced for p in parts] == [set(), set(), {"c.py"}]
+    assert [p.sizes for p in parts] == [[600], [500], [700, 100]]
+    # A file larger than the bound still goes, alone.
+    assert [p.paths for p in batch.parts(1)] == [
+        ["gone.py", "a.py"],
+        ["b.py"],
+        ["c.py"],
+        ["d.py"],
+    ]
+
+
+async def test_files_parsed_in_parts_are_all_indexed(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One byte: every file is a part of its own.
+    monkeypatch.setattr(indexer_module, "BATCH_SOURCE_BYTES", 1)
+    root = tmp_path / "tree"
+    files = write_tree(root, directories=10, per_directory=5)
+    with anyio.fail_after(GUARD_S):
+        async with running(config) as (instance, client):
+            await call(client, "workspace.add", root=str(root))
+            status = await call(client, "index.wait", root=str(root), timeout_s=90)
+            assert status["files_indexed"] == files
+            indexer = instance.parts.workspaces.find(str(root)).indexer
+            assert indexer.queue_depth == 0 and indexer._parsed_bytes == 0
+            hits = await call(
+                client, "symbols.definition", root=str(root), name="f_9_4"
+            )
+            assert [h["path"] for h in hits["definitions"]] == ["d2/d9/m4.py"]
+            # A deletion and an edit together in one batch, cut in parts.
+            (root / "d2" / "d9" / "m4.py").unlink()
+            (root / "d3" / "d3" / "m0.py").write_text(
+                "def moved_here():\n    pass\n", encoding="utf-8"
+            )
+            await call(client, "index.reindex", root=str(root))
+            status = await call(client, "index.wait", root=str(root), timeout_s=90)
+            assert status["files_indexed"] == files - 1
+            hits = await call(
+                client, "symbols.definition", root=str(root), name="f_9_4"
+            )
+            assert hits["definitions"] == []
+            hits = await call(
+                client, "symbols.definition", root=str(root), name="moved_here"
+            )
+            assert [h["path"] for h in hits["definitions"]] == ["d3/d3/m0.py"]
+            assert indexer.queue_depth == 0
