@@ -26,9 +26,11 @@ Adds CPU (tracemalloc hooks every allocation): read sizes, not times.
 from __future__ import annotations
 
 import argparse
+import ast
 import collections
 import ctypes
 import gc
+import importlib
 import os
 import re
 import sys
@@ -213,8 +215,23 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--quiet-after", type=float, default=0.0, metavar="S")
     parser.add_argument("--no-tracemalloc", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="experiments: set a module constant (a Python literal) first,"
+        " e.g. axd.daemon.index.indexer.PARSED_BYTES_LIMIT=16777216",
+    )
     parser.add_argument("daemon_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    for setting in args.set:
+        target, _, value = setting.partition("=")
+        module_name, _, name = target.rpartition(".")
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            parser.error(f"{module_name} has no {name}")
+        setattr(module, name, ast.literal_eval(value))
     if args.no_tracemalloc:
         threading.Thread(
             target=_untraced_sampler, args=(args.out, args.every), daemon=True
