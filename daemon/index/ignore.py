@@ -60,8 +60,8 @@ node_modules); git would match it as a file.
 
 Cost: ignore files are read once, lazily, when the crawl first reaches their
 directory, and the rule chain of each directory is cached (a directory with
-no ignore file of its own shares its parent's: a dict entry per directory).
-Plain-name and
+no ignore file of its own shares its parent's: a dict entry per directory;
+the indexer drops these caches once a stat pass is planned). Plain-name and
 ``*suffix`` lines (most real ones) become dict lookups on the entry's name;
 the other lines of a file compile into one alternation regex, its
 alternatives in reverse line order so the first alternative that matches is
