@@ -37,6 +37,7 @@ from axd.daemon.events import (
     WorkspaceAdded,
     WorkspaceRemoved,
 )
+from axd.daemon.index import heap
 from axd.daemon.store import incremental, maintenance, portable
 from axd.daemon.store.diskspace import is_disk_full
 from axd.daemon.store.generations import Floor, floor_for
@@ -189,6 +190,11 @@ class IndexSafety:
         except Exception:
             log.exception("auto_snapshot_failed", root=ws.root)
         state.last_auto = time.monotonic()
+        # The copy ran after the pool's own idle trim (a first index's
+        # snapshot starts at `ready`): what it freed (SQLite's pages of the
+        # copy, its statements) goes back now, not at the next batch (#16:
+        # the daemon idle after a first index).
+        await anyio.to_thread.run_sync(heap.trim)
 
     # -- snapshots ----------------------------------------------------------------------
 

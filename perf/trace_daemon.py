@@ -10,14 +10,31 @@ never starts tracemalloc itself.
     .venv/bin/python perf/trace_daemon.py --out trace.txt --every 10 -- \\
         --socket S --state-dir D --config C --metrics-addr ''
 
+Each sample also says how full the allocators are: pymalloc's arenas
+(``sys._debugmallocstats``: arenas held, bytes in live blocks) and glibc's
+(``mallinfo2``: in use, free, mmapped), so memory held but not used
+(fragmentation: an arena is freed only when every block in it is) is told
+apart from live data. ``--frames N`` groups the largest sites by their
+N-frame traceback (who called the allocating line). ``--quiet-after S``:
+once no sample changed the traced size by more than 1 MB for S seconds,
+one last sample by traceback (what is alive at idle) and the top types of
+the live objects (``gc.get_objects``).
+
 Adds CPU (tracemalloc hooks every allocation): read sizes, not times.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import collections
+import ctypes
+import gc
+import importlib
 import os
+import re
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -69,17 +86,107 @@ def _anon_maps(pid: int) -> str:
     )
 
 
-def _sampler(out: str, every: float, top: int) -> None:
-    import apsw
+def _pymalloc() -> str:
+    """pymalloc's arenas held and the bytes of live blocks in them.
 
+    `sys._debugmallocstats` writes to the C stderr: fd 2 is pointed at a
+    file meanwhile (a daemon log line written then is lost: perf only)."""
+    with tempfile.TemporaryFile() as scratch:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(scratch.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        scratch.seek(0)
+        text = scratch.read().decode("utf-8", "replace")
+
+    def field(name: str) -> int:
+        found = re.search(rf"# {name}\s*=\s*([\d,]+)", text)
+        return int(found.group(1).replace(",", "")) if found else -1
+
+    arenas = field("arenas allocated current")
+    return (
+        f"pymalloc arenas={arenas} ({arenas * 2**20 / 1e6:.0f}MB)"
+        f" live={field('bytes in allocated blocks') / 1e6:.0f}MB"
+        f" free-in-pools={field('bytes in available blocks') / 1e6:.0f}MB"
+    )
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _glibc() -> str:
+    """glibc's heaps: bytes in use, free inside them, mmapped chunks."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+    except (OSError, AttributeError):
+        return "glibc ?"
+    info = libc.mallinfo2()
+    return (
+        f"glibc used={info.uordblks / 1e6:.0f}MB free={info.fordblks / 1e6:.0f}MB"
+        f" mmapped={info.hblkhd / 1e6:.0f}MB"
+    )
+
+
+def _write_top(handle: object, stats: list[tracemalloc.Statistic], top: int) -> None:
+    for stat in stats[:top]:
+        frames = " <- ".join(
+            f"{frame.filename.split('/axd/')[-1].split('/')[-1]}:{frame.lineno}"
+            for frame in stat.traceback
+        )
+        handle.write(  # type: ignore[attr-defined]
+            f"    {stat.size / 1e6:8.2f} MB {stat.count:9d} {frames}\n"
+        )
+
+
+def _live_types(top: int) -> list[str]:
+    """The commonest types of the objects the collector tracks."""
+    counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    return [f"{name}={count}" for name, count in counts.most_common(top)]
+
+
+def _untraced_sampler(out: str, every: float) -> None:
+    """`--no-tracemalloc`: the allocators' fill only (pymalloc's statistics
+    are empty while tracemalloc hooks the allocator)."""
     started = time.monotonic()
     with open(out, "a", encoding="utf-8") as handle:
         while True:
             time.sleep(every)
             smaps = _smaps(os.getpid())
+            handle.write(
+                f"t={time.monotonic() - started:.0f}s"
+                f" rss={smaps.get('Rss', 0) / 1e6:.0f}MB"
+                f" anon={smaps.get('Anonymous', 0) / 1e6:.0f}MB"
+                f" {_pymalloc()} {_glibc()} {_anon_maps(os.getpid())}\n"
+            )
+            handle.flush()
+
+
+def _sampler(out: str, every: float, top: int, quiet_after: float) -> None:
+    import apsw
+
+    started = time.monotonic()
+    quiet_since, last_traced, idle_done = time.monotonic(), 0, False
+    with open(out, "a", encoding="utf-8") as handle:
+        while True:
+            time.sleep(every)
+            smaps = _smaps(os.getpid())
             traced, peak = tracemalloc.get_traced_memory()
-            stats = tracemalloc.take_snapshot().statistics("lineno")
+            snapshot = tracemalloc.take_snapshot()
+            stats = snapshot.statistics("lineno")
             handle.write(f"  {_anon_maps(os.getpid())}\n")
+            handle.write(f"  {_pymalloc()}  {_glibc()}\n")
             handle.write(
                 f"t={time.monotonic() - started:.0f}s rss={smaps.get('Rss', 0) / 1e6:.0f}MB"
                 f" anon={smaps.get('Anonymous', 0) / 1e6:.0f}MB"
@@ -87,12 +194,16 @@ def _sampler(out: str, every: float, top: int) -> None:
                 f" (high {apsw.memory_high_water() / 1e6:.1f})"
                 f" traced={traced / 1e6:.1f}MB (peak {peak / 1e6:.1f})\n"
             )
-            for stat in stats[:top]:
-                frame = stat.traceback[0]
-                handle.write(
-                    f"    {stat.size / 1e6:8.2f} MB {stat.count:9d}"
-                    f" {frame.filename.split('/axd/')[-1]}:{frame.lineno}\n"
-                )
+            _write_top(handle, stats, top)
+            if abs(traced - last_traced) > 1_000_000:
+                quiet_since = time.monotonic()
+            last_traced = traced
+            quiet = time.monotonic() - quiet_since >= quiet_after
+            if quiet_after and quiet and not idle_done:
+                idle_done = True
+                handle.write("  idle, by traceback:\n")
+                _write_top(handle, snapshot.statistics("traceback"), top * 3)
+                handle.write(f"  live objects: {' '.join(_live_types(25))}\n")
             handle.flush()
 
 
@@ -101,12 +212,37 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--every", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--frames", type=int, default=1)
+    parser.add_argument("--quiet-after", type=float, default=0.0, metavar="S")
+    parser.add_argument("--no-tracemalloc", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="experiments: set a module constant (a Python literal) first,"
+        " e.g. axd.daemon.index.indexer.PARSED_BYTES_LIMIT=16777216",
+    )
     parser.add_argument("daemon_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    tracemalloc.start(1)
-    threading.Thread(
-        target=_sampler, args=(args.out, args.every, args.top), daemon=True
-    ).start()
+    for setting in args.set:
+        target, _, value = setting.partition("=")
+        module_name, _, name = target.rpartition(".")
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            parser.error(f"{module_name} has no {name}")
+        setattr(module, name, ast.literal_eval(value))
+    if args.no_tracemalloc:
+        threading.Thread(
+            target=_untraced_sampler, args=(args.out, args.every), daemon=True
+        ).start()
+    else:
+        tracemalloc.start(max(1, args.frames))
+        threading.Thread(
+            target=_sampler,
+            args=(args.out, args.every, args.top, args.quiet_after),
+            daemon=True,
+        ).start()
     from axd.daemon.__main__ import main as daemon_main
 
     argv = [a for a in args.daemon_args if a != "--"]

@@ -20,11 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import msgspec
 import structlog
 
 from axd.daemon.events import BatchCommitted, FileChange, WorkspaceStateChanged
 from axd.daemon.flags.runtime import flag_on
+from axd.daemon.index import heap
 from axd.daemon.index.worker import WorkerSettings
 from axd.daemon.store.diskspace import retry_on_full_disk
 
@@ -164,6 +166,10 @@ class Committer:
             self.progress.last_error = f"resolving imports failed: {exc}"
             return  # stays in bulk mode: retried after the next batch
         self._bulk = False
+        # The end of a first index allocates and frees more than any batch
+        # (the name indexes' sorts, one transaction over every import), and
+        # no batch follows to trigger the pool's trims: give it back now.
+        await anyio.to_thread.run_sync(heap.trim)
         log.info(
             "imports_linked",
             root=str(self.root),

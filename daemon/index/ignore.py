@@ -59,7 +59,9 @@ when it points at one (so ``node_modules/`` excludes a symlinked
 node_modules); git would match it as a file.
 
 Cost: ignore files are read once, lazily, when the crawl first reaches their
-directory, and the rule chain of each directory is cached. Plain-name and
+directory, and the rule chain of each directory is cached (a directory with
+no ignore file of its own shares its parent's: a dict entry per directory;
+the indexer drops these caches once a stat pass is planned). Plain-name and
 ``*suffix`` lines (most real ones) become dict lookups on the entry's name;
 the other lines of a file compile into one alternation regex, its
 alternatives in reverse line order so the first alternative that matches is
@@ -109,6 +111,10 @@ BUILTIN_EXCLUDES: tuple[str, ...] = (
     ".nox/",
     ".venv/",
 )
+# Directory verdicts `match` keeps (a cache: emptied when full). A first
+# index asks about every file, in crawl order (a directory's files
+# together); unbounded, it kept a new string per directory of the tree.
+MAX_DIR_VERDICTS = 4096
 GITIGNORE = ".gitignore"
 AXDIGNORE = ".axdignore"
 GIT_INFO_EXCLUDE = ".git/info/exclude"
@@ -138,7 +144,15 @@ class IgnoreRules:
             "", CONFIG_SOURCE, [(None, p) for p in extra_excludes]
         )
         self._vcs = {name: IgnoreMatch(BUILTIN_SOURCE, None, name) for name in VCS_DIRS}
-        self._files: dict[str, RuleSet | None] = {}  # ignore file relpath -> rules
+        # Ignore files read so far, by workspace-relative path: the present
+        # ones (None: read, empty or unreadable). Absent ones are not keyed
+        # here: a crawl lists every directory, and one path string per
+        # directory and name was ~100 bytes per directory for the life of
+        # the daemon (#16 target 2).
+        self._files: dict[str, RuleSet | None] = {}
+        # Directories whose listing had neither ignore file (`note_listing`),
+        # until their rules are built: then `_dirs` says it.
+        self._absent: set[str] = set()
         self._dirs: dict[str, _DirRules] = {}
         self._dir_verdicts: dict[str, IgnoreMatch | None] = {}
 
@@ -166,6 +180,7 @@ class IgnoreRules:
         # New dicts, not clear(): a caller iterating an old view stays valid.
         self._dirs = {}
         self._dir_verdicts = {}
+        self._absent = set()
         return True
 
     def reload(self) -> None:
@@ -173,6 +188,7 @@ class IgnoreRules:
         self._files = {}
         self._dirs = {}
         self._dir_verdicts = {}
+        self._absent = set()
 
     def match(self, relpath: str, is_dir: bool) -> IgnoreMatch | None:
         """The rule ignoring `relpath`, or None when it is kept.
@@ -192,6 +208,8 @@ class IgnoreRules:
                 verdict = self._dir_verdicts[current]
             else:
                 verdict = self.match_entry(parent, name, is_dir=True)
+                if len(self._dir_verdicts) >= MAX_DIR_VERDICTS:
+                    self._dir_verdicts = {}
                 self._dir_verdicts[current] = verdict
             if verdict is not None:
                 return verdict
@@ -220,11 +238,15 @@ class IgnoreRules:
         its entries): its absent ignore files are then never opened (two
         failed ``open()`` per directory, ~1.5 s per 100k-file stat pass on a
         loaded machine, #16)."""
-        for name in (GITIGNORE, AXDIGNORE):
-            if name not in names:
-                self._files.setdefault(
-                    f"{directory}/{name}" if directory else name, None
-                )
+        if directory in self._dirs:
+            return  # its rules are built: its ignore files were looked for
+        has_git, has_axd = GITIGNORE in names, AXDIGNORE in names
+        if not has_git and not has_axd:
+            self._absent.add(directory)  # the crawl's own string: nothing new
+        elif not (has_git and has_axd):
+            # One of the two (rare): the other is known absent by its path.
+            missing = AXDIGNORE if has_git else GITIGNORE
+            self._files[f"{directory}/{missing}" if directory else missing] = None
 
     def listing_matcher(
         self, directory: str, names: set[str]
@@ -277,8 +299,17 @@ class IgnoreRules:
         else:
             prefix = ""
             gitignores = axdignores = ()
-        own_git = self._file(prefix + GITIGNORE, prefix)
-        own_axd = self._file(prefix + AXDIGNORE, prefix)
+        if directory in self._absent:
+            self._absent.discard(directory)
+            own_git = own_axd = None
+        else:
+            own_git = self._file(prefix + GITIGNORE, prefix)
+            own_axd = self._file(prefix + AXDIGNORE, prefix)
+        if directory and own_git is None and own_axd is None:
+            # Nothing of its own: its entries follow its parent's rules. The
+            # same object, not a copy: most directories have no ignore file,
+            # and each copy was 4 objects held for the daemon's life.
+            return inherited
         if own_git is not None:
             gitignores = (own_git, *gitignores)
         if own_axd is not None:
@@ -298,7 +329,10 @@ class IgnoreRules:
             return self._files[relpath]
         lines = read_lines(os.path.join(self._root_str, relpath))
         ruleset = compile_rules(base, relpath, lines) if lines else None
-        self._files[relpath] = ruleset
+        if ruleset is not None or relpath == GIT_INFO_EXCLUDE:
+            # Absent or empty files are not kept: `_dirs` remembers the
+            # result until a reload, after which they are looked for again.
+            self._files[relpath] = ruleset
         return ruleset
 
 

@@ -71,6 +71,11 @@ MIN_TAIL_BATCH = 16
 # for large generated files; bounding by files alone let a writer behind
 # the workers hold ~6 of them (#16 target 2: memory bounded by bytes).
 PARSED_BYTES_LIMIT = 32 << 20
+# Bytes of files one worker job parses at most (`Batch.parts`): records are
+# ~2.5x their source and the daemon briefly holds a batch's twice while it
+# decodes them. An average 128-file batch is ~1 MB of source; only batches
+# of large files are cut (#16 target 2: the daemon's short peaks).
+BATCH_SOURCE_BYTES = 4 << 20
 
 
 class Indexer:
@@ -354,6 +359,8 @@ class Indexer:
                 await watching.wait()
             late = await anyio.to_thread.run_sync(self.planner.recheck, plan, since_ns)
             rechecked = self.enqueue(late)
+        if self.ready:  # a warm start or a rescan: nothing left to split
+            self._forget_rules()
         log.info(
             "reconciled",
             root=str(self.root),
@@ -435,20 +442,25 @@ class Indexer:
         parsed: anyio.abc.ObjectSendStream[Parsed],
         slots: anyio.Semaphore,
     ) -> None:
+        sent = 0  # paths of the parts already on their way to the writer
         try:
             await anyio.to_thread.run_sync(self.planner.split, batch)
-            outcomes = await self.committer.parse(batch)
-            weight = sum(len(o.shipped) for o in outcomes if o.shipped is not None)
-            self._parsed_bytes += weight
-            try:
-                await parsed.send((batch, outcomes, weight))
-            except BaseException:
-                self._parsed_done(weight)
-                raise
+            # Large files go in parts, one after the other (`Batch.parts`).
+            for part in batch.parts(BATCH_SOURCE_BYTES):
+                outcomes = await self.committer.parse(part)
+                weight = sum(len(o.shipped) for o in outcomes if o.shipped is not None)
+                self._parsed_bytes += weight
+                try:
+                    await parsed.send((part, outcomes, weight))
+                except BaseException:
+                    self._parsed_done(weight)
+                    raise
+                sent += len(part.paths)
+                del outcomes  # not held while the next part parses
         except Exception as exc:
             # The batch is lost, not the workspace: the files stay as the
             # index had them until their next change or stat pass.
-            self._batch_lost(batch)
+            self._batch_lost(len(batch.paths) - sent)
             log.exception(
                 "batch_parse_failed", root=str(self.root), files=len(batch.paths)
             )
@@ -456,14 +468,14 @@ class Indexer:
                 f"batch of {len(batch.paths)} files failed: {type(exc).__name__}: {exc}"
             )
         except BaseException:
-            self._batch_lost(batch)
+            self._batch_lost(len(batch.paths) - sent)
             raise
         finally:
             slots.release()
 
-    def _batch_lost(self, batch: Batch) -> None:
-        """A batch taken from the queue will never reach the writer."""
-        self._inflight -= len(batch.paths)
+    def _batch_lost(self, paths: int) -> None:
+        """`paths` taken from the queue will never reach the writer."""
+        self._inflight -= paths
         self._maybe_ready()
         self._notify()
 
@@ -503,6 +515,7 @@ class Indexer:
             return  # the write loop links imports first, then calls again
         if not self.ready and not self.busy:
             self.committer.end_bulk()
+            self._forget_rules()
             self.ready = True
             self.progress.files_done = self.progress.files_total
             generation = self.committer.writer.store.generation
@@ -511,6 +524,14 @@ class Indexer:
                 WorkspaceReady(str(self.root), self.committer.workspace_id)
             )
             self._notify()
+
+    def _forget_rules(self) -> None:
+        """Drop the ignore rules' caches once a stat pass's files are all
+        planned: an entry per directory of the tree (27,569 at 100k files),
+        made while the first index's batches churned, would otherwise pin
+        that memory for the daemon's life (#16 target 2). A live change
+        rebuilds what its directory needs (a few small reads)."""
+        self.planner.rules.reload()
 
     async def _preload_languages(self) -> None:
         store = self.committer.writer.store

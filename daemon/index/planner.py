@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,30 @@ STREAM_EVERY = 512
 
 
 @dataclass(slots=True)
+class Seen:
+    """What a crawl saw, for `recheck`: each file's path, size and mtime.
+
+    Parallel columns, not a dict of tuples: a first index holds this while
+    its batches run, and a (size, mtime) tuple with its two ints per file
+    was ~150 bytes of small objects each, allocated among the batches'
+    churn (#16 target 2). The paths are the crawl's own strings (the queue
+    holds the same ones); 16 bytes per file besides.
+    """
+
+    paths: list[str] = field(default_factory=list)
+    sizes: array[int] = field(default_factory=lambda: array("q"))
+    mtimes: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def add(self, path: str, size: int, mtime_ns: int) -> None:
+        self.paths.append(path)
+        self.sizes.append(size)
+        self.mtimes.append(mtime_ns)
+
+
+@dataclass(slots=True)
 class Plan:
     """What a stat pass found."""
 
@@ -53,9 +78,9 @@ class Plan:
     deleted: list[str]  # in the index, gone from the disk (or now ignored)
     skipped: list[FileOutcome]  # newly skipped by the crawl (binary, too large...)
     total: int  # files the crawl kept
-    # What the crawl saw, for `recheck`: (size, mtime_ns) by path, and the
-    # directories it entered ("" for the root).
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # What the crawl saw, for `recheck`: its files and the directories it
+    # entered ("" for the root).
+    seen: Seen = field(default_factory=Seen)
     dirs: list[str] = field(default_factory=list)
     streamed: int = 0  # the first `streamed` of `changed` went to `on_found`
 
@@ -69,6 +94,39 @@ class Batch:
     event_times: list[float] = field(default_factory=list)
     items: list[WorkItem] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # of `items`' files, by `split`
+
+    def parts(self, limit: int) -> list[Batch]:
+        """This batch as consecutive parts of at most `limit` bytes of files
+        to parse each (a part holds at least one file), or itself when it is
+        that small. The first part carries the deletions, the paths with
+        nothing to do and the event times; every path is in one part.
+
+        Why: a worker's records are ~2.5x the source they come from, and the
+        daemon holds a batch's records twice while it decodes them: a batch
+        of 16 large generated files was a 140 MB peak (#16 target 2).
+        """
+        if sum(self.sizes) <= limit:
+            return [self]
+        planned = {item.path for item in self.items}
+        first = Batch(
+            [p for p in self.paths if p not in planned],
+            event_times=self.event_times,
+            deleted=self.deleted,
+        )
+        out = [first]
+        part, held = first, 0
+        for item, size in zip(self.items, self.sizes, strict=True):
+            if part.items and held + size > limit:
+                part, held = Batch([]), 0
+                out.append(part)
+            part.paths.append(item.path)
+            part.items.append(item)
+            part.sizes.append(size)
+            if item.path in self.forced:
+                part.forced.add(item.path)
+            held += size
+        return out
 
 
 class Planner:
@@ -112,7 +170,7 @@ class Planner:
                     path=entry.path.encode("utf-8", "backslashreplace").decode(),
                 )
                 continue
-            seen[entry.path] = (entry.size, entry.mtime_ns)
+            seen.add(entry.path, entry.size, entry.mtime_ns)
             state = known.get(entry.path)
             if entry.skip_reason is not None:
                 if state is None or state.status != "skipped":
@@ -139,7 +197,9 @@ class Planner:
                 ):
                     on_found(plan.changed[plan.streamed :], len(seen))
                     plan.streamed = len(plan.changed)
-        plan.deleted = [path for path in known if path not in seen]
+        if known:  # a warm start: what the index has and the disk has not
+            kept = set(seen.paths)
+            plan.deleted = [path for path in known if path not in kept]
         plan.total = len(seen)
         return plan
 
@@ -155,22 +215,27 @@ class Planner:
         """
         out: list[str] = []
         root = os.fspath(self.root)
-        for path, before in plan.seen.items():
+        seen = plan.seen
+        columns = zip(seen.paths, seen.sizes, seen.mtimes, strict=True)
+        for path, size, mtime_ns in columns:
             try:
                 st = os.stat(f"{root}/{path}", follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode) and (st.st_size, st.st_mtime_ns) != before:
+                if stat.S_ISLNK(st.st_mode) and (
+                    st.st_size != size or st.st_mtime_ns != mtime_ns
+                ):
                     # The crawl kept the link's own times for a link out of
                     # the root, its target's for one inside.
                     st = os.stat(f"{root}/{path}")
             except OSError:
                 out.append(path)  # gone (or unreadable): split decides
                 continue
-            if (st.st_size, st.st_mtime_ns) != before:
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
                 out.append(path)
         # Directory times come from the kernel's coarse clock (a tick behind
         # time.time_ns at most); a second of margin covers it.
         cutoff = since_ns - 1_000_000_000
         known_dirs = set(plan.dirs)
+        seen_paths: set[str] | None = None  # built for the first changed directory
         for directory in plan.dirs:
             absolute = f"{root}/{directory}" if directory else root
             try:
@@ -180,9 +245,11 @@ class Planner:
             except OSError:
                 continue  # gone: its files were re-stat'ed above
             prefix = f"{directory}/" if directory else ""
+            if seen_paths is None:
+                seen_paths = set(seen.paths)
             for entry in entries:
                 relative = prefix + entry.name
-                if relative in plan.seen or relative in known_dirs:
+                if relative in seen_paths or relative in known_dirs:
                     continue
                 if not is_utf8(relative):
                     continue  # left out by the crawl too (logged there)
@@ -251,12 +318,14 @@ class Planner:
     def split(self, batch: Batch) -> None:
         """Fill `batch.items` (to parse) and `batch.deleted` (to drop)."""
         states = self.store.file_states_of(batch.paths)
+        root = os.fspath(self.root)
         for path in batch.paths:
-            absolute = self.root / path
             try:
-                is_file = absolute.is_file()
-            except OSError:
-                is_file = False
+                st = os.stat(f"{root}/{path}")  # follows links, as is_file()
+            except (OSError, ValueError):
+                is_file, size = False, 0
+            else:
+                is_file, size = stat.S_ISREG(st.st_mode), st.st_size
             if (
                 not is_file
                 or self.rules.is_ignored(path, is_dir=False)
@@ -274,6 +343,7 @@ class Planner:
                     force=path in batch.forced,
                 )
             )
+            batch.sizes.append(size)
 
 
 def is_utf8(path: str) -> bool:

@@ -32,8 +32,17 @@ if TYPE_CHECKING:
 _MAX_CONFIG_BYTES = 1 << 20
 
 
+# Paths the caches of a `DbFacts` may hold before they are emptied (`trim`):
+# unbounded, the whole-index relink at the end of a 100k-file first index
+# cached every file's path two or three times (ids, directory listings,
+# basenames): ~100 MB of small objects in the daemon just before `ready`
+# (#16 target 2). A bound of 65,536 paths is ~8 MB.
+FACTS_CACHE_PATHS = 65_536
+
+
 class DbFacts:
-    """`resolve.Facts` over the files table, cached for one batch.
+    """`resolve.Facts` over the files table, cached for one batch (or one
+    step of `relink_all`, which calls `trim` between steps).
 
     Runs on the writer's connection inside its transaction, so it sees the
     batch's own rows. Configuration text comes from the indexed chunks, or
@@ -50,6 +59,16 @@ class DbFacts:
         # of a package looks up its class names): 697k lookups of far fewer
         # names when a 100k-file first index resolves its imports (#16).
         self._basenames: dict[str, list[str]] = {}
+        self._held = 0  # paths (keys and listed) held by the caches
+
+    def trim(self, limit: int | None = None) -> bool:
+        """Empty the caches if they hold more than `limit` paths (default
+        `FACTS_CACHE_PATHS`); True if so."""
+        if self._held <= (FACTS_CACHE_PATHS if limit is None else limit):
+            return False
+        self._ids, self._dirs, self._texts, self._basenames = {}, {}, {}, {}
+        self._held = 0
+        return True
 
     def id_of(self, path: str) -> int | None:
         """The files.id of `path`, or None."""
@@ -58,6 +77,7 @@ class DbFacts:
                 "SELECT id FROM files WHERE path = ?", (path,)
             ).fetchone()
             self._ids[path] = None if row is None else int(row[0])
+            self._held += 1
         return self._ids[path]
 
     def exists(self, path: str) -> bool:
@@ -78,9 +98,9 @@ class DbFacts:
                 rows = self._conn.execute(
                     "SELECT path FROM files WHERE instr(path, '/') = 0 ORDER BY path"
                 )
-            self._dirs[directory] = [
-                str(p) for (p,) in rows if "/" not in str(p)[len(prefix) :]
-            ]
+            listed = [str(p) for (p,) in rows if "/" not in str(p)[len(prefix) :]]
+            self._dirs[directory] = listed
+            self._held += 1 + len(listed)
         return self._dirs[directory]
 
     def by_basename(self, name: str) -> list[str]:
@@ -91,12 +111,14 @@ class DbFacts:
                 "SELECT path FROM files WHERE basename = ?", (name,)
             )
             found = self._basenames[name] = [str(p) for (p,) in rows]
+            self._held += 1 + len(found)
         return found
 
     def read_text(self, path: str) -> str | None:
         """A configuration file's text: from its chunks, else from disk."""
         if path not in self._texts:
             self._texts[path] = self._read(path)
+            self._held += 1
         return self._texts[path]
 
     def _read(self, path: str) -> str | None:
@@ -197,7 +219,8 @@ def relink_all(conn: apsw.Connection, facts: DbFacts) -> int:
 
     In steps of `RELINK_STEP` imports by id (in the caller's transaction):
     an UPDATE never runs under an open SELECT of the same table, and only a
-    step's rows are held at a time.
+    step's rows are held at a time; `facts`' caches are bounded between
+    steps (`FACTS_CACHE_PATHS`).
     """
     count = 0
     after = -1
@@ -222,3 +245,4 @@ def relink_all(conn: apsw.Connection, facts: DbFacts) -> int:
         )
         count += len(rows)
         after = cast("int", rows[-1][0])
+        facts.trim()
