@@ -327,14 +327,18 @@ class WorkerPool:
     def alive(self) -> tuple[int, int]:
         """(live worker processes, expected). A lane whose worker was
         retired (recycled, or replaced after a crash: `recent_crashes` says
-        so) starts one with its next batch: it counts as alive, as the whole
-        pool did before its first batch."""
+        so) starts one with its next batch, and one whose process is being
+        started has none yet: both count as alive, as the whole pool did
+        before its first batch. A process that ended is not."""
         live = 0
         for executor in self._lanes:
-            if executor is None and self.started:
-                live += 1
+            if executor is None:
+                live += self.started
                 continue
             processes = getattr(executor, "_processes", None) or {}
+            if not processes:
+                live += 1  # being started (in the waiter thread): not dead
+                continue
             live += sum(1 for p in processes.values() if p.is_alive())
         return live, self.size
 
