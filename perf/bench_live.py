@@ -291,10 +291,13 @@ class Report:
 
 
 def cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds (utime+stime) of `pid` and of its live descendants."""
+    """CPU seconds (utime+stime) of `pid`, and of its descendants: the live
+    ones', plus what the ended ones used (cutime+cstime of whoever reaped
+    them: workers recycled meanwhile are the forkserver's)."""
     ticks = os.sysconf("SC_CLK_TCK")
     parent: dict[int, int] = {}
     used: dict[int, float] = {}
+    reaped: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -305,13 +308,15 @@ def cpu_s(pid: int) -> tuple[float, float]:
             continue  # gone meanwhile
         parent[int(entry.name)] = int(fields[1])
         used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        reaped[int(entry.name)] = (int(fields[13]) + int(fields[14])) / ticks
     family, frontier = set(), [pid]
     while frontier:
         current = frontier.pop()
         children = [p for p, pp in parent.items() if pp == current]
         family.update(children)
         frontier.extend(children)
-    return used.get(pid, 0.0), sum(used[p] for p in family)
+    ended = reaped.get(pid, 0.0) + sum(reaped[p] for p in family)
+    return used.get(pid, 0.0), sum(used[p] for p in family) + ended
 
 
 def memory_kib(pid: int) -> tuple[int | None, int | None]:
