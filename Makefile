@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("axd needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# setuptools' editable install warns that a folder in the working directory
+	@# named like the package could take precedence during imports; this
+	@# repository has none (axd's code is protocol/ daemon/ client/), so that
+	@# one warning, matched by its message, is not shown.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 lint: $(STAMP)
