@@ -16,16 +16,13 @@ files:
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import os
-import re
 import sys
-import tempfile
 import time
 import tracemalloc
 
+import allocators
 import msgspec
 
 from axd.daemon.index.worker import WorkerSettings, WorkItem, process_batch
@@ -43,45 +40,19 @@ def _rss() -> tuple[int, int]:
     return rss, anon
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-            "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
 def _allocators() -> str:
     """What the C heap and Python's small-object allocator hold."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    info = libc.mallinfo2()
-    # It writes to the C stderr: through a temporary file.
-    with tempfile.TemporaryFile() as capture:
-        saved = os.dup(2)
-        try:
-            sys.stderr.flush()
-            os.dup2(capture.fileno(), 2)
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode("utf-8", "replace")
-    arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
-    used = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
-    total = re.search(r"Total\s*=\s*([\d,]+)", text)
-
-    def num(match: re.Match[str] | None) -> float:
-        return int(match.group(1).replace(",", "")) / 1e6 if match else float("nan")
-
-    return (
-        f"glibc: heap {info.arena / 1e6:.1f} MB (in use {info.uordblks / 1e6:.1f},"
+    info = allocators.glibc()
+    stats = allocators.pymalloc()
+    glibc = (
+        "glibc: ?;"
+        if info is None
+        else f"glibc: heap {info.arena / 1e6:.1f} MB (in use {info.uordblks / 1e6:.1f},"
         f" free {info.fordblks / 1e6:.1f}), mmapped {info.hblkhd / 1e6:.1f} MB;"
-        f" pymalloc: {num(arenas) * 1e6:.0f} arenas, {num(total):.1f} MB,"
-        f" in allocated blocks {num(used):.1f} MB"
+    )
+    return (
+        f"{glibc} pymalloc: {stats['arenas']} arenas, {stats['total'] / 1e6:.1f} MB,"
+        f" in allocated blocks {stats['allocated'] / 1e6:.1f} MB"
     )
 
 

@@ -28,16 +28,15 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
-import ctypes
 import gc
 import importlib
 import os
-import re
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
+
+import allocators
 
 
 def _smaps(pid: int) -> dict[str, int]:
@@ -87,52 +86,21 @@ def _anon_maps(pid: int) -> str:
 
 
 def _pymalloc() -> str:
-    """pymalloc's arenas held and the bytes of live blocks in them.
-
-    `sys._debugmallocstats` writes to the C stderr: fd 2 is pointed at a
-    file meanwhile (a daemon log line written then is lost: perf only)."""
-    with tempfile.TemporaryFile() as scratch:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            os.dup2(scratch.fileno(), 2)
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        scratch.seek(0)
-        text = scratch.read().decode("utf-8", "replace")
-
-    def field(name: str) -> int:
-        found = re.search(rf"# {name}\s*=\s*([\d,]+)", text)
-        return int(found.group(1).replace(",", "")) if found else -1
-
-    arenas = field("arenas allocated current")
+    """pymalloc's arenas held and the bytes of live blocks in them."""
+    stats = allocators.pymalloc()
+    arenas = stats["arenas"]
     return (
         f"pymalloc arenas={arenas} ({arenas * 2**20 / 1e6:.0f}MB)"
-        f" live={field('bytes in allocated blocks') / 1e6:.0f}MB"
-        f" free-in-pools={field('bytes in available blocks') / 1e6:.0f}MB"
+        f" live={stats['allocated'] / 1e6:.0f}MB"
+        f" free-in-pools={stats['available'] / 1e6:.0f}MB"
     )
-
-
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-            "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
 
 
 def _glibc() -> str:
     """glibc's heaps: bytes in use, free inside them, mmapped chunks."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _Mallinfo2
-    except (OSError, AttributeError):
+    info = allocators.glibc()
+    if info is None:
         return "glibc ?"
-    info = libc.mallinfo2()
     return (
         f"glibc used={info.uordblks / 1e6:.0f}MB free={info.fordblks / 1e6:.0f}MB"
         f" mmapped={info.hblkhd / 1e6:.0f}MB"
