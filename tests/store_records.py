@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from axd.daemon.query import graph
 from axd.daemon.records import (
     ChunkRecord,
     Extraction,
@@ -19,6 +20,9 @@ from axd.daemon.records import (
     Span,
     SymbolRecord,
 )
+
+if TYPE_CHECKING:
+    from axd.daemon.store.store import Store
 
 
 def line_span(text: str, needle: str, occurrence: int = 0) -> Span:
@@ -173,3 +177,23 @@ def skipped(
         skip_reason=reason,
         detail=detail,
     )
+
+
+def importing(path: str, *modules: str) -> FileOutcome:
+    """A Python file that only imports `modules`."""
+    text = "".join(f"import {m}\n" for m in modules)
+    return indexed(
+        FileSpec(path, text, "python", imports=[(m, f"import {m}\n") for m in modules])
+    )
+
+
+def all_edges(store: Store) -> list[tuple[str, str, str | None]]:
+    """Every import edge of the index: (importer, module, resolved path)."""
+    with store.reader() as conn:
+        rows = conn.execute("SELECT path FROM files ORDER BY path")
+        paths = [str(p) for (p,) in rows]
+        return [
+            (path, e.module, e.path)
+            for path in paths
+            for e in graph.imports(conn, path)
+        ]

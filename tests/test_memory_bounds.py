@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 import pytest
-from store_records import FileSpec, indexed
+from store_records import all_edges, importing
 from support import call, running, with_config
 
 from axd.daemon.events import Events
@@ -27,7 +27,6 @@ from axd.daemon.index import pool as pool_module
 from axd.daemon.index.pool import WorkerPool
 from axd.daemon.index.queue import WorkQueue
 from axd.daemon.index.worker import WorkerSettings, WorkItem
-from axd.daemon.query import graph
 from axd.daemon.store import linker
 from axd.daemon.store.store import Store
 
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.daemon.config import Config
-    from axd.daemon.records import FileOutcome
 
 GUARD_S = 120  # hang guard only: every wait below is on a state
 
@@ -81,24 +79,6 @@ async def test_parsed_records_bounded_by_bytes_still_index_everything(
             )
             assert [h["path"] for h in hits["definitions"]] == ["mod_7.py"]
             assert indexer._parsed_bytes == 0
-
-
-def importing(path: str, *modules: str) -> FileOutcome:
-    text = "".join(f"import {m}\n" for m in modules)
-    return indexed(
-        FileSpec(path, text, "python", imports=[(m, f"import {m}\n") for m in modules])
-    )
-
-
-def all_edges(store: Store) -> list[tuple[str, str, str | None]]:
-    with store.reader() as conn:
-        rows = conn.execute("SELECT path FROM files ORDER BY path")
-        paths = [str(p) for (p,) in rows]
-        return [
-            (path, e.module, e.path)
-            for path in paths
-            for e in graph.imports(conn, path)
-        ]
 
 
 @pytest.mark.parametrize("step", [1, 3, 1 << 20])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from store_records import FileSpec, indexed
+from store_records import all_edges, importing
 from support import call, running
 
 from axd.daemon.index import ignore as ignore_module
@@ -34,7 +34,6 @@ from axd.daemon.index.planner import Batch, Planner
 from axd.daemon.index.queue import WorkQueue
 from axd.daemon.index.rules import WorkspaceRules
 from axd.daemon.index.worker import WorkItem
-from axd.daemon.query import graph
 from axd.daemon.store import linker
 from axd.daemon.store.store import Store
 
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from axd.daemon.config import Config
-    from axd.daemon.records import FileOutcome
 
 GUARD_S = 120  # hang guard only: every wait below is on a state
 
@@ -156,25 +154,6 @@ def test_stat_pass_keeps_columns_not_an_object_per_file(
         assert sorted(late) == ["d3/d3/m4.py", "d5/d5/new.py"]
     finally:
         store.close()
-
-
-def importing(path: str, *modules: str) -> FileOutcome:
-    text = "".join(f"import {m}\n" for m in modules)
-    return indexed(
-        FileSpec(path, text, "python", imports=[(m, f"import {m}\n") for m in modules])
-    )
-
-
-def all_edges(store: Store) -> list[tuple[str, str, str | None]]:
-    with store.reader() as conn:
-        paths = [
-            str(p) for (p,) in conn.execute("SELECT path FROM files ORDER BY path")
-        ]
-        return [
-            (path, e.module, e.path)
-            for path in paths
-            for e in graph.imports(conn, path)
-        ]
 
 
 @pytest.mark.parametrize("bound", [0, 5, 1 << 30])
