@@ -1,26 +1,23 @@
-# ruff: noqa: ASYNC110, ASYNC220
+# ruff: noqa: ASYNC220
 """A real daemon killed (SIGKILL) in a first index, whose deferred indexes
 (store/indexes.py) are missing at that moment, comes back with every index
 and the answers of a clean run."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import apsw
 from support import environment_for, with_config
+from test_bulk_indexes import index_names
 from test_robust_index import (
     call,
     check_counting,
     connect_when_up,
     db_path,
-    in_group,
+    kill_after_a_batch,
     make_tree,
     needs_proc,
     stop,
@@ -31,15 +28,6 @@ from axd.daemon.store import indexes
 if TYPE_CHECKING:
     from axd.client.aio import AsyncClient
     from axd.daemon.config import Config
-
-
-def index_names(path: Path) -> set[str]:
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
-        return {str(r[0]) for r in rows}
-    finally:
-        conn.close()
 
 
 async def answers(client: AsyncClient, root: Path) -> dict[str, Any]:
@@ -84,17 +72,7 @@ async def test_sigkill_while_the_indexes_are_deferred(
                 listing = await call(client, "workspace.list")
                 ident = str(listing["workspaces"][0]["id"])
                 if kill:
-                    await call(
-                        client, "symbols.search", root=str(root), query="Thing",
-                        min_generation=1, timeout_s=50,
-                    )  # fmt: skip
-                    status = await call(client, "index.status", root=str(root))
-                    assert status["state"] == "indexing", "indexed too fast to kill"
-                    os.kill(proc.pid, signal.SIGKILL)
-                    assert proc.wait(10) == -signal.SIGKILL
-                    with anyio.fail_after(20):
-                        while in_group(proc.pid):
-                            await anyio.sleep(0.05)
+                    await kill_after_a_batch(client, proc, root)
                     return ident, {}
                 status = await call(client, "index.wait", root=str(root), timeout_s=50)
                 check_counting(status)

@@ -505,6 +505,25 @@ async def test_file_that_crashes_alone_is_parse_failed(
         assert status["files_skipped"] == {"parse_failed": 1}
 
 
+async def kill_after_a_batch(
+    client: AsyncClient, proc: subprocess.Popen[bytes], root: Path
+) -> None:
+    """SIGKILL the daemon `proc` once a first index of `root` committed a
+    batch (and is not done), and wait until its whole process group is gone."""
+    await call(
+        client, "symbols.search", root=str(root), query="Thing",
+        min_generation=1, timeout_s=50,
+    )  # fmt: skip
+    status = await call(client, "index.status", root=str(root))
+    assert status["state"] == "indexing", "indexed too fast to kill"
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL
+    # Its workers and forkserver follow it; none is orphaned.
+    with anyio.fail_after(20):
+        while in_group(proc.pid):
+            await anyio.sleep(0.05)
+
+
 @needs_proc
 async def test_daemon_killed_mid_index_then_restarted_equals_clean_run(
     config: Config, tmp_path: Path
@@ -528,18 +547,7 @@ async def test_daemon_killed_mid_index_then_restarted_equals_clean_run(
                 Path(str(cfg.socket_path)), proc
             ) as client:
                 if kill_after_first_batch:
-                    await call(
-                        client, "symbols.search", root=str(root), query="Thing",
-                        min_generation=1, timeout_s=50,
-                    )  # fmt: skip
-                    status = await call(client, "index.status", root=str(root))
-                    assert status["state"] == "indexing", "indexed too fast to kill"
-                    os.kill(proc.pid, signal.SIGKILL)
-                    assert proc.wait(10) == -signal.SIGKILL
-                    # Its workers and forkserver follow it; none is orphaned.
-                    with anyio.fail_after(20):
-                        while in_group(proc.pid):
-                            await anyio.sleep(0.05)
+                    await kill_after_a_batch(client, proc, root)
                     return ""
                 status = await call(client, "index.wait", root=str(root), timeout_s=50)
                 check_counting(status)
