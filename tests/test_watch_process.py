@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from axd.daemon.index.notifyproc import (
     MODULE,
     NotifyProcess,
     WatchGroup,
+    WatchProcessLost,
     WatchSpec,
     _Failure,
     _failure_of,
@@ -165,6 +167,36 @@ def test_a_watch_process_reports_changes_and_ends_when_closed(tmp_path: Path) ->
         assert notify.watch(int(GUARD_S * 1000), stop) == "stop"
         pid = notify.pid
     assert not os.path.exists(f"/proc/{pid}") or _zombie_or_gone(pid)
+
+
+@pytest.mark.parametrize(
+    ("output", "then_exits"),
+    [
+        (b"\xff\xff\xff\xff", False),  # a length no frame of ours has
+        (b"\x00\x00\x00\x08abc", True),  # cut off in the middle of a frame
+        (b"\x00\x00\x00\x03\xc1\xc1\xc1", False),  # a frame that is not msgpack
+    ],
+)
+def test_a_watch_process_that_writes_garbage_is_reported_lost(
+    output: bytes, then_exits: bool
+) -> None:
+    """Whatever the child's stdout holds, the watcher learns it is lost (and
+    replaces it) instead of waiting for ever or failing another way. The
+    child stays alive (as a real one does, until its stdin closes) unless
+    the case is a cut-off stream."""
+    writer = f"import os, sys; os.write(1, {output!r})"
+    if not then_exits:
+        writer += "; sys.stdin.buffer.read()"
+    notify = object.__new__(NotifyProcess)  # the framing alone, on a real pipe
+    notify._process = subprocess.Popen(
+        [sys.executable, "-c", writer], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    notify._closed = False
+    try:
+        with pytest.raises(WatchProcessLost):
+            notify.watch(int(GUARD_S * 1000), threading.Event())
+    finally:
+        notify.close()
 
 
 def _zombie_or_gone(pid: int) -> bool:

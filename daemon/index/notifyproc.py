@@ -65,6 +65,9 @@ MODULE = "axd.daemon.index.notifyproc"
 # and shutdown; changes themselves wake it at once).
 STOP_CHECK_S = 0.05
 _FRAME = struct.Struct(">I")
+# Far above any real frame (one debounced set of changes); a length past it
+# means the stream is not ours any more.
+MAX_FRAME_BYTES = 256 << 20
 # How watchfiles' error for a non-UTF-8 path begins.
 UNDECODABLE = "Unable to decode path"
 
@@ -227,12 +230,22 @@ class NotifyProcess:
             if not ready:
                 return None
         header = _read_exactly(stdout.fileno(), _FRAME.size)
-        body = (
-            _read_exactly(stdout.fileno(), _FRAME.unpack(header)[0]) if header else b""
-        )
-        if not header or body is None:
+        if header is None:
             raise WatchProcessLost(self._ended("while watching"))
-        return _decode_message(body)
+        size = _FRAME.unpack(header)[0]
+        if size > MAX_FRAME_BYTES:
+            # Not a frame of ours (something else wrote to its stdout):
+            # replaced, rather than waiting for gigabytes that never come.
+            raise WatchProcessLost(f"the watch process sent a {size}-byte frame")
+        body = _read_exactly(stdout.fileno(), size)
+        if body is None:
+            raise WatchProcessLost(self._ended("in the middle of a frame"))
+        try:
+            return _decode_message(body)
+        except msgspec.DecodeError as exc:
+            raise WatchProcessLost(
+                f"the watch process sent an unreadable frame: {exc}"
+            ) from exc
 
     def _ended(self, when: str) -> str:
         code = self._process.poll()
