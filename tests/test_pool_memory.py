@@ -8,6 +8,8 @@ idle time of a few milliseconds stops the workers as soon as they are idle).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import anyio
@@ -23,7 +25,7 @@ from axd.daemon.store import fts
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pytest
+import pytest
 
 GUARD_S = 60  # hang guard only: every wait below is on a state
 
@@ -189,3 +191,70 @@ def test_heap_helpers() -> None:
     assert heap.pss_bytes(1 << 23) == 0
     assert isinstance(heap.trim(), bool)
     assert heap.cap_malloc_arenas() is heap.cap_malloc_arenas()
+
+
+# Run in a fresh interpreter: whether a 1 MiB block gets its own mapping
+# after a 4 MiB one was freed. glibc's default raises its mmap threshold to
+# 4 MiB on that free, so the 1 MiB block comes from the heap; with the
+# threshold fixed it is mapped. With ``fork`` the check runs in a child forked
+# after the setup, as workers fork from the forkserver.
+_MAPPED_PROBE = """
+import ctypes, ctypes.util, os, sys
+
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+        "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+libc.mallinfo2.restype = Info
+setup, fork = sys.argv[1], sys.argv[2] == "fork"
+if setup == "heap":
+    from axd.daemon.index import heap
+    assert heap.keep_large_blocks_mapped()
+elif setup == "forkserver":
+    import axd.daemon.index.prebuild as prebuild
+    assert prebuild.MALLOC_TUNED
+
+def probe():
+    large = bytearray(4 << 20)
+    del large
+    before = libc.mallinfo2().hblks
+    block = bytearray(1 << 20)
+    print(libc.mallinfo2().hblks - before, flush=True)
+    del block
+
+if fork:
+    pid = os.fork()
+    if pid == 0:
+        probe()
+        os._exit(0)
+    os.waitpid(pid, 0)
+else:
+    probe()
+"""
+
+
+def mapped_blocks_gained(setup: str, fork: bool = False) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _MAPPED_PROBE, setup, "fork" if fork else "no"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not heap.keep_large_blocks_mapped(),
+    reason="glibc's mallopt",
+)
+def test_large_blocks_stay_mapped_in_the_daemon_and_in_forked_workers() -> None:
+    # glibc's default: after a large free, a 1 MiB block is in the heap
+    # (where, freed, it would stay resident).
+    assert mapped_blocks_gained("none") == 0
+    assert mapped_blocks_gained("heap") == 1
+    # The forkserver sets it before it builds anything; its children
+    # inherit it.
+    assert mapped_blocks_gained("forkserver", fork=True) == 1

@@ -15,9 +15,13 @@ import functools
 import os
 import sys
 
-# glibc's mallopt parameter for the number of malloc arenas.
+# glibc's mallopt parameters: the number of malloc arenas, and the size from
+# which a block gets its own mapping instead of a place in a heap.
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 _ARENAS = 2
+# glibc's own initial threshold, kept (see `keep_large_blocks_mapped`).
+MMAP_THRESHOLD = 128 << 10
 
 
 @functools.cache
@@ -47,6 +51,27 @@ def cap_malloc_arenas() -> bool:
     """
     libc = _libc()
     return bool(libc.mallopt(_M_ARENA_MAX, _ARENAS)) if libc else False
+
+
+def keep_large_blocks_mapped() -> bool:
+    """Fix glibc's mmap threshold at `MMAP_THRESHOLD`; False where there is
+    no glibc.
+
+    By default glibc raises the threshold (up to 32 MiB on 64-bit) each time
+    a block it had mapped is freed. After the first few large blocks (a
+    worker's reply, a decoded batch, a 2 MiB file's source and tree arrays)
+    every later block of that size is carved from a heap instead, and once
+    freed stays resident there until a trim, or for good when a small live
+    block sits above it. A fixed threshold keeps every block of 128 KiB and
+    more in its own mapping, returned to the kernel the moment it is freed
+    (#16 target 2: moby's cold index peaked at 274-275 MB summed Pss against
+    300-318 MB, perf/RESULTS.md "#16 memory (round 7)"). Setting it also
+    stops glibc's matching adjustment of the trim threshold, which stays at
+    its 128 KiB default. Inherited by forked children; call it early (blocks
+    already in a heap stay there).
+    """
+    libc = _libc()
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) if libc else False
 
 
 def trim() -> bool:

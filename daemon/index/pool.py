@@ -183,6 +183,7 @@ class WorkerPool:
         # One pool per daemon, made while it is assembled (before its
         # threads): the decode threads below are what multiplies arenas.
         heap.cap_malloc_arenas()
+        heap.keep_large_blocks_mapped()
         self.size = max(1, size)
         self.max_worker_pss = max(0, max_worker_pss)  # negative: off, like 0
         self.idle_s = max(0.0, idle_s)

@@ -25,6 +25,7 @@ import ctypes.util
 import mmap
 import sys
 
+from axd.daemon.index import heap
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.worker import preload
 
@@ -88,4 +89,8 @@ def build_all() -> tuple[int, int]:
     return built, _drop_clean_pages()
 
 
+# Before the build, and inherited by every worker forked from here: a
+# worker's large blocks (sources, tree arrays, replies) are returned to the
+# kernel when freed rather than kept in its heap (`heap.keep_large_blocks_mapped`).
+MALLOC_TUNED = heap.keep_large_blocks_mapped()
 BUILT, DROPPED = build_all()
