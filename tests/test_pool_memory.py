@@ -177,6 +177,31 @@ def test_bounded_term_caches_give_the_same_records(
     assert len(records(bounded)) == 31
 
 
+def test_term_caches_are_bounded_after_every_file_not_only_after_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One batch of files with names of their own (a directory of generated
+    # tables): the caches must not grow through the whole batch.
+    items = write_tree(tmp_path, 12)
+    clears: list[int] = []
+    real_clear = fts.clear_term_caches
+
+    def counted_clear() -> None:  # observes, then does the real work
+        clears.append(fts.term_cache_bytes())
+        real_clear()
+
+    fts.clear_term_caches()
+    monkeypatch.setattr(fts, "clear_term_caches", counted_clear)
+    monkeypatch.setattr(worker, "TERM_CACHE_BYTES", 10)
+    blob = process_batch(
+        msgspec.msgpack.encode(settings(tmp_path)), msgspec.msgpack.encode(items)
+    )
+    assert [o.status for o in records(blob)] == ["indexed"] * len(items)
+    # Emptied once per file: each file alone passes a 10-byte bound.
+    assert len(clears) == len(items)
+    assert max(clears) < 2 * min(clears), "never more than about one file's worth"
+
+
 def records(blob: bytes) -> list[FileOutcome]:
     """The outcomes, without the one field that differs run to run."""
     outcomes = msgspec.msgpack.decode(blob, type=list[FileOutcome])

@@ -57,11 +57,14 @@ _settings_decoder = msgspec.msgpack.Decoder(WorkerSettings)
 _outcomes_encoder = msgspec.msgpack.Encoder()
 
 
-# A worker's memory between batches (#16 target 2). The identifier-splitting
-# caches (`store/fts.py`) held ~35 MB after 1,500 files of the 100k-file
-# corpus (most of a worker's growth) and hit rarely across files: emptied,
-# all four together, after a batch that leaves them above this many bytes
+# A worker's memory (#16 target 2). The identifier-splitting caches
+# (`store/fts.py`) held ~35 MB after 1,500 files of the 100k-file corpus
+# (most of a worker's growth) and hit rarely across files: emptied, all four
+# together, after any file that leaves them above this many bytes
 # (perf/RESULTS.md "#16 worker memory (round 6)": hit rate against CPU).
+# Checked per file, not per batch: one 4 MiB part of generated files with
+# unique names (Symfony's emoji tables) grew them by 11 MB before its end
+# ("#16 memory (round 7)").
 TERM_CACHE_BYTES = 8 << 20
 # After a batch with this many source bytes parsed, freed tree-sitter trees
 # are returned to the kernel (`heap.trim`: ~4 ms, so not after every save).
@@ -78,6 +81,7 @@ def process_batch(settings_blob: bytes, items_blob: bytes) -> bytes:
         outcome = process_file(settings, item)
         if outcome.status == "indexed":
             parsed += outcome.size
+            bound_term_caches()
         shipped.append(ship(outcome))
     blob = _outcomes_encoder.encode(shipped)
     del shipped
@@ -85,10 +89,16 @@ def process_batch(settings_blob: bytes, items_blob: bytes) -> bytes:
     return blob
 
 
-def release_memory(parsed_bytes: int) -> None:
-    """Keep a long-lived worker near its live data after a batch."""
+def bound_term_caches() -> None:
+    """Empty the identifier-splitting caches once past `TERM_CACHE_BYTES`
+    (a few attribute reads: cheap enough after every file)."""
     if fts.term_cache_bytes() > TERM_CACHE_BYTES:
         fts.clear_term_caches()
+
+
+def release_memory(parsed_bytes: int) -> None:
+    """Keep a long-lived worker near its live data after a batch."""
+    bound_term_caches()
     if parsed_bytes >= TRIM_AFTER_BYTES:
         heap.trim()
 
