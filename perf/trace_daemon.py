@@ -211,7 +211,7 @@ def main() -> int:
             args=(args.out, args.every, args.top, args.quiet_after),
             daemon=True,
         ).start()
-    from axd.daemon.__main__ import main as daemon_main
+    from axd.daemon.entry import main as daemon_main
 
     argv = [a for a in args.daemon_args if a != "--"]
     return daemon_main(argv)

@@ -142,7 +142,8 @@ def _pids(executor: ProcessPoolExecutor | None) -> list[int]:
 # parser and query, built there (`prebuild`). A worker forked from it starts
 # with nothing to import or compile (recycled and idle-refreshed workers come
 # back in milliseconds), sharing those pages copy-on-write.
-_PRELOAD_MODULE = "axd.daemon.index.prebuild"
+# First `norich`: no rich in the forkserver, hence in no worker.
+_PRELOAD_MODULES = ["axd.daemon.norich", "axd.daemon.index.prebuild"]
 
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
@@ -163,7 +164,7 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Applies when the (process-wide) forkserver starts, i.e. once.
-    context.set_forkserver_preload([_PRELOAD_MODULE])
+    context.set_forkserver_preload(_PRELOAD_MODULES)
     return context
 
 
