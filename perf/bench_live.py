@@ -272,7 +272,7 @@ class Report:
     # reply holding every file: the daemon (watcher, writer, and the polling
     # queries it answers) and its worker processes (parsing).
     burst_cpu_daemon_s: float | None = None
-    burst_cpu_check_s: float | None = None  # BACKGROUND_THREADS meanwhile
+    burst_cpu_check_s: float | None = None  # background threads meanwhile
     burst_cpu_workers_s: float | None = None
     # The benchmark's own share of the daemon's CPU during the burst: its
     # polls, and one poll's daemon CPU (measured after, on the same query).
@@ -285,8 +285,9 @@ class Report:
     burst2_queries: int = 0
     burst2_cpu_daemon_s: float | None = None
     burst2_cpu_workers_s: float | None = None
-    burst2_cpu_check_s: float | None = None  # BACKGROUND_THREADS meanwhile
+    burst2_cpu_check_s: float | None = None  # background threads meanwhile
     burst2_cpu_threads: dict[str, float] = field(default_factory=dict)
+    burst2_new_processes: int | None = None  # workers started (recycled) meanwhile
     burst2_axd_events: list[tuple[float, int]] = field(default_factory=list)
     # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
     daemon_rss_kib: int | None = None
@@ -297,51 +298,70 @@ class Report:
     load_after: str = ""
 
 
-# Daemon threads that are not the burst's work: the open-time `quick_check`
-# of an index over 64 MiB (workspaces.py), at nice 19, reads the whole
-# index once after a warm start (minutes at 100k files) and uses whatever
-# CPU is idle, so it would be counted as the burst's otherwise.
-BACKGROUND_THREADS = ("axd-quick-check",)
+# The daemon's threads that are not the burst's work: the open-time
+# `quick_check` of an index over 64 MiB (workspaces.py) reads the whole index
+# once after a warm start (minutes at 100k files) in a thread of its own at
+# nice 19, using whatever CPU is idle: counted as the burst's otherwise.
+# Python does not name its threads for the kernel, so they are told by their
+# nice value.
+BACKGROUND_NICE = 19
+
+
+def _tasks(pid: int) -> Iterator[tuple[str, list[str]]]:
+    """(tid, the fields of /proc/PID/task/TID/stat after the name)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(f"/proc/{pid}/task"):
+            try:
+                with open(f"{entry.path}/stat") as handle:
+                    yield entry.name, handle.read().rpartition(")")[2].split()
+            except OSError:
+                continue
 
 
 def background_cpu_s(pid: int) -> float:
-    """CPU seconds of `pid`'s `BACKGROUND_THREADS` (by thread name)."""
+    """CPU seconds of `pid`'s threads at nice `BACKGROUND_NICE`."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(f"/proc/{pid}/task"):
-            try:
-                with open(f"{entry.path}/stat") as handle:
-                    head, _, rest = handle.read().rpartition(")")
-            except OSError:
-                continue
-            if head.partition("(")[2] in BACKGROUND_THREADS:
-                fields = rest.split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return sum(
+        (int(fields[11]) + int(fields[12])) / ticks
+        for _, fields in _tasks(pid)
+        if int(fields[16]) >= BACKGROUND_NICE
+    )
 
 
 def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds of each of `pid`'s threads, keyed "name/tid" (the kernel's
-    thread name: Python's own names only where the daemon sets them; tids
-    match py-spy's `thread (tid)`)."""
+    """CPU seconds of each of `pid`'s threads by tid (py-spy's `thread
+    (tid)` names them), "(nice 19)" after a background one."""
     ticks = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(f"/proc/{pid}/task"):
-            try:
-                with open(f"{entry.path}/stat") as handle:
-                    head, _, rest = handle.read().rpartition(")")
-            except OSError:
-                continue
-            fields = rest.split()
-            name = head.partition("(")[2]
-            out[f"{name}/{entry.name}"] = (int(fields[11]) + int(fields[12])) / ticks
-    return out
+    return {
+        tid + (" (nice 19)" if int(fields[16]) >= BACKGROUND_NICE else ""): (
+            int(fields[11]) + int(fields[12])
+        )
+        / ticks
+        for tid, fields in _tasks(pid)
+    }
+
+
+def descendants(pid: int) -> set[int]:
+    """The process ids of `pid`'s descendants (workers, their forkserver,
+    the watch process) now."""
+    parent: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"{entry.path}/stat") as handle:
+                parent[int(entry.name)] = int(
+                    handle.read().rsplit(")", 1)[1].split()[1]
+                )
+    family, frontier = set(), [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, pp in parent.items() if pp == current]
+        family.update(children)
+        frontier.extend(children)
+    return family
 
 
 def cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds (utime+stime) of `pid` but its `BACKGROUND_THREADS`, and
+    """CPU seconds (utime+stime) of `pid` but its background threads, and
     of its descendants: the live ones', plus what the ended ones used
     (cutime+cstime of whoever reaped them: workers recycled meanwhile are
     the forkserver's)."""
@@ -529,6 +549,7 @@ def burst_notified(
         cpu_before = cpu_s(daemon.proc.pid)
         check_before = background_cpu_s(daemon.proc.pid)
         threads_before = thread_cpu_s(daemon.proc.pid)
+        family_before = descendants(daemon.proc.pid)
         t_first = time.perf_counter()
         for rel, name in zip(files, names, strict=True):
             append(root, rel, name)
@@ -538,6 +559,7 @@ def burst_notified(
         cpu_after = cpu_s(daemon.proc.pid)
         report.burst2_cpu_check_s = background_cpu_s(daemon.proc.pid) - check_before
         threads_after = thread_cpu_s(daemon.proc.pid)
+        report.burst2_new_processes = len(descendants(daemon.proc.pid) - family_before)
     report.burst2_cpu_threads = {
         key: round(used - threads_before.get(key, 0.0), 3)
         for key, used in sorted(threads_after.items(), key=lambda kv: -kv[1])
@@ -862,6 +884,9 @@ def summary(report: Report) -> list[str]:
             f" workers {report.burst2_cpu_workers_s or 0:.2f} s"
             f" (not counted: the background quick_check,"
             f" {report.burst2_cpu_check_s or 0:.2f} s)"
+        )
+        lines.append(
+            f"  processes started meanwhile (workers recycled): {report.burst2_new_processes}"
         )
         lines.append(
             "  daemon threads' CPU (s): "
