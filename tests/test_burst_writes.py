@@ -1,5 +1,5 @@
 """What one batch of re-indexed files costs the writer (#16, bursts): the
-batch's FTS5 writes go out as one segment, and a saved configuration file
+batch's FTS5 deletes go with its inserts, in rowid order, and a saved configuration file
 (`__init__.py`, `go.mod`...) looks up the imports below it by the path
 index instead of scanning every import of its language.
 
@@ -55,48 +55,62 @@ def _extract(root: Path, paths: list[str]) -> list[FileOutcome]:
     return [process_file(_settings(root), WorkItem(path=p)) for p in paths]
 
 
-def _segments_flushed(conn: apsw.Connection, run: object) -> int:
-    """Segments FTS5 wrote while `run()` ran: each flush of its pending
-    terms (and each merge) finishes a segment, which writes its first
-    term into `chunks_fts_idx`."""
-    written: list[str] = []
+def _statements(conn: apsw.Connection, run: object) -> list[tuple[str, object]]:
+    """The statements `run()` executed on `conn` (SQL, bindings), in order."""
+    seen: list[tuple[str, object]] = []
 
-    def hook(sql: str, _ns: int) -> None:
-        if "chunks_fts_idx" in sql and sql.lstrip().upper().startswith("INSERT"):
-            written.append(sql)
+    def tracer(_cursor: apsw.Cursor, sql: str, bindings: object) -> bool:
+        seen.append((" ".join(sql.split()), bindings))
+        return True
 
-    conn.set_profile(hook)
+    conn.exec_trace = tracer
     try:
         run()  # type: ignore[operator]
     finally:
-        conn.set_profile(None)
-    return len(written)
+        conn.exec_trace = None
+    return seen
 
 
-def test_a_batch_of_reindexed_files_writes_one_fts_segment(tmp_path: Path) -> None:
+def test_a_batch_deletes_its_fts_rows_together_in_rowid_order(tmp_path: Path) -> None:
+    """FTS5 writes what it holds pending at every statement savepoint (the
+    next file's upsert opens one) and whenever a rowid goes back: the
+    batch's FTS deletes go last, with its inserts, in rowid order (~15%
+    fewer FTS blocks written per burst at 100k files; perf/RESULTS.md)."""
     root = tmp_path / "tree"
     paths = _write_tree(root, cut=False)
     store = Store.open(tmp_path / "index.db", root=root)
     try:
-        # One file per batch first: chunk ids then rise in batch order, so
-        # the re-index below, in reverse, deletes rowids going back.
+        # One file per batch first: chunk ids rise in path order, so the
+        # re-index below, in reverse, meets them going back.
         for outcome in _extract(root, paths):
             store.apply_batch([outcome])
         _write_tree(root, cut=True)
         again = list(reversed(_extract(root, paths)))
         conn = store._w()
-        flushed = _segments_flushed(conn, lambda: store.apply_batch(again))
-        # The deletes (every file lost chunks) and the inserts go out
-        # together at COMMIT: one segment, plus a merge at most. A delete
-        # per file, between the files' other writes, flushed a segment each
-        # time the rowid went back or a statement opened a savepoint: one
-        # per file (12 here).
-        assert flushed <= 2, flushed
-        check = "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('integrity-check', 0)"
-        conn.execute(check)  # FTS5's own check: no stale or missing entry
-        kept = conn.execute("SELECT count(*) FROM chunks").fetchone()
+        ran = _statements(conn, lambda: store.apply_batch(again))
+        upserts = [
+            i for i, (sql, _) in enumerate(ran) if sql.startswith("INSERT INTO files")
+        ]
+        deletes = [
+            i
+            for i, (sql, _) in enumerate(ran)
+            if sql.startswith("DELETE FROM chunks_fts")
+        ]
+        assert len(upserts) == len(paths)
+        assert deletes, "every file lost chunks: their FTS rows go"
+        # All after the last file's own writes, as one run of deletes ...
+        assert min(deletes) > max(upserts)
+        assert deletes == list(range(deletes[0], deletes[0] + len(deletes)))
+        # ... in rowid order (executemany traces each row's bindings).
+        rowids = [ran[i][1][0] for i in deletes]  # type: ignore[index]
+        assert rowids == sorted(rowids)
+        gone = conn.execute("SELECT count(*) FROM chunks").fetchone()
         docs = conn.execute("SELECT count(*) FROM chunks_fts").fetchone()
-        assert kept == docs
+        assert gone == docs
+        check = (
+            "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('integrity-check', 0)"
+        )
+        conn.execute(check)  # FTS5's own check: no stale or missing entry
     finally:
         store.close()
 
@@ -152,11 +166,16 @@ def test_a_config_file_reaches_its_imports_through_the_path_index(
         # A range of the path index, then each file's imports by file_id;
         # never a scan of `imports` (every import of the language).
         assert all("SCAN i" not in p and "SCAN imports" not in p for p in plans), plans
-        assert any("INDEX sqlite_autoindex_files_1 (path>? AND path<?)" in p for p in plans), plans
+        assert any(
+            "INDEX sqlite_autoindex_files_1 (path>? AND path<?)" in p for p in plans
+        ), plans
         # The root's config file covers every file.
         top = linker._config_scope(conn, "__init__.py")
         assert {path for _, _, path, _ in top} == {
-            "pkg/a.py", "pkg/sub/d.py", "pkg0.py", "other/e.py"
+            "pkg/a.py",
+            "pkg/sub/d.py",
+            "pkg0.py",
+            "other/e.py",
         }
     finally:
         store.close()

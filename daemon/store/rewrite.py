@@ -195,10 +195,8 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
     gone_chunks = old_chunk_ids[kept_c:]
     gone_symbols = old_symbol_ids[kept_s:]
     if gone_chunks:
-        # Their FTS rows are left to the caller (`Written.fts_gone`): FTS5
-        # writes its pending terms out as a segment whenever a rowid goes
-        # back and at every statement savepoint (the next file's upsert), so
-        # deletes made file by file cost a segment flush each (#16, bursts).
+        # Their FTS rows are left to the caller (`Written.fts_gone`), who
+        # deletes the batch's together in rowid order (`batch._Writer.flush`).
         conn.executemany("DELETE FROM chunks WHERE id = ?", [(c,) for c in gone_chunks])
     if gone_symbols:
         conn.executemany(
