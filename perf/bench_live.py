@@ -288,6 +288,8 @@ class Report:
     burst2_cpu_check_s: float | None = None  # background threads meanwhile
     burst2_cpu_threads: dict[str, float] = field(default_factory=dict)
     burst2_new_processes: int | None = None  # workers started (recycled) meanwhile
+    # CPU seconds by kind of descendant (watch, forkserver, worker) during it
+    burst2_cpu_processes: dict[str, float] = field(default_factory=dict)
     burst2_axd_events: list[tuple[float, int]] = field(default_factory=list)
     # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
     daemon_rss_kib: int | None = None
@@ -358,6 +360,29 @@ def descendants(pid: int) -> set[int]:
         family.update(children)
         frontier.extend(children)
     return family
+
+
+def process_cpu_s(pids: set[int]) -> dict[int, tuple[str, float]]:
+    """(what it is, CPU seconds) of each of `pids` still alive: the watch
+    process, the forkserver or a worker, told by its command line."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "notifyproc" in command:
+            kind = "watch"
+        elif "forkserver" in command and "main(" in command:
+            kind = "forkserver"
+        else:
+            kind = "worker"
+        out[pid] = (kind, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
 
 
 def cpu_s(pid: int) -> tuple[float, float]:
@@ -550,6 +575,7 @@ def burst_notified(
         check_before = background_cpu_s(daemon.proc.pid)
         threads_before = thread_cpu_s(daemon.proc.pid)
         family_before = descendants(daemon.proc.pid)
+        processes_before = process_cpu_s(family_before)
         t_first = time.perf_counter()
         for rel, name in zip(files, names, strict=True):
             append(root, rel, name)
@@ -559,7 +585,13 @@ def burst_notified(
         cpu_after = cpu_s(daemon.proc.pid)
         report.burst2_cpu_check_s = background_cpu_s(daemon.proc.pid) - check_before
         threads_after = thread_cpu_s(daemon.proc.pid)
-        report.burst2_new_processes = len(descendants(daemon.proc.pid) - family_before)
+        family_after = descendants(daemon.proc.pid)
+        report.burst2_new_processes = len(family_after - family_before)
+        for pid, (kind, used) in process_cpu_s(family_after).items():
+            spent = used - processes_before.get(pid, (kind, 0.0))[1]
+            report.burst2_cpu_processes[kind] = round(
+                report.burst2_cpu_processes.get(kind, 0.0) + spent, 3
+            )
     report.burst2_cpu_threads = {
         key: round(used - threads_before.get(key, 0.0), 3)
         for key, used in sorted(threads_after.items(), key=lambda kv: -kv[1])
@@ -886,7 +918,11 @@ def summary(report: Report) -> list[str]:
             f" {report.burst2_cpu_check_s or 0:.2f} s)"
         )
         lines.append(
-            f"  processes started meanwhile (workers recycled): {report.burst2_new_processes}"
+            f"  processes started meanwhile (workers recycled): {report.burst2_new_processes};"
+            " CPU of the live ones (s): "
+            + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(report.burst2_cpu_processes.items())
+            )
         )
         lines.append(
             "  daemon threads' CPU (s): "
