@@ -288,7 +288,7 @@ class Report:
     burst2_cpu_check_s: float | None = None  # background threads meanwhile
     burst2_cpu_threads: dict[str, float] = field(default_factory=dict)
     burst2_new_processes: int | None = None  # workers started (recycled) meanwhile
-    # CPU seconds by kind of descendant (watch, forkserver, worker) during it
+    # CPU seconds by kind of live descendant (watch, forkserver, workers)
     burst2_cpu_processes: dict[str, float] = field(default_factory=dict)
     burst2_axd_events: list[tuple[float, int]] = field(default_factory=list)
     # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
@@ -362,9 +362,10 @@ def descendants(pid: int) -> set[int]:
     return family
 
 
-def process_cpu_s(pids: set[int]) -> dict[int, tuple[str, float]]:
+def process_cpu_s(daemon: int, pids: set[int]) -> dict[int, tuple[str, float]]:
     """(what it is, CPU seconds) of each of `pids` still alive: the watch
-    process, the forkserver or a worker, told by its command line."""
+    process, the forkserver (the daemon's child), a worker (the forkserver's:
+    same command line), or the resource tracker."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[int, tuple[str, float]] = {}
     for pid in pids:
@@ -377,10 +378,12 @@ def process_cpu_s(pids: set[int]) -> dict[int, tuple[str, float]]:
             continue
         if "notifyproc" in command:
             kind = "watch"
-        elif "forkserver" in command and "main(" in command:
+        elif "resource_tracker" in command:
+            kind = "tracker"
+        elif "forkserver" in command and int(fields[1]) == daemon:
             kind = "forkserver"
         else:
-            kind = "worker"
+            kind = "workers"
         out[pid] = (kind, (int(fields[11]) + int(fields[12])) / ticks)
     return out
 
@@ -575,7 +578,7 @@ def burst_notified(
         check_before = background_cpu_s(daemon.proc.pid)
         threads_before = thread_cpu_s(daemon.proc.pid)
         family_before = descendants(daemon.proc.pid)
-        processes_before = process_cpu_s(family_before)
+        processes_before = process_cpu_s(daemon.proc.pid, family_before)
         t_first = time.perf_counter()
         for rel, name in zip(files, names, strict=True):
             append(root, rel, name)
@@ -587,7 +590,7 @@ def burst_notified(
         threads_after = thread_cpu_s(daemon.proc.pid)
         family_after = descendants(daemon.proc.pid)
         report.burst2_new_processes = len(family_after - family_before)
-        for pid, (kind, used) in process_cpu_s(family_after).items():
+        for pid, (kind, used) in process_cpu_s(daemon.proc.pid, family_after).items():
             spent = used - processes_before.get(pid, (kind, 0.0))[1]
             report.burst2_cpu_processes[kind] = round(
                 report.burst2_cpu_processes.get(kind, 0.0) + spent, 3
