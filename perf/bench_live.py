@@ -61,6 +61,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -70,7 +71,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -268,6 +272,7 @@ class Report:
     # reply holding every file: the daemon (watcher, writer, and the polling
     # queries it answers) and its worker processes (parsing).
     burst_cpu_daemon_s: float | None = None
+    burst_cpu_check_s: float | None = None  # background threads meanwhile
     burst_cpu_workers_s: float | None = None
     # The benchmark's own share of the daemon's CPU during the burst: its
     # polls, and one poll's daemon CPU (measured after, on the same query).
@@ -280,6 +285,11 @@ class Report:
     burst2_queries: int = 0
     burst2_cpu_daemon_s: float | None = None
     burst2_cpu_workers_s: float | None = None
+    burst2_cpu_check_s: float | None = None  # background threads meanwhile
+    burst2_cpu_threads: dict[str, float] = field(default_factory=dict)
+    burst2_new_processes: int | None = None  # workers started (recycled) meanwhile
+    # CPU seconds by kind of live descendant (watch, forkserver, workers)
+    burst2_cpu_processes: dict[str, float] = field(default_factory=dict)
     burst2_axd_events: list[tuple[float, int]] = field(default_factory=list)
     # The daemon process's VmRSS / VmHWM (KiB) once the burst is queryable.
     daemon_rss_kib: int | None = None
@@ -290,10 +300,99 @@ class Report:
     load_after: str = ""
 
 
+# The daemon's threads that are not the burst's work: the open-time
+# `quick_check` of an index over 64 MiB (workspaces.py) reads the whole index
+# once after a warm start (minutes at 100k files) in a thread of its own at
+# nice 19, using whatever CPU is idle: counted as the burst's otherwise.
+# Python does not name its threads for the kernel, so they are told by their
+# nice value.
+BACKGROUND_NICE = 19
+
+
+def _tasks(pid: int) -> Iterator[tuple[str, list[str]]]:
+    """(tid, the fields of /proc/PID/task/TID/stat after the name)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(f"/proc/{pid}/task"):
+            try:
+                with open(f"{entry.path}/stat") as handle:
+                    yield entry.name, handle.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+
+
+def background_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid`'s threads at nice `BACKGROUND_NICE`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(
+        (int(fields[11]) + int(fields[12])) / ticks
+        for _, fields in _tasks(pid)
+        if int(fields[16]) >= BACKGROUND_NICE
+    )
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each of `pid`'s threads by tid (py-spy's `thread
+    (tid)` names them), "(nice 19)" after a background one."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        tid + (" (nice 19)" if int(fields[16]) >= BACKGROUND_NICE else ""): (
+            int(fields[11]) + int(fields[12])
+        )
+        / ticks
+        for tid, fields in _tasks(pid)
+    }
+
+
+def descendants(pid: int) -> set[int]:
+    """The process ids of `pid`'s descendants (workers, their forkserver,
+    the watch process) now."""
+    parent: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"{entry.path}/stat") as handle:
+                parent[int(entry.name)] = int(
+                    handle.read().rsplit(")", 1)[1].split()[1]
+                )
+    family, frontier = set(), [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, pp in parent.items() if pp == current]
+        family.update(children)
+        frontier.extend(children)
+    return family
+
+
+def process_cpu_s(daemon: int, pids: set[int]) -> dict[int, tuple[str, float]]:
+    """(what it is, CPU seconds) of each of `pids` still alive: the watch
+    process, the forkserver (the daemon's child), a worker (the forkserver's:
+    same command line), or the resource tracker."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "notifyproc" in command:
+            kind = "watch"
+        elif "resource_tracker" in command:
+            kind = "tracker"
+        elif "forkserver" in command and int(fields[1]) == daemon:
+            kind = "forkserver"
+        else:
+            kind = "workers"
+        out[pid] = (kind, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
 def cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds (utime+stime) of `pid`, and of its descendants: the live
-    ones', plus what the ended ones used (cutime+cstime of whoever reaped
-    them: workers recycled meanwhile are the forkserver's)."""
+    """CPU seconds (utime+stime) of `pid` but its background threads, and
+    of its descendants: the live ones', plus what the ended ones used
+    (cutime+cstime of whoever reaped them: workers recycled meanwhile are
+    the forkserver's)."""
     ticks = os.sysconf("SC_CLK_TCK")
     parent: dict[int, int] = {}
     used: dict[int, float] = {}
@@ -316,7 +415,8 @@ def cpu_s(pid: int) -> tuple[float, float]:
         family.update(children)
         frontier.extend(children)
     ended = reaped.get(pid, 0.0) + sum(reaped[p] for p in family)
-    return used.get(pid, 0.0), sum(used[p] for p in family) + ended
+    daemon = used.get(pid, 0.0) - background_cpu_s(pid)
+    return daemon, sum(used[p] for p in family) + ended
 
 
 def memory_kib(pid: int) -> tuple[int | None, int | None]:
@@ -430,6 +530,26 @@ def ms(t: float | None, t0: float) -> float | None:
     return None if t is None else (t - t0) * 1000
 
 
+@contextlib.contextmanager
+def spy(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples of `pid` (threads on a CPU, native frames too, 250
+    Hz, raw stacks) while the block runs, written to `out`; nothing when
+    None."""
+    if out is None:
+        yield
+        return
+    spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [spy_bin, "record", "--pid", str(pid), "--rate", "250", "--threads"]
+    command += ["--native", "--format", "raw", "--output", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # attached (a benchmark, not a test: no event to wait on)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
 def burst_notified(
     daemon: Daemon,
     root: Path,
@@ -438,9 +558,11 @@ def burst_notified(
     run_id: int,
     poll_s: float,
     report: Report,
+    profile: Path | None = None,
 ) -> None:
     """The second burst (module docstring): no query until `index.changed`
-    has named every file."""
+    has named every file. `profile`: py-spy's samples of the daemon during
+    it (raw, per thread, on-CPU, native frames) are written there."""
     prefix = f"axdburst{run_id}z"
     names = [f"{prefix}{j}" for j in range(len(files))]
     wanted = set(names)
@@ -451,14 +573,33 @@ def burst_notified(
         )
         return wanted <= {s["name"] for s in result["symbols"]}
 
-    cpu_before = cpu_s(daemon.proc.pid)
-    t_first = time.perf_counter()
-    for rel, name in zip(files, names, strict=True):
-        append(root, rel, name)
-    t_last = time.perf_counter()
-    notified = first_naming(changes.cond, changes.events, set(files), t_first, 120)
-    seen, queries = poll_until(all_found, poll_s, timeout=120)
-    cpu_after = cpu_s(daemon.proc.pid)
+    with spy(daemon.proc.pid, profile):
+        cpu_before = cpu_s(daemon.proc.pid)
+        check_before = background_cpu_s(daemon.proc.pid)
+        threads_before = thread_cpu_s(daemon.proc.pid)
+        family_before = descendants(daemon.proc.pid)
+        processes_before = process_cpu_s(daemon.proc.pid, family_before)
+        t_first = time.perf_counter()
+        for rel, name in zip(files, names, strict=True):
+            append(root, rel, name)
+        t_last = time.perf_counter()
+        notified = first_naming(changes.cond, changes.events, set(files), t_first, 120)
+        seen, queries = poll_until(all_found, poll_s, timeout=120)
+        cpu_after = cpu_s(daemon.proc.pid)
+        report.burst2_cpu_check_s = background_cpu_s(daemon.proc.pid) - check_before
+        threads_after = thread_cpu_s(daemon.proc.pid)
+        family_after = descendants(daemon.proc.pid)
+        report.burst2_new_processes = len(family_after - family_before)
+        for pid, (kind, used) in process_cpu_s(daemon.proc.pid, family_after).items():
+            spent = used - processes_before.get(pid, (kind, 0.0))[1]
+            report.burst2_cpu_processes[kind] = round(
+                report.burst2_cpu_processes.get(kind, 0.0) + spent, 3
+            )
+    report.burst2_cpu_threads = {
+        key: round(used - threads_before.get(key, 0.0), 3)
+        for key, used in sorted(threads_after.items(), key=lambda kv: -kv[1])
+        if used - threads_before.get(key, 0.0) > 0
+    }
     report.burst2_files = len(files)
     report.burst2_notified_ms = ms(notified, t_last)
     report.burst2_queryable_ms = ms(seen, t_last)
@@ -566,6 +707,7 @@ def run(args: argparse.Namespace) -> Report | None:
             prefix = f"axdburst{run_id}y"
             names = [f"{prefix}{j}" for j in range(len(burst_files))]
             cpu_before = cpu_s(daemon.proc.pid)
+            check_before = background_cpu_s(daemon.proc.pid)
             t_first = time.perf_counter()
             for rel, name in zip(burst_files, names, strict=True):
                 append(root, rel, name)
@@ -585,6 +727,7 @@ def run(args: argparse.Namespace) -> Report | None:
             daemon.client.notifications.clear()
             report.burst_queryable_ms = ms(seen, t_last)
             cpu_after = cpu_s(daemon.proc.pid)
+            report.burst_cpu_check_s = background_cpu_s(daemon.proc.pid) - check_before
             report.burst_cpu_daemon_s = cpu_after[0] - cpu_before[0]
             report.burst_cpu_workers_s = cpu_after[1] - cpu_before[1]
             report.burst_polls = polls
@@ -622,7 +765,16 @@ def run(args: argparse.Namespace) -> Report | None:
         if burst2_files:
             daemon.wait(str(root))
             time.sleep(1.0)
-            burst_notified(daemon, root, changes, burst2_files, run_id, poll_s, report)
+            burst_notified(
+                daemon,
+                root,
+                changes,
+                burst2_files,
+                run_id,
+                poll_s,
+                report,
+                args.profile,
+            )
         report.load_after = loadavg()
     finally:
         if changes is not None:
@@ -742,6 +894,8 @@ def summary(report: Report) -> list[str]:
                 f" the polling queries), workers {report.burst_cpu_workers_s:.2f} s;"
                 f" {total / (os.cpu_count() or 1) * 1000:.0f} ms on {os.cpu_count()}"
                 " cores if perfectly spread"
+                f" (not counted: the background quick_check,"
+                f" {report.burst_cpu_check_s or 0:.2f} s)"
             )
             if report.burst_poll_cpu_ms is not None:
                 polling = report.burst_polls * report.burst_poll_cpu_ms / 1000
@@ -755,22 +909,35 @@ def summary(report: Report) -> list[str]:
                 f"  daemon memory after the burst: VmRSS {report.daemon_rss_kib / 1024:.0f}"
                 f" MiB, VmHWM {(report.daemon_hwm_kib or 0) / 1024:.0f} MiB"
             )
-        if report.burst2_files:
-            lines.append(
-                f"burst 2 (no query before index.changed named them all):"
-                f" {report.burst2_files} files; after the last write: index.changed"
-                f" {fmt(report.burst2_notified_ms)} ms, queryable"
-                f" {fmt(report.burst2_queryable_ms)} ms ({report.burst2_queries}"
-                f" queries); CPU: daemon {report.burst2_cpu_daemon_s or 0:.2f} s,"
-                f" workers {report.burst2_cpu_workers_s or 0:.2f} s"
+    if report.burst2_files:
+        lines.append(
+            f"burst 2 (no query before index.changed named them all):"
+            f" {report.burst2_files} files; after the last write: index.changed"
+            f" {fmt(report.burst2_notified_ms)} ms, queryable"
+            f" {fmt(report.burst2_queryable_ms)} ms ({report.burst2_queries}"
+            f" queries); CPU: daemon {report.burst2_cpu_daemon_s or 0:.2f} s,"
+            f" workers {report.burst2_cpu_workers_s or 0:.2f} s"
+            f" (not counted: the background quick_check,"
+            f" {report.burst2_cpu_check_s or 0:.2f} s)"
+        )
+        lines.append(
+            f"  processes started meanwhile (workers recycled): {report.burst2_new_processes};"
+            " CPU of the live ones (s): "
+            + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(report.burst2_cpu_processes.items())
             )
-            lines.append(
-                "  index.changed (ms after the last write, files): "
-                + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst2_axd_events)
-            )
-        if report.burst_queryable_ms is not None and report.burst_watchman_ms:
-            ratio = report.burst_queryable_ms / report.burst_watchman_ms
-            lines.append(f"ratio burst axd queryable / watchman: {ratio:.1f}x")
+        )
+        lines.append(
+            "  daemon threads' CPU (s): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in report.burst2_cpu_threads.items())
+        )
+        lines.append(
+            "  index.changed (ms after the last write, files): "
+            + ", ".join(f"{t:.0f} ms {n}" for t, n in report.burst2_axd_events)
+        )
+    if report.burst_queryable_ms is not None and report.burst_watchman_ms:
+        ratio = report.burst_queryable_ms / report.burst_watchman_ms
+        lines.append(f"ratio burst axd queryable / watchman: {ratio:.1f}x")
     return lines
 
 
@@ -800,6 +967,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp"))
     parser.add_argument("--save", type=Path, help="also write the JSON report here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy samples of the daemon during the second burst (raw stacks)",
+    )
     args = parser.parse_args(argv)
     if args.burst2 is None:
         args.burst2 = args.burst

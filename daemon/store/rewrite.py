@@ -72,8 +72,11 @@ class Fresh:
 
 @dataclass(slots=True)
 class Written:
-    """What `rewrite` left to insert, and how much it kept."""
+    """What `rewrite` left to do, and how much it kept. `fts_gone`: the
+    rowids of `chunks_fts` rows to delete (the chunks it deleted), which the
+    caller deletes with the batch's other FTS writes, in rowid order."""
 
+    fts_gone: list[int]
     chunks: list[tuple[object, ...]]
     fts: list[tuple[object, ...]]
     symbols: list[tuple[object, ...]]
@@ -110,8 +113,9 @@ def _prefix(old: list[tuple[object, ...]], new: list[tuple[object, ...]]) -> int
 
 def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
     """Delete the file's stored rows that `fresh` does not keep (see the
-    module docstring) and return the rows still to insert, with their ids
-    and references mapped onto the kept rows."""
+    module docstring) but their FTS rows, and return those FTS rows' ids
+    and the rows still to insert, with their ids and references mapped onto
+    the kept rows."""
     old_chunks = conn.execute(
         "SELECT id, file_id, start_byte, end_byte, start_line, start_col, end_line,"
         " end_col, kind, symbol, text, ztext FROM chunks WHERE file_id = ? ORDER BY id",
@@ -191,9 +195,9 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
     gone_chunks = old_chunk_ids[kept_c:]
     gone_symbols = old_symbol_ids[kept_s:]
     if gone_chunks:
-        ids = [(cid,) for cid in gone_chunks]
-        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", ids)
-        conn.executemany("DELETE FROM chunks WHERE id = ?", ids)
+        # Their FTS rows are left to the caller (`Written.fts_gone`), who
+        # deletes the batch's together in rowid order (`batch._Writer.flush`).
+        conn.executemany("DELETE FROM chunks WHERE id = ?", [(c,) for c in gone_chunks])
     if gone_symbols:
         conn.executemany(
             "DELETE FROM symbols WHERE id = ?", [(sid,) for sid in gone_symbols]
@@ -239,6 +243,7 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         )
     imports, kept_i = _imports(conn, file_id, fresh.imports)
     return Written(
+        fts_gone=gone_chunks,
         chunks=fresh.chunks[kept_c:],
         fts=fresh.fts[kept_c:],
         symbols=symbols,
