@@ -17,6 +17,10 @@ code, so both are measured under the same load:
     .venv/bin/python perf/bench_extract.py /work/corpora/deno:3 \\
         /work/corpora/moby:3 --baseline /tmp/old [--rounds 2] [--prof]
 
+Each run also prints the split of the worker's CPU over the indexed files,
+each step as a ratio to that run's parse: the query alone
+(`QueryCursor.matches` consumed), `extract` whole, `derive`, `process_file`.
+
 A tree is ``DIR`` or ``DIR:N`` (every N-th file, default 1). ``--prof``
 prints a cProfile of the current code (tottime, top 30) per tree.
 """
@@ -82,6 +86,7 @@ def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
     for language, data in sources:
         tslp.get_parser(language).parse(data)  # type: ignore[arg-type]
     floor = time.process_time() - started
+    phases = split_phases(sources)
     if prof:
         import cProfile
         import pstats
@@ -101,6 +106,48 @@ def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
         "process_file_s": round(extracted, 3),
         "ship_s": round(shipped, 3),
         "parse_s": round(floor, 3),
+        **phases,
+    }
+
+
+def split_phases(sources: list[tuple[str, bytes]]) -> dict[str, float]:
+    """CPU seconds of the worker's steps over the same files: the query
+    alone (`QueryCursor.matches` consumed over a tree parsed outside the
+    timing), `extract` whole (parse + query + nesting + chunking) and
+    `derive` (FTS columns, packed text) of its result."""
+    from tree_sitter import QueryCursor
+
+    from axd.daemon.index import extract as extract_module
+    from axd.daemon.index.derive import derive
+
+    query = 0.0
+    for language, data in sources:
+        built = extract_module._compiled(language)
+        if built.query is None:
+            continue
+        root = built.parser.parse(data).root_node
+        started = time.process_time()
+        cursor = QueryCursor(built.query)
+        if built.spec.query_max_start_depth is not None:
+            cursor.set_max_start_depth(built.spec.query_max_start_depth)
+        for _match in cursor.matches(root, extract_module._no_predicate):
+            pass
+        query += time.process_time() - started
+    extracted = derived = 0.0
+    clock = time.process_time
+    for language, data in sources:
+        # One file at a time, as a worker: results kept alive would make
+        # the cyclic GC's full passes (and the figures) grow with the tree.
+        started = clock()
+        extraction = extract_module.extract(data, language, timeout_ms=60_000)
+        middle = clock()
+        derive(extraction)
+        extracted += middle - started
+        derived += clock() - middle
+    return {
+        "query_s": round(query, 3),
+        "extract_s": round(extracted, 3),
+        "derive_s": round(derived, 3),
     }
 
 
@@ -164,6 +211,20 @@ def main() -> None:
                 f" process_file {best['process_file_s']:.2f} s CPU,"
                 f" ship {best['ship_s']:.2f} s, parse-only {best['parse_s']:.2f} s;"
                 f" ratio {ratio:.2f}x (with ship {ship_ratio:.2f}x)"
+            )
+            floor = best["parse_s"]
+            print(
+                "         split, s CPU (x parse):"
+                + "".join(
+                    f" {name} {best[key]:.2f} ({best[key] / floor:.2f}x)"
+                    for name, key in (
+                        ("parse", "parse_s"),
+                        ("query", "query_s"),
+                        ("extract", "extract_s"),
+                        ("derive", "derive_s"),
+                        ("process_file", "process_file_s"),
+                    )
+                )
             )
         if runs["baseline"]:
             old = min(r["process_file_s"] for r in runs["baseline"])

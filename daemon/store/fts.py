@@ -140,6 +140,12 @@ def compound_terms(text: str) -> str:
         # Most chunks: a C translate-and-split finds the tokens of `\w+` in
         # a quarter of the regex's time (#16, worker CPU).
         tokens = text.encode("ascii").translate(_NOT_WORD_TO_SPACE).split()
+        try:
+            # Every token known (most chunks once a worker is warm): no list
+            # of terms to build and scan for misses.
+            return " ".join(filter(None, map(_ASCII_TERMS.__getitem__, tokens)))
+        except KeyError:
+            pass
         terms = list(map(_ASCII_TERMS.get, tokens))
         if None in terms:
             if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
