@@ -253,6 +253,7 @@ def extract(
     found_references: dict[int, tuple[ReferenceKind, Node]] = {}
     imports: list[ImportRecord] = []
     name_ranges: set[tuple[int, int]] = set()  # (start, end) of @name nodes
+    name_starts: set[int] = set()  # their starts: most references are none
     dropped_references = dropped_imports = 0
     if compiled.query is not None:
         cursor = QueryCursor(compiled.query)
@@ -298,7 +299,9 @@ def extract(
                                 docstring[0] if docstring else None,
                             )
                         )
-                        name_ranges.add((name_node.start_byte, name_node.end_byte))
+                        name_start = name_node.start_byte
+                        name_ranges.add((name_start, name_node.end_byte))
+                        name_starts.add(name_start)
                 elif role == _SCOPE:
                     scope_names = captures.get("scope.name")
                     if scope_names:
@@ -336,7 +339,7 @@ def extract(
     for start in sorted(found_references):
         kind, node = found_references[start]
         end = node.end_byte
-        if (start, end) in name_ranges:
+        if start in name_starts and (start, end) in name_ranges:
             continue
         text = source[start:end]
         head = node.start_point

@@ -121,6 +121,8 @@ def _outer(
     node id), one per file: counting them again for every definition made a
     Go `const ( ... )` block of n specs cost n² (#16).
     """
+    if not wrappers:
+        return node  # most grammars: no need for `parent` (a walk from the root)
     while True:
         parent = node.parent
         if parent is None or parent.type not in wrappers:
