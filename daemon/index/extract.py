@@ -352,9 +352,7 @@ def extract(
             # On one line: tree-sitter's columns count bytes, so the end is
             # the start plus the length (no second point to build).
             span = Span(line, column, line, column + end - start)
-        references.append(
-            ReferenceRecord(text.decode("utf-8", "replace"), kind, span)
-        )
+        references.append(ReferenceRecord(text.decode("utf-8", "replace"), kind, span))
     symbols, units, dropped_symbols = nest_symbols(
         source, spec, definitions, scopes, compiled.body_field
     )

@@ -67,6 +67,10 @@ STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 # a capital run (``URL``), a digit run. Only ``[A-Za-z0-9]`` is consumed, so
 # over a whole ASCII identifier `_` and punctuation separate, as `_WORD` does.
 _ASCII_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# The same over bytes, with a newline as a part of its own (see compound_terms).
+_ASCII_PART_OR_NEWLINE = re.compile(
+    rb"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|\n"
+)
 
 
 @lru_cache(maxsize=65536)
@@ -146,17 +150,20 @@ def compound_terms(text: str) -> str:
             return " ".join(filter(None, map(_ASCII_TERMS.__getitem__, tokens)))
         except KeyError:
             pass
-        terms = list(map(_ASCII_TERMS.get, tokens))
-        if None in terms:
-            if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
-                _ASCII_TERMS.clear()
-            for index, term in enumerate(terms):
-                if term is None:
-                    token = tokens[index]
-                    parts = _ASCII_PART.findall(token.decode("ascii"))
-                    term = " ".join(parts).lower() if len(parts) > 1 else ""
-                    _ASCII_TERMS[token] = terms[index] = term
-        return " ".join(filter(None, terms))
+        if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
+            _ASCII_TERMS.clear()
+        missing = [token for token in set(tokens) if token not in _ASCII_TERMS]
+        # All the new tokens split in one regex pass, a newline between
+        # tokens: the parts of each token end up on a line of their own.
+        lines = (
+            b" ".join(_ASCII_PART_OR_NEWLINE.findall(b"\n".join(missing)))
+            .lower()
+            .decode("ascii")
+            .split("\n")
+        )
+        terms = [term if " " in (term := line.strip()) else "" for line in lines]
+        _ASCII_TERMS.update(zip(missing, terms, strict=True))
+        return " ".join(filter(None, map(_ASCII_TERMS.__getitem__, tokens)))
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
