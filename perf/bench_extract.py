@@ -21,6 +21,10 @@ Each run also prints the split of the worker's CPU over the indexed files,
 each step as a ratio to that run's parse: the query alone
 (`QueryCursor.matches` consumed), `extract` whole, `derive`, `process_file`.
 
+``--parallel`` runs the two side by side rather than one after the other:
+on a machine shared with other work, both then see the same load (the
+figures of one run alternate between 20% apart otherwise).
+
 A tree is ``DIR`` or ``DIR:N`` (every N-th file, default 1). ``--prof``
 prints a cProfile of the current code (tottime, top 30) per tree.
 """
@@ -151,7 +155,7 @@ def split_phases(sources: list[tuple[str, bytes]]) -> dict[str, float]:
     }
 
 
-def run_child(code: str | None, tree: str, every: int, prof: bool) -> dict[str, Any]:
+def start_child(code: str | None, tree: str, every: int, prof: bool) -> Any:
     """`measure` in a fresh interpreter; `code` is a baseline's PYTHONPATH."""
     env = dict(os.environ)
     if code is not None:
@@ -161,10 +165,15 @@ def run_child(code: str | None, tree: str, every: int, prof: bool) -> dict[str, 
     args = [sys.executable, __file__, "--child", f"{tree}:{every}"]
     if prof:
         args.append("--prof")
-    done = subprocess.run(
-        args, env=env, check=True, stdout=subprocess.PIPE, text=True, cwd=REPO
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def finish_child(child: Any) -> dict[str, Any]:
+    """The figures a child printed (its last line, JSON)."""
+    out, _ = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"a measuring child failed ({child.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
@@ -181,6 +190,11 @@ def main() -> None:
     parser.add_argument("--baseline", help="root of other code to compare with")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--prof", action="store_true")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the baseline and the current code at the same time",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -196,9 +210,22 @@ def main() -> None:
         root, every = parse_tree(text)
         runs: dict[str, list[dict[str, Any]]] = {"current": [], "baseline": []}
         for _ in range(args.rounds):
+            if args.baseline and args.parallel:
+                # Side by side: on a shared machine both see the same load.
+                pair = [
+                    start_child(args.baseline, root, every, False),
+                    start_child(None, root, every, args.prof),
+                ]
+                runs["baseline"].append(finish_child(pair[0]))
+                runs["current"].append(finish_child(pair[1]))
+                continue
             if args.baseline:
-                runs["baseline"].append(run_child(args.baseline, root, every, False))
-            runs["current"].append(run_child(None, root, every, args.prof))
+                runs["baseline"].append(
+                    finish_child(start_child(args.baseline, root, every, False))
+                )
+            runs["current"].append(
+                finish_child(start_child(None, root, every, args.prof))
+            )
         for label, results in runs.items():
             if not results:
                 continue
