@@ -17,6 +17,14 @@ code, so both are measured under the same load:
     .venv/bin/python perf/bench_extract.py /work/corpora/deno:3 \\
         /work/corpora/moby:3 --baseline /tmp/old [--rounds 2] [--prof]
 
+Each run also prints the split of the worker's CPU over the indexed files,
+each step as a ratio to that run's parse: the query alone
+(`QueryCursor.matches` consumed), `extract` whole, `derive`, `process_file`.
+
+``--parallel`` runs the two side by side rather than one after the other:
+on a machine shared with other work, both then see the same load (the
+figures of one run alternate between 20% apart otherwise).
+
 A tree is ``DIR`` or ``DIR:N`` (every N-th file, default 1). ``--prof``
 prints a cProfile of the current code (tottime, top 30) per tree.
 """
@@ -82,6 +90,7 @@ def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
     for language, data in sources:
         tslp.get_parser(language).parse(data)  # type: ignore[arg-type]
     floor = time.process_time() - started
+    phases = split_phases(sources)
     if prof:
         import cProfile
         import pstats
@@ -101,10 +110,52 @@ def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
         "process_file_s": round(extracted, 3),
         "ship_s": round(shipped, 3),
         "parse_s": round(floor, 3),
+        **phases,
     }
 
 
-def run_child(code: str | None, tree: str, every: int, prof: bool) -> dict[str, Any]:
+def split_phases(sources: list[tuple[str, bytes]]) -> dict[str, float]:
+    """CPU seconds of the worker's steps over the same files: the query
+    alone (`QueryCursor.matches` consumed over a tree parsed outside the
+    timing), `extract` whole (parse + query + nesting + chunking) and
+    `derive` (FTS columns, packed text) of its result."""
+    from tree_sitter import QueryCursor
+
+    from axd.daemon.index import extract as extract_module
+    from axd.daemon.index.derive import derive
+
+    query = 0.0
+    for language, data in sources:
+        built = extract_module._compiled(language)
+        if built.query is None:
+            continue
+        root = built.parser.parse(data).root_node
+        started = time.process_time()
+        cursor = QueryCursor(built.query)
+        if built.spec.query_max_start_depth is not None:
+            cursor.set_max_start_depth(built.spec.query_max_start_depth)
+        for _match in cursor.matches(root, extract_module._no_predicate):
+            pass
+        query += time.process_time() - started
+    extracted = derived = 0.0
+    clock = time.process_time
+    for language, data in sources:
+        # One file at a time, as a worker: results kept alive would make
+        # the cyclic GC's full passes (and the figures) grow with the tree.
+        started = clock()
+        extraction = extract_module.extract(data, language, timeout_ms=60_000)
+        middle = clock()
+        derive(extraction)
+        extracted += middle - started
+        derived += clock() - middle
+    return {
+        "query_s": round(query, 3),
+        "extract_s": round(extracted, 3),
+        "derive_s": round(derived, 3),
+    }
+
+
+def start_child(code: str | None, tree: str, every: int, prof: bool) -> Any:
     """`measure` in a fresh interpreter; `code` is a baseline's PYTHONPATH."""
     env = dict(os.environ)
     if code is not None:
@@ -114,10 +165,15 @@ def run_child(code: str | None, tree: str, every: int, prof: bool) -> dict[str, 
     args = [sys.executable, __file__, "--child", f"{tree}:{every}"]
     if prof:
         args.append("--prof")
-    done = subprocess.run(
-        args, env=env, check=True, stdout=subprocess.PIPE, text=True, cwd=REPO
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def finish_child(child: Any) -> dict[str, Any]:
+    """The figures a child printed (its last line, JSON)."""
+    out, _ = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"a measuring child failed ({child.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
@@ -134,6 +190,11 @@ def main() -> None:
     parser.add_argument("--baseline", help="root of other code to compare with")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--prof", action="store_true")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the baseline and the current code at the same time",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -149,9 +210,22 @@ def main() -> None:
         root, every = parse_tree(text)
         runs: dict[str, list[dict[str, Any]]] = {"current": [], "baseline": []}
         for _ in range(args.rounds):
+            if args.baseline and args.parallel:
+                # Side by side: on a shared machine both see the same load.
+                pair = [
+                    start_child(args.baseline, root, every, False),
+                    start_child(None, root, every, args.prof),
+                ]
+                runs["baseline"].append(finish_child(pair[0]))
+                runs["current"].append(finish_child(pair[1]))
+                continue
             if args.baseline:
-                runs["baseline"].append(run_child(args.baseline, root, every, False))
-            runs["current"].append(run_child(None, root, every, args.prof))
+                runs["baseline"].append(
+                    finish_child(start_child(args.baseline, root, every, False))
+                )
+            runs["current"].append(
+                finish_child(start_child(None, root, every, args.prof))
+            )
         for label, results in runs.items():
             if not results:
                 continue
@@ -164,6 +238,20 @@ def main() -> None:
                 f" process_file {best['process_file_s']:.2f} s CPU,"
                 f" ship {best['ship_s']:.2f} s, parse-only {best['parse_s']:.2f} s;"
                 f" ratio {ratio:.2f}x (with ship {ship_ratio:.2f}x)"
+            )
+            floor = best["parse_s"]
+            print(
+                "         split, s CPU (x parse):"
+                + "".join(
+                    f" {name} {best[key]:.2f} ({best[key] / floor:.2f}x)"
+                    for name, key in (
+                        ("parse", "parse_s"),
+                        ("query", "query_s"),
+                        ("extract", "extract_s"),
+                        ("derive", "derive_s"),
+                        ("process_file", "process_file_s"),
+                    )
+                )
             )
         if runs["baseline"]:
             old = min(r["process_file_s"] for r in runs["baseline"])

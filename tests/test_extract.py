@@ -840,3 +840,51 @@ def test_javascript_function_bindings_and_es5_methods() -> None:
         ("Q.m", "method"),
         ("fill", "function"),
     ]
+
+
+def _node_spans(source: bytes, language: str) -> set[tuple[int, int, int, int]]:
+    """Every node's span as tree-sitter gives it (1-based lines)."""
+    import tree_sitter_language_pack
+
+    tree = tree_sitter_language_pack.get_parser(language).parse(source)  # type: ignore[arg-type]
+    spans: set[tuple[int, int, int, int]] = set()
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        head, tail = node.start_point, node.end_point
+        spans.add((head.row + 1, head.column, tail.row + 1, tail.column))
+        stack.extend(node.children)
+    return spans
+
+
+@pytest.mark.parametrize(
+    "source, language, multiline",
+    [
+        # A quoted Erlang atom called as a function spans two lines.
+        (
+            b"-module(m).\nf() -> 'two\nlines'(1), g(\xc3\xa9t\xc3\xa9).\n",
+            "erlang",
+            "references",
+        ),
+        # A setext heading's text (its @name) spans two lines.
+        ("Line one é\nline two\n===\n\n# Été\n".encode(), "markdown", "symbols"),
+    ],
+)
+def test_spans_on_one_line_and_across_lines_are_tree_sitters(
+    source: bytes, language: str, multiline: str
+) -> None:
+    # One-line references and names take their end from the byte length,
+    # the others from tree-sitter: both must be the node's own range
+    # (byte columns, so non-ASCII text counts its bytes).
+    ex = extract(source, language)
+    spans = [r.span for r in ex.references] + [s.selection for s in ex.symbols]
+    assert spans
+    found = _node_spans(source, language)
+    for span in spans:
+        assert (span.start_line, span.start_col, span.end_line, span.end_col) in found
+    items = ex.references if multiline == "references" else ex.symbols
+    spans_of = [
+        getattr(item, "span" if multiline == "references" else "selection")
+        for item in items
+    ]
+    assert any(span.end_line > span.start_line for span in spans_of)

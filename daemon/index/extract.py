@@ -41,7 +41,6 @@ clause rules, stored name spellings) is described in
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -173,9 +172,6 @@ def _compiled(language: str) -> _Compiled:
     return _Compiled(spec, parser, query, _roles(query), body_field)
 
 
-_third = operator.itemgetter(2)
-
-
 def _start_byte(node: Node) -> int:
     return node.start_byte
 
@@ -252,33 +248,37 @@ def extract(
 
     definitions: list[Definition] = []
     scopes: list[tuple[int, int, str]] = []
-    found_references: list[tuple[ReferenceKind, Node, int]] = []
+    # Reference captures by start byte: the first pattern to see an
+    # identifier gives its kind; sorting the keys puts them in file order.
+    found_references: dict[int, tuple[ReferenceKind, Node]] = {}
     imports: list[ImportRecord] = []
-    seen_references: set[int] = set()
     name_ranges: set[tuple[int, int]] = set()  # (start, end) of @name nodes
+    name_starts: set[int] = set()  # their starts: most references are none
     dropped_references = dropped_imports = 0
     if compiled.query is not None:
         cursor = QueryCursor(compiled.query)
         if spec.query_max_start_depth is not None:
             cursor.set_max_start_depth(spec.query_max_start_depth)
         roles = compiled.roles
+        reference_kinds = _REFERENCE_KINDS
         for pattern, captures in cursor.matches(root, _no_predicate):
             for capture, nodes in captures.items():
-                role = roles.get(capture)
-                if role is None:
-                    continue  # a helper capture, or @name/@receiver/...
-                if role == _REFERENCE:
-                    kind = _REFERENCE_KINDS[capture]
+                # References first: three matches in four are one of them.
+                kind = reference_kinds.get(capture)
+                if kind is not None:
                     for node in nodes:
                         start = node.start_byte
-                        if start in seen_references:
+                        if start in found_references:
                             continue  # two patterns saw the same identifier
                         if len(found_references) >= _MAX_REFERENCES:
                             dropped_references += 1
                             continue
-                        seen_references.add(start)
-                        found_references.append((kind, node, start))
-                elif role == _DEFINE:
+                        found_references[start] = (kind, node)
+                    continue
+                role = roles.get(capture)
+                if role is None or role == _REFERENCE:
+                    continue  # a helper capture, or @name/@receiver/...
+                if role == _DEFINE:
                     names = captures.get("name")
                     if names:
                         receiver = captures.get("receiver")
@@ -299,7 +299,9 @@ def extract(
                                 docstring[0] if docstring else None,
                             )
                         )
-                        name_ranges.add((name_node.start_byte, name_node.end_byte))
+                        name_start = name_node.start_byte
+                        name_ranges.add((name_start, name_node.end_byte))
+                        name_starts.add(name_start)
                 elif role == _SCOPE:
                     scope_names = captures.get("scope.name")
                     if scope_names:
@@ -333,21 +335,24 @@ def extract(
     # No context line: the store reads it back from the chunks when asked.
     # In file order: by start byte, which orders as (line, column) does and
     # is unique (one reference per start), so no record needs a sort key.
-    found_references.sort(key=_third)
     references: list[ReferenceRecord] = []
-    for kind, node, start in found_references:
+    for start in sorted(found_references):
+        kind, node = found_references[start]
         end = node.end_byte
-        if (start, end) in name_ranges:
+        if start in name_starts and (start, end) in name_ranges:
             continue
+        text = source[start:end]
         head = node.start_point
-        tail = node.end_point
-        references.append(
-            ReferenceRecord(
-                source[start:end].decode("utf-8", "replace"),
-                kind,
-                Span(head.row + 1, head.column, tail.row + 1, tail.column),
-            )
-        )
+        line = head.row + 1
+        column = head.column
+        if b"\n" in text:
+            tail = node.end_point
+            span = Span(line, column, tail.row + 1, tail.column)
+        else:
+            # On one line: tree-sitter's columns count bytes, so the end is
+            # the start plus the length (no second point to build).
+            span = Span(line, column, line, column + end - start)
+        references.append(ReferenceRecord(text.decode("utf-8", "replace"), kind, span))
     symbols, units, dropped_symbols = nest_symbols(
         source, spec, definitions, scopes, compiled.body_field
     )

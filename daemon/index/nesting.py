@@ -121,6 +121,8 @@ def _outer(
     node id), one per file: counting them again for every definition made a
     Go `const ( ... )` block of n specs cost n² (#16).
     """
+    if not wrappers:
+        return node  # most grammars: no need for `parent` (a walk from the root)
     while True:
         parent = node.parent
         if parent is None or parent.type not in wrappers:
@@ -293,8 +295,12 @@ def nest_symbols(
         definition, outer, _end, outer_start = entries[index]
         # JavaScript's private `#name` is stored bare: a lookup of `name`
         # must find it (the `#` is syntax, like `$` before PHP variables).
-        name = unquote(node_text(source, definition.name)).removeprefix("#")
-        if definition.name.type == "simple_symbol":
+        name_node = definition.name
+        name_start_byte = name_node.start_byte
+        name_end_byte = name_node.end_byte
+        name_bytes = source[name_start_byte:name_end_byte]
+        name = unquote(name_bytes.decode("utf-8", "replace")).removeprefix("#")
+        if name_node.type == "simple_symbol":
             name = name.removeprefix(":")  # Ruby `attr_reader :name`
         if definition.receiver is not None:
             name_path = f"{node_text(source, definition.receiver)}.{name}"
@@ -347,8 +353,22 @@ def nest_symbols(
                 end_point = outer.end_point  # `outer` holds `node`
             else:
                 end_point = _end_point(outer, definition.end)
-            name_start = definition.name.start_point
-            name_end = definition.name.end_point
+            name_start = name_node.start_point
+            if b"\n" in name_bytes:
+                name_end = name_node.end_point
+                selection = Span(
+                    name_start.row + 1,
+                    name_start.column,
+                    name_end.row + 1,
+                    name_end.column,
+                )
+            else:
+                # One line: columns count bytes (see `extract`'s references).
+                line = name_start.row + 1
+                column = name_start.column
+                selection = Span(
+                    line, column, line, column + name_end_byte - name_start_byte
+                )
             symbol_index = len(symbols)
             symbols.append(
                 SymbolRecord(
@@ -361,12 +381,7 @@ def nest_symbols(
                         end_point.row + 1,
                         end_point.column,
                     ),
-                    selection=Span(
-                        name_start.row + 1,
-                        name_start.column,
-                        name_end.row + 1,
-                        name_end.column,
-                    ),
+                    selection=selection,
                     signature=_signature(
                         source, definition.node, outer, definition.name, body_field
                     ),

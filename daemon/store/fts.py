@@ -60,9 +60,26 @@ _STOP_TEXT = (
 STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 
 
+# The parts `_split_word` cuts an ASCII word into, found by the regex engine
+# at C speed (#16, worker CPU: the per-character loop was the worker's
+# largest Python cost): a capital run before a capitalised word
+# (``HTTP``Server), a word with an optional capital (``Server``, ``parse``),
+# a capital run (``URL``), a digit run. Only ``[A-Za-z0-9]`` is consumed, so
+# over a whole ASCII identifier `_` and punctuation separate, as `_WORD` does.
+_ASCII_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# The same over bytes, with a newline as a part of its own (see compound_terms).
+_ASCII_PART_OR_NEWLINE = re.compile(
+    rb"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|\n"
+)
+
+
 @lru_cache(maxsize=65536)
 def _split_word(word: str) -> tuple[str, ...]:
-    """Split one run of letters/digits at case and digit boundaries."""
+    """Split one run of letters/digits at case and digit boundaries.
+
+    The general rule, for any script; ASCII identifiers take `_ASCII_PART`,
+    which gives the same parts (tests/test_fts_split.py proves it).
+    """
     parts: list[str] = []
     start = 0
     for i in range(1, len(word)):
@@ -91,6 +108,10 @@ def split_identifier(identifier: str) -> list[str]:
     ``parseFile`` → parse, file; ``parse_file`` → parse, file; ``utf8Decode`` →
     utf, 8, decode; ``HTTPServer`` → http, server.
     """
+    if identifier.isascii():
+        # ASCII lower-casing keeps every character where it is, so the parts
+        # of the lowered text are the lowered parts.
+        return " ".join(_ASCII_PART.findall(identifier)).lower().split()
     parts: list[str] = []
     for word in _WORD.findall(identifier):
         parts.extend(_split_word(word))
@@ -123,17 +144,26 @@ def compound_terms(text: str) -> str:
         # Most chunks: a C translate-and-split finds the tokens of `\w+` in
         # a quarter of the regex's time (#16, worker CPU).
         tokens = text.encode("ascii").translate(_NOT_WORD_TO_SPACE).split()
-        terms = list(map(_ASCII_TERMS.get, tokens))
-        if None in terms:
-            if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
-                _ASCII_TERMS.clear()
-            for index, term in enumerate(terms):
-                if term is None:
-                    token = tokens[index]
-                    parts = split_identifier(token.decode("ascii"))
-                    term = " ".join(parts) if len(parts) > 1 else ""
-                    _ASCII_TERMS[token] = terms[index] = term
-        return " ".join(filter(None, terms))
+        try:
+            # Every token known (most chunks once a worker is warm): no list
+            # of terms to build and scan for misses.
+            return " ".join(filter(None, map(_ASCII_TERMS.__getitem__, tokens)))
+        except KeyError:
+            pass
+        if len(_ASCII_TERMS) > _ASCII_TERMS_MAX:
+            _ASCII_TERMS.clear()
+        missing = [token for token in set(tokens) if token not in _ASCII_TERMS]
+        # All the new tokens split in one regex pass, a newline between
+        # tokens: the parts of each token end up on a line of their own.
+        lines = (
+            b" ".join(_ASCII_PART_OR_NEWLINE.findall(b"\n".join(missing)))
+            .lower()
+            .decode("ascii")
+            .split("\n")
+        )
+        terms = [term if " " in (term := line.strip()) else "" for line in lines]
+        _ASCII_TERMS.update(zip(missing, terms, strict=True))
+        return " ".join(filter(None, map(_ASCII_TERMS.__getitem__, tokens)))
     return " ".join(filter(None, map(_token_terms, _IDENTIFIER.findall(text))))
 
 
