@@ -283,3 +283,29 @@ def test_large_blocks_stay_mapped_in_the_daemon_and_in_forked_workers() -> None:
     # The forkserver sets it before it builds anything; its children
     # inherit it.
     assert mapped_blocks_gained("forkserver", fork=True) == 1
+
+
+def test_forked_workers_leave_the_prebuilt_objects_to_no_collection() -> None:
+    # As the forkserver does: its preload modules, then a fork per worker.
+    from axd.daemon.index import pool
+
+    code = (
+        "import gc, os, sys\n"
+        f"for name in {pool._PRELOAD_MODULES!r}:\n"
+        "    __import__(name)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print(gc.get_freeze_count(), gc.get_threshold()[0], flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    frozen, threshold = map(int, done.stdout.split())
+    assert frozen > 10_000  # every module and built language
+    assert threshold == 10_000

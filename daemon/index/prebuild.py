@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import mmap
 import sys
 
@@ -94,3 +95,14 @@ def build_all() -> tuple[int, int]:
 # kernel when freed rather than kept in its heap (`heap.keep_large_blocks_mapped`).
 MALLOC_TUNED = heap.keep_large_blocks_mapped()
 BUILT, DROPPED = build_all()
+
+# A worker makes no reference cycles per file (trees, records and strings
+# are freed by their counts), yet the cyclic collector's full collections
+# walked its ~29k long-lived objects (modules, built languages): 4-7% of a
+# worker's CPU (perf/RESULTS.md "#16 worker CPU (round 7)"). Frozen here,
+# before any fork, they are out of its reach in every worker, which then
+# also never writes to their pages (shared with this process, Pss); and the
+# youngest generation is collected every 10,000 allocations, not 700.
+gc.freeze()
+GC_THRESHOLD = (10_000, 10, 10)
+gc.set_threshold(*GC_THRESHOLD)
