@@ -41,11 +41,12 @@ typecheck: $(STAMP)
 
 # Branch coverage of protocol/, daemon/ and client/ across every process the
 # tests start (see [tool.coverage.run] in pyproject.toml), then the summary.
-# Data files of processes killed on purpose cannot be combined (coverage warns
-# once); they are removed so the per-package lines do not repeat the warning.
+# Data files of processes killed on purpose before coverage wrote them cannot
+# be combined: tests/prune_coverage.py removes them first (and says how many).
 unit: $(STAMP)
 	@rm -rf build/coverage && mkdir -p build/coverage
 	@status=0; $(BIN)/coverage run -m pytest -q || status=$$?; \
+	$(BIN)/python tests/prune_coverage.py build/coverage; \
 	$(BIN)/coverage combine -q && $(BIN)/coverage report; \
 	rm -f build/coverage/.coverage.*; \
 	for pkg in protocol daemon client; do \
