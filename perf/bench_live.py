@@ -353,6 +353,11 @@ def descendants(pid: int) -> set[int]:
                 parent[int(entry.name)] = int(
                     handle.read().rsplit(")", 1)[1].split()[1]
                 )
+    return family_of(pid, parent)
+
+
+def family_of(pid: int, parent: dict[int, int]) -> set[int]:
+    """`pid`'s descendants in a process-id -> parent-id map."""
     family, frontier = set(), [pid]
     while frontier:
         current = frontier.pop()
@@ -408,12 +413,7 @@ def cpu_s(pid: int) -> tuple[float, float]:
         parent[int(entry.name)] = int(fields[1])
         used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
         reaped[int(entry.name)] = (int(fields[13]) + int(fields[14])) / ticks
-    family, frontier = set(), [pid]
-    while frontier:
-        current = frontier.pop()
-        children = [p for p, pp in parent.items() if pp == current]
-        family.update(children)
-        frontier.extend(children)
+    family = family_of(pid, parent)
     ended = reaped.get(pid, 0.0) + sum(reaped[p] for p in family)
     daemon = used.get(pid, 0.0) - background_cpu_s(pid)
     return daemon, sum(used[p] for p in family) + ended

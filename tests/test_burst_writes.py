@@ -117,20 +117,10 @@ def test_a_batch_deletes_its_fts_rows_together_in_rowid_order(tmp_path: Path) ->
 
 def _traced_plan(conn: apsw.Connection, run: object) -> list[str]:
     """The query plans of the SELECTs `run()` executed on `conn`."""
-    seen: list[tuple[str, object]] = []
-
-    def tracer(_cursor: apsw.Cursor, sql: str, bindings: object) -> bool:
-        if sql.lstrip().upper().startswith("SELECT"):
-            seen.append((sql, bindings))
-        return True
-
-    conn.exec_trace = tracer
-    try:
-        run()  # type: ignore[operator]
-    finally:
-        conn.exec_trace = None
     plans = []
-    for sql, bindings in seen:
+    for sql, bindings in _statements(conn, run):
+        if not sql.upper().startswith("SELECT"):
+            continue
         rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", bindings).fetchall()  # type: ignore[arg-type]
         plans.append(" | ".join(str(r[-1]) for r in rows))
     return plans
