@@ -1,9 +1,10 @@
 """Remove the coverage data files that killed processes left unusable.
 
 The tests SIGKILL daemons and workers on purpose (crash safety). A process
-killed before coverage wrote its data file's schema leaves an empty or
-schema-less SQLite file, which `coverage combine` reports as "isn't a
-coverage data file" (a warning a reader of `make test` would wonder about).
+killed before coverage wrote its data file's schema leaves an empty,
+schema-less or version-less SQLite file, which `coverage combine` reports
+as "isn't a coverage data file" (a warning a reader of `make test` would
+wonder about).
 Run by `make unit` before the combine; prints how many it removed.
 
     python tests/prune_coverage.py build/coverage
@@ -17,12 +18,12 @@ from pathlib import Path
 
 
 def usable(path: Path) -> bool:
-    """Whether `path` is a SQLite database holding coverage's schema table."""
+    """Whether `path` is a SQLite database whose coverage schema version was
+    written (what `coverage combine` reads first: a process killed while it
+    created the file leaves no table, or the table without its row)."""
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'coverage_schema'"
-            ).fetchone()
+            found = conn.execute("SELECT version FROM coverage_schema").fetchone()
     except sqlite3.Error:
         return False
     return found is not None
