@@ -55,6 +55,7 @@ from axd.daemon.index.nesting import (
     nest_symbols,
     node_span,
     node_text,
+    text_span,
     unquote,
 )
 from axd.daemon.index.parsing import ParseTimeoutError, parse
@@ -98,8 +99,8 @@ class QueryFileError(ValueError):
     """A query file does not compile or uses a capture outside the convention."""
 
 
-# What a capture does in `extract`.
-_REFERENCE = 0
+# What a capture does in `extract` (references are told by
+# `_REFERENCE_KINDS`, before any role is looked up).
 _DEFINE = 1
 _SCOPE = 2
 _IMPORT = 3
@@ -111,7 +112,7 @@ class _Compiled:
     parser: Parser
     query: Query | None
     # Capture name -> its role; captures read only through another one
-    # (@name, @receiver...) and helpers are absent.
+    # (@name, @receiver...), helpers and references are absent.
     roles: dict[str, int]
     body_field: int | None  # the grammar's field id of ``body``, if it has one
 
@@ -126,8 +127,6 @@ def _roles(query: Query | None) -> dict[str, int]:
             roles[capture] = _SCOPE
         elif capture == "import.module":
             roles[capture] = _IMPORT
-        elif capture in _REFERENCE_KINDS:
-            roles[capture] = _REFERENCE
     return roles
 
 
@@ -276,7 +275,7 @@ def extract(
                         found_references[start] = (kind, node)
                     continue
                 role = roles.get(capture)
-                if role is None or role == _REFERENCE:
+                if role is None:
                     continue  # a helper capture, or @name/@receiver/...
                 if role == _DEFINE:
                     names = captures.get("name")
@@ -342,17 +341,11 @@ def extract(
         if start in name_starts and (start, end) in name_ranges:
             continue
         text = source[start:end]
-        head = node.start_point
-        line = head.row + 1
-        column = head.column
-        if b"\n" in text:
-            tail = node.end_point
-            span = Span(line, column, tail.row + 1, tail.column)
-        else:
-            # On one line: tree-sitter's columns count bytes, so the end is
-            # the start plus the length (no second point to build).
-            span = Span(line, column, line, column + end - start)
-        references.append(ReferenceRecord(text.decode("utf-8", "replace"), kind, span))
+        references.append(
+            ReferenceRecord(
+                text.decode("utf-8", "replace"), kind, text_span(node, text)
+            )
+        )
     symbols, units, dropped_symbols = nest_symbols(
         source, spec, definitions, scopes, compiled.body_field
     )

@@ -101,6 +101,18 @@ def node_span(node: Node) -> Span:
     return Span(start.row + 1, start.column, end.row + 1, end.column)
 
 
+def text_span(node: Node, text: bytes) -> Span:
+    """`node`'s range, given `text`, its bytes: on one line the end column
+    is the start's plus the length (tree-sitter's columns count bytes), so
+    no second point is built (#16, worker CPU: most names and references)."""
+    head = node.start_point
+    line = head.row + 1
+    if b"\n" in text:
+        tail = node.end_point
+        return Span(line, head.column, tail.row + 1, tail.column)
+    return Span(line, head.column, line, head.column + len(text))
+
+
 def node_text(source: bytes, node: Node) -> str:
     # Slicing our own bytes is cheaper than node.text's copy through C.
     return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -296,9 +308,7 @@ def nest_symbols(
         # JavaScript's private `#name` is stored bare: a lookup of `name`
         # must find it (the `#` is syntax, like `$` before PHP variables).
         name_node = definition.name
-        name_start_byte = name_node.start_byte
-        name_end_byte = name_node.end_byte
-        name_bytes = source[name_start_byte:name_end_byte]
+        name_bytes = source[name_node.start_byte : name_node.end_byte]
         name = unquote(name_bytes.decode("utf-8", "replace")).removeprefix("#")
         if name_node.type == "simple_symbol":
             name = name.removeprefix(":")  # Ruby `attr_reader :name`
@@ -353,22 +363,6 @@ def nest_symbols(
                 end_point = outer.end_point  # `outer` holds `node`
             else:
                 end_point = _end_point(outer, definition.end)
-            name_start = name_node.start_point
-            if b"\n" in name_bytes:
-                name_end = name_node.end_point
-                selection = Span(
-                    name_start.row + 1,
-                    name_start.column,
-                    name_end.row + 1,
-                    name_end.column,
-                )
-            else:
-                # One line: columns count bytes (see `extract`'s references).
-                line = name_start.row + 1
-                column = name_start.column
-                selection = Span(
-                    line, column, line, column + name_end_byte - name_start_byte
-                )
             symbol_index = len(symbols)
             symbols.append(
                 SymbolRecord(
@@ -381,7 +375,7 @@ def nest_symbols(
                         end_point.row + 1,
                         end_point.column,
                     ),
-                    selection=selection,
+                    selection=text_span(name_node, name_bytes),
                     signature=_signature(
                         source, definition.node, outer, definition.name, body_field
                     ),
