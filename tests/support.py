@@ -43,6 +43,17 @@ async def call(client: AsyncClient, method: str, **params: Any) -> Any:
     return msgspec.json.decode(await client.call_raw(method, params))
 
 
+async def add_and_wait(
+    client: AsyncClient, root: Path, timeout_s: float = 50
+) -> dict[str, Any]:
+    """Add `root` as a workspace and wait for its index: `index.wait`'s
+    status, with the workspace's ``id``."""
+    added = await call(client, "workspace.add", root=str(root))
+    status = await call(client, "index.wait", root=str(root), timeout_s=timeout_s)
+    status["id"] = added["id"]
+    return status  # type: ignore[no-any-return]
+
+
 @contextlib.asynccontextmanager
 async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
     """An in-process daemon with `config` (for a config the `daemon` fixture

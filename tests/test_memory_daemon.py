@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 from store_records import all_edges, importing
-from support import call, running
+from support import add_and_wait, call, running
 
 from axd.daemon.index import ignore as ignore_module
 from axd.daemon.index import indexer as indexer_module
@@ -95,8 +95,7 @@ async def test_daemon_drops_its_per_directory_caches_once_ready(
     files = write_tree(root, directories=60, per_directory=2)
     with anyio.fail_after(GUARD_S):
         async with running(config) as (instance, client):
-            await call(client, "workspace.add", root=str(root))
-            status = await call(client, "index.wait", root=str(root), timeout_s=90)
+            status = await add_and_wait(client, root, timeout_s=90)
             assert status["files_indexed"] == files
             workspace = instance.parts.workspaces.find(str(root))
             rules = workspace.indexer.planner.rules._rules
@@ -248,8 +247,7 @@ async def test_files_parsed_in_parts_are_all_indexed(
     files = write_tree(root, directories=10, per_directory=5)
     with anyio.fail_after(GUARD_S):
         async with running(config) as (instance, client):
-            await call(client, "workspace.add", root=str(root))
-            status = await call(client, "index.wait", root=str(root), timeout_s=90)
+            status = await add_and_wait(client, root, timeout_s=90)
             assert status["files_indexed"] == files
             indexer = instance.parts.workspaces.find(str(root)).indexer
             assert indexer.queue_depth == 0 and indexer._parsed_bytes == 0

@@ -24,7 +24,7 @@ import apsw
 import msgspec
 import pytest
 import structlog
-from support import call, environment_for, running, with_config
+from support import add_and_wait, call, environment_for, running, with_config
 
 from axd.client.aio import AsyncClient
 from axd.client.connection import RemoteError
@@ -42,13 +42,6 @@ TABLES = ("files", "chunks", "symbols", "refs", "imports")
 
 def with_index(config: Config, **changes: object) -> Config:
     return with_config(config, index=msgspec.structs.replace(config.index, **changes))
-
-
-async def add_and_wait(client: AsyncClient, root: Path) -> dict[str, Any]:
-    added = await call(client, "workspace.add", root=str(root))
-    status = await call(client, "index.wait", root=str(root), timeout_s=50)
-    status["id"] = added["id"]
-    return status  # type: ignore[no-any-return]
 
 
 def check_counting(status: dict[str, Any]) -> None:
