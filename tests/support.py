@@ -24,6 +24,17 @@ def with_config(config: Config, **changes: object) -> Config:
     return msgspec.structs.replace(config, **changes)
 
 
+def without_live_events(config: Config) -> Config:
+    """`config` whose watcher reports nothing within a test's run: it polls
+    once an hour. For tests that drive every change with `index.reindex`
+    and then inspect the indexer, where the same change reported again by
+    the watcher would be queued at a moment the test cannot wait for."""
+    watch = msgspec.structs.replace(
+        config.watch, force_polling=True, poll_interval_ms=3_600_000
+    )
+    return with_config(config, watch=watch)
+
+
 def environment_for(config: Config) -> dict[str, str]:
     """An environment for a subprocess daemon/CLI isolated like `config`."""
     env = dict(os.environ)

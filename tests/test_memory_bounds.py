@@ -19,7 +19,7 @@ import anyio
 import msgspec
 import pytest
 from store_records import all_edges, importing
-from support import call, running, with_config
+from support import call, running, with_config, without_live_events
 
 from axd.daemon.events import Events
 from axd.daemon.index import indexer as indexer_module
@@ -55,7 +55,8 @@ async def test_parsed_records_bounded_by_bytes_still_index_everything(
     # writer. Small batches, so the bound is hit on every batch.
     monkeypatch.setattr(indexer_module, "PARSED_BYTES_LIMIT", 1)
     config = with_config(
-        config, index=msgspec.structs.replace(config.index, batch_files=4)
+        without_live_events(config),
+        index=msgspec.structs.replace(config.index, batch_files=4),
     )
     root = tmp_path / "tree"
     write_modules(root, 60)

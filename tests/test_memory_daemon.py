@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 from store_records import all_edges, importing
-from support import add_and_wait, call, running
+from support import add_and_wait, call, running, without_live_events
 
 from axd.daemon.index import ignore as ignore_module
 from axd.daemon.index import indexer as indexer_module
@@ -243,6 +243,7 @@ async def test_files_parsed_in_parts_are_all_indexed(
 ) -> None:
     # One byte: every file is a part of its own.
     monkeypatch.setattr(indexer_module, "BATCH_SOURCE_BYTES", 1)
+    config = without_live_events(config)
     root = tmp_path / "tree"
     files = write_tree(root, directories=10, per_directory=5)
     with anyio.fail_after(GUARD_S):
