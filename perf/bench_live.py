@@ -381,7 +381,7 @@ def process_cpu_s(daemon: int, pids: set[int]) -> dict[int, tuple[str, float]]:
                 command = handle.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "notifyproc" in command:
+        if "notifychild" in command or "notifyproc" in command:
             kind = "watch"
         elif "resource_tracker" in command:
             kind = "tracker"

@@ -125,8 +125,11 @@ def _live_types(top: int) -> list[str]:
 
 
 def _untraced_sampler(out: str, every: float) -> None:
-    """`--no-tracemalloc`: the allocators' fill only (pymalloc's statistics
-    are empty while tracemalloc hooks the allocator)."""
+    """`--no-tracemalloc`: the allocators' fill (pymalloc's statistics are
+    empty while tracemalloc hooks the allocator), SQLite's allocator and the
+    commonest live object types (what grows with the files at idle)."""
+    import apsw
+
     started = time.monotonic()
     with open(out, "a", encoding="utf-8") as handle:
         while True:
@@ -136,7 +139,9 @@ def _untraced_sampler(out: str, every: float) -> None:
                 f"t={time.monotonic() - started:.0f}s"
                 f" rss={smaps.get('Rss', 0) / 1e6:.0f}MB"
                 f" anon={smaps.get('Anonymous', 0) / 1e6:.0f}MB"
-                f" {_pymalloc()} {_glibc()} {_anon_maps(os.getpid())}\n"
+                f" {_pymalloc()} {_glibc()} {_anon_maps(os.getpid())}"
+                f" sqlite={apsw.memory_used() / 1e6:.1f}MB\n"
+                f"  live objects: {' '.join(_live_types(12))}\n"
             )
             handle.flush()
 

@@ -104,6 +104,23 @@ async def test_an_oversized_worker_is_recycled_without_losing_a_batch(
         assert pool.close() is True
 
 
+async def test_no_batch_waits_behind_another_in_a_worker(tmp_path: Path) -> None:
+    """Batches wait for a free lane in the daemon, not queued in a worker's
+    executor: a worker retired after its batch never goes on parsing a batch
+    queued behind it beside its lane's fresh worker (#16 target 2, peak)."""
+    items = write_tree(tmp_path, 16)
+    pool = WorkerPool(1, Events(), max_worker_pss=1)  # retired after each batch
+    try:
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(items), 4):
+                tg.start_soon(pool.run, settings(tmp_path), items[start : start + 4])
+        # Queued behind the first in its executor, the other three would have
+        # run on the retired worker: one recycle in all.
+        assert pool.recycles == 4
+    finally:
+        assert pool.close() is True
+
+
 async def test_idle_workers_are_replaced_by_fresh_ones(tmp_path: Path) -> None:
     items = write_tree(tmp_path, 4)
     pool = WorkerPool(2, Events(), idle_s=0.01)
@@ -117,20 +134,24 @@ async def test_idle_workers_are_replaced_by_fresh_ones(tmp_path: Path) -> None:
             assert pids
             await until(lambda: not set(pool.pids()) & set(pids), "replaced")
             await until(lambda: not any(alive(pid) for pid in pids), "exited")
-            # Started by the refresh's preload (in a waiter thread: wait).
-            await until(lambda: len(pool.pids()) == 2, "fresh workers started")
+            # One fresh worker, started by the refresh's preload (in a
+            # waiter thread: wait for it to end, or the next batch would go
+            # to the free lane); the other lane has none until needed.
+            await until(lambda: not pool._jobs, "the refresh's preload done")
             fresh = pool.pids()
+            assert len(fresh) == 1
             # Counted per worker: the one that ran the batch (the other lane
             # had not started a worker yet).
             assert pool.recycles == 1
             assert pool.restarts == 0
-            # The fresh workers serve the next batch.
+            # The fresh worker serves the next batch: no fork for a save.
             outcomes = await pool.run(settings(tmp_path), items)
             assert [o.status for o in outcomes] == ["indexed"] * 4
-            assert pool.started
-            # Used again: refreshed again, once: both workers this time.
+            assert pool.pids() == fresh
+            # Used again: refreshed again, once, one worker again.
             await until(lambda: not set(pool.pids()) & set(fresh), "replaced")
-            assert pool.recycles == 3
+            await until(lambda: len(pool.pids()) == 1, "a fresh worker started")
+            assert pool.recycles == 2
             tg.cancel_scope.cancel()
     finally:
         assert pool.close() is True

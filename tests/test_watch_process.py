@@ -1,5 +1,6 @@
-"""Native watches live in a child process (`index/notifyproc.py`), and the
-stat pass's crawl looks up each directory's ignore rules once.
+"""Native watches live in a child process (`index/notifychild.py`, driven by
+`index/notifyproc.py`), and the stat pass's crawl looks up each directory's
+ignore rules once.
 
 Why the child: watchfiles adds its recursive watches while holding the GIL,
 which stopped every thread of the daemon for seconds on a large tree.
@@ -16,23 +17,27 @@ import threading
 from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
 import pytest
 import test_watcher
+from hypothesis import given
+from hypothesis import strategies as st
 from test_live import GUARD_S, Live, function, write
 
 from axd.daemon.index import inotify
 from axd.daemon.index.crawl import crawl
 from axd.daemon.index.ignore import IgnoreMatch, IgnoreRules
+from axd.daemon.index.notifychild import changes_body, failure_body
 from axd.daemon.index.notifyproc import (
     MODULE,
+    FrameError,
+    Message,
     NotifyProcess,
     WatchGroup,
     WatchProcessLost,
     WatchSpec,
-    _Failure,
-    _failure_of,
-    _rebuilt,
+    _child_env,
+    parse_message,
+    rebuilt,
 )
 from axd.daemon.index.rules import WorkspaceRules
 from axd.protocol import methods as m
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 
 
 def _watch_processes() -> set[int]:
-    """This process's children running `notifyproc watch` (the daemon of
+    """This process's children running `notifychild watch` (the daemon of
     these tests runs in the test process)."""
     found = set()
     me = str(os.getpid())
@@ -126,11 +131,9 @@ def test_a_watch_error_is_raised_again_as_the_watcher_knows_it(
     """The watcher tells inotify limits (poll instead, and say how to raise
     them) from other failures by the exception: the child's report must
     rebuild the same kind, errno and message."""
-    again = _rebuilt(
-        msgspec.msgpack.decode(
-            msgspec.msgpack.encode(_failure_of(error)), type=_Failure
-        )
-    )
+    failure = parse_message(failure_body(error)).failure
+    assert failure is not None
+    again = rebuilt(failure)
     assert type(again) is type(error)
     assert str(again) == str(error)
     assert getattr(again, "errno", None) == getattr(error, "errno", None)
@@ -174,7 +177,8 @@ def test_a_watch_process_reports_changes_and_ends_when_closed(tmp_path: Path) ->
     [
         (b"\xff\xff\xff\xff", False),  # a length no frame of ours has
         (b"\x00\x00\x00\x08abc", True),  # cut off in the middle of a frame
-        (b"\x00\x00\x00\x03\xc1\xc1\xc1", False),  # a frame that is not msgpack
+        (b"\x00\x00\x00\x03\xc1\xc1\xc1", False),  # a frame of no kind of ours
+        (b"\x00\x00\x00\x07C\x00\x00\x00\x00\x01\xff", False),  # a cut change
     ],
 )
 def test_a_watch_process_that_writes_garbage_is_reported_lost(
@@ -285,3 +289,48 @@ def test_the_crawl_opens_only_the_ignore_files_that_exist(tmp_path: Path) -> Non
         "src/.gitignore",
         "src/deep/er/.axdignore",
     ]
+
+
+@given(
+    group=st.integers(0, 2**32 - 1),
+    changes=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=300))),
+)
+def test_a_changes_frame_reads_back_as_written(
+    group: int, changes: list[tuple[int, bytes]]
+) -> None:
+    assert parse_message(changes_body(group, changes)) == Message(
+        group=group, changes=changes
+    )
+
+
+@given(body=st.binary(max_size=200))
+def test_any_frame_body_is_a_message_or_a_frame_error(body: bytes) -> None:
+    """The child's stdout is read with bounds checks only: whatever it holds
+    is a message or `FrameError` (the watch process is then replaced)."""
+    try:
+        message = parse_message(body)
+    except FrameError:
+        return
+    assert isinstance(message, Message)
+
+
+def test_the_watch_process_imports_only_what_it_needs() -> None:
+    """It lives as long as the daemon: neither msgspec nor watchfiles'
+    package (nor typing, argparse, subprocess) is loaded into it, only
+    watchfiles' extension module (#16 target 2: ~6 MB of its ~14)."""
+    code = (
+        "import sys; from axd.daemon.index import notifychild; "
+        "print(notifychild._rust_notify().__name__); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_child_env(),
+    )
+    name, modules = done.stdout.splitlines()
+    assert name == "RustNotify"
+    heavy = {"msgspec", "watchfiles", "typing", "argparse", "subprocess", "anyio"}
+    assert heavy.isdisjoint(modules.split())

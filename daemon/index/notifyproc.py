@@ -9,20 +9,22 @@ directories first (`count_dirs`, what the watches will cost) is a Python
 walk of the whole tree that, run beside the stat pass, slowed both by GIL
 hand-offs (1.9 s -> 5.4 s for the pass).
 
-Both therefore run in a small child process (`python -m
-axd.daemon.index.notifyproc`), which imports only the standard library,
-msgspec and watchfiles' extension:
+Both therefore run in a small child process (`index/notifychild.py`, which
+imports only the standard library and watchfiles' extension module, and
+says how its frames are laid out):
 
-* ``count TOP... --stop-after N``: prints the number of directories.
-* ``watch``: reads its settings (`WatchSpec`) from one line of stdin, builds
-  one `RustNotify` per `WatchGroup` (a workspace's root alone, and its kept
+* ``count --stop-after N -- TOP...``: prints the number of directories.
+* ``watch``: reads its settings (`WatchSpec`) from stdin, builds one
+  `RustNotify` per `WatchGroup` (a workspace's root alone, and its kept
   top-level directories recursively: the watches go in there), reports
-  `ready` or the error, then writes each debounced set of changes, tagged
-  with its group, to stdout as a length-prefixed msgpack frame. It exits
-  when its stdin reaches end of file: the daemon closed it, or died.
+  ready or the error, then writes each debounced set of changes, tagged
+  with its group, to stdout as a length-prefixed frame. It exits when its
+  stdin reaches end of file: the daemon closed it, or died.
 
 `NotifyProcess` is the daemon's side (blocking calls, made in worker
-threads). A child that dies (killed, out of memory) is reported as
+threads); `parse_message` reads the child's frames, checking every length
+against the frame (whatever a child's stdout holds is at worst a lost
+watch process, never another error in the daemon). A child that dies (killed, out of memory) is reported as
 `WatchProcessLost`; errors the child met (inotify limits) are raised again
 in the daemon with their type, errno and message, so the watcher tells them
 apart as before.
@@ -30,21 +32,32 @@ apart as before.
 
 from __future__ import annotations
 
-import argparse
+import marshal
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import msgspec
 
+from axd.daemon.index.notifychild import (
+    CHANGE,
+    CHANGES,
+    FAILURE,
+    FAILURE_HEAD,
+    FAILURE_KINDS,
+    FRAME,
+    GROUP,
+    LOST,
+    READY,
+    count_dirs,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
     from pathlib import Path
     from typing import Protocol
 
@@ -57,19 +70,18 @@ __all__ = [
     "WatchGroup",
     "WatchProcessLost",
     "WatchSpec",
+    "count_dirs",
     "count_dirs_elsewhere",
+    "parse_message",
 ]
 
-MODULE = "axd.daemon.index.notifyproc"
+MODULE = "axd.daemon.index.notifychild"
 # How often a waiting `watch` looks at its stop flag (stop is for re-plans
 # and shutdown; changes themselves wake it at once).
 STOP_CHECK_S = 0.05
-_FRAME = struct.Struct(">I")
 # Far above any real frame (one debounced set of changes); a length past it
 # means the stream is not ours any more.
 MAX_FRAME_BYTES = 256 << 20
-# How watchfiles' error for a non-UTF-8 path begins.
-UNDECODABLE = "Unable to decode path"
 
 
 class WatchProcessLost(RuntimeError):
@@ -93,24 +105,67 @@ class WatchSpec(msgspec.Struct, frozen=True):
     step_ms: int
 
 
-class _Failure(msgspec.Struct, frozen=True):
-    kind: Literal["FileNotFoundError", "PermissionError", "OSError", "RuntimeError"]
+class Failure(msgspec.Struct, frozen=True):
+    """What `RustNotify` raised in the child."""
+
+    kind: str  # one of notifychild.FAILURE_KINDS
     message: str
     errno: int | None = None
 
 
-class _Message(msgspec.Struct, frozen=True, omit_defaults=True):
+class Message(msgspec.Struct, frozen=True):
+    """One frame of the child's (`notifychild`)."""
+
     ready: bool = False
-    failure: _Failure | None = None
-    # The watches broke in a way a fresh start repairs (see `_follow`).
+    failure: Failure | None = None
+    # The watches broke in a way a fresh start repairs (notifychild._follow).
     lost: str | None = None
     group: int = 0  # which `WatchSpec.groups` entry the changes are from
     # (watchfiles' change code, the path as bytes: any name, even non-UTF-8)
-    changes: list[tuple[int, bytes]] = []
+    changes: list[tuple[int, bytes]] = msgspec.field(default_factory=list)
 
 
-_encode = msgspec.msgpack.Encoder().encode
-_decode_message = msgspec.msgpack.Decoder(_Message).decode
+class FrameError(ValueError):
+    """A frame that is not one the child writes."""
+
+
+def parse_message(body: bytes) -> Message:
+    """The message in a frame's body.
+
+    :raises FrameError: it is not one (unknown kind, lengths past its end).
+    """
+    tag, rest = body[:1], memoryview(body)[1:]
+    try:
+        if tag == READY and not rest:
+            return Message(ready=True)
+        if tag == LOST:
+            return Message(lost=bytes(rest).decode("utf-8", "replace"))
+        if tag == FAILURE:
+            kind, errno = FAILURE_HEAD.unpack_from(rest)
+            message = bytes(rest[FAILURE_HEAD.size :]).decode("utf-8", "replace")
+            return Message(
+                failure=Failure(
+                    FAILURE_KINDS[kind], message, None if errno < 0 else errno
+                )
+            )
+        if tag == CHANGES:
+            return _parse_changes(rest)
+    except (struct.error, IndexError) as exc:
+        raise FrameError(f"a malformed {tag!r} frame: {exc}") from exc
+    raise FrameError(f"a frame of unknown kind {tag!r} ({len(body)} bytes)")
+
+
+def _parse_changes(rest: memoryview) -> Message:
+    (group,) = GROUP.unpack_from(rest)
+    offset, changes = GROUP.size, []
+    while offset < len(rest):
+        change, size = CHANGE.unpack_from(rest, offset)
+        offset += CHANGE.size
+        if offset + size > len(rest):
+            raise FrameError(f"a path of {size} bytes past the frame's end")
+        changes.append((change, bytes(rest[offset : offset + size])))
+        offset += size
+    return Message(group=group, changes=changes)
 
 
 def _child_env() -> dict[str, str]:
@@ -158,7 +213,16 @@ class NotifyProcess:
         self._closed = False
         try:
             assert self._process.stdin is not None
-            self._process.stdin.write(msgspec.json.encode(spec) + b"\n")
+            settings = marshal.dumps(
+                (
+                    [(list(g.paths), g.recursive) for g in spec.groups],
+                    spec.force_polling,
+                    spec.poll_delay_ms,
+                    spec.debounce_ms,
+                    spec.step_ms,
+                )
+            )
+            self._process.stdin.write(FRAME.pack(len(settings)) + settings)
             self._process.stdin.flush()
             first = self._read_message(None)
         except BaseException:
@@ -167,7 +231,7 @@ class NotifyProcess:
         if first is None or not first.ready:
             self.close()
             if first is not None and first.failure is not None:
-                raise _rebuilt(first.failure)
+                raise rebuilt(first.failure)
             raise WatchProcessLost(self._ended("before its watches were in place"))
 
     @property
@@ -191,7 +255,7 @@ class NotifyProcess:
             if message is None:
                 continue
             if message.failure is not None:
-                raise _rebuilt(message.failure)
+                raise rebuilt(message.failure)
             if message.lost is not None:
                 raise WatchProcessLost(message.lost)
             paths = {(change, os.fsdecode(path)) for change, path in message.changes}
@@ -218,7 +282,7 @@ class NotifyProcess:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _read_message(self, timeout_s: float | None) -> _Message | None:
+    def _read_message(self, timeout_s: float | None) -> Message | None:
         """One message; None when `timeout_s` passed without one.
 
         :raises WatchProcessLost: the child's stdout ended.
@@ -229,10 +293,10 @@ class NotifyProcess:
             ready, _, _ = select.select([stdout], [], [], timeout_s)
             if not ready:
                 return None
-        header = _read_exactly(stdout.fileno(), _FRAME.size)
+        header = _read_exactly(stdout.fileno(), FRAME.size)
         if header is None:
             raise WatchProcessLost(self._ended("while watching"))
-        size = _FRAME.unpack(header)[0]
+        size = FRAME.unpack(header)[0]
         if size > MAX_FRAME_BYTES:
             # Not a frame of ours (something else wrote to its stdout):
             # replaced, rather than waiting for gigabytes that never come.
@@ -241,8 +305,8 @@ class NotifyProcess:
         if body is None:
             raise WatchProcessLost(self._ended("in the middle of a frame"))
         try:
-            return _decode_message(body)
-        except msgspec.DecodeError as exc:
+            return parse_message(body)
+        except FrameError as exc:
             raise WatchProcessLost(
                 f"the watch process sent an unreadable frame: {exc}"
             ) from exc
@@ -265,7 +329,7 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return b"".join(parts)
 
 
-def _rebuilt(failure: _Failure) -> Exception:
+def rebuilt(failure: Failure) -> Exception:
     """The child's error as the exception `RustNotify` raised."""
     if failure.kind == "RuntimeError":
         return RuntimeError(failure.message)
@@ -273,130 +337,3 @@ def _rebuilt(failure: _Failure) -> Exception:
     if failure.errno is not None:
         return kind.get(failure.kind, OSError)(failure.errno, failure.message)
     return kind.get(failure.kind, OSError)(failure.message)
-
-
-# -- the child's side ----------------------------------------------------------
-
-
-def count_dirs(tops: Iterable[str | Path], stop_after: int) -> int:
-    """Directories under `tops` (themselves included), not following links:
-    what recursive watches on them cost. Stops past `stop_after`."""
-    count = 0
-    stack = [os.fspath(top) for top in tops]
-    while stack:
-        directory = stack.pop()
-        count += 1
-        if count > stop_after:
-            return count
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-    return count
-
-
-_SEND_LOCK = threading.Lock()  # one frame at a time: groups send from threads
-
-
-def _send(message: _Message) -> None:
-    body = _encode(message)
-    frame = _FRAME.pack(len(body)) + body
-    with _SEND_LOCK:
-        view = memoryview(frame)
-        while view:
-            view = view[os.write(1, view) :]
-
-
-def _failure_of(exc: BaseException) -> _Failure:
-    if isinstance(exc, OSError):
-        kind: Literal["FileNotFoundError", "PermissionError", "OSError"] = (
-            "FileNotFoundError"
-            if isinstance(exc, FileNotFoundError)
-            else "PermissionError"
-            if isinstance(exc, PermissionError)
-            else "OSError"
-        )
-        return _Failure(kind, exc.strerror or str(exc), exc.errno)
-    return _Failure("RuntimeError", str(exc))
-
-
-def _exit_with_parent() -> None:
-    """End this process when stdin closes (the daemon closed it, or died)."""
-    while os.read(0, 65536):
-        pass
-    os._exit(0)
-
-
-def _serve_watch() -> int:
-    from watchfiles._rust_notify import RustNotify  # the only extension needed
-
-    spec = msgspec.json.decode(sys.stdin.buffer.readline(), type=WatchSpec)
-    try:
-        notifies = [
-            RustNotify(
-                group.paths,
-                False,
-                spec.force_polling,
-                spec.poll_delay_ms,
-                group.recursive,
-                True,  # ignore_permission_denied
-            )
-            for group in spec.groups
-        ]
-    except Exception as exc:  # noqa: BLE001 - reported to the daemon, which raises it
-        _send(_Message(failure=_failure_of(exc)))
-        return 1
-    _send(_Message(ready=True))
-    for index, notify in enumerate(notifies):
-        threading.Thread(
-            target=_follow, args=(spec, index, notify), daemon=True
-        ).start()
-    _exit_with_parent()
-    return 0
-
-
-def _follow(spec: WatchSpec, group: int, notify: Any) -> None:
-    """Send one group's changes until its watcher fails (then exit)."""
-    while True:
-        try:
-            raw = notify.watch(spec.debounce_ms, spec.step_ms, 60_000, None)
-        except Exception as exc:  # noqa: BLE001 - reported to the daemon, which raises it
-            if str(exc).startswith(UNDECODABLE):
-                # A file name that is not UTF-8: watchfiles keeps the error
-                # and fails every later wait. Not a limit of the system: a
-                # fresh watch process (and a rescan, which leaves such names
-                # out) puts things right, where polling would be for ever.
-                _send(_Message(lost=f"a file name watchfiles cannot decode: {exc}"))
-            else:
-                _send(_Message(failure=_failure_of(exc)))
-            os._exit(1)
-        if isinstance(raw, set) and raw:
-            changes = [(change, os.fsencode(path)) for change, path in raw]
-            _send(_Message(group=group, changes=changes))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    # Ctrl-C in the daemon's terminal reaches the whole process group: the
-    # daemon shuts down, and closes this process's stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parser = argparse.ArgumentParser(prog=MODULE)
-    sub = parser.add_subparsers(dest="command", required=True)
-    count = sub.add_parser("count")
-    count.add_argument("--stop-after", type=int, required=True)
-    count.add_argument("tops", nargs="*")
-    sub.add_parser("watch")
-    args = parser.parse_args(argv)
-    if args.command == "count":
-        sys.stdout.write(f"{count_dirs(args.tops, args.stop_after)}\n")
-        return 0
-    return _serve_watch()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

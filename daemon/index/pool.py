@@ -7,19 +7,24 @@ file at a time on a one-process executor of its own, so only the file that
 crashes a worker again, alone, is recorded as `parse_failed` — never retried
 forever, never taking its batch (or another batch) with it.
 
-Each worker is a one-process executor of its own (a lane); a batch goes to
-the lane with the fewest jobs. Memory (#16 target 2): workers fork from a
-forkserver that has built every language's parser and query (`prebuild`),
-so a fresh worker is ~16 MB (Pss) and ready at once, and replacing one costs
-a fork. A worker whose Pss is above `max_worker_pss` after a batch (what it
-parsed leaves caches, freed trees and fragments behind: ~20 KB per file) is
-recycled alone: its executor takes no new batch, finishes the one it may
-have queued, and exits, while the lane's next batch starts a fresh one
-(nothing is lost, and it is not a crash). Workers idle for
-`idle_s` after a batch are replaced the same way, so an idle daemon's workers
-are fresh ones. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
-many batches run (a first index) and once more when they stop. Process starts
-(a `submit` that forks) run in worker threads, never on the event loop: the
+Each worker is a one-process executor of its own (a lane), and runs one
+batch at a time: a batch goes to a lane without a job, a running worker
+first, and waits in the daemon while every lane has one (never queued in a
+worker's executor). Memory (#16 target 2): workers fork from a forkserver
+that has built every language's parser and query (`prebuild`), so a fresh
+worker is ~10 MB (Pss) and ready at once, and replacing one costs a fork.
+A worker whose Pss is above `max_worker_pss` after a batch (what it parsed
+leaves caches, freed trees and fragments behind: ~20 KB per file) is
+recycled alone before its lane takes another batch: it exits, and the
+lane's next batch starts a fresh one (nothing is lost, and it is not a
+crash). So no more workers parse at once than there are lanes. Workers
+idle for `idle_s` after a batch are retired the same way and one fresh
+worker is started in their place: an idle daemon holds one small worker (a
+save goes to it at once), and the other lanes fork theirs when batches
+overlap again. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
+many batches run (a first index), once more when they stop, and, after a
+garbage collection, when the workers are refreshed. Process starts (a
+`submit` that forks) run in worker threads, never on the event loop: the
 first one waits for the forkserver's build.
 
 Size: one class, because crash restarts, recycling, draining, idle refreshes
@@ -30,6 +35,7 @@ split, each part would need the others' state.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import multiprocessing
 import os
@@ -220,8 +226,12 @@ class WorkerPool:
         self._last_trim = time.monotonic()
         self._jobs_since_trim = 0
         self._busy_since = time.monotonic()  # batches running without a pause
+        self._paused = True  # no batch ran or waited since the last one ended
+        self._queued = 0  # batches waiting for a free lane (`_free_lane`)
         self.trims = 0  # of the daemon's heap (for tests and diagnostics)
         self._job_ended = anyio.Event()
+        # Set (and replaced) whenever a job ends: batches waiting for a lane.
+        self._lane_freed = anyio.Event()
 
     def _ensure(self, lane: int) -> tuple[ProcessPoolExecutor, int]:
         """Lane `lane`'s executor (started if it has none) and generation."""
@@ -234,18 +244,37 @@ class WorkerPool:
             self._lane_generations[lane] = self._generation
         return executor, self._lane_generations[lane]
 
+    def _lane_jobs(self, lane: int) -> int:
+        """Jobs on lane `lane`'s current executor."""
+        if self._lanes[lane] is None:
+            return 0
+        return self._jobs.get(self._lane_generations[lane], 0)
+
+    async def _free_lane(self) -> int:
+        """A lane with no job, once there is one. A batch is never queued
+        behind another in a worker's executor: a worker recycled after a
+        batch would still parse the batch queued behind it while its lane's
+        fresh worker parsed the next, three parsers on two cores, each up
+        to ~65 MB (the 100k-file peak, #16 target 2). The batch waits here
+        instead, for a few ms of the event loop per batch."""
+        self._queued += 1
+        try:
+            while True:
+                lane = self._pick()
+                if not self._lane_jobs(lane):
+                    return lane  # taken by the caller before its next await
+                freed = self._lane_freed
+                await freed.wait()
+        finally:
+            self._queued -= 1
+
     def _pick(self) -> int:
         """The lane with the fewest jobs (a lane without a worker has none),
         a running worker first among equals: a save after a recycle goes to
         the idle worker that is there, not to a fork."""
         return min(
             range(self.size),
-            key=lambda lane: (
-                self._jobs.get(self._lane_generations[lane], 0)
-                if self._lanes[lane] is not None
-                else 0,
-                self._lanes[lane] is None,
-            ),
+            key=lambda lane: (self._lane_jobs(lane), self._lanes[lane] is None),
         )
 
     def _lane_of(self, generation: int) -> int | None:
@@ -409,20 +438,24 @@ class WorkerPool:
     async def _submit(
         self, settings_blob: bytes, items: Sequence[WorkItem]
     ) -> list[FileOutcome]:
-        executor, generation = self._ensure(self._pick())
         items_blob = _items_encoder.encode(list(items))
+        executor, generation = self._ensure(await self._free_lane())
         try:
-            # Submitted (a submit may fork a worker) and decoded in the
-            # waiter thread: a batch's records are large, and the event loop
-            # has queries to answer.
+            # Submitted (a submit may fork a worker) in the waiter thread.
+            # The lane is free again as soon as the reply is in: the next
+            # batch parses while this one is decoded.
             with self._job(generation):
-                outcomes = await anyio.to_thread.run_sync(
-                    lambda: _outcomes_decoder.decode(
-                        _call(executor, settings_blob, items_blob)
-                    ),
+                blob = await anyio.to_thread.run_sync(
+                    _call,
+                    executor,
+                    settings_blob,
+                    items_blob,
                     limiter=self._waiters,
                     abandon_on_cancel=True,
                 )
+                # Before the lane takes its next batch: a worker too large
+                # is retired with nothing queued behind this batch.
+                self._recycle_if_large(generation)
         except (BrokenProcessPool, CancelledError) as exc:
             # CancelledError: another job saw the breakage first and shut
             # this executor down with our job still queued. BrokenProcessPool
@@ -432,9 +465,13 @@ class WorkerPool:
                 raise PoolClosedError("worker pool is closed") from exc
             self._replace(generation)
             raise BrokenProcessPool(str(exc)) from exc
+        # Decoded in a worker thread too: a batch's records are large, and
+        # the event loop has queries to answer.
+        outcomes = await anyio.to_thread.run_sync(
+            _outcomes_decoder.decode, blob, limiter=self._waiters
+        )
         self._used = True
         self.languages.update(o.language for o in outcomes if o.language)
-        self._recycle_if_large(generation)
         return outcomes
 
     def _replace(self, generation: int) -> None:
@@ -458,7 +495,8 @@ class WorkerPool:
     @contextlib.contextmanager
     def _job(self, generation: int) -> Iterator[None]:
         """Count a job on executor `generation` while it runs."""
-        if not self._jobs:
+        if self._paused:
+            self._paused = False
             self._busy_since = time.monotonic()
         self._jobs[generation] = self._jobs.get(generation, 0) + 1
         try:
@@ -475,7 +513,11 @@ class WorkerPool:
             self._last_job = time.monotonic()
             self._jobs_since_trim += 1
             self._trimmed = False
+            # Batches waiting for this lane keep the pool busy.
+            self._paused = not self._jobs and not self._queued
             self._job_ended.set()
+            self._lane_freed.set()
+            self._lane_freed = anyio.Event()
 
     def _recycle_if_large(self, generation: int) -> None:
         """Recycle the executor a batch ran on if a worker of it grew past
@@ -509,12 +551,14 @@ class WorkerPool:
         """Run for the daemon's life: while batches keep coming (at least
         `BUSY_TRIM_JOBS` since the last trim, running without a pause for
         `BUSY_RUN_S`), trim the daemon's heap every `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
-        after `idle_s`, refresh the workers (once per period of use)."""
+        after `idle_s`, retire the workers and start one fresh one (once
+        per period of use)."""
         while not self._closed:
             now = time.monotonic()
             quiet = now - self._last_job
             waits = []
-            if self._jobs and self._jobs_since_trim >= BUSY_TRIM_JOBS:
+            busy = bool(self._jobs) or self._queued > 0
+            if busy and self._jobs_since_trim >= BUSY_TRIM_JOBS:
                 wait = max(
                     BUSY_TRIM_S - (now - self._last_trim),
                     BUSY_RUN_S - (now - self._busy_since),
@@ -523,7 +567,7 @@ class WorkerPool:
                     await self._trim()
                     continue
                 waits.append(wait)
-            elif not self._jobs:
+            elif not busy:
                 if not self._trimmed:
                     if quiet >= QUIET_TRIM_S:
                         self._trimmed = True
@@ -535,12 +579,27 @@ class WorkerPool:
                         self._used = False
                         for lane in range(self.size):
                             self._recycle(lane, "idle", idle_s=round(quiet, 1))
-                        await self.preload(sorted(self.languages))
+                        # One fresh worker waits for the next save; the
+                        # others fork when batches overlap (`_pick`).
+                        await self._preload_lane(0, sorted(self.languages))
+                        await self._settle()
                         continue
                     waits.append(self.idle_s - quiet)
             self._job_ended = anyio.Event()
             with anyio.move_on_after(min(waits, default=math.inf)):
                 await self._job_ended.wait()
+
+    async def _settle(self) -> None:
+        """Once per period of use, when idle: collect the daemon's garbage
+        cycles and trim its heap. A first index's last steps (linking every
+        import, the snapshot) run after its quiet trim, and what they leave
+        is what an idle daemon would keep holding."""
+        started = time.monotonic()
+        await anyio.to_thread.run_sync(gc.collect)
+        await self._trim()
+        log.info(
+            "daemon_heap_settled", ms=round((time.monotonic() - started) * 1000, 1)
+        )
 
     async def _trim(self) -> None:
         self._last_trim = time.monotonic()
