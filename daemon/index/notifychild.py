@@ -1,11 +1,12 @@
 """The watch process itself (`notifyproc` is the daemon's side of it).
 
 It lives for the daemon's whole life, so what it imports stays resident
-all that time: only the standard library's builtins and watchfiles'
-extension module, loaded alone. watchfiles' package (anyio, its filters,
-its CLI) and msgspec (which imports inspect, decimal, uuid, typing_extensions
-...) cost this process ~4 MB of its own, against ~6 MB for the interpreter
-(#16 target 2, idle memory; perf/RESULTS.md "#16 idle (round 8)").
+all that time: a few standard-library modules (not even typing) and
+watchfiles' extension module, loaded alone. watchfiles' package (59 modules
+with anyio) and msgspec (inspect, decimal, uuid, typing_extensions ...)
+cost this process ~4 MB of its own, against ~6 MB for the interpreter
+(#16 target 2, idle memory; perf/RESULTS.md "#16 idle and peak memory
+(round 8)").
 
     python -m axd.daemon.index.notifychild count --stop-after N -- TOP...
     python -m axd.daemon.index.notifychild watch

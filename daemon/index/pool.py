@@ -22,8 +22,7 @@ idle for `idle_s` after a batch are retired the same way and one fresh
 worker is started in their place: an idle daemon holds one small worker (a
 save goes to it at once), and the other lanes fork theirs when batches
 overlap again. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
-many batches run (a first index), once more when they stop, and, after a
-garbage collection, when the workers are refreshed. Process starts (a
+many batches run (a first index) and once more when they stop. Process starts (a
 `submit` that forks) run in worker threads, never on the event loop: the
 first one waits for the forkserver's build.
 
@@ -35,7 +34,6 @@ split, each part would need the others' state.
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import multiprocessing
 import os
@@ -582,24 +580,11 @@ class WorkerPool:
                         # One fresh worker waits for the next save; the
                         # others fork when batches overlap (`_pick`).
                         await self._preload_lane(0, sorted(self.languages))
-                        await self._settle()
                         continue
                     waits.append(self.idle_s - quiet)
             self._job_ended = anyio.Event()
             with anyio.move_on_after(min(waits, default=math.inf)):
                 await self._job_ended.wait()
-
-    async def _settle(self) -> None:
-        """Once per period of use, when idle: collect the daemon's garbage
-        cycles and trim its heap. A first index's last steps (linking every
-        import, the snapshot) run after its quiet trim, and what they leave
-        is what an idle daemon would keep holding."""
-        started = time.monotonic()
-        await anyio.to_thread.run_sync(gc.collect)
-        await self._trim()
-        log.info(
-            "daemon_heap_settled", ms=round((time.monotonic() - started) * 1000, 1)
-        )
 
     async def _trim(self) -> None:
         self._last_trim = time.monotonic()
