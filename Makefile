@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 # be combined: tests/prune_coverage.py removes them first (and says how many).
 unit: $(STAMP)
 	@rm -rf build/coverage && mkdir -p build/coverage
-	@status=0; $(BIN)/coverage run -m pytest -q || status=$$?; \
+	@status=0; $(BIN)/coverage run -m pytest -q --durations=15 || status=$$?; \
 	$(BIN)/python tests/prune_coverage.py build/coverage; \
 	$(BIN)/coverage combine -q && $(BIN)/coverage report; \
 	rm -f build/coverage/.coverage.*; \
