@@ -24,10 +24,10 @@ says how its frames are laid out):
 `NotifyProcess` is the daemon's side (blocking calls, made in worker
 threads); `parse_message` reads the child's frames, checking every length
 against the frame (whatever a child's stdout holds is at worst a lost
-watch process, never another error in the daemon). A child that dies (killed, out of memory) is reported as
-`WatchProcessLost`; errors the child met (inotify limits) are raised again
-in the daemon with their type, errno and message, so the watcher tells them
-apart as before.
+watch process, never another error in the daemon). A child that dies
+(killed, out of memory) is reported as `WatchProcessLost`; errors the child
+met (inotify limits) are raised again in the daemon with their type, errno
+and message, so the watcher tells them apart as before.
 """
 
 from __future__ import annotations

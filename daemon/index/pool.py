@@ -22,9 +22,9 @@ idle for `idle_s` after a batch are retired the same way and one fresh
 worker is started in their place: an idle daemon holds one small worker (a
 save goes to it at once), and the other lanes fork theirs when batches
 overlap again. The daemon's own heap is trimmed every `BUSY_TRIM_S` while
-many batches run (a first index) and once more when they stop. Process starts (a
-`submit` that forks) run in worker threads, never on the event loop: the
-first one waits for the forkserver's build.
+many batches run (a first index) and once more when they stop. Process
+starts (a `submit` that forks) run in worker threads, never on the event
+loop: the first one waits for the forkserver's build.
 
 Size: one class, because crash restarts, recycling, draining, idle refreshes
 and heap trims all act on the same executor generations and job counts;
@@ -548,9 +548,10 @@ class WorkerPool:
     async def idle_loop(self) -> None:
         """Run for the daemon's life: while batches keep coming (at least
         `BUSY_TRIM_JOBS` since the last trim, running without a pause for
-        `BUSY_RUN_S`), trim the daemon's heap every `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim it (once);
-        after `idle_s`, retire the workers and start one fresh one (once
-        per period of use)."""
+        `BUSY_RUN_S`; batches waiting for a lane count), trim the daemon's
+        heap every `BUSY_TRIM_S`; once no batch ran for `QUIET_TRIM_S`, trim
+        it (once); after `idle_s`, retire the workers and start one fresh
+        one (once per period of use)."""
         while not self._closed:
             now = time.monotonic()
             quiet = now - self._last_job
