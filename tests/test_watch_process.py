@@ -172,6 +172,29 @@ def test_a_watch_process_reports_changes_and_ends_when_closed(tmp_path: Path) ->
     assert not os.path.exists(f"/proc/{pid}") or _zombie_or_gone(pid)
 
 
+def test_a_watch_process_outlives_a_stop_signal_to_the_group(tmp_path: Path) -> None:
+    """SIGTERM or SIGINT to the daemon's process group (`timeout`, Ctrl-C)
+    leaves the child to the daemon, which closes it on its way out."""
+    spec = WatchSpec(
+        groups=[WatchGroup([str(tmp_path)], recursive=True)],
+        force_polling=False,
+        poll_delay_ms=300,
+        debounce_ms=10,
+        step_ms=5,
+    )
+    with NotifyProcess(spec) as notify:
+        os.kill(notify.pid, signal.SIGTERM)
+        os.kill(notify.pid, signal.SIGINT)
+        (tmp_path / "after.py").write_text("x = 1\n")
+        seen: set[str] = set()
+        while str(tmp_path / "after.py") not in seen:
+            raw = notify.watch(int(GUARD_S * 1000), threading.Event())
+            assert isinstance(raw, tuple), raw
+            seen |= {path for _, path in raw[1]}
+        pid = notify.pid
+    assert not os.path.exists(f"/proc/{pid}") or _zombie_or_gone(pid)
+
+
 @pytest.mark.parametrize(
     ("output", "then_exits"),
     [

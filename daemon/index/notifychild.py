@@ -227,9 +227,12 @@ def _usage() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Ctrl-C in the daemon's terminal reaches the whole process group: the
-    # daemon shuts down, and closes this process's stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C in the daemon's terminal, or a SIGTERM sent to its whole
+    # process group (`timeout`, `kill -- -PGID`), reaches this process too:
+    # the daemon shuts down and closes this process's stdin, and a watch
+    # process gone first would be reported lost on the way out.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["watch"]:
         return _serve_watch()
