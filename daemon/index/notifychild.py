@@ -122,22 +122,30 @@ def _send(body: bytes) -> None:
             view = view[os.write(1, view) :]
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
+def read_exactly(fd: int, size: int) -> bytes | None:
+    """`size` bytes from `fd`, or None at end of file (both sides' frames)."""
     parts: list[bytes] = []
     while size:
         piece = os.read(fd, size)
         if not piece:
-            raise EOFError("stdin ended before the watch settings")
+            return None
         parts.append(piece)
         size -= len(piece)
     return b"".join(parts)
 
 
+def _read_stdin(size: int) -> bytes:
+    data = read_exactly(0, size)
+    if data is None:
+        raise EOFError("stdin ended before the watch settings")
+    return data
+
+
 def _read_spec() -> tuple[list[tuple[list[str], bool]], bool, int, int, int]:
-    (size,) = FRAME.unpack(_read_exactly(0, FRAME.size))
+    (size,) = FRAME.unpack(_read_stdin(FRAME.size))
     if size > MAX_SPEC_BYTES:
         raise ValueError(f"a {size}-byte settings frame")
-    spec = marshal.loads(_read_exactly(0, size))
+    spec = marshal.loads(_read_stdin(size))
     groups, force_polling, poll_delay_ms, debounce_ms, step_ms = spec
     return groups, force_polling, poll_delay_ms, debounce_ms, step_ms
 

@@ -54,6 +54,7 @@ from axd.daemon.index.notifychild import (
     LOST,
     READY,
     count_dirs,
+    read_exactly,
 )
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ class NotifyProcess:
             ready, _, _ = select.select([stdout], [], [], timeout_s)
             if not ready:
                 return None
-        header = _read_exactly(stdout.fileno(), FRAME.size)
+        header = read_exactly(stdout.fileno(), FRAME.size)
         if header is None:
             raise WatchProcessLost(self._ended("while watching"))
         size = FRAME.unpack(header)[0]
@@ -301,7 +302,7 @@ class NotifyProcess:
             # Not a frame of ours (something else wrote to its stdout):
             # replaced, rather than waiting for gigabytes that never come.
             raise WatchProcessLost(f"the watch process sent a {size}-byte frame")
-        body = _read_exactly(stdout.fileno(), size)
+        body = read_exactly(stdout.fileno(), size)
         if body is None:
             raise WatchProcessLost(self._ended("in the middle of a frame"))
         try:
@@ -315,18 +316,6 @@ class NotifyProcess:
         code = self._process.poll()
         how = "is gone" if code is None else f"exited with {code}"
         return f"the watch process (pid {self._process.pid}) {how} {when}"
-
-
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    """`size` bytes from `fd`, or None at end of file."""
-    parts: list[bytes] = []
-    while size:
-        piece = os.read(fd, size)
-        if not piece:
-            return None
-        parts.append(piece)
-        size -= len(piece)
-    return b"".join(parts)
 
 
 def rebuilt(failure: Failure) -> Exception:
