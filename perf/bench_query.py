@@ -419,16 +419,18 @@ def main() -> None:
           f"re-indexed by {b['reindexed_by_s']} s ({b['generations']} generations); "
           f"busy measurement lasted {b['measure_s']} s")  # fmt: skip
     print(f"\n{'method':20} {'target p95':>10} {'idle p50':>9} {'idle p95':>9}"
-          f" {'busy p50':>9} {'busy p95':>9} {'n idle/busy':>11}  server took p50/p95 idle")  # fmt: skip
+          f" {'busy p50':>9} {'busy p95':>9} {'n idle/busy':>11}  server took p50/p95 idle, busy")  # fmt: skip
     for m, r in report["methods"].items():
         idle, busy, took = r["idle"], r["busy"], r["idle_took"]
-        if idle is None or busy is None or took is None:
+        busy_took = r["busy_took"]
+        if idle is None or busy is None or took is None or busy_took is None:
             print(f"{m:20} (no samples)")
             continue
         target = r["target_p95_ms"]
         print(f"{m:20} {'-' if target is None else f'{target:g} ms':>10} "
               f"{idle['p50']:>9.2f} {idle['p95']:>9.2f} {busy['p50']:>9.2f} "
-              f"{busy['p95']:>9.2f} {idle['n']:>5}/{busy['n']:<5}  {took['p50']:.2f}/{took['p95']:.2f}")  # fmt: skip
+              f"{busy['p95']:>9.2f} {idle['n']:>5}/{busy['n']:<5}  {took['p50']:.2f}/{took['p95']:.2f},"
+              f" {busy_took['p50']:.2f}/{busy_took['p95']:.2f}")  # fmt: skip
     if report["rg"]:
         rg = report["rg"]
         ratio = report["search_vs_rg"]

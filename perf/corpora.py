@@ -78,6 +78,28 @@ CORPORA: tuple[Corpus, ...] = (
 )
 
 
+# The larger repositories that, with `CORPORA`, make the pool of the
+# 100,000-file benchmark corpus (`corpus.py --pinned`): Go, TypeScript/Rust,
+# PHP, Ruby and Java trees of the size real users index. deno and moby are
+# also the two real repositories of the cold-index benchmark.
+LARGE: tuple[Corpus, ...] = (
+    Corpus("denoland/deno", "98f9507affc905f088124891add3a8dd63b91f77", "rust"),
+    Corpus("moby/moby", "b985e2313a8676e18072b442911fc8f64f17d440", "go"),
+    Corpus("symfony/symfony", "5feb7493c372384d78b4931bb76f73c83f49f50e", "php"),
+    Corpus("laravel/framework", "bd71b45fbb7e672957bf6ff61baddefe15fbca6a", "php"),
+    Corpus("rails/rails", "2a2db1e8d6d104ee0611efcae7eb023af65cff34", "ruby"),
+    Corpus(
+        "spring-projects/spring-framework",
+        "91eb42645e26a7ef9382b4a655bcefe5c8682fee",
+        "java",
+    ),
+    Corpus("sveltejs/svelte", "15720b16a5ef33e3e1f4301c77b94ec375070e73", "javascript"),
+)
+
+# Every repository of the 100k-file benchmark corpus, in a fixed order.
+BENCH: tuple[Corpus, ...] = LARGE + CORPORA
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("AXD_CORPORA", str(DEFAULT_CACHE)))
 

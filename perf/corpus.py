@@ -49,6 +49,12 @@ tree at the end; concurrent builders of the same `dest` take turns on a
 lock file.
 
     .venv/bin/python perf/corpus.py perf/corpus [--files 100000] [--seed 0]
+        [--pinned | --repos DIR...]
+
+``--pinned`` is the benchmark corpus of ``perf/RESULTS.md`` from round 9 on:
+the 31 repositories of `corpora.BENCH` at their pinned commits (each fetched
+first; the command prints the extracted directories, which are the
+``AXD_CORPUS_REPOS`` the other benchmarks need to reuse the corpus).
 """
 
 from __future__ import annotations
@@ -539,6 +545,18 @@ def make_private(path: Path) -> None:
     tmp.replace(path)
 
 
+def pinned_repositories() -> list[Path] | None:
+    """The extracted trees of every repository of `corpora.BENCH`, or None
+    (after a note naming what is missing) unless all of them are here."""
+    from corpora import BENCH, ensure
+
+    trees = [ensure(corpus) for corpus in BENCH]
+    if any(tree is None for tree in trees):
+        print("corpus.py: fetch the repositories named above first", file=sys.stderr)
+        return None
+    return [tree for tree in trees if tree is not None]
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: build the corpus and print its description."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -554,12 +572,23 @@ def main(argv: list[str] | None = None) -> int:
         " AXD_CORPUS_REPOS, else this machine's source files)",
     )
     parser.add_argument(
+        "--pinned",
+        action="store_true",
+        help="draw from the pinned public repositories of corpora.BENCH"
+        " (extracted from their fetched mirrors; the benchmark corpus)",
+    )
+    parser.add_argument(
         "--replace",
         action="store_true",
         help="replace a corpus built at DEST with other parameters",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.pinned:
+        args.repos = pinned_repositories()
+        if args.repos is None:
+            return 2
+        print(os.pathsep.join(str(repo) for repo in args.repos))
     try:
         info = build_corpus(
             args.dest, args.files, args.seed, args.repos, replace=args.replace

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def module(path: str, *imports: str, language: str = "python") -> FileOutcome:
-    """A file whose body is one import line per module."""
+def module(
+    path: str, *imports: str, language: str = "python", tail: str = ""
+) -> FileOutcome:
+    """A file whose body is one import line per module, then `tail`."""
     keyword = "import" if language == "python" else "from"
-    text = "".join(f"{keyword} {m!s}\n" for m in imports)
+    text = "".join(f"{keyword} {m!s}\n" for m in imports) + tail
     spec = FileSpec(
         path, text, language, imports=[(m, f"{keyword} {m!s}\n") for m in imports]
     )
@@ -154,6 +156,73 @@ def test_planted_cycles_in_a_random_dag(store: Store) -> None:
     expected = [[f"{names[i]}.py" for i in cycle] for cycle in cycle_nodes]
     assert found == expected
     assert planted == {int(p[1:5]) for cycle in found for p in cycle}
+
+
+def test_cycles_are_not_recomputed_for_saves_that_keep_every_import(
+    store: Store,
+) -> None:
+    store.apply_batch([module("a.py", "b"), module("b.py", "a"), module("c.py")], [])
+    with store.reader() as conn:
+        assert graph.cycles(conn) == [["a.py", "b.py"]]
+        before = graph._state_key(conn)
+    # Re-indexed with other text and the same imports: a new generation,
+    # the same graph, so the same cache key.
+    store.apply_batch([module("a.py", "b", tail="# edited\n"), module("c.py", "a")], [])
+    with store.reader() as conn:
+        assert graph._state_key(conn) != before  # c.py's new import
+    store.apply_batch([module("a.py", "b", tail="# edited again\n")], [])
+    with store.reader() as conn:
+        kept = graph._state_key(conn)
+    store.apply_batch([module("b.py", "a", tail="# and b\n")], [])
+    with store.reader() as conn:
+        assert graph._state_key(conn) == kept
+        assert graph.cycles(conn) == [["a.py", "b.py"]]
+
+
+def test_cached_cycles_follow_an_import_resolved_elsewhere(store: Store) -> None:
+    """A file added with no import of its own can still change the graph:
+    an import that resolved to a package now resolves to the new module."""
+    store.apply_batch([module("a.py", "pkg"), module("pkg/__init__.py", "a")], [])
+    with store.reader() as conn:
+        assert graph.cycles(conn) == [["a.py", "pkg/__init__.py"]]
+    store.apply_batch([module("pkg.py")], [])
+    with store.reader() as conn:
+        assert [e.path for e in graph.imports(conn, "a.py")] == ["pkg.py"]
+        assert graph.cycles(conn) == []
+
+
+def test_cached_cycles_follow_every_change_to_the_graph(store: Store) -> None:
+    """After each batch of random edits, deletions and saves that keep the
+    imports, the cached answer is the one computed from scratch."""
+    rng = random.Random(11)
+    names = [f"n{i}" for i in range(8)]
+    present: set[str] = set()
+    changed_keys = 0
+    with store.reader() as conn:
+        previous = graph._state_key(conn)
+    for step in range(60):
+        outcomes: list[FileOutcome] = []
+        deleted: list[str] = []
+        for name in rng.sample(names, rng.randint(1, 3)):
+            action = rng.random()
+            if name in present and action < 0.2:
+                deleted.append(f"{name}.py")
+                present.discard(name)
+                continue
+            targets = rng.sample(names, rng.randint(0, 3))
+            if name in present and action < 0.5:
+                targets = []  # filled below from what is stored
+                with store.reader() as conn:
+                    targets = [e.module for e in graph.imports(conn, f"{name}.py")]
+            outcomes.append(module(f"{name}.py", *targets, tail=f"# {step}\n"))
+            present.add(name)
+        store.apply_batch(outcomes, deleted)
+        with store.reader() as conn:
+            key = graph._state_key(conn)
+            changed_keys += key != previous
+            previous = key
+            assert graph.cycles(conn) == graph._all_cycles(conn), step
+    assert 0 < changed_keys < 60  # some saves kept the graph, some changed it
 
 
 def test_tarjan_is_iterative_on_long_chains() -> None:

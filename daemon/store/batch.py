@@ -92,10 +92,28 @@ def _next_id(conn: apsw.Connection, table: str) -> int:
     return int(row[0])
 
 
+# `meta` key: the generation whose commit last changed the import graph
+# (an import row added, deleted or re-resolved, or a file deleted). Set by
+# every write that can change the graph (`write_batch`, `Store.relink_all`);
+# `graph.cycles` caches by it, so a save that leaves every import alone
+# costs no whole-graph walk. Absent in indexes written before it: readers
+# then fall back to the generation.
+GRAPH_GENERATION = "graph_generation"
+
+
+def mark_graph_changed(conn: apsw.Connection, generation: int) -> None:
+    """Record, in the caller's transaction, that `generation` changed the graph."""
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        (GRAPH_GENERATION, generation),
+    )
+
+
 class _Writer:
     def __init__(self, conn: apsw.Connection, generation: int) -> None:
         self.conn = conn
         self.generation = generation  # the generation this batch commits as
+        self.graph_changed = False  # an import row written or a file deleted
         self.rows = _Rows()
         self.chunk_id = _next_id(conn, "chunks")
         self.symbol_id = _next_id(conn, "symbols")
@@ -109,6 +127,8 @@ class _Writer:
         )
         for table in ("chunks", "symbols", "refs", "imports"):
             conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+        if conn.changes():  # the file had imports
+            self.graph_changed = True
 
     def rewrite_children(
         self, file_id: int, language: str | None, ex: Extraction
@@ -132,9 +152,13 @@ class _Writer:
         pending.refs += left.refs
         pending.imports += left.imports
         pending.fts_gone += left.fts_gone
+        if left.gone_imports:
+            self.graph_changed = True  # the rows added are flagged by `flush`
         return left.imports_changed
 
     def delete_file(self, file_id: int) -> None:
+        # Its imports go by cascade, and imports of its path lose their target.
+        self.graph_changed = True
         self.conn.execute(
             "DELETE FROM chunks_fts WHERE rowid IN"
             " (SELECT id FROM chunks WHERE file_id = ?)",
@@ -227,11 +251,13 @@ class _Writer:
             "INSERT INTO refs (name, file_id, spots) VALUES (?,?,?)",
             rows.refs,
         )
-        conn.executemany(
-            "INSERT INTO imports (file_id, language, module, start_line, start_col,"
-            " end_line, end_col, key) VALUES (?,?,?,?,?,?,?,?)",
-            rows.imports,
-        )
+        if rows.imports:
+            self.graph_changed = True
+            conn.executemany(
+                "INSERT INTO imports (file_id, language, module, start_line,"
+                " start_col, end_line, end_col, key) VALUES (?,?,?,?,?,?,?,?)",
+                rows.imports,
+            )
         self.rows = _Rows()
 
 
@@ -375,6 +401,7 @@ def write_batch(
                 result.changes.append((path, "deleted"))
     writer.flush()
     if not defer_links and (new_ids or added or removed or configs):
+        before = conn.total_changes()
         result.imports_resolved = relink(
             conn,
             DbFacts(conn, root),
@@ -383,6 +410,8 @@ def write_batch(
             removed=removed,
             configs=configs,
         )
+        if conn.total_changes() != before:  # a target_id set or cleared
+            writer.graph_changed = True
     if dirty:
         result.generation = generation + 1
         result.bumped = True
@@ -393,5 +422,7 @@ def write_batch(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_indexed_at', ?)",
             (utc_now(),),
         )
+        if writer.graph_changed:
+            mark_graph_changed(conn, result.generation)
     result.ms = (time.perf_counter() - started) * 1000
     return result

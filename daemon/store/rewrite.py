@@ -86,11 +86,18 @@ class Written:
     kept_symbols: int = 0
     kept_refs: int = 0
     kept_imports: int = 0
+    gone_imports: int = 0
 
     @property
     def imports_changed(self) -> bool:
         """Whether an import row was added (to be resolved)."""
         return bool(self.imports)
+
+    @property
+    def graph_changed(self) -> bool:
+        """Whether an import row was added or deleted (the import graph may
+        differ; `batch.GRAPH_GENERATION`)."""
+        return bool(self.imports) or self.gone_imports > 0
 
 
 def _int(value: object) -> int:
@@ -241,7 +248,7 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         conn.executemany(
             "UPDATE refs SET spots = ? WHERE name = ? AND file_id = ?", changed
         )
-    imports, kept_i = _imports(conn, file_id, fresh.imports)
+    imports, kept_i, gone_i = _imports(conn, file_id, fresh.imports)
     return Written(
         fts_gone=gone_chunks,
         chunks=fresh.chunks[kept_c:],
@@ -250,6 +257,7 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         refs=added,
         imports=imports,
         kept_imports=kept_i,
+        gone_imports=gone_i,
         kept_chunks=kept_c,
         kept_symbols=kept_s,
         kept_refs=kept_r,
@@ -258,9 +266,9 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
 
 def _imports(
     conn: apsw.Connection, file_id: int, rows: list[tuple[object, ...]]
-) -> tuple[list[tuple[object, ...]], int]:
-    """Delete the file's import rows not among `rows`; the rows to insert
-    and how many were kept (equal rows matched one to one)."""
+) -> tuple[list[tuple[object, ...]], int, int]:
+    """Delete the file's import rows not among `rows`; the rows to insert,
+    how many were kept (equal rows matched one to one) and how many deleted."""
     stored: dict[tuple[object, ...], list[object]] = {}
     for row in conn.execute(
         "SELECT id, file_id, language, module, start_line, start_col, end_line,"
@@ -280,4 +288,4 @@ def _imports(
     gone = [(i,) for ids in stored.values() for i in ids]
     if gone:
         conn.executemany("DELETE FROM imports WHERE id = ?", gone)
-    return added, kept
+    return added, kept, len(gone)

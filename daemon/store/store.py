@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, TypeVar
 import apsw
 
 from axd.daemon.store import indexes
-from axd.daemon.store.batch import BatchResult, write_batch
+from axd.daemon.store.batch import (
+    GRAPH_GENERATION,
+    BatchResult,
+    mark_graph_changed,
+    write_batch,
+)
 from axd.daemon.store.checkpointer import (
     CHECKPOINT_MAX_PAGES,
     CHECKPOINT_PAGES,
@@ -114,6 +119,16 @@ def _link_if_cut_short(conn: apsw.Connection, root: Path) -> None:
             _relink_all(conn, root)
 
 
+def _name_the_graph(conn: apsw.Connection) -> None:
+    """Give an index written before `GRAPH_GENERATION` existed one: its
+    graph as of now is its graph at its current generation. Optional (the
+    cycles cache falls back to the generation), so never an error."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (GRAPH_GENERATION,)).fetchone():
+        return
+    with contextlib.suppress(apsw.FullError, apsw.ReadOnlyError, apsw.BusyError), conn:
+        mark_graph_changed(conn, _read_generation(conn))
+
+
 def _relink_all(conn: apsw.Connection, root: Path | None) -> tuple[int, bool]:
     """`Store.relink_all`'s transaction body: (imports resolved, changed)."""
     indexes.ensure(conn)  # the linker looks files and keys up by name
@@ -123,6 +138,7 @@ def _relink_all(conn: apsw.Connection, root: Path | None) -> tuple[int, bool]:
     if changed:
         value = _read_generation(conn) + 1
         conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
+        mark_graph_changed(conn, value)
     conn.execute("DELETE FROM meta WHERE key = ?", (LINKS_PENDING,))
     return count, changed
 
@@ -185,6 +201,7 @@ class Store:
             _ensure_indexes(writer)
             if root is not None:
                 _link_if_cut_short(writer, Path(root))
+            _name_the_graph(writer)
             if quick_check:
                 result = "\n".join(
                     str(r[0]) for r in writer.execute("PRAGMA quick_check")
