@@ -57,21 +57,30 @@ def list_files(root: str, every: int) -> list[str]:
     return files[::every]
 
 
-def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
-    """One tree, in this process, with whatever `axd` is importable."""
-    import tree_sitter_language_pack as tslp
+def bench_settings(root: str) -> Any:
+    """The `WorkerSettings` every extraction benchmark runs with (the
+    daemon's defaults, a longer line limit: real repositories' long lines
+    are measured, not skipped)."""
+    from axd.daemon.index.worker import WorkerSettings
 
-    from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
-    from axd.daemon.records import ship
-
-    files = list_files(root, every)
-    settings = WorkerSettings(
+    return WorkerSettings(
         root=root,
         max_file_bytes=2 << 20,
         max_line_bytes=20_000,
         max_chunk_bytes=4096,
         parse_timeout_ms=5000,
     )
+
+
+def measure(root: str, every: int, prof: bool) -> dict[str, Any]:
+    """One tree, in this process, with whatever `axd` is importable."""
+    import tree_sitter_language_pack as tslp
+
+    from axd.daemon.index.worker import WorkItem, process_file
+    from axd.daemon.records import ship
+
+    files = list_files(root, every)
+    settings = bench_settings(root)
     items = [WorkItem(path) for path in files]
     for item in items:  # warm-up: parsers and queries compiled, caches as a worker's
         ship(process_file(settings, item))

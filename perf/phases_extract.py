@@ -23,11 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_extract import list_files
+from bench_extract import bench_settings, list_files
 
 import axd.daemon.index.extract as extract_module
 import axd.daemon.index.worker as worker_module
-from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
+from axd.daemon.index.worker import WorkItem, process_file
 
 SPENT: collections.Counter[str] = collections.Counter()
 
@@ -75,13 +75,7 @@ def main() -> None:
     wrap(worker_module, "derive", "derive")
     wrap(worker_module, "extract", "extract")
     extract_module.QueryCursor = _TimedCursor  # type: ignore[misc]
-    settings = WorkerSettings(
-        root=root,
-        max_file_bytes=2 << 20,
-        max_line_bytes=20_000,
-        max_chunk_bytes=4096,
-        parse_timeout_ms=5000,
-    )
+    settings = bench_settings(root)
     items = [WorkItem(path) for path in list_files(root, every)]
     for item in items:
         process_file(settings, item)

@@ -1,7 +1,9 @@
 """A worker's CPU per language against the parse alone (#16 target 1).
 
-Serially, in one fresh process (cold caches, as a fresh worker has), every
-N-th file of a tree through `worker.process_file`; the tree-sitter parse
+Serially, in one fresh process, every N-th file of a tree through
+`worker.process_file`, after every language's parser and query is built
+(`worker.preload`, as the daemon's forkserver does before any worker
+forks), with the identifier caches cold, as a fresh worker has them; the tree-sitter parse
 inside it is timed on its own by wrapping `extract.parse`. Per language:
 files, megabytes, the worker's CPU seconds (``process_time``), the parse's,
 their ratio (the work axd does per unit of parsing, which bounds a cold
@@ -19,10 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_extract import list_files
+from bench_extract import bench_settings, list_files
 
 import axd.daemon.index.extract as extract_module
-from axd.daemon.index.worker import WorkerSettings, WorkItem, process_file
+from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.worker import WorkItem, preload, process_file
 
 
 class _Row:
@@ -47,13 +50,8 @@ def main() -> None:
             parsing[0] += time.process_time() - started
 
     extract_module.parse = timed_parse  # type: ignore[assignment]
-    settings = WorkerSettings(
-        root=root,
-        max_file_bytes=2 << 20,
-        max_line_bytes=20_000,
-        max_chunk_bytes=4096,
-        parse_timeout_ms=5000,
-    )
+    settings = bench_settings(root)
+    preload(list(LANGUAGES))  # no query compile inside the figures
     rows: dict[str, _Row] = {}
     for path in list_files(root, every):
         parsing[0] = 0.0

@@ -93,12 +93,6 @@ class Written:
         """Whether an import row was added (to be resolved)."""
         return bool(self.imports)
 
-    @property
-    def graph_changed(self) -> bool:
-        """Whether an import row was added or deleted (the import graph may
-        differ; `batch.GRAPH_GENERATION`)."""
-        return bool(self.imports) or self.gone_imports > 0
-
 
 def _int(value: object) -> int:
     assert isinstance(value, int)
