@@ -10,6 +10,7 @@ from store_records import FileSpec, indexed
 
 from axd.daemon.query import graph
 from axd.daemon.records import FileOutcome
+from axd.daemon.store.batch import GRAPH_GENERATION
 from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
@@ -177,6 +178,29 @@ def test_cycles_are_not_recomputed_for_saves_that_keep_every_import(
     with store.reader() as conn:
         assert graph._state_key(conn) == kept
         assert graph.cycles(conn) == [["a.py", "b.py"]]
+
+
+def test_an_index_from_before_the_graph_key_is_given_one_at_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old" / "index.db"
+    store = Store.open(path, root=tmp_path)
+    store.apply_batch([module("a.py", "b"), module("b.py", "a")], [])
+    generation = store.generation
+    with store.exclusive() as conn, conn:  # as an index written before the key
+        conn.execute("DELETE FROM meta WHERE key = ?", (GRAPH_GENERATION,))
+    with store.reader() as conn:
+        assert graph._state_key(conn)[2] == "generation"  # type: ignore[index]
+        assert graph.cycles(conn) == [["a.py", "b.py"]]
+    store.close()
+    reopened = Store.open(path, root=tmp_path)
+    try:
+        with reopened.reader() as conn:
+            assert graph._state_key(conn)[2:] == ("graph", generation)  # type: ignore[index]
+            assert graph.cycles(conn) == [["a.py", "b.py"]]
+        assert reopened.generation == generation  # no new generation for it
+    finally:
+        reopened.close()
 
 
 def test_cached_cycles_follow_an_import_resolved_elsewhere(store: Store) -> None:
