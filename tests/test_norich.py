@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from axd.daemon.index import pool
+from axd.daemon.index import forkserver
 
 GUARD_S = 120  # hang guard only
 
@@ -43,10 +43,10 @@ def test_the_daemon_started_as_a_module_imports_no_rich() -> None:
 
 
 def test_the_forkserver_imports_no_rich_and_logs_tracebacks_plainly() -> None:
-    assert pool._PRELOAD_MODULES[0] == "axd.daemon.norich"
+    assert forkserver.PRELOAD_MODULES[0] == "axd.daemon.norich"
     out = run(
         "import sys\n"
-        f"for name in {pool._PRELOAD_MODULES!r}:\n"
+        f"for name in {forkserver.PRELOAD_MODULES!r}:\n"
         "    __import__(name)\n"
         "import structlog\n"
         "structlog.configure(processors=[structlog.dev.ConsoleRenderer(colors=False)],"

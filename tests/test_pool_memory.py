@@ -308,11 +308,11 @@ def test_large_blocks_stay_mapped_in_the_daemon_and_in_forked_workers() -> None:
 
 def test_forked_workers_leave_the_prebuilt_objects_to_no_collection() -> None:
     # As the forkserver does: its preload modules, then a fork per worker.
-    from axd.daemon.index import pool
+    from axd.daemon.index import forkserver
 
     code = (
         "import gc, os, sys\n"
-        f"for name in {pool._PRELOAD_MODULES!r}:\n"
+        f"for name in {forkserver.PRELOAD_MODULES!r}:\n"
         "    __import__(name)\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"

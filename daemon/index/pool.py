@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import os
-import sys
 import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,7 +46,7 @@ import msgspec
 import structlog
 
 from axd.daemon.events import WorkerRestarted
-from axd.daemon.index import heap
+from axd.daemon.index import forkserver, heap
 from axd.daemon.index.executors import (
     Retired,
     kill_workers,
@@ -142,13 +140,6 @@ def _pids(executor: ProcessPoolExecutor | None) -> list[int]:
     return [p.pid for p in processes.values() if p.pid is not None]
 
 
-# Imported once by the forkserver: the worker's modules and every language's
-# parser and query, built there (`prebuild`). A worker forked from it starts
-# with nothing to import or compile (recycled and idle-refreshed workers come
-# back in milliseconds), sharing those pages copy-on-write.
-# First `norich`: no rich in the forkserver, hence in no worker.
-_PRELOAD_MODULES = ["axd.daemon.norich", "axd.daemon.index.prebuild"]
-
 # After the last batch, the daemon's heap is trimmed once this much later.
 QUIET_TRIM_S = 2.0
 # While batches keep coming (a first index), the daemon's heap is trimmed
@@ -159,17 +150,6 @@ QUIET_TRIM_S = 2.0
 BUSY_TRIM_S = 5.0
 BUSY_TRIM_JOBS = 8
 BUSY_RUN_S = 5.0
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    # fork() from a process with threads (ours has the event loop's helper
-    # threads) is unsafe; forkserver forks from a clean single-threaded server.
-    if not sys.platform.startswith("linux"):
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Applies when the (process-wide) forkserver starts, i.e. once.
-    context.set_forkserver_preload(_PRELOAD_MODULES)
-    return context
 
 
 class WorkerPool:
@@ -286,7 +266,7 @@ class WorkerPool:
     def _new_executor(size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=size,
-            mp_context=_context(),
+            mp_context=forkserver.context(),
             initializer=exit_with,
             initargs=(os.getpid(),),
         )

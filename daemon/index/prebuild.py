@@ -1,6 +1,6 @@
 """Imported by the workers' forkserver: every language built once, for all.
 
-The pool's workers fork from multiprocessing's forkserver (`pool._context`),
+The pool's workers fork from multiprocessing's forkserver (`forkserver.py`),
 which imports this module before it forks anything. Building every registry
 language's parser and query here (1.7 s of CPU once, at the daemon's start,
 off its event loop) means a forked worker has them all from its first
