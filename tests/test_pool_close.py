@@ -66,3 +66,19 @@ async def test_close_after_a_worker_crash_leaves_no_thread() -> None:
     assert pool.close() is True
     assert [t for t in threads if t.is_alive()] == []
     assert [t for t in manager_threads() if t not in before] == []
+
+
+async def test_a_worker_leaves_a_ctrl_c_to_the_daemon() -> None:
+    """SIGINT (Ctrl-C to the daemon's process group) does not end a worker:
+    the daemon stops them itself. A worker that took it would die of a
+    KeyboardInterrupt before it read its next job."""
+    pool = WorkerPool(1, Events())
+    try:
+        await pool.start()
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGINT)
+        await pool.start()  # a job on the same lane, after the signal
+        assert pool.pids() == [pid]
+        assert alive(pid)
+    finally:
+        assert pool.close() is True

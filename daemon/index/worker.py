@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import select
+import signal
 import stat
 import threading
 import time
@@ -249,7 +250,14 @@ def exit_with(daemon_pid: int) -> None:
     Workers are children of multiprocessing's forkserver, not of the daemon;
     a daemon killed with SIGKILL (OOM killer, `kill -9`) would otherwise
     leave them, and the forkserver, blocked on their queues forever.
+
+    Ctrl-C in the daemon's terminal (`make run`) signals its whole process
+    group: the daemon stops its workers itself, so a worker ignores SIGINT
+    rather than die with a KeyboardInterrupt traceback on the terminal (and
+    a broken pool) while the daemon shuts down. SIGTERM still ends it: the
+    pool's close sends it (`executors.py`).
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     thread = threading.Thread(
         target=_wait_for_exit, args=(daemon_pid,), name="axd-parent-watch", daemon=True
     )
