@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,3 +80,17 @@ async def running(config: Config) -> AsyncIterator[tuple[Daemon, AsyncClient]]:
                 yield instance, client
         finally:
             instance.request_stop()
+
+
+def run_python(code: str, timeout_s: float = 120) -> str:
+    """`code` run by a fresh interpreter (``-P``: no script directory on
+    its path), its stripped stdout; raises if it fails. `timeout_s` is a
+    hang guard only."""
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout_s,
+    )
+    return done.stdout.strip()

@@ -8,23 +8,9 @@ preload list, in order) start, and looks at what that process imported.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from support import run_python as run
 
 from axd.daemon.index import forkserver
-
-GUARD_S = 120  # hang guard only
-
-
-def run(code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=GUARD_S,
-    )
-    return done.stdout.strip()
 
 
 def test_the_daemon_started_as_a_module_imports_no_rich() -> None:
