@@ -3,6 +3,14 @@
 Workers get paths and return these (msgspec-encoded, never tree-sitter
 objects). Positions follow PROTOCOL.md: lines 1-based, columns 0-based byte
 offsets, end column exclusive. Byte offsets are 0-based into the file.
+
+Every record is ``gc=False``: the cyclic garbage collector never tracks
+them. They hold only strings, numbers, bytes and lists of other records, so
+they cannot form a cycle, and a file's extraction is thousands of them: the
+daemon decodes a batch's worth while the writer holds the previous ones,
+and tracked, they made every collection walk them again (decoding cost 3.4x
+its untracked time in a process with the daemon's heap: perf/RESULTS.md
+"#16 round 10").
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ SYMBOL_KINDS: frozenset[str] = frozenset(
 )
 
 
-class Span(msgspec.Struct, frozen=True, array_like=True):
+class Span(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A source range: 1-based lines, 0-based byte columns, exclusive end."""
 
     start_line: int
@@ -57,7 +65,7 @@ class Span(msgspec.Struct, frozen=True, array_like=True):
     end_col: int
 
 
-class ChunkRecord(msgspec.Struct, frozen=True, array_like=True):
+class ChunkRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A contiguous piece of a file; a file's chunks tile it byte for byte."""
 
     start_byte: int
@@ -68,7 +76,7 @@ class ChunkRecord(msgspec.Struct, frozen=True, array_like=True):
     text: str  # decoded with errors="replace"; FTS indexes it
 
 
-class SymbolRecord(msgspec.Struct, frozen=True, array_like=True):
+class SymbolRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A definition. `parent` indexes into the same file's symbol list."""
 
     name: str
@@ -81,7 +89,7 @@ class SymbolRecord(msgspec.Struct, frozen=True, array_like=True):
     parent: int | None
 
 
-class ReferenceRecord(msgspec.Struct, frozen=True, array_like=True):
+class ReferenceRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """An identifier use."""
 
     name: str
@@ -92,14 +100,14 @@ class ReferenceRecord(msgspec.Struct, frozen=True, array_like=True):
     context: str = ""
 
 
-class ImportRecord(msgspec.Struct, frozen=True, array_like=True):
+class ImportRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """An import as written; resolution to a workspace file happens later."""
 
     module: str
     span: Span
 
 
-class Derived(msgspec.Struct, frozen=True, array_like=True):
+class Derived(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """Columns that follow from an extraction alone, computed by the worker
     (`axd.daemon.index.derive`) so the one writer does not; per chunk and
     per symbol, in the extraction's order."""
@@ -110,7 +118,7 @@ class Derived(msgspec.Struct, frozen=True, array_like=True):
     initials: list[str]  # symbol: HandleRequest -> hr
 
 
-class Extraction(msgspec.Struct, frozen=True):
+class Extraction(msgspec.Struct, frozen=True, gc=False):
     """Everything one parse of one file yields."""
 
     chunks: list[ChunkRecord]
@@ -125,7 +133,7 @@ class Extraction(msgspec.Struct, frozen=True):
     derived: Derived | None = None
 
 
-class FileOutcome(msgspec.Struct, frozen=True):
+class FileOutcome(msgspec.Struct, frozen=True, gc=False):
     """A worker's answer for one path.
 
     status:

@@ -1,7 +1,8 @@
 # ruff: noqa: ASYNC220
 """A real daemon killed (SIGKILL) in a first index, whose deferred indexes
-(store/indexes.py) are missing at that moment, comes back with every index
-and the answers of a clean run."""
+(store/indexes.py) are missing and references staged at that moment, comes
+back with every index, its references in `refs` and the answers of a clean
+run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from support import environment_for, with_config
-from test_bulk_indexes import index_names
+from test_bulk_indexes import index_names, table_names
 from test_robust_index import (
     call,
     check_counting,
@@ -39,9 +40,11 @@ async def answers(client: AsyncClient, root: Path) -> dict[str, Any]:
     importers = await call(
         client, "graph.importers", root=str(root), path="pkg3/__init__.py"
     )
+    uses = await call(client, "symbols.references", root=str(root), name="helper7")
     return {
         "humps": sorted(s["name"] for s in humps["symbols"]),
         "definition": [d["path"] for d in definition["definitions"]],
+        "references": [(r["path"], r["range"]) for r in uses["references"]],
         "importers": sorted(i["path"] for i in importers["importers"]),
     }
 
@@ -85,13 +88,17 @@ async def test_sigkill_while_the_indexes_are_deferred(
 
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     ident, _ = await run_daemon(killed, kill=True)
-    # Killed in the first index: its deferred indexes were not there.
+    # Killed in the first index: its deferred indexes were not there, and
+    # its references were staged.
     assert not set(indexes.DEFERRED) & index_names(db_path(killed, ident))
+    assert table_names(db_path(killed, ident)) >= {indexes.PENDING_REFS}
     _, resumed = await run_daemon(killed, kill=False)
     _, expected = await run_daemon(clean, kill=False)
     assert resumed == expected
     assert expected["humps"] == ["HandleRequestNow"], expected
     assert expected["definition"] == ["pkg0/mod7.py"]
     assert "pkg2/mod277.py" in expected["importers"], expected
+    assert [path for path, _ in expected["references"]] == ["pkg0/mod7.py"]
     for state in (killed, clean):
         assert set(indexes.DEFERRED) <= index_names(db_path(state, ident))
+        assert indexes.PENDING_REFS not in table_names(db_path(state, ident))

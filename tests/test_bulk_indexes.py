@@ -1,4 +1,5 @@
-"""A bulk first index builds its name indexes once at the end (store/indexes.py).
+"""A bulk first index builds its name indexes once at the end and stages its
+references until then (store/indexes.py).
 
 Real stores, real extraction; a real SIGKILL of a process in the middle of a
 first index (the store must come back with every index and the same answers).
@@ -22,10 +23,12 @@ from axd.daemon.query import search as ranking
 from axd.daemon.query import symbols as query
 from axd.daemon.records import FileOutcome
 from axd.daemon.store import indexes
+from axd.daemon.store.migrator import Migrator
 from axd.daemon.store.snapshots import prepare_for_install
 from axd.daemon.store.store import LINKS_PENDING, Store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -41,11 +44,19 @@ def source(i: int) -> str:
     )
 
 
-def outcomes(count: int, start: int = 0) -> list[FileOutcome]:
+def edited(i: int) -> str:
+    """`source(i)` after an edit that drops one name's uses, adds another's
+    and moves a third's (each a different write of a reference row)."""
+    return source(i).replace("return shared_helper(value) + ", "return other(0) + ")
+
+
+def outcomes(
+    count: int, start: int = 0, text: Callable[[int], str] = source
+) -> list[FileOutcome]:
     made = []
     for i in range(start, start + count):
         path = f"pkg/mod{i}.py"
-        data = source(i).encode()
+        data = text(i).encode()
         language = detect_language(path, data[:256])
         assert language is not None
         made.append(
@@ -70,6 +81,36 @@ def index_names(path: Path) -> set[str]:
         conn.close()
 
 
+def table_names(path: Path) -> set[str]:
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows}
+    finally:
+        conn.close()
+
+
+def stored_refs(store: Store) -> list[tuple[object, ...]]:
+    """Every reference row, staged or not, by path (ids differ between stores)."""
+    with store.reader() as conn:
+        return sorted(
+            conn.execute(
+                f"SELECT f.path, r.name, r.spots FROM {indexes.refs_source(conn)} r"
+                " JOIN files f ON f.id = r.file_id"
+            ).fetchall()
+        )
+
+
+def staged(store: Store) -> int:
+    """Reference rows waiting in the staging table (0: none, or no table)."""
+    with store.reader() as conn:
+        if not indexes.refs_pending(conn):
+            return 0
+        row = conn.execute(f"SELECT count(*) FROM {indexes.PENDING_REFS}").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
 def missing_in(store: Store) -> list[str]:
     with store.reader() as conn:
         return indexes.missing(conn)
@@ -91,6 +132,14 @@ def answers(store: Store) -> dict[str, object]:
             "completions": completions.completions(conn, "handlereq"),
             "search": [(h.path, h.symbol) for h in ranking.search(conn, "request")],
             "importers": sorted(i.path for i in graph.importers(conn, "pkg/mod3.py")),
+            "references": [
+                (r.path, r.range.start_line, r.kind)
+                for r in query.references(conn, "shared_helper", limit=1000)
+            ],
+            "one_file": [
+                r.path
+                for r in query.references(conn, "shared_helper", path="pkg/mod3.py")
+            ],
         }
 
 
@@ -117,14 +166,20 @@ def test_a_bulk_first_index_builds_the_indexes_at_the_end(tmp_path: Path) -> Non
     for batch in batches:
         plain.apply_batch(batch)
     expected = answers(plain)
+    expected_refs = stored_refs(plain)
     plain.close()
     assert expected["definition"] and expected["humps"] and expected["importers"]
+    assert expected["references"] and expected["one_file"] == ["pkg/mod3.py"]
 
     bulk = Store.open(tmp_path / "bulk.db")
     bulk.apply_batch(batches[0], defer_links=True)
     assert set(missing_in(bulk)) == set(indexes.DEFERRED)
     for batch in batches[1:]:
         bulk.apply_batch(batch, defer_links=True)
+    # Every reference is staged, none in `refs` yet.
+    with bulk.reader() as conn:
+        assert conn.execute("SELECT count(*) FROM refs").fetchone() == (0,)
+    assert staged(bulk) == len(stored_refs(bulk)) > 0
     # Half-way: the same answers without the indexes (imports unlinked yet).
     during = answers(bulk)
     assert {k: v for k, v in during.items() if k != "importers"} == {
@@ -132,10 +187,14 @@ def test_a_bulk_first_index_builds_the_indexes_at_the_end(tmp_path: Path) -> Non
     }
     bulk.relink_all()
     assert missing_in(bulk) == []
+    assert staged(bulk) == 0
     assert answers(bulk) == expected
+    assert stored_refs(bulk) == expected_refs
     assert bulk.integrity_check() == "ok"
     bulk.close()
     assert set(indexes.DEFERRED) <= index_names(tmp_path / "bulk.db")
+    assert indexes.PENDING_REFS not in table_names(tmp_path / "bulk.db")
+    assert "refs_file" in index_names(tmp_path / "bulk.db")
 
 
 def test_edits_keep_the_indexes(tmp_path: Path) -> None:
@@ -174,11 +233,14 @@ def test_sigkill_mid_first_index_then_open_builds_them(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
-    # Killed with the batch committed and the indexes dropped.
+    # Killed with the batch committed, the indexes dropped, references staged.
     assert not set(indexes.DEFERRED) & index_names(db)
-    # Without the workspace root (a tool): the indexes only, links stay due.
+    assert indexes.PENDING_REFS in table_names(db)
+    # Without the workspace root (a tool): the indexes and references only,
+    # links stay due.
     Store.open(db).close()
     assert set(indexes.DEFERRED) <= index_names(db)
+    assert indexes.PENDING_REFS not in table_names(db)
     # The daemon's open: the imports of the batches written are resolved too
     # (a resumed first index links only its own batches).
     store = Store.open(db, root=tmp_path)
@@ -208,9 +270,14 @@ def test_a_snapshot_taken_mid_index_is_installed_with_them(tmp_path: Path) -> No
     copy = tmp_path / "snap.db"
     copy.write_bytes((tmp_path / "index.db").read_bytes())
     assert not set(indexes.DEFERRED) & index_names(copy)
+    assert indexes.PENDING_REFS in table_names(copy)
     work = tmp_path / "work.db"
     prepare_for_install(copy, work, above=0)
     assert set(indexes.DEFERRED) <= index_names(work)
+    assert indexes.PENDING_REFS not in table_names(work)
+    installed = Store.open(work)
+    assert len(stored_refs(installed)) == 20 * len(outcomes(1)[0].extraction.references)  # type: ignore[union-attr]
+    installed.close()
 
 
 def test_deleting_and_rewriting_files_mid_index(tmp_path: Path) -> None:
@@ -233,3 +300,64 @@ def test_deleting_and_rewriting_files_mid_index(tmp_path: Path) -> None:
     assert results[0][1] == 33
     paths = {path for path, *_ in results[0][0]["definition"]}  # type: ignore[attr-defined]
     assert "pkg/mod1.py" not in paths and "pkg/mod30.py" in paths
+
+
+def test_edits_mid_index_write_staged_references_as_stored_ones(tmp_path: Path) -> None:
+    """Files re-indexed and deleted while references are staged: the
+    rewrite finds, updates and deletes staged rows as it does stored ones."""
+    found = []
+    for deferred in (False, True):
+        store = Store.open(tmp_path / f"index-{deferred}.db")
+        store.apply_batch(outcomes(30), defer_links=deferred)
+        store.apply_batch(
+            outcomes(10, 5, edited), ["pkg/mod1.py"], defer_links=deferred
+        )
+        # A live edit between a first index's batches writes without links;
+        # a file that is now skipped loses its rows.
+        too_large = FileOutcome(
+            path="pkg/mod3.py", status="skipped", skip_reason="too_large", size=1 << 30
+        )
+        store.apply_batch([*outcomes(2, 20, edited), too_large], ["pkg/mod2.py"])
+        assert (staged(store) > 0) is deferred
+        during = (stored_refs(store), answers(store))
+        if deferred:
+            store.relink_all()
+        assert staged(store) == 0
+        found.append((during, stored_refs(store)))
+        store.close()
+    (plain_during, plain_after), (bulk_during, bulk_after) = found
+    assert bulk_during[0] == plain_during[0] == plain_after == bulk_after
+    assert bulk_during[1]["references"] == plain_during[1]["references"]
+    names = {name for _, name, _ in plain_after}
+    assert "other" in names
+    edited_uses = {path for path, name, _ in plain_after if name == "shared_helper"}
+    assert "pkg/mod7.py" not in edited_uses and "pkg/mod4.py" in edited_uses
+    gone = ("pkg/mod1.py", "pkg/mod2.py", "pkg/mod3.py")
+    assert not any(path in gone for path, _, _ in plain_after)
+
+
+def test_a_schema_change_takes_the_staged_references_along(tmp_path: Path) -> None:
+    """Migrations know `refs` only: `Migrator` moves staged rows there before
+    a step runs, so no staging table outlives the schema that made it (a
+    later `ensure` would move stale rows into a `refs` rebuilt meanwhile)."""
+    db = tmp_path / "index.db"
+    store = Store.open(db)
+    store.apply_batch(outcomes(12), defer_links=True)
+    store.close()
+    assert indexes.PENDING_REFS in table_names(db)
+    conn = apsw.Connection(str(db))
+    try:
+        Migrator(conn).rollback(2)  # refs back to one row per use, emptied
+        assert indexes.PENDING_REFS not in table_names(db)
+        Migrator(conn).migrate()
+    finally:
+        conn.close()
+    store = Store.open(db)
+    try:
+        store.apply_batch(outcomes(12))  # re-indexed, as after a real rollback
+        assert store.integrity_check() == "ok"
+        assert {path for path, _, _ in stored_refs(store)} == {
+            f"pkg/mod{i}.py" for i in range(12)
+        }
+    finally:
+        store.close()

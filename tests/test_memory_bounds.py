@@ -6,13 +6,15 @@
 * the end-of-first-index relink resolves in steps (`linker.RELINK_STEP`)
   with the same edges as in one step;
 * the work queue shares one `Pending` per `add`, and a later forced add
-  keeps the path's place;
+  keeps the path's place; drained from the front, it keeps its order and
+  gives back its table;
 * the pool trims the daemon's heap while batches run.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from typing import TYPE_CHECKING
 
 import anyio
@@ -128,6 +130,35 @@ def test_queue_shares_pending_per_add_and_forcing_keeps_the_place() -> None:
     assert taken.paths == ["a", "b", "c", "d", "e"]
     assert taken.forced == {"b", "e"}
     assert taken.event_times == [1.0, 1.0, 1.0]  # b keeps its event's time
+    assert queue.take(1) is None
+
+
+def test_queue_drained_from_the_front_keeps_order_and_gives_back_its_table() -> None:
+    # A first index queues every path at once and takes them in batches from
+    # the front. Deleted entries stay in a dict's table (every later
+    # iteration steps over them: quadratic) and the table never shrinks, so
+    # the queue copies itself once as many were taken as remain.
+    queue = WorkQueue(limit=1_000_000)
+    paths = [f"pkg{index % 97}/file{index}.go" for index in range(100_000)]
+    queue.add(paths[:60_000])
+    queue.add(paths[60_000:], force=True)
+    queue.add(paths[:10], force=True)  # forced again: keep their places
+    taken: list[str] = []
+    forced: set[str] = set()
+    while len(queue) > 1_000:
+        batch = queue.take(128)
+        assert batch is not None
+        taken += batch.paths
+        forced |= batch.forced
+    assert queue.paths() == paths[len(taken) :]
+    assert taken == paths[: len(taken)]
+    assert forced == set(paths[:10]) | set(paths[60_000 : len(taken)])
+    # Sized for what is left, not for the 100,000 it once held.
+    assert sys.getsizeof(queue._pending) < sys.getsizeof(dict.fromkeys(range(10_000)))
+    assert queue.take(0) is None
+    rest = queue.take(5_000)
+    assert rest is not None
+    assert rest.paths == paths[len(taken) :]
     assert queue.take(1) is None
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from axd.daemon.store.chunktext import chunk_text, line_contexts
 from axd.daemon.store.fts import PathFilter, split_identifier
+from axd.daemon.store.indexes import refs_source
 from axd.daemon.store.refspots import unpack as unpack_spots
 from axd.protocol.types import (
     Chunk,
@@ -136,9 +137,11 @@ def references(
     # One row per file using the name, its positions packed in order
     # (store/refspots.py): files in path order, spots in position order.
     found: list[tuple[str, int, Spot]] = []
+    # During a bulk first index part of them are staged (store/indexes.py).
+    source = refs_source(conn)
     for path_, file_id, spots in conn.execute(
-        "SELECT f.path, r.file_id, r.spots FROM refs r JOIN files f ON f.id = r.file_id"
-        " WHERE r.name = ?" + where + " ORDER BY f.path",
+        f"SELECT f.path, r.file_id, r.spots FROM {source} r JOIN files f"
+        " ON f.id = r.file_id WHERE r.name = ?" + where + " ORDER BY f.path",
         [target, *params],
     ):
         for spot in unpack_spots(target, str(spots)):

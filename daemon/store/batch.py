@@ -18,6 +18,7 @@ from axd.daemon.clock import utc_now
 from axd.daemon.index.derive import derive
 from axd.daemon.index.resolve import CONFIG_FILES, import_key
 from axd.daemon.records import extraction_of
+from axd.daemon.store import indexes
 from axd.daemon.store.linker import DbFacts, relink
 from axd.daemon.store.refspots import pack as pack_spots
 from axd.daemon.store.rewrite import Fresh, rewrite
@@ -117,6 +118,8 @@ class _Writer:
         self.rows = _Rows()
         self.chunk_id = _next_id(conn, "chunks")
         self.symbol_id = _next_id(conn, "symbols")
+        # Where references go: staged during a bulk first index (store/indexes.py).
+        self.staged_refs = indexes.refs_pending(conn)
 
     def clear_children(self, file_id: int) -> None:
         conn = self.conn
@@ -125,7 +128,10 @@ class _Writer:
             " (SELECT id FROM chunks WHERE file_id = ?)",
             (file_id,),
         )
-        for table in ("chunks", "symbols", "refs", "imports"):
+        tables = ["chunks", "symbols", "refs", "imports"]
+        if self.staged_refs:
+            tables.insert(3, indexes.PENDING_REFS)
+        for table in tables:  # imports last: `changes` below counts its rows
             conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
         if conn.changes():  # the file had imports
             self.graph_changed = True
@@ -145,6 +151,7 @@ class _Writer:
             file_id,
             Fresh(first_chunk, first_symbol, built.chunks, built.fts, built.symbols,
                   built.refs, built.imports),
+            staged_refs=self.staged_refs,
         )  # fmt: skip
         pending.chunks += left.chunks
         pending.fts += left.fts
@@ -248,7 +255,8 @@ class _Writer:
             rows.symbols,
         )
         conn.executemany(
-            "INSERT INTO refs (name, file_id, spots) VALUES (?,?,?)",
+            f"INSERT INTO {indexes.PENDING_REFS if self.staged_refs else 'refs'}"
+            " (name, file_id, spots) VALUES (?,?,?)",
             rows.refs,
         )
         if rows.imports:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import apsw
 
 from axd.daemon.clock import utc_now
+from axd.daemon.store import indexes
 from axd.protocol.snapshots import DbStatus, Migration
 
 if TYPE_CHECKING:
@@ -188,6 +189,7 @@ class Migrator:
                 break
             stamp = utc_now("seconds")
             with self._conn:  # one transaction: the schema change and its record
+                self._unstage()
                 self._conn.execute(migration.up_sql)
                 self._conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
@@ -203,6 +205,12 @@ class Migrator:
                 )
             )
         return applied
+
+    def _unstage(self) -> None:
+        """References a bulk first index staged (store/indexes.py) into
+        `refs` before a schema change: migrations know `refs` only."""
+        if indexes.refs_pending(self._conn):
+            indexes.move_pending_refs(self._conn)
 
     def rollback(self, to_version: int) -> list[Migration]:
         """Run down files, newest first, until `to_version` is the current one.
@@ -221,6 +229,7 @@ class Migrator:
                     " no down file"
                 )
             with self._conn:
+                self._unstage()
                 self._conn.execute(found.down_sql)
                 self._conn.execute(
                     "DELETE FROM schema_migrations WHERE version = ?",

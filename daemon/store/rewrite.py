@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from axd.daemon.store.indexes import PENDING_REFS
 from axd.daemon.store.symbolrows import COLUMNS as SYMBOL_COLUMNS
 
 if TYPE_CHECKING:
@@ -112,11 +113,15 @@ def _prefix(old: list[tuple[object, ...]], new: list[tuple[object, ...]]) -> int
     return n
 
 
-def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
+def rewrite(
+    conn: apsw.Connection, file_id: int, fresh: Fresh, *, staged_refs: bool = False
+) -> Written:
     """Delete the file's stored rows that `fresh` does not keep (see the
     module docstring) but their FTS rows, and return those FTS rows' ids
     and the rows still to insert, with their ids and references mapped onto
-    the kept rows."""
+    the kept rows. `staged_refs`: a bulk first index stages references in
+    `indexes.PENDING_REFS` (store/indexes.py); a stored row is in one of the
+    two tables, so both are read and changed, and added rows go there."""
     old_chunks = conn.execute(
         "SELECT id, file_id, start_byte, end_byte, start_line, start_col, end_line,"
         " end_col, kind, symbol, text, ztext FROM chunks WHERE file_id = ? ORDER BY id",
@@ -218,9 +223,14 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
         for r in fresh.symbols[kept_s:]
     ]  # fmt: skip
 
-    old_refs = dict(
-        conn.execute("SELECT name, spots FROM refs WHERE file_id = ?", (file_id,))
-    )
+    ref_tables = ("refs", PENDING_REFS) if staged_refs else ("refs",)
+    old_refs: dict[object, object] = {}
+    for table in ref_tables:
+        old_refs.update(
+            conn.execute(
+                f"SELECT name, spots FROM {table} WHERE file_id = ?", (file_id,)
+            )
+        )
     added: list[tuple[object, ...]] = []
     changed: list[tuple[object, ...]] = []
     kept_r = 0
@@ -233,15 +243,16 @@ def rewrite(conn: apsw.Connection, file_id: int, fresh: Fresh) -> Written:
             kept_r += 1
         else:
             changed.append((spots, name, file_id))
-    if old_refs:
-        conn.executemany(
-            "DELETE FROM refs WHERE name = ? AND file_id = ?",
-            [(name, file_id) for name in old_refs],
-        )
-    if changed:
-        conn.executemany(
-            "UPDATE refs SET spots = ? WHERE name = ? AND file_id = ?", changed
-        )
+    for table in ref_tables:
+        if old_refs:
+            conn.executemany(
+                f"DELETE FROM {table} WHERE name = ? AND file_id = ?",
+                [(name, file_id) for name in old_refs],
+            )
+        if changed:
+            conn.executemany(
+                f"UPDATE {table} SET spots = ? WHERE name = ? AND file_id = ?", changed
+            )
     imports, kept_i, gone_i = _imports(conn, file_id, fresh.imports)
     return Written(
         fts_gone=gone_chunks,

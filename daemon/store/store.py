@@ -99,7 +99,7 @@ def _read_generation(conn: apsw.Connection) -> int:
 
 def _ensure_indexes(conn: apsw.Connection) -> None:
     """Build the indexes a first index cut short left out (store/indexes.py)."""
-    if not indexes.missing(conn):
+    if not indexes.missing(conn) and not indexes.refs_pending(conn):
         return
     with conn:
         indexes.ensure(conn)
