@@ -103,6 +103,28 @@ def test_unchanged_updates_only_stat_fields(store: Store) -> None:
     assert store.counts().symbols == 1
 
 
+def test_counts_are_read_again_only_after_the_generation_moved(store: Store) -> None:
+    # The metrics refresh asks every few seconds; an idle index must not be
+    # scanned each time, and a change must show at once.
+    store.apply_batch([indexed(HELPERS)], [])
+    first = store.counts()
+    assert store.counts() is first  # nothing written: not read again
+    touched = FileOutcome(path=HELPERS.path, status="unchanged", size=7, mtime_ns=1)
+    store.apply_batch([touched], [])  # sizes only: no new generation
+    assert store.counts() is first
+    store.apply_batch([plain("b.py", "def beta(): pass\n")], [])
+    second = store.counts()
+    assert second is not first
+    assert (first.files_indexed, second.files_indexed) == (1, 2)
+    store.apply_batch([], ["b.py"])
+    third = store.counts()
+    assert third.files_indexed == 1
+    with store.exclusive():  # restores and migrations: read again afterwards
+        pass
+    assert store.counts() is not third
+    assert store.counts().files_indexed == 1
+
+
 def test_empty_batch_does_not_bump(store: Store) -> None:
     store.apply_batch([indexed(HELPERS)], [])
     result = store.apply_batch([], [])

@@ -109,6 +109,9 @@ class Watcher:
         self._held: dict[str, float] = {}
         self._held_created: set[str] = set()
         self._storm_started: float | None = None
+        # Set when a storm starts: `_storm_clock` sleeps on it in between
+        # rather than waking ten times a second for weeks.
+        self._storm_begun = anyio.Event()
         # A lock older than STORM_LIMIT_S is stale: ignored until it goes.
         self._stale_lock = False
         # A rescan asked for during a storm runs when the storm ends.
@@ -409,6 +412,7 @@ class Watcher:
         if self._storm_started is None:
             self._storm_started = time.monotonic()
             self.state.storm = True
+            self._storm_begun.set()
             log.info("vcs_storm_started", root=str(self.root))
             return True
         if time.monotonic() - self._storm_started < STORM_LIMIT_S:
@@ -420,9 +424,11 @@ class Watcher:
     async def _storm_clock(self) -> None:
         """Release held changes once the git lock is gone."""
         while True:
-            await anyio.sleep(STORM_POLL_S)
             if self._storm_started is None:
+                await self._storm_begun.wait()
+                self._storm_begun = anyio.Event()
                 continue
+            await anyio.sleep(STORM_POLL_S)
             if self._storm_check():
                 continue
             held, self._held = self._held, {}
