@@ -361,3 +361,115 @@ def test_a_schema_change_takes_the_staged_references_along(tmp_path: Path) -> No
         }
     finally:
         store.close()
+
+
+async def test_snapshots_across_the_end_of_a_first_index(tmp_path: Path) -> None:
+    """A snapshot taken mid-index (references staged), then the end of the
+    index (the staging table dropped: a schema change the snapshot session
+    cannot record), then another snapshot: the second is full and rebuilds
+    the index, and the first installs as a complete one."""
+    from axd.daemon.store.incremental import Limits
+    from axd.daemon.store.snapshots import SnapshotDir
+    from axd.daemon.store.writer import Writer
+
+    store = Store.open(tmp_path / "index.db")
+    writer = Writer(store)
+    directory = SnapshotDir(tmp_path / "snapshots")
+    limits = Limits(chain_max=20, max_fraction=100.0)  # incremental when it can be
+    try:
+        await writer.apply_batch(outcomes(20), [], defer_links=True)
+        during = await writer.snapshot(
+            directory, label=None, kind="manual", limits=limits
+        )
+        await writer.apply_batch(outcomes(20, 20), [], defer_links=True)
+        assert staged(store) > 0
+        await writer.relink_all()
+        assert staged(store) == 0
+        await writer.apply_batch(outcomes(5, 40, edited), [])
+        after = await writer.snapshot(
+            directory, label=None, kind="manual", limits=limits
+        )
+        expected = (stored_refs(store), answers(store))
+        # With no schema change in between, the next one is a changeset.
+        await writer.apply_batch(outcomes(3, 45), [])
+        later = await writer.snapshot(
+            directory, label=None, kind="manual", limits=limits
+        )
+        expected_later = stored_refs(store)
+    finally:
+        await writer.close()
+    assert (during.storage, after.storage, later.storage) == (
+        "full",
+        "full",
+        "incremental",
+    )
+    for snapshot, refs in ((after, expected[0]), (later, expected_later)):
+        with directory.materialised(snapshot.id) as rebuilt:
+            work = tmp_path / f"{snapshot.id}.db"
+            prepare_for_install(rebuilt, work, above=0)
+        assert indexes.PENDING_REFS not in table_names(work)
+        installed = Store.open(work)
+        try:
+            assert stored_refs(installed) == refs
+            if snapshot is after:
+                assert answers(installed) == expected[1]
+            assert installed.integrity_check() == "ok"
+        finally:
+            installed.close()
+    with directory.materialised(during.id) as rebuilt:
+        assert indexes.PENDING_REFS in table_names(rebuilt)
+        prepare_for_install(rebuilt, tmp_path / "during.db", above=0)
+    installed = Store.open(tmp_path / "during.db")
+    try:
+        assert {path for path, _, _ in stored_refs(installed)} == {
+            f"pkg/mod{i}.py" for i in range(20)
+        }
+    finally:
+        installed.close()
+
+
+def staged_rows(path: Path) -> int:
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        row = conn.execute(f"SELECT count(*) FROM {indexes.PENDING_REFS}").fetchone()
+        assert row is not None
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+async def test_a_snapshot_before_a_first_index_is_followed_by_a_full_one(
+    tmp_path: Path,
+) -> None:
+    """A snapshot of the empty index, then a bulk first index (its first batch
+    changes the schema: a session cannot record the staging table's birth
+    faithfully), then a snapshot: full, with every staged reference."""
+    from axd.daemon.store.incremental import Limits
+    from axd.daemon.store.snapshots import SnapshotDir
+    from axd.daemon.store.writer import Writer
+
+    store = Store.open(tmp_path / "index.db")
+    writer = Writer(store)
+    directory = SnapshotDir(tmp_path / "snapshots")
+    limits = Limits(chain_max=20, max_fraction=100.0)
+    try:
+        empty = await writer.snapshot(
+            directory, label=None, kind="manual", limits=limits
+        )
+        await writer.apply_batch(outcomes(15), [], defer_links=True)
+        await writer.apply_batch(outcomes(15, 15), [], defer_links=True)
+        during = await writer.snapshot(
+            directory, label=None, kind="manual", limits=limits
+        )
+        expected = stored_refs(store)
+    finally:
+        await writer.close()
+    assert (empty.storage, during.storage) == ("full", "full")
+    with directory.materialised(during.id) as rebuilt:
+        prepare_for_install(rebuilt, tmp_path / "during.db", above=0)
+    installed = Store.open(tmp_path / "during.db")
+    try:
+        assert stored_refs(installed) == expected
+        assert len({path for path, _, _ in expected}) == 30
+    finally:
+        installed.close()

@@ -361,7 +361,7 @@ class Store:
         index cut short) builds them before anything else.
         """
         current = self._generation
-        defer_indexes = defer_links and not self._indexes_deferred
+        defer_indexes = self.changes_schema(defer_links=defer_links)
 
         def write(conn: apsw.Connection) -> BatchResult:
             if defer_indexes:
@@ -384,6 +384,12 @@ class Store:
         self._indexes_deferred = self._indexes_deferred or defer_indexes
         self._generation = result.generation
         return result
+
+    def changes_schema(self, *, defer_links: bool) -> bool:
+        """Whether `apply_batch` with this `defer_links` changes the schema:
+        the first batch of a bulk first index drops the deferred indexes and
+        creates the table references are staged in (store/indexes.py)."""
+        return defer_links and not self._indexes_deferred
 
     def build_indexes(self) -> list[str]:
         """Create the name indexes a bulk first index left out, in one

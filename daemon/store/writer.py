@@ -191,6 +191,11 @@ class Writer:
         """
 
         def apply() -> BatchResult:
+            if self.store.changes_schema(defer_links=defer_links):
+                # The first batch of a bulk first index drops indexes and
+                # creates the table it stages references in (store/indexes.py):
+                # not for a snapshot's session to follow; the next one is full.
+                self._chain.forget()
             result = self.store.apply_batch(outcomes, deleted, defer_links=defer_links)
             hook = None if on_commit is None else (lambda: on_commit(result))
             self._announce_from_thread(hook)
@@ -199,8 +204,11 @@ class Writer:
         return await self._recorded(apply)
 
     async def relink_all(self) -> int:
-        """Resolve every import once (`Store.relink_all`)."""
-        return await self._recorded(self.store.relink_all)
+        """Resolve every import once (`Store.relink_all`), the end of a bulk
+        first index. Unrecorded: it drops the table the index staged its
+        references in (store/indexes.py), a schema change a snapshot's
+        session cannot follow, so the next snapshot is full."""
+        return await self._unrecorded(self.store.relink_all)
 
     async def bump_generation(self, at_least: int | None = None) -> int:
         """A new generation with no data change (`Store.bump_generation`)."""
