@@ -72,22 +72,22 @@ def outcomes(
     return made
 
 
-def index_names(path: Path) -> set[str]:
+def schema_names(path: Path, kind: str) -> set[str]:
+    """The names of the database's objects of one `kind` (index, table)."""
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = ?", (kind,))
         return {str(r[0]) for r in rows}
     finally:
         conn.close()
+
+
+def index_names(path: Path) -> set[str]:
+    return schema_names(path, "index")
 
 
 def table_names(path: Path) -> set[str]:
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {str(r[0]) for r in rows}
-    finally:
-        conn.close()
+    return schema_names(path, "table")
 
 
 def stored_refs(store: Store) -> list[tuple[object, ...]]:
@@ -426,16 +426,6 @@ async def test_snapshots_across_the_end_of_a_first_index(tmp_path: Path) -> None
         }
     finally:
         installed.close()
-
-
-def staged_rows(path: Path) -> int:
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        row = conn.execute(f"SELECT count(*) FROM {indexes.PENDING_REFS}").fetchone()
-        assert row is not None
-        return int(row[0])
-    finally:
-        conn.close()
 
 
 async def test_a_snapshot_before_a_first_index_is_followed_by_a_full_one(

@@ -23,7 +23,8 @@ it asks the workspace's `WorkspaceRules`, which the indexer is given too.
   is replaced (natively, with a rescan), not taken for a system limit.
 * **Version-control storms.** While `.git/index.lock` (or another git
   lock) exists, changed paths are held back, then queued together once the
-  operation ends, so the index never mirrors half a checkout.
+  operation ends, so the index never mirrors half a checkout
+  (`index/storms.py`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from axd.daemon.index.notifyproc import (
     WatchProcessLost,
     WatchSpec,
 )
-from axd.daemon.index.sorting import GIT_LOCKS, sort_changes
+from axd.daemon.index.sorting import sort_changes
+from axd.daemon.index.storms import Storms
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,12 +64,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 WatchMode = Literal["native", "polling", "stopped", "none"]
-# The longest a storm may hold changes back (a stuck lock must not freeze us).
-STORM_LIMIT_S = 60.0
-# Changes held at most during a storm; past that, they are queued anyway.
-STORM_MAX_PATHS = 200_000
-# How often the end of a storm, and a vanished root's return, are checked.
-STORM_POLL_S = 0.1
+# How often a vanished root's return is checked.
 ROOT_POLL_S = 0.5
 WATCH_TIMEOUT_MS = 5_000  # one wait for events, then simply another
 # After the watch process died: a pause, so one that dies at once cannot spin,
@@ -106,16 +103,7 @@ class Watcher:
         self.config = config
         self.events = events
         self.state = WatchState()
-        self._held: dict[str, float] = {}
-        self._held_created: set[str] = set()
-        self._storm_started: float | None = None
-        # Set when a storm starts: `_storm_clock` sleeps on it in between
-        # rather than waking ten times a second for weeks.
-        self._storm_begun = anyio.Event()
-        # A lock older than STORM_LIMIT_S is stale: ignored until it goes.
-        self._stale_lock = False
-        # A rescan asked for during a storm runs when the storm ends.
-        self._rescan_after_storm = False
+        self.storms = Storms(root, self.state)
         self._restart = anyio.Event()
         self._tops: frozenset[str] = frozenset()
         self._out: MemoryObjectSendStream[WatchMessage] | None = None
@@ -256,7 +244,7 @@ class Watcher:
                         WatchGroup([str(self.root / n) for n in tops], recursive=True)
                     )
                 await tg.start(self._watch, groups, force_polling, stop)
-                tg.start_soon(self._storm_clock)
+                tg.start_soon(self.storms.clock, self._send)
                 tg.start_soon(self._root_guard)
                 # A top-level directory made between listing them and the
                 # root's watch going in sent no event: nothing would ever
@@ -305,8 +293,8 @@ class Watcher:
 
     async def _request_rescan(self) -> None:
         """Reconcile now, or when the running git operation ends."""
-        if self._storm_started is not None:
-            self._rescan_after_storm = True
+        if self.storms.active:
+            self.storms.rescan_after = True
         else:
             await self._send(RescanNeeded())
 
@@ -380,76 +368,16 @@ class Watcher:
             self.rules.reload()
             await self._request_rescan()
         if sorted_.lock_touched or sorted_.paths:
-            # Until `_storm_clock` releases a storm, late events join it.
-            storm = self._storm_check() or self._storm_started is not None
+            # Until `Storms.clock` releases a storm, late events join it.
+            storm = self.storms.check() or self.storms.active
         else:
             storm = False
         if sorted_.paths:
             if storm:
-                for path in sorted_.paths:
-                    if len(self._held) < STORM_MAX_PATHS:
-                        self._held.setdefault(path, now)
-                        if path in sorted_.created:
-                            self._held_created.add(path)
-                    else:  # too many to hold: a full stat pass will find them
-                        self._rescan_after_storm = True
-                        break
+                self.storms.hold(sorted_.paths, sorted_.created, now)
             else:
                 await self._send(
                     Changed(frozenset(sorted_.paths), now, frozenset(sorted_.created))
                 )
         if sorted_.replan:
             self._restart.set()
-
-    def _storm_check(self) -> bool:
-        """Whether a git operation is running now (starts a storm if so)."""
-        locked = any(os.path.exists(self.root / lock) for lock in GIT_LOCKS)
-        if not locked:
-            self._stale_lock = False
-            return False
-        if self._stale_lock:
-            return False
-        if self._storm_started is None:
-            self._storm_started = time.monotonic()
-            self.state.storm = True
-            self._storm_begun.set()
-            log.info("vcs_storm_started", root=str(self.root))
-            return True
-        if time.monotonic() - self._storm_started < STORM_LIMIT_S:
-            return True
-        log.warning("vcs_storm_too_long", root=str(self.root), seconds=STORM_LIMIT_S)
-        self._stale_lock = True
-        return False
-
-    async def _storm_clock(self) -> None:
-        """Release held changes once the git lock is gone."""
-        while True:
-            if self._storm_started is None:
-                await self._storm_begun.wait()
-                self._storm_begun = anyio.Event()
-                continue
-            await anyio.sleep(STORM_POLL_S)
-            if self._storm_check():
-                continue
-            held, self._held = self._held, {}
-            created, self._held_created = self._held_created, set()
-            log.info(
-                "vcs_storm_ended",
-                root=str(self.root),
-                paths=len(held),
-                seconds=round(time.monotonic() - self._storm_started, 2),
-            )
-            self._storm_started = None
-            self.state.storm = False
-            if self._rescan_after_storm:
-                self._rescan_after_storm = False
-                await self._send(RescanNeeded())
-            if held:
-                await self._send(
-                    Changed(
-                        frozenset(held),
-                        min(held.values()),
-                        frozenset(created),
-                        together=True,
-                    )
-                )

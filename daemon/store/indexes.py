@@ -35,9 +35,11 @@ at random pages of the largest name-ordered tree: at 100k files that wrote
 and copied once, sorted, at the end (perf/RESULTS.md "#16 round 10"). While
 `refs_pending` exists every reference write goes to it, and every reader of
 references reads both tables (`REFS_SOURCES`; a row is in one or the other,
-never both): `symbols.references` scans the staging table meanwhile
-(correct, slower), the writer finds a file's rows by its key. `ensure` moves
-the rows into `refs`, in name order, and drops it.
+never both): `symbols.references` looks every file's staged rows up by its
+key meanwhile (correct, slower), the writer a file's. `ensure` moves the
+rows into `refs`, in name order, and drops the table. Creating and dropping
+it are schema changes an incremental snapshot's session cannot record: the
+writer leaves both writes unrecorded (`Writer.apply_batch`, `relink_all`).
 
 These definitions must match the newest migration's (a test compares them
 with a freshly migrated database): a migration that changes one of these
