@@ -12,6 +12,7 @@ import sys
 import anyio
 import structlog
 
+from axd.daemon import gc_policy
 from axd.daemon.config import ConfigError, load
 from axd.daemon.index import forkserver
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     # throughput for latency, which is what an editor waits on.
     sys.setswitchinterval(0.001)
     roots = [os.path.abspath(root) for root in args.add]
+    gc_policy.settle()  # everything is imported: frozen, as the workers' is
     daemon = Daemon(
         config,
         config_path=config_path,

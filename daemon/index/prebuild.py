@@ -26,6 +26,7 @@ import gc
 import mmap
 import sys
 
+from axd.daemon.gc_policy import GC_THRESHOLD
 from axd.daemon.index import heap
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.worker import preload
@@ -104,5 +105,4 @@ BUILT, DROPPED = build_all()
 # also never writes to their pages (shared with this process, Pss); and the
 # youngest generation is collected every 10,000 allocations, not 700.
 gc.freeze()
-GC_THRESHOLD = (10_000, 10, 10)
 gc.set_threshold(*GC_THRESHOLD)
