@@ -45,14 +45,8 @@ from bench_live import (
     process_cpu_s,
     relocate_state,
 )
+from bench_warm import cpu_s as process_total_cpu_s
 from daemon_proc import Daemon
-
-
-def one_cpu_s(pid: int) -> float:
-    """utime + stime of one process, in seconds."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def per_minute(seconds: float, window: float) -> float:
@@ -97,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
             axd_before = cpu_s(pid)
             kinds_before = process_cpu_s(pid, descendants(pid))
             background_before = background_cpu_s(pid)
-            watchman_before = one_cpu_s(watchman.proc.pid) if watchman else 0.0
+            watchman_before = (
+                process_total_cpu_s(watchman.proc.pid) if watchman else 0.0
+            )
             load_before = loadavg()
             time.sleep(args.seconds)
             axd_after = cpu_s(pid)
             kinds_after = process_cpu_s(pid, descendants(pid))
             background = background_cpu_s(pid) - background_before
             watchman_s = (
-                one_cpu_s(watchman.proc.pid) - watchman_before if watchman else None
+                process_total_cpu_s(watchman.proc.pid) - watchman_before
+                if watchman
+                else None
             )
             load_after = loadavg()
         daemon_s = axd_after[0] - axd_before[0]

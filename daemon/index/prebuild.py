@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import mmap
 import sys
 
-from axd.daemon.gc_policy import GC_THRESHOLD
+from axd.daemon import gc_policy
 from axd.daemon.index import heap
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.worker import preload
@@ -103,6 +102,6 @@ BUILT, DROPPED = build_all()
 # worker's CPU (perf/RESULTS.md "#16 worker CPU (round 7)"). Frozen here,
 # before any fork, they are out of its reach in every worker, which then
 # also never writes to their pages (shared with this process, Pss); and the
-# youngest generation is collected every 10,000 allocations, not 700.
-gc.freeze()
-gc.set_threshold(*GC_THRESHOLD)
+# youngest generation is collected every 10,000 allocations, not 700
+# (the daemon's own settings too: `gc_policy`).
+gc_policy.settle()
