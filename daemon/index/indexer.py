@@ -97,7 +97,6 @@ class Indexer:
         self.queue = WorkQueue()
         self.ready = warm  # the first full index has been committed
         self.failed: str | None = None
-        self._inflight = 0  # paths taken from the queue, not yet committed
         self._expanding = False  # a watcher message is being turned into paths
         self._changes: MemoryObjectReceiveStream[WatchMessage] | None = None
         self._wakeup = anyio.Event()
@@ -137,7 +136,7 @@ class Indexer:
         )
         return (
             bool(self.queue)
-            or self._inflight > 0
+            or self.queue.in_flight > 0
             or waiting > 0
             or self._expanding
             or self._rescan_requested
@@ -146,7 +145,7 @@ class Indexer:
     @property
     def queue_depth(self) -> int:
         """Paths queued or in a batch being processed."""
-        return len(self.queue) + self._inflight
+        return len(self.queue) + self.queue.in_flight
 
     def oldest_age_s(self) -> float:
         """Age of the oldest queued path (0 when the queue is empty)."""
@@ -347,8 +346,14 @@ class Indexer:
             # + what was committed of the paths handed out during the crawl
             committed = self.progress.files_done - done_before
             self.progress.files_done = plan.total - len(plan.changed) + committed
-        if plan.deleted or plan.skipped:
-            await self.committer.commit(plan.deleted, plan.skipped)
+        # A path in a batch on its way would be written after this: queued
+        # behind that batch instead, its split decides again (`WorkQueue`).
+        deleted = [p for p in plan.deleted if not self.queue.flying(p)]
+        skipped = [o for o in plan.skipped if not self.queue.flying(o.path)]
+        self.enqueue(p for p in plan.deleted if self.queue.flying(p))
+        self.enqueue(o.path for o in plan.skipped if self.queue.flying(o.path))
+        if deleted or skipped:
+            await self.committer.commit(deleted, skipped)
         self.enqueue(plan.changed[plan.streamed :])
         crawled_ms = (time.perf_counter() - started) * 1000
         rechecked = 0
@@ -409,8 +414,9 @@ class Indexer:
                 taken = self.queue.take(self._batch_size())
                 if taken is None:
                     slots.release()
+                    if self.queue:  # all still in flight (`WorkQueue.take`)
+                        await self.queue.wait_for_landing()
                     continue
-                self._inflight += len(taken.paths)
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
 
@@ -442,7 +448,7 @@ class Indexer:
         parsed: anyio.abc.ObjectSendStream[Parsed],
         slots: anyio.Semaphore,
     ) -> None:
-        sent = 0  # paths of the parts already on their way to the writer
+        sent: set[str] = set()  # paths of the parts on their way to the writer
         try:
             await anyio.to_thread.run_sync(self.planner.split, batch)
             # Large files go in parts, one after the other (`Batch.parts`).
@@ -455,12 +461,12 @@ class Indexer:
                 except BaseException:
                     self._parsed_done(weight)
                     raise
-                sent += len(part.paths)
+                sent.update(part.paths)
                 del outcomes  # not held while the next part parses
         except Exception as exc:
             # The batch is lost, not the workspace: the files stay as the
             # index had them until their next change or stat pass.
-            self._batch_lost(len(batch.paths) - sent)
+            self._batch_lost([p for p in batch.paths if p not in sent])
             log.exception(
                 "batch_parse_failed", root=str(self.root), files=len(batch.paths)
             )
@@ -468,14 +474,14 @@ class Indexer:
                 f"batch of {len(batch.paths)} files failed: {type(exc).__name__}: {exc}"
             )
         except BaseException:
-            self._batch_lost(len(batch.paths) - sent)
+            self._batch_lost([p for p in batch.paths if p not in sent])
             raise
         finally:
             slots.release()
 
-    def _batch_lost(self, paths: int) -> None:
+    def _batch_lost(self, paths: list[str]) -> None:
         """`paths` taken from the queue will never reach the writer."""
-        self._inflight -= paths
+        self.queue.land(paths)
         self._maybe_ready()
         self._notify()
 
@@ -487,7 +493,7 @@ class Indexer:
                         batch.deleted, outcomes, batch.event_times
                     )
                 finally:
-                    self._inflight -= len(batch.paths)
+                    self.queue.land(batch.paths)
                     del outcomes  # the records go before the next batch's
                     self._parsed_done(weight)
                 if committed and not self.ready:

@@ -6,11 +6,17 @@ the watcher's messages, the watcher's bounded stream fills, and its `send()`
 blocks until the queue drains. The indexer's own plans (the reconcile stat
 pass, `index.reindex`) are added whole: they are already in memory, and a
 stat pass that stops half-way would forget what it found.
+
+A path is in at most one batch at a time: from `take` until its batch is in
+the index (`land`), a path queued again (saved again, deleted) waits in the
+queue. Two batches holding the same file parse it at different moments, and
+the writer commits batches in the order their parses end: the older read
+could be committed last and leave the index holding content the disk no
+longer has, or a deleted file, until that file's next change.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,6 +60,8 @@ class WorkQueue:
         self.limit = max(1, limit)
         self._pending: dict[str, Pending] = {}
         self._taken = 0  # paths taken since `_pending` was last copied
+        self._flying: set[str] = set()  # taken, not landed (module docstring)
+        self._landed = anyio.Event()  # replaced at every `land`
         self._room = anyio.Event()
         self._room.set()
 
@@ -84,14 +92,22 @@ class WorkQueue:
         return count
 
     def take(self, limit: int) -> Taken | None:
-        """Pop up to `limit` paths, oldest first; None when empty."""
+        """Pop up to `limit` paths, oldest first, and count them in flight
+        until they `land`; a path still in flight stays queued, in its
+        place. None when nothing can be taken."""
         taken = Taken([], set(), [])
-        for path, pending in itertools.islice(self._pending.items(), max(limit, 0)):
+        flying = self._flying
+        for path, pending in self._pending.items():
+            if len(taken.paths) >= limit:
+                break
+            if path in flying:
+                continue  # its earlier batch is not in the index yet
             taken.paths.append(path)
             if pending.force:
                 taken.forced.add(path)
             if pending.event_time is not None:
                 taken.event_times.append(pending.event_time)
+        flying.update(taken.paths)
         for path in taken.paths:
             del self._pending[path]
         # A dict's deleted entries stay in its table, where every later
@@ -107,6 +123,26 @@ class WorkQueue:
         if len(self._pending) < self.limit:
             self._room.set()
         return taken if taken.paths else None
+
+    def land(self, paths: Iterable[str]) -> None:
+        """Taken `paths` are in the index, or given up on: no longer in
+        flight, so a queued copy of any of them can be taken."""
+        self._flying.difference_update(paths)
+        self._landed.set()
+        self._landed = anyio.Event()
+
+    def flying(self, path: str) -> bool:
+        """Whether `path` was taken and has not landed."""
+        return path in self._flying
+
+    @property
+    def in_flight(self) -> int:
+        """Paths taken and not landed."""
+        return len(self._flying)
+
+    async def wait_for_landing(self) -> None:
+        """Until the next `land` (what `take` held back may go then)."""
+        await self._landed.wait()
 
     async def wait_for_room(self) -> None:
         """Until fewer than `limit` paths wait (the watcher's backpressure)."""
