@@ -147,27 +147,3 @@ def test_a_path_in_flight_stays_queued_in_its_place_until_it_lands() -> None:
     assert fourth is not None and fourth.paths == ["b"]
     queue.land([*second.paths, *third.paths, *fourth.paths])
     assert queue.in_flight == 0 and len(queue) == 0
-
-
-async def test_waiting_for_a_landing_ends_at_the_next_land() -> None:
-    queue = WorkQueue()
-    queue.add(["a"])
-    taken = queue.take(1)
-    assert taken is not None
-    queue.add(["a"])
-    assert queue.take(1) is None
-    async with anyio.create_task_group() as tg:
-        landed = anyio.Event()
-
-        async def wait() -> None:
-            await queue.wait_for_landing()
-            landed.set()
-
-        tg.start_soon(wait)
-        await anyio.wait_all_tasks_blocked()
-        assert not landed.is_set()
-        queue.land(taken.paths)
-        with anyio.fail_after(GUARD_S):
-            await landed.wait()
-    again = queue.take(1)
-    assert again is not None and again.paths == ["a"]

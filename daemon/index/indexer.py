@@ -414,8 +414,9 @@ class Indexer:
                 taken = self.queue.take(self._batch_size())
                 if taken is None:
                     slots.release()
-                    if self.queue:  # all still in flight (`WorkQueue.take`)
-                        await self.queue.wait_for_landing()
+                    if self.queue:  # all in flight: until one lands or more comes
+                        self._wakeup = anyio.Event()
+                        await self._wakeup.wait()
                     continue
                 batch = Batch(taken.paths, taken.forced, taken.event_times)
                 tg.start_soon(self._parse, batch, parsed, slots)
@@ -479,9 +480,15 @@ class Indexer:
         finally:
             slots.release()
 
+    def _land(self, paths: list[str]) -> None:
+        """Taken `paths` are written or lost: a copy of one of them queued
+        meanwhile may be taken now (`WorkQueue`)."""
+        self.queue.land(paths)
+        self._wakeup.set()
+
     def _batch_lost(self, paths: list[str]) -> None:
         """`paths` taken from the queue will never reach the writer."""
-        self.queue.land(paths)
+        self._land(paths)
         self._maybe_ready()
         self._notify()
 
@@ -493,7 +500,7 @@ class Indexer:
                         batch.deleted, outcomes, batch.event_times
                     )
                 finally:
-                    self.queue.land(batch.paths)
+                    self._land(batch.paths)
                     del outcomes  # the records go before the next batch's
                     self._parsed_done(weight)
                 if committed and not self.ready:

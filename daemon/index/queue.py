@@ -61,7 +61,6 @@ class WorkQueue:
         self._pending: dict[str, Pending] = {}
         self._taken = 0  # paths taken since `_pending` was last copied
         self._flying: set[str] = set()  # taken, not landed (module docstring)
-        self._landed = anyio.Event()  # replaced at every `land`
         self._room = anyio.Event()
         self._room.set()
 
@@ -128,8 +127,6 @@ class WorkQueue:
         """Taken `paths` are in the index, or given up on: no longer in
         flight, so a queued copy of any of them can be taken."""
         self._flying.difference_update(paths)
-        self._landed.set()
-        self._landed = anyio.Event()
 
     def flying(self, path: str) -> bool:
         """Whether `path` was taken and has not landed."""
@@ -139,10 +136,6 @@ class WorkQueue:
     def in_flight(self) -> int:
         """Paths taken and not landed."""
         return len(self._flying)
-
-    async def wait_for_landing(self) -> None:
-        """Until the next `land` (what `take` held back may go then)."""
-        await self._landed.wait()
 
     async def wait_for_room(self) -> None:
         """Until fewer than `limit` paths wait (the watcher's backpressure)."""
