@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from axd.daemon.config import Config
 
@@ -94,3 +96,28 @@ def run_python(code: str, timeout_s: float = 120) -> str:
         timeout=timeout_s,
     )
     return done.stdout.strip()
+
+
+_IN_CLOSE_NOWRITE = 0x10
+
+
+@contextlib.contextmanager
+def read_watch(path: Path) -> Iterator[Callable[[float], bool]]:
+    """While in the block, `wait(timeout_s)` returns once a process has read
+    `path` (opened it for reading and closed it: inotify's
+    IN_CLOSE_NOWRITE), False on the hang guard. A worker parsing the file
+    does; the watcher does not read what it watches."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = int(libc.inotify_init1(os.O_CLOEXEC))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "inotify_init1")
+    try:
+        if libc.inotify_add_watch(fd, os.fsencode(path), _IN_CLOSE_NOWRITE) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+
+        def wait(timeout_s: float) -> bool:
+            return bool(select.select([fd], [], [], timeout_s)[0])
+
+        yield wait
+    finally:
+        os.close(fd)

@@ -13,14 +13,11 @@ change.
 
 from __future__ import annotations
 
-import ctypes
-import os
-import select
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from support import call, with_config, without_live_events
+from support import call, read_watch, with_config, without_live_events
 
 from axd.client.aio import AsyncClient
 from axd.daemon.config import IndexConfig
@@ -33,7 +30,6 @@ if TYPE_CHECKING:
 
     from axd.daemon.config import Config
 
-IN_CLOSE_NOWRITE = 0x10
 GUARD_S = 120  # hang guard only
 SLOW = 15  # after the file, in its batch (16 paths: `MIN_TAIL_BATCH`)
 QUICK = 25  # in the batches after it
@@ -56,19 +52,6 @@ def _tree(root: Path) -> list[str]:
     return paths
 
 
-def _read_watch(path: Path) -> int:
-    """An inotify descriptor that becomes readable once `path` was read."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = int(libc.inotify_init1(os.O_CLOEXEC))
-    if fd < 0 or libc.inotify_add_watch(fd, os.fsencode(path), IN_CLOSE_NOWRITE) < 0:
-        raise OSError(ctypes.get_errno(), "inotify")
-    return fd
-
-
-def _wait_readable(fd: int) -> bool:
-    return bool(select.select([fd], [], [], GUARD_S)[0])
-
-
 @pytest.mark.parametrize("second", ["rewritten", "deleted"])
 async def test_a_file_changed_while_its_batch_parses_ends_as_on_disk(
     config: Config, tmp_path: Path, second: str
@@ -89,15 +72,12 @@ async def test_a_file_changed_while_its_batch_parses_ends_as_on_disk(
                     if isinstance(event, WorkspaceReady):
                         break
                 async with await AsyncClient.connect(instance.socket_path) as client:
-                    read = _read_watch(target)  # nothing reads it until the batch
-                    try:
+                    with read_watch(target) as was_read:  # only its batch reads it
                         await call(
                             client, "index.reindex", root=str(root), paths=paths,
                             force=True,
                         )  # fmt: skip
-                        assert await anyio.to_thread.run_sync(_wait_readable, read)
-                    finally:
-                        os.close(read)
+                        assert await anyio.to_thread.run_sync(was_read, GUARD_S)
                     if second == "rewritten":
                         target.write_text("def version_two():\n    return 2\n")
                     else:

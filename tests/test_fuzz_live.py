@@ -1,0 +1,200 @@
+"""Live-index fuzzing: random sequences of file operations, applied back to
+back while the real daemon watches and indexes them, must leave the index
+equal to the disk.
+
+Hypothesis draws sequences over a few names in two directories: writes,
+a file written twice at once (format-on-save), large writes (a longer parse
+for another change to overtake), a large write rewritten small as soon as a
+worker has read it (inotify says when: the second version's parse ends
+first), appends, deletions, renames over another
+file, a directory removed or renamed, and waits for the index to settle
+between some of them. Each sequence runs in a folder of its own of one
+workspace, through the real watcher (nothing is queued by hand). Then a
+last file is written; once it is indexed and the queue is empty, every file
+of the folder must be in the index with the hash of its content on disk,
+and nothing else: no older version of a file, no deleted file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import apsw
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import read_watch
+
+from axd.daemon.index.classify import content_hash
+from axd.daemon.workspaces import workspace_id
+from axd.protocol import methods as m
+from axd.protocol import types as t
+
+if TYPE_CHECKING:
+    from axd.client.aio import AsyncClient
+    from axd.daemon.config import Config
+    from axd.daemon.lifecycle import Daemon
+
+GUARD_S = 60  # hang guard per wait
+NAMES = ["a.py", "b.py", "c.py", "sub/d.py", "sub/e.py", "sub/f.py"]
+_serial = itertools.count()
+_versions = itertools.count()
+
+Op = tuple[str, int, int]  # (kind, name index, other name index)
+
+OPS: st.SearchStrategy[list[Op]] = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["write", "write", "twice", "large", "overtake", "append", "delete",
+             "rename", "rmdir", "mvdir", "settle"]
+        ),
+        st.integers(0, len(NAMES) - 1),
+        st.integers(0, len(NAMES) - 1),
+    ),
+    min_size=1,
+    max_size=14,
+)  # fmt: skip
+
+
+def _source(functions: int = 1) -> str:
+    version = next(_versions)
+    return "".join(
+        f"def v{version}_{i}(x):\n    return x + {i}\n\n" for i in range(functions)
+    )
+
+
+def _apply(folder: Path, op: Op) -> None:
+    """One operation on the files of `folder` (missing files are created)."""
+    kind, first, second = op
+    path, other = folder / NAMES[first], folder / NAMES[second]
+    path.parent.mkdir(exist_ok=True)
+    if kind == "write":
+        path.write_text(_source())
+    elif kind == "twice":
+        path.write_text(_source())
+        path.write_text(_source())
+    elif kind == "large":
+        path.write_text(_source(2_000))
+    elif kind == "append":
+        with path.open("a") as handle:
+            handle.write(_source())
+    elif kind == "delete":
+        path.unlink(missing_ok=True)
+    elif kind == "rename" and path.exists() and path != other:
+        other.parent.mkdir(exist_ok=True)
+        path.replace(other)
+    elif kind == "rmdir":
+        shutil.rmtree(folder / "sub", ignore_errors=True)
+    elif kind == "mvdir" and (folder / "sub").exists():
+        shutil.rmtree(folder / "moved", ignore_errors=True)
+        (folder / "sub").rename(folder / "moved")
+
+
+def _on_disk(root: Path, folder: str) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): content_hash(path.read_bytes())
+        for path in sorted((root / folder).rglob("*.py"))
+    }
+
+
+def _in_index(db: Path, folder: str) -> dict[str, str]:
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        rows = conn.execute(
+            "SELECT path, content_hash FROM files"
+            " WHERE path >= ? AND path < ? AND status = 'indexed'",
+            (f"{folder}/", f"{folder}0"),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {str(path): str(digest) for path, digest in rows}
+
+
+async def _settle(client: AsyncClient, root: Path) -> None:
+    with anyio.fail_after(GUARD_S):
+        await client.call(
+            m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=GUARD_S)
+        )
+
+
+async def _settled_after(client: AsyncClient, root: Path, last: str) -> None:
+    """Until `last` (written after every operation) is indexed and nothing
+    is queued or in flight: the watcher reports changes in order, so every
+    earlier one has then reached the queue."""
+    with anyio.fail_after(GUARD_S):
+        while True:
+            status = await client.call(
+                m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=GUARD_S)
+            )
+            why = await client.call(
+                m.FILES_EXPLAIN, t.FilesExplainParams(root=str(root), path=last)
+            )
+            if why.indexed and status.state == "ready" and not status.queue_depth:
+                return
+            # Not seen yet: wait for the next commit, not for a while.
+            await client.call(
+                m.INDEX_WAIT,
+                t.IndexWaitParams(
+                    root=str(root), generation=status.generation + 1, timeout_s=GUARD_S
+                ),
+            )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)  # a hang guard; the run is bounded by max_examples
+async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
+    daemon: Daemon, client: AsyncClient, config: Config, tmp_path: Path
+) -> None:
+    root = tmp_path / "live"
+    root.mkdir()
+    await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(root)))
+    await _settle(client, root)
+    db = Path(str(config.state_dir)) / "workspaces" / workspace_id(str(root)) / "index.db"
+
+    sequences: list[list[Op]] = []
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(ops=OPS)
+    def collect(ops: list[Op]) -> None:
+        sequences.append(ops)
+
+    await anyio.to_thread.run_sync(collect)
+    failures: list[str] = []
+    for ops in sequences:
+        folder = f"ex{next(_serial)}"
+        base = root / folder
+        for name in NAMES[:4]:  # a starting tree, indexed first
+            _apply(base, ("write", NAMES.index(name), 0))
+        await _settled_after(client, root, f"{folder}/{NAMES[3]}")
+        for op in ops:
+            if op[0] == "settle":
+                await _settle(client, root)
+            elif op[0] == "overtake":
+                path = base / NAMES[op[1]]
+                path.parent.mkdir(exist_ok=True)
+                path.touch()
+                with read_watch(path) as was_read:
+                    path.write_text(_source(4_000))
+                    assert await anyio.to_thread.run_sync(was_read, GUARD_S)
+                path.write_text(_source())
+            else:
+                _apply(base, op)
+        (base / "zz_last.py").write_text(_source())
+        await _settled_after(client, root, f"{folder}/zz_last.py")
+        disk, index = _on_disk(root, folder), _in_index(db, folder)
+        if disk != index:
+            stale = {p for p in disk.keys() & index.keys() if disk[p] != index[p]}
+            failures.append(
+                f"{ops}: stale {sorted(stale)}, missing {sorted(disk.keys() - index.keys())},"
+                f" ghosts {sorted(index.keys() - disk.keys())}"
+            )
+    assert not failures, "\n".join(failures)
