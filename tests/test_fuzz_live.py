@@ -12,7 +12,8 @@ between some of them. Each sequence runs in a folder of its own of one
 workspace, through the real watcher (nothing is queued by hand). Then a
 last file is written; once it is indexed and the queue is empty, every file
 of the folder must be in the index with the hash of its content on disk,
-and nothing else: no older version of a file, no deleted file.
+its chunks joining into that content and its symbols those an extraction of
+it finds, and nothing else: no older version of a file, no deleted file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from hypothesis import strategies as st
 from support import read_watch
 
 from axd.daemon.index.classify import content_hash
+from axd.daemon.index.extract import extract
+from axd.daemon.store.chunktext import chunk_text
 from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t
@@ -114,6 +117,38 @@ def _in_index(db: Path, folder: str) -> dict[str, str]:
     return {str(path): str(digest) for path, digest in rows}
 
 
+def _row_problems(db: Path, root: Path, paths: list[str]) -> list[str]:
+    """Where a file's rows are not those of its content on disk: its chunks
+    must join into its text, its symbols be those an extraction finds."""
+    problems: list[str] = []
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        for path in paths:
+            source = (root / path).read_bytes()
+            file_id = conn.execute("SELECT id FROM files WHERE path = ?", (path,)).get
+            text = "".join(
+                chunk_text(text, ztext)
+                for text, ztext in conn.execute(
+                    "SELECT text, ztext FROM chunks WHERE file_id = ?"
+                    " ORDER BY start_byte",
+                    (file_id,),
+                )
+            )
+            if text != source.decode("utf-8"):
+                problems.append(f"{path}: chunks are not its text")
+            names = sorted(
+                str(name)
+                for (name,) in conn.execute(
+                    "SELECT name FROM symbols WHERE file_id = ?", (file_id,)
+                )
+            )
+            if names != sorted(s.name for s in extract(source, "python").symbols):
+                problems.append(f"{path}: symbols are not its definitions")
+    finally:
+        conn.close()
+    return problems
+
+
 async def _settle(client: AsyncClient, root: Path) -> None:
     with anyio.fail_after(GUARD_S):
         await client.call(
@@ -153,7 +188,12 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
     root.mkdir()
     await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(root)))
     await _settle(client, root)
-    db = Path(str(config.state_dir)) / "workspaces" / workspace_id(str(root)) / "index.db"
+    db = (
+        Path(str(config.state_dir))
+        / "workspaces"
+        / workspace_id(str(root))
+        / "index.db"
+    )
 
     sequences: list[list[Op]] = []
 
@@ -191,6 +231,10 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
         (base / "zz_last.py").write_text(_source())
         await _settled_after(client, root, f"{folder}/zz_last.py")
         disk, index = _on_disk(root, folder), _in_index(db, folder)
+        failures.extend(
+            f"{ops}: {problem}"
+            for problem in _row_problems(db, root, sorted(disk.keys() & index.keys()))
+        )
         if disk != index:
             stale = {p for p in disk.keys() & index.keys() if disk[p] != index[p]}
             failures.append(
