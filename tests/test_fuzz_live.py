@@ -6,8 +6,9 @@ Hypothesis draws sequences over a few names in two directories: writes,
 a file written twice at once (format-on-save), large writes (a longer parse
 for another change to overtake), a large write rewritten small as soon as a
 worker has read it (inotify says when: the second version's parse ends
-first), appends, deletions, renames over another
-file, a directory removed or renamed, and waits for the index to settle
+first), appends, emptied files, deletions, renames over another
+file, a file turned into a directory of the same name (and back), a
+directory removed or renamed, and waits for the index to settle
 between some of them. Each sequence runs in a folder of its own of one
 workspace, through the real watcher (nothing is queued by hand). Then a
 last file is written; once it is indexed and the queue is empty, every file
@@ -52,8 +53,8 @@ Op = tuple[str, int, int]  # (kind, name index, other name index)
 OPS: st.SearchStrategy[list[Op]] = st.lists(
     st.tuples(
         st.sampled_from(
-            ["write", "write", "twice", "large", "overtake", "append", "delete",
-             "rename", "rmdir", "mvdir", "settle"]
+            ["write", "write", "twice", "large", "overtake", "append", "empty",
+             "delete", "rename", "todir", "rmdir", "mvdir", "settle"]
         ),
         st.integers(0, len(NAMES) - 1),
         st.integers(0, len(NAMES) - 1),
@@ -75,6 +76,8 @@ def _apply(folder: Path, op: Op) -> None:
     kind, first, second = op
     path, other = folder / NAMES[first], folder / NAMES[second]
     path.parent.mkdir(exist_ok=True)
+    if path.is_dir() and kind in ("write", "twice", "large", "append", "empty"):
+        shutil.rmtree(path)  # and back to a file
     if kind == "write":
         path.write_text(_source())
     elif kind == "twice":
@@ -85,9 +88,17 @@ def _apply(folder: Path, op: Op) -> None:
     elif kind == "append":
         with path.open("a") as handle:
             handle.write(_source())
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "delete" and path.is_dir():
+        shutil.rmtree(path)
     elif kind == "delete":
         path.unlink(missing_ok=True)
-    elif kind == "rename" and path.exists() and path != other:
+    elif kind == "todir" and not path.is_dir():  # a file becomes a directory
+        path.unlink(missing_ok=True)
+        path.mkdir()
+        (path / "inner.py").write_text(_source())
+    elif kind == "rename" and path.is_file() and path != other and not other.is_dir():
         other.parent.mkdir(exist_ok=True)
         path.replace(other)
     elif kind == "rmdir":
@@ -101,6 +112,7 @@ def _on_disk(root: Path, folder: str) -> dict[str, str]:
     return {
         str(path.relative_to(root)): content_hash(path.read_bytes())
         for path in sorted((root / folder).rglob("*.py"))
+        if path.is_file()
     }
 
 
@@ -221,6 +233,8 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
             elif op[0] == "overtake":
                 path = base / NAMES[op[1]]
                 path.parent.mkdir(exist_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path)
                 path.touch()
                 with read_watch(path) as was_read:
                     path.write_text(_source(4_000))
