@@ -16,6 +16,8 @@ import msgspec
 
 from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
+from axd.protocol import methods as m
+from axd.protocol import types as t
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -121,3 +123,29 @@ def read_watch(path: Path) -> Iterator[Callable[[float], bool]]:
         yield wait
     finally:
         os.close(fd)
+
+
+_GUARD_S = 60  # hang guard per wait
+
+
+async def settled_after(client: AsyncClient, root: Path, last: str) -> None:
+    """Until `last` (a file new to the index, written after every other
+    change of a test) is indexed and nothing is queued or in flight: the watcher reports changes
+    in order, so every earlier one has then reached the queue and left it."""
+    with anyio.fail_after(_GUARD_S):
+        while True:
+            status = await client.call(
+                m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=_GUARD_S)
+            )
+            why = await client.call(
+                m.FILES_EXPLAIN, t.FilesExplainParams(root=str(root), path=last)
+            )
+            if why.indexed and status.state == "ready" and not status.queue_depth:
+                return
+            # Not seen yet: wait for the next commit, not for a while.
+            await client.call(
+                m.INDEX_WAIT,
+                t.IndexWaitParams(
+                    root=str(root), generation=status.generation + 1, timeout_s=_GUARD_S
+                ),
+            )

@@ -7,7 +7,8 @@ a file written twice at once (format-on-save), large writes (a longer parse
 for another change to overtake), a large write rewritten small as soon as a
 worker has read it (inotify says when: the second version's parse ends
 first), appends, emptied files, deletions, renames over another
-file, a file turned into a directory of the same name (and back), a
+file, a file turned into a directory of the same name (and back), links
+to another of the files (written through, left dangling, chained), a
 directory removed or renamed, and waits for the index to settle
 between some of them. Each sequence runs in a folder of its own of one
 workspace, through the real watcher (nothing is queued by hand). Then a
@@ -29,7 +30,7 @@ import apsw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import read_watch
+from support import read_watch, settled_after
 
 from axd.daemon.index.classify import content_hash
 from axd.daemon.index.extract import extract
@@ -54,7 +55,7 @@ OPS: st.SearchStrategy[list[Op]] = st.lists(
     st.tuples(
         st.sampled_from(
             ["write", "write", "twice", "large", "overtake", "append", "empty",
-             "delete", "rename", "todir", "rmdir", "mvdir", "settle"]
+             "delete", "rename", "todir", "rmdir", "mvdir", "link", "settle"]
         ),
         st.integers(0, len(NAMES) - 1),
         st.integers(0, len(NAMES) - 1),
@@ -71,13 +72,29 @@ def _source(functions: int = 1) -> str:
     )
 
 
+def _remove(path: Path) -> None:
+    """Whatever is at `path` (a link itself, not what it leads to)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def _writable(path: Path) -> None:
+    """A directory or a dangling link at `path` goes (a file comes back);
+    a link to a file stays, and is written through, as editors do."""
+    path.parent.mkdir(exist_ok=True)
+    if path.is_dir() or (path.is_symlink() and not path.exists()):
+        _remove(path)
+
+
 def _apply(folder: Path, op: Op) -> None:
     """One operation on the files of `folder` (missing files are created)."""
     kind, first, second = op
     path, other = folder / NAMES[first], folder / NAMES[second]
     path.parent.mkdir(exist_ok=True)
-    if path.is_dir() and kind in ("write", "twice", "large", "append", "empty"):
-        shutil.rmtree(path)  # and back to a file
+    if kind in ("write", "twice", "large", "append", "empty"):
+        _writable(path)
     if kind == "write":
         path.write_text(_source())
     elif kind == "twice":
@@ -90,17 +107,19 @@ def _apply(folder: Path, op: Op) -> None:
             handle.write(_source())
     elif kind == "empty":
         path.write_bytes(b"")
-    elif kind == "delete" and path.is_dir():
-        shutil.rmtree(path)
     elif kind == "delete":
-        path.unlink(missing_ok=True)
+        _remove(path)
     elif kind == "todir" and not path.is_dir():  # a file becomes a directory
-        path.unlink(missing_ok=True)
+        _remove(path)
         path.mkdir()
         (path / "inner.py").write_text(_source())
     elif kind == "rename" and path.is_file() and path != other and not other.is_dir():
         other.parent.mkdir(exist_ok=True)
         path.replace(other)
+    elif kind == "link" and path != other and not other.is_dir():
+        other.parent.mkdir(exist_ok=True)
+        other.unlink(missing_ok=True)
+        other.symlink_to(path)
     elif kind == "rmdir":
         shutil.rmtree(folder / "sub", ignore_errors=True)
     elif kind == "mvdir" and (folder / "sub").exists():
@@ -168,29 +187,6 @@ async def _settle(client: AsyncClient, root: Path) -> None:
         )
 
 
-async def _settled_after(client: AsyncClient, root: Path, last: str) -> None:
-    """Until `last` (written after every operation) is indexed and nothing
-    is queued or in flight: the watcher reports changes in order, so every
-    earlier one has then reached the queue."""
-    with anyio.fail_after(GUARD_S):
-        while True:
-            status = await client.call(
-                m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=GUARD_S)
-            )
-            why = await client.call(
-                m.FILES_EXPLAIN, t.FilesExplainParams(root=str(root), path=last)
-            )
-            if why.indexed and status.state == "ready" and not status.queue_depth:
-                return
-            # Not seen yet: wait for the next commit, not for a while.
-            await client.call(
-                m.INDEX_WAIT,
-                t.IndexWaitParams(
-                    root=str(root), generation=status.generation + 1, timeout_s=GUARD_S
-                ),
-            )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(400)  # a hang guard; the run is bounded by max_examples
 async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
@@ -226,15 +222,13 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
         base = root / folder
         for name in NAMES[:4]:  # a starting tree, indexed first
             _apply(base, ("write", NAMES.index(name), 0))
-        await _settled_after(client, root, f"{folder}/{NAMES[3]}")
+        await settled_after(client, root, f"{folder}/{NAMES[3]}")
         for op in ops:
             if op[0] == "settle":
                 await _settle(client, root)
             elif op[0] == "overtake":
                 path = base / NAMES[op[1]]
-                path.parent.mkdir(exist_ok=True)
-                if path.is_dir():
-                    shutil.rmtree(path)
+                _writable(path)
                 path.touch()
                 with read_watch(path) as was_read:
                     path.write_text(_source(4_000))
@@ -243,7 +237,7 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
             else:
                 _apply(base, op)
         (base / "zz_last.py").write_text(_source())
-        await _settled_after(client, root, f"{folder}/zz_last.py")
+        await settled_after(client, root, f"{folder}/zz_last.py")
         disk, index = _on_disk(root, folder), _in_index(db, folder)
         failures.extend(
             f"{ops}: {problem}"

@@ -127,3 +127,24 @@ def test_a_path_in_flight_stays_queued_in_its_place_until_it_lands() -> None:
     assert fourth is not None and fourth.paths == ["b"]
     queue.land([*second.paths, *third.paths, *fourth.paths])
     assert queue.in_flight == 0 and len(queue) == 0
+
+
+def test_paths_in_flight_below_a_directory_and_those_taken_while_recording() -> None:
+    queue = WorkQueue()
+    queue.add(["sub/a.py", "sub/deep/b.py", "subway.py", "top.py"])
+    first = queue.take(2)
+    assert first is not None
+    queue.record_taken()  # what is in flight counts from the start
+    second = queue.take(10)
+    assert second is not None
+    assert sorted(queue.flying_under(["sub"])) == ["sub/a.py", "sub/deep/b.py"]
+    assert sorted(queue.flying_under(["sub/deep", "top.py"])) == [
+        "sub/deep/b.py",
+        "top.py",
+    ]
+    assert queue.flying_under(["su", "sub/a"]) == []
+    queue.land(first.paths)
+    assert queue.recorded() == {"sub/a.py", "sub/deep/b.py", "subway.py", "top.py"}
+    assert queue.recorded() == set()  # stopped
+    queue.land(second.paths)
+    assert queue.flying_under(["sub"]) == []

@@ -24,6 +24,10 @@ Symlinks (the rules see a link to a directory as a directory):
   log and `CrawlStats.dangling`). A broken link has no content to index or
   report; it is not a file the crawl kept.
 
+Every link the rules keep whose first hop is inside the root, whatever it
+leads to, goes to `link_hops` as (link, hop) when given (`links.py`: what
+to re-read when a target changes).
+
 Errors never end the walk: an unreadable directory is logged (warning) and
 counted in `CrawlStats.unreadable_dirs`; a file or directory that vanishes
 mid-crawl is simply not yielded. FIFOs, sockets and devices are not regular
@@ -55,6 +59,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 import structlog
 
+from axd.daemon.index.links import hop_inside
 from axd.daemon.records import SkipReason  # msgspec reads annotations at run time
 
 if TYPE_CHECKING:
@@ -103,6 +108,7 @@ def crawl(
     follow_symlinks: bool = False,
     stats: CrawlStats | None = None,
     dirs: list[str] | None = None,
+    link_hops: list[tuple[str, str]] | None = None,
 ) -> Iterator[CrawlEntry]:
     """Yield every file under `root` that `rules` keep (see the module docs).
 
@@ -174,6 +180,7 @@ def crawl(
                                 rules,
                                 counts,
                                 links_or_none,
+                                link_hops,
                             )
                             continue
                         if entry.is_dir(follow_symlinks=False):
@@ -221,10 +228,12 @@ def _symlink(
     rules: EntryMatcher,
     counts: CrawlStats,
     links: list[tuple[str, str, os.stat_result]] | None,
+    link_hops: list[tuple[str, str]] | None,
 ) -> Iterator[CrawlEntry]:
     """Handle one symlink entry (policy in the module docstring).
 
     `links` collects linked directories to enter later; None: do not follow.
+    `link_hops`: see the module docstring.
     """
     rel = prefix + entry.name
     try:
@@ -232,11 +241,18 @@ def _symlink(
     except OSError as exc:  # ENOENT: dangling; ELOOP: a -> a, a -> b -> a
         counts.dangling += 1
         log.debug("crawl_symlink_dangling", path=_shown(rel), error=exc.strerror)
+        if (
+            link_hops is not None
+            and rules.match_entry(rel_dir, entry.name, False) is None
+        ):
+            _add_hop(link_hops, rel, root_real, entry.path)
         return
     is_dir = stat.S_ISDIR(target_st.st_mode)
     if rules.match_entry(rel_dir, entry.name, is_dir) is not None:
         counts.ignored += 1
         return
+    if link_hops is not None:
+        _add_hop(link_hops, rel, root_real, entry.path)
     target = os.path.realpath(entry.path)
     if not _inside(target, root_real):
         link_st = entry.stat(follow_symlinks=False)
@@ -257,6 +273,14 @@ def _symlink(
     elif stat.S_ISREG(target_st.st_mode):
         counts.files += 1
         yield CrawlEntry(rel, target_st.st_size, target_st.st_mtime_ns)
+
+
+def _add_hop(
+    link_hops: list[tuple[str, str]], rel: str, root_real: str, absolute: str
+) -> None:
+    hop = hop_inside(root_real, absolute)
+    if hop is not None:
+        link_hops.append((rel, hop))
 
 
 def _shown(path: str) -> str:

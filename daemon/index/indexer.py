@@ -37,7 +37,7 @@ import structlog
 
 from axd.daemon.events import WorkspaceReady
 from axd.daemon.index.changes import Changed, RescanNeeded, RootBack, RootGone
-from axd.daemon.index.planner import Batch
+from axd.daemon.index.planner import Batch, Plan
 from axd.daemon.index.queue import WorkQueue
 from axd.daemon.store.meta import read_meta
 
@@ -254,9 +254,14 @@ class Indexer:
                 if isinstance(message, Changed):
                     await self.queue.wait_for_room()
                     self._expanding = True
+                    touched = list(message.paths)
+                    # Files of a batch on its way, below a path of the event
+                    # (a directory moved away): queued behind it, so that
+                    # they leave the index if its read came before the move.
+                    touched += self.queue.flying_under(touched)
                     try:
                         paths = await anyio.to_thread.run_sync(
-                            self.planner.expand, list(message.paths), message.created
+                            self.planner.expand, touched, message.created
                         )
                     except Exception as exc:  # noqa: BLE001 - logged; a stat pass recovers
                         # The store could not answer: a stat pass finds the
@@ -328,12 +333,19 @@ class Indexer:
             anyio.from_thread.run_sync(self._found, paths, seen)
 
         self._crawling = stream
+        # A rescan: a file read by a batch in flight during the crawl, then
+        # deleted (or now ignored) before the crawl got to it, is neither
+        # seen by the crawl nor in the index it compares with.
+        recording = self.ready
+        if recording:
+            self.queue.record_taken()
         try:
             plan = await anyio.to_thread.run_sync(
                 self.planner.reconcile, found if stream else None
             )
         finally:
             self._crawling = False
+            taken = self.queue.recorded() if recording else set()
         if not await anyio.to_thread.run_sync(self.root.is_dir):
             # A vanished root crawls as empty: that is no reason to empty the
             # index. The watcher reports it and says when it is back.
@@ -355,6 +367,7 @@ class Indexer:
         if deleted or skipped:
             await self.committer.commit(deleted, skipped)
         self.enqueue(plan.changed[plan.streamed :])
+        self.enqueue(_in_flight_unseen(taken, plan))
         crawled_ms = (time.perf_counter() - started) * 1000
         rechecked = 0
         if unwatched and watching is not None:
@@ -454,7 +467,7 @@ class Indexer:
             await anyio.to_thread.run_sync(self.planner.split, batch)
             # Large files go in parts, one after the other (`Batch.parts`).
             for part in batch.parts(BATCH_SOURCE_BYTES):
-                outcomes = await self.committer.parse(part)
+                outcomes = await self.committer.parse(part) + part.skipped
                 weight = sum(len(o.shipped) for o in outcomes if o.shipped is not None)
                 self._parsed_bytes += weight
                 try:
@@ -586,3 +599,12 @@ def is_complete(store: Store) -> bool:
 
 
 __all__ = ["FIRST_INDEX_PENDING", "Indexer", "is_complete"]
+
+
+def _in_flight_unseen(taken: set[str], plan: Plan) -> list[str]:
+    """Of the paths in flight during a stat pass, those it did not find:
+    queued behind their batch, their split drops them (`WorkQueue`)."""
+    if not taken:
+        return []
+    kept = set(plan.seen.paths)
+    return [path for path in taken if path not in kept]

@@ -28,6 +28,7 @@ import structlog
 
 from axd.daemon.index.crawl import crawl
 from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.links import FileLinks, hop_inside, resolved_inside
 from axd.daemon.index.worker import WorkItem
 from axd.daemon.records import FileOutcome
 
@@ -94,6 +95,8 @@ class Batch:
     event_times: list[float] = field(default_factory=list)
     items: list[WorkItem] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # Decided without a worker: links that now resolve out of the root.
+    skipped: list[FileOutcome] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)  # of `items`' files, by `split`
 
     def parts(self, limit: int) -> list[Batch]:
@@ -113,6 +116,7 @@ class Batch:
             [p for p in self.paths if p not in planned],
             event_times=self.event_times,
             deleted=self.deleted,
+            skipped=self.skipped,
         )
         out = [first]
         part, held = first, 0
@@ -136,8 +140,10 @@ class Planner:
         self, root: Path, store: Store, rules: WorkspaceRules, config: IndexConfig
     ) -> None:
         self.root = root
+        self._root_real = os.path.realpath(root)
         self.store = store
         self.rules = rules
+        self.links = FileLinks()
         self.config = config
 
     def reconcile(
@@ -153,6 +159,7 @@ class Planner:
         known = self.store.file_states()
         plan = Plan([], [], [], 0)
         seen = plan.seen
+        links: list[tuple[str, str]] = []  # every link's first hop (`links.py`)
         # The walk itself, not `rules.crawl`'s list: entries are used as
         # they are found (the rules take their lock per lookup either way).
         entries = crawl(
@@ -160,6 +167,7 @@ class Planner:
             self.rules,
             follow_symlinks=self.config.follow_symlinks,
             dirs=plan.dirs,
+            link_hops=links,
         )
         versions = {name: spec.extractor_version for name, spec in LANGUAGES.items()}
         for entry in entries:
@@ -197,6 +205,7 @@ class Planner:
                 ):
                     on_found(plan.changed[plan.streamed :], len(seen))
                     plan.streamed = len(plan.changed)
+        self.links.replace(links)
         if known:  # a warm start: what the index has and the disk has not
             kept = set(seen.paths)
             plan.deleted = [path for path in known if path not in kept]
@@ -290,7 +299,8 @@ class Planner:
             # one created, moved in or unknown to us arrives as one event.
             if path in created or not known:
                 out += self._files_under(path)
-        return out
+        # A target's links read what it holds: they changed with it.
+        return out + self.links.links_to(out)
 
     def _files_under(self, directory: str) -> list[str]:
         found: list[str] = []
@@ -316,16 +326,44 @@ class Planner:
         return found
 
     def split(self, batch: Batch) -> None:
-        """Fill `batch.items` (to parse) and `batch.deleted` (to drop)."""
+        """Fill `batch.items` (to parse), `batch.deleted` (to drop) and
+        `batch.skipped` (links out of the root), as the crawl would decide;
+        note which paths are links to which files (`links.py`)."""
         states = self.store.file_states_of(batch.paths)
         root = os.fspath(self.root)
         for path in batch.paths:
+            absolute = f"{root}/{path}"
+            hop: str | None = None  # a link's first hop inside the root
+            outside: str | None = None  # where a link resolves, out of the root
             try:
-                st = os.stat(f"{root}/{path}")  # follows links, as is_file()
+                st = os.stat(absolute, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    hop = hop_inside(self._root_real, absolute)
+                    inside, resolved = resolved_inside(self._root_real, absolute)
+                    outside = resolved if inside is None else None
+                    st = os.stat(absolute)  # the target's, as the crawl takes
             except (OSError, ValueError):
-                is_file, size = False, 0
+                is_file, is_dir, size = False, False, 0
             else:
-                is_file, size = stat.S_ISREG(st.st_mode), st.st_size
+                is_file, is_dir = stat.S_ISREG(st.st_mode), stat.S_ISDIR(st.st_mode)
+                size = st.st_size
+            self.links.note(path, hop)
+            if (
+                outside is not None
+                and (is_file or is_dir)
+                and not self.rules.is_ignored(path, is_dir=is_dir)
+                and is_utf8(path)
+            ):
+                # Never read, as in the crawl (a link made while we watch).
+                batch.skipped.append(
+                    FileOutcome(
+                        path=path,
+                        status="skipped",
+                        skip_reason="symlink_outside_root",
+                        detail=outside,
+                    )
+                )
+                continue
             if (
                 not is_file
                 or self.rules.is_ignored(path, is_dir=False)

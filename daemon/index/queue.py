@@ -61,6 +61,7 @@ class WorkQueue:
         self._pending: dict[str, Pending] = {}
         self._taken = 0  # paths taken since `_pending` was last copied
         self._flying: set[str] = set()  # taken, not landed (module docstring)
+        self._recorded: set[str] | None = None  # `record_taken`
         self._room = anyio.Event()
         self._room.set()
 
@@ -107,6 +108,8 @@ class WorkQueue:
             if pending.event_time is not None:
                 taken.event_times.append(pending.event_time)
         flying.update(taken.paths)
+        if self._recorded is not None:
+            self._recorded.update(taken.paths)
         for path in taken.paths:
             del self._pending[path]
         # A dict's deleted entries stay in its table, where every later
@@ -131,6 +134,32 @@ class WorkQueue:
     def flying(self, path: str) -> bool:
         """Whether `path` was taken and has not landed."""
         return path in self._flying
+
+    def record_taken(self) -> None:
+        """From now until `recorded`, remember every path in flight."""
+        self._recorded = set(self._flying)
+
+    def recorded(self) -> set[str]:
+        """The paths in flight since `record_taken`; stops recording."""
+        recorded, self._recorded = self._recorded or set(), None
+        return recorded
+
+    def flying_under(self, paths: Iterable[str]) -> list[str]:
+        """The paths in flight that are one of `paths` or below one of them.
+
+        An event on a directory (removed, moved away) finds the files to
+        drop in the index; a file taken before the event and not committed
+        yet is not there, and its batch may have read it before it went.
+        """
+        if not self._flying:
+            return []
+        wanted = set(paths)
+        found: list[str] = []
+        for path in self._flying:
+            parts = path.split("/")
+            if any("/".join(parts[:end]) in wanted for end in range(1, len(parts) + 1)):
+                found.append(path)
+        return found
 
     @property
     def in_flight(self) -> int:
