@@ -6,7 +6,7 @@ Hypothesis draws sequences over a few names in two directories: writes,
 a file written twice at once (format-on-save), large writes (a longer parse
 for another change to overtake), a large write rewritten small as soon as a
 worker has read it (inotify says when: the second version's parse ends
-first), appends, emptied files, deletions, renames over another
+first), appends, emptied files, binary content (skipped, then text again), deletions, renames over another
 file, a file turned into a directory of the same name (and back), links
 to another of the files (written through, left dangling, chained), an
 .axdignore naming one of them (or removed), a directory removed or renamed, and waits for the index to settle
@@ -56,7 +56,7 @@ OPS: st.SearchStrategy[list[Op]] = st.lists(
         st.sampled_from(
             ["write", "write", "twice", "large", "overtake", "append", "empty",
              "delete", "rename", "todir", "rmdir", "mvdir", "link", "ignore",
-             "settle"]
+             "binary", "settle"]
         ),
         st.integers(0, len(NAMES) - 1),
         st.integers(0, len(NAMES) - 1),
@@ -94,7 +94,7 @@ def _apply(folder: Path, op: Op) -> None:
     kind, first, second = op
     path, other = folder / NAMES[first], folder / NAMES[second]
     path.parent.mkdir(exist_ok=True)
-    if kind in ("write", "twice", "large", "append", "empty"):
+    if kind in ("write", "twice", "large", "append", "empty", "binary"):
         _writable(path)
     if kind == "write":
         path.write_text(_source())
@@ -108,6 +108,8 @@ def _apply(folder: Path, op: Op) -> None:
             handle.write(_source())
     elif kind == "empty":
         path.write_bytes(b"")
+    elif kind == "binary":  # skipped as binary, until written as text again
+        path.write_bytes(b"\x00\x01binary\x00" * 64)
     elif kind == "delete":
         _remove(path)
     elif kind == "todir" and not path.is_dir():  # a file becomes a directory
@@ -147,8 +149,8 @@ def _on_disk(root: Path, folder: str) -> dict[str, str]:
         relative = path.relative_to(root / folder).as_posix()
         if _ignored(root / folder, relative):
             continue
-        if path.is_file():
-            found[f"{folder}/{relative}"] = content_hash(path.read_bytes())
+        if path.is_file() and b"\x00" not in (data := path.read_bytes()):
+            found[f"{folder}/{relative}"] = content_hash(data)
     return found
 
 
