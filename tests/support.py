@@ -9,18 +9,22 @@ import select
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import msgspec
+from hypothesis import HealthCheck, given, settings
 
 from axd.client.aio import AsyncClient
 from axd.daemon.lifecycle import Daemon
+from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
+
+    from hypothesis.strategies import SearchStrategy
 
     from axd.daemon.config import Config
 
@@ -69,6 +73,39 @@ async def add_and_wait(
     status = await call(client, "index.wait", root=str(root), timeout_s=timeout_s)
     status["id"] = added["id"]
     return status  # type: ignore[no-any-return]
+
+
+_Drawn = TypeVar("_Drawn")
+
+
+async def drawn(strategy: SearchStrategy[_Drawn], examples: int) -> list[_Drawn]:
+    """`examples` values Hypothesis draws from `strategy`, for an async test
+    to run one by one through a live daemon (Hypothesis drives a synchronous
+    function: it runs in a thread)."""
+    values: list[_Drawn] = []
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: _Drawn) -> None:
+        values.append(value)
+
+    await anyio.to_thread.run_sync(collect)
+    return values
+
+
+def index_db(config: Config, root: Path) -> Path:
+    """The index database of workspace `root` in `config`'s state directory."""
+    return (
+        Path(str(config.state_dir))
+        / "workspaces"
+        / workspace_id(str(root))
+        / "index.db"
+    )
 
 
 @contextlib.asynccontextmanager

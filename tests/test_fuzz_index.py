@@ -12,22 +12,22 @@ ranges from 0 to its size, no gap, no overlap.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import apsw
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import add_and_wait, drawn, index_db
 
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.records import SKIP_REASONS
-from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from axd.client.aio import AsyncClient
     from axd.daemon.config import Config
     from axd.daemon.lifecycle import Daemon
@@ -112,16 +112,8 @@ async def test_adversarial_files_are_indexed_or_skipped_with_a_reason(
 ) -> None:
     root = tmp_path / "fuzzed"
     root.mkdir()
-    await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(root)))
-    await client.call(
-        m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=GUARD_S)
-    )
-    db = (
-        Path(str(config.state_dir))
-        / "workspaces"
-        / workspace_id(str(root))
-        / "index.db"
-    )
+    await add_and_wait(client, root, GUARD_S)
+    db = index_db(config, root)
     failures: list[str] = []
     indexed = 0
 
@@ -158,22 +150,7 @@ async def test_adversarial_files_are_indexed_or_skipped_with_a_reason(
         # The daemon and its pool still serve.
         assert (await client.call(m.SERVER_INFO)).pid
 
-    # Hypothesis drives a synchronous function: collect the trees, then
-    # index them (each through the live daemon) one by one.
-    trees: list[list[tuple[str, bytes]]] = []
-
-    @settings(
-        max_examples=25,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(tree=TREES)
-    def collect(tree: list[tuple[str, bytes]]) -> None:
-        trees.append(tree)
-
-    await anyio.to_thread.run_sync(collect)
-    for tree in trees:
+    for tree in await drawn(TREES, 25):
         await check(tree)
     assert not failures, "\n".join(failures[:20])
     assert indexed, "no file was indexed: the tiling check checked nothing"

@@ -22,29 +22,29 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import apsw
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import read_watch, settled_after
+from support import add_and_wait, drawn, index_db, read_watch, settled_after
 
 from axd.daemon.index.classify import content_hash
 from axd.daemon.index.extract import extract
 from axd.daemon.store.chunktext import chunk_text
-from axd.daemon.workspaces import workspace_id
 from axd.protocol import methods as m
 from axd.protocol import types as t
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from axd.client.aio import AsyncClient
     from axd.daemon.config import Config
     from axd.daemon.lifecycle import Daemon
 
 GUARD_S = 60  # hang guard per wait
+EXAMPLES = 40  # sequences per run (~10 s)
 NAMES = ["a.py", "b.py", "c.py", "sub/d.py", "sub/e.py", "sub/f.py"]
 _serial = itertools.count()
 _versions = itertools.count()
@@ -213,30 +213,11 @@ async def test_any_sequence_of_changes_leaves_the_index_equal_to_the_disk(
 ) -> None:
     root = tmp_path / "live"
     root.mkdir()
-    await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(root)))
-    await _settle(client, root)
-    db = (
-        Path(str(config.state_dir))
-        / "workspaces"
-        / workspace_id(str(root))
-        / "index.db"
-    )
+    await add_and_wait(client, root, GUARD_S)
+    db = index_db(config, root)
 
-    sequences: list[list[Op]] = []
-
-    @settings(
-        max_examples=40,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(ops=OPS)
-    def collect(ops: list[Op]) -> None:
-        sequences.append(ops)
-
-    await anyio.to_thread.run_sync(collect)
     failures: list[str] = []
-    for ops in sequences:
+    for ops in await drawn(OPS, EXAMPLES):
         folder = f"ex{next(_serial)}"
         base = root / folder
         for name in NAMES[:4]:  # a starting tree, indexed first
