@@ -165,19 +165,27 @@ def read_watch(path: Path) -> Iterator[Callable[[float], bool]]:
 _GUARD_S = 60  # hang guard per wait
 
 
-async def settled_after(client: AsyncClient, root: Path, last: str) -> None:
-    """Until `last` (a file new to the index, written after every other
-    change of a test) is indexed and nothing is queued or in flight: the watcher reports changes
-    in order, so every earlier one has then reached the queue and left it."""
+async def settled_after(client: AsyncClient, root: Path, *lasts: str) -> None:
+    """Until every file of `lasts` (new to the index, each written after
+    every other change of a test in its part of the tree) is indexed and
+    nothing is queued or in flight. The watcher reports the changes of one
+    watched set in order (the root's own files; everything below its
+    top-level directories), not across sets: one of `lasts` per set the
+    test changed."""
     with anyio.fail_after(_GUARD_S):
         while True:
             status = await client.call(
                 m.INDEX_WAIT, t.IndexWaitParams(root=str(root), timeout_s=_GUARD_S)
             )
-            why = await client.call(
-                m.FILES_EXPLAIN, t.FilesExplainParams(root=str(root), path=last)
-            )
-            if why.indexed and status.state == "ready" and not status.queue_depth:
+            seen = [
+                (
+                    await client.call(
+                        m.FILES_EXPLAIN, t.FilesExplainParams(root=str(root), path=last)
+                    )
+                ).indexed
+                for last in lasts
+            ]
+            if all(seen) and status.state == "ready" and not status.queue_depth:
                 return
             # Not seen yet: wait for the next commit, not for a while.
             await client.call(

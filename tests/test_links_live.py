@@ -2,7 +2,8 @@
 
 A link to a file inside the root is indexed under its own path with its
 target's content: an edit of the target must re-index the link too (the
-watcher reports the target's path only). A link made while the daemon
+watcher reports the target's path only), and so must the target's creation
+for a link that was dangling. A link made while the daemon
 runs that leads out of the root is skipped, never read, as the stat pass
 skips it (`symlink_outside_root`).
 """
@@ -36,6 +37,7 @@ async def test_editing_a_target_re_indexes_its_links(
     (root / "a.py").write_text("def first_version():\n    return 1\n")
     (root / "same.py").symlink_to("a.py")
     (root / "pkg" / "up.py").symlink_to("../a.py")
+    (root / "later.py").symlink_to("pkg/future.py")  # dangling for now
     await client.call(m.WORKSPACE_ADD, t.WorkspaceAddParams(root=str(root)))
     await settled_after(client, root, "a.py")
     assert await _defined_in(client, root, "first_version") == [
@@ -45,9 +47,15 @@ async def test_editing_a_target_re_indexes_its_links(
     ]
     (root / "a.py").write_text("def second_version():\n    return 2\n")
     (root / "made_live.py").symlink_to("a.py")  # a link made while watched
+    (root / "pkg" / "future.py").write_text("def from_the_future():\n    return 0\n")
     (root / "last1.py").write_text("x = 1\n")
-    await settled_after(client, root, "last1.py")
+    (root / "pkg" / "last1.py").write_text("x = 1\n")
+    await settled_after(client, root, "last1.py", "pkg/last1.py")
     assert await _defined_in(client, root, "first_version") == []
+    assert await _defined_in(client, root, "from_the_future") == [
+        "later.py",
+        "pkg/future.py",
+    ]
     assert await _defined_in(client, root, "second_version") == [
         "a.py",
         "made_live.py",

@@ -51,9 +51,9 @@ async def test_a_directory_moved_while_its_new_file_parses_leaves_no_ghost(
         )
         assert await anyio.to_thread.run_sync(was_read, GUARD_S)
     (root / f"{parent}sub").rename(root / f"{parent}elsewhere")
-    (root / "last.py").write_text("x = 2\n")
-    await settled_after(client, root, "last.py")
+    (root / f"{parent}last.py").write_text("x = 2\n")
+    await settled_after(client, root, f"{parent}last.py")
     found = await call(client, "symbols.definition", root=str(root), name="moved_0")
     assert [d["path"] for d in found["definitions"]] == [f"{parent}elsewhere/big.py"]
     status = await call(client, "index.status", root=str(root))
-    assert status["files_indexed"] == 3  # a.py, .../elsewhere/big.py, last.py
+    assert status["files_indexed"] == 3  # a.py, .../elsewhere/big.py, .../last.py
