@@ -598,9 +598,6 @@ def is_complete(store: Store) -> bool:
         return False
 
 
-__all__ = ["FIRST_INDEX_PENDING", "Indexer", "is_complete"]
-
-
 def _in_flight_unseen(taken: set[str], plan: Plan) -> list[str]:
     """Of the paths in flight during a stat pass, those it did not find:
     queued behind their batch, their split drops them (`WorkQueue`)."""
@@ -608,3 +605,6 @@ def _in_flight_unseen(taken: set[str], plan: Plan) -> list[str]:
         return []
     kept = set(plan.seen.paths)
     return [path for path in taken if path not in kept]
+
+
+__all__ = ["FIRST_INDEX_PENDING", "Indexer", "is_complete"]
