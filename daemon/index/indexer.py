@@ -360,10 +360,12 @@ class Indexer:
             self.progress.files_done = plan.total - len(plan.changed) + committed
         # A path in a batch on its way would be written after this: queued
         # behind that batch instead, its split decides again (`WorkQueue`).
-        deleted = [p for p in plan.deleted if not self.queue.flying(p)]
-        skipped = [o for o in plan.skipped if not self.queue.flying(o.path)]
-        self.enqueue(p for p in plan.deleted if self.queue.flying(p))
-        self.enqueue(o.path for o in plan.skipped if self.queue.flying(o.path))
+        flying = self.queue.flying
+        deleted = [p for p in plan.deleted if not flying(p)]
+        skipped = [o for o in plan.skipped if not flying(o.path)]
+        if len(deleted) < len(plan.deleted) or len(skipped) < len(plan.skipped):
+            self.enqueue([p for p in plan.deleted if flying(p)])
+            self.enqueue([o.path for o in plan.skipped if flying(o.path)])
         if deleted or skipped:
             await self.committer.commit(deleted, skipped)
         self.enqueue(plan.changed[plan.streamed :])

@@ -65,6 +65,8 @@ class FileLinks:
 
     def note(self, link: str, target: str | None) -> None:
         """`link` is a link to `target`; None: `link` is no link (any more)."""
+        if target is None and link not in self._target_of:
+            return  # nearly every path of every batch: no lock taken
         with self._lock:
             self._forget(link)
             if target is not None and target != link:
@@ -99,9 +101,6 @@ class FileLinks:
                 found += reached
                 frontier = reached
             return found
-
-    def __len__(self) -> int:
-        return len(self._target_of)
 
     def _forget(self, link: str) -> None:
         target = self._target_of.pop(link, None)
