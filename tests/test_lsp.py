@@ -159,6 +159,31 @@ async def test_definition_prefers_imports_over_the_workspace(
         }
 
 
+async def test_definition_skips_headings_and_keys_when_code_defines_the_name(
+    config: Config, daemon: Daemon, client: AsyncClient, repo: Path
+) -> None:
+    # `helper` is also a Markdown heading and a YAML key; `Roadmap` only a heading.
+    (repo / "NOTES.md").write_text("# Notes\n\n## helper\n\n## Roadmap\n")
+    (repo / "a.yaml").write_text("helper: on\n")
+    async with lsp_session(config, repo) as (lc, _):
+        await ready(client, repo)
+        open_document(lc, repo, "py/uni.py", "helper()\nRoadmap\n")
+        found: dict[int, set[str]] = {}
+        for line in (0, 1):
+            answer = await lc.text_document_definition_async(
+                lsp.DefinitionParams(
+                    text_document=lsp.TextDocumentIdentifier(
+                        uri=uri(repo, "py/uni.py")
+                    ),
+                    position=lsp.Position(line=line, character=0),
+                )
+            )
+            assert isinstance(answer, list)
+            found[line] = {loc.uri for loc in answer if isinstance(loc, lsp.Location)}
+        assert found[0] == {uri(repo, "py/util.py")}
+        assert found[1] == {uri(repo, "NOTES.md")}
+
+
 # (file, marker of a use, nth, the other uses as (file, marker, nth), definition)
 REFERENCES = {
     "python": (

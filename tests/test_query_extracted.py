@@ -16,6 +16,7 @@ from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     import apsw
 
@@ -119,3 +120,41 @@ def test_graph(conn: apsw.Connection) -> None:
     assert graph.cycles(conn) == [["a.py", "b.py"]]
     deps = {p.path: p.depth for p in graph.dependencies(conn, "main.py")}
     assert deps == {"a.py": 1, "util/helpers.py": 1, "b.py": 2}
+
+
+def test_code_definitions_come_before_headings_and_keys(tmp_path: Path) -> None:
+    # Paths chosen so that path order alone would put the documents first.
+    sources = {
+        "CHANGELOG.md": "# Changes\n\n## Typer\n\nFaster.\n",
+        "a-config.yaml": "Typer: strict\n",
+        "zz/typer.py": "class Typer:\n    pass\n",
+        "zz/typer_test.py": "def Typer():\n    pass\n",
+    }
+    outcomes = []
+    for path, text in sources.items():
+        data = text.encode()
+        language = detect_language(path, data)
+        assert language is not None
+        outcomes.append(
+            FileOutcome(
+                path=path,
+                status="indexed",
+                language=language,
+                size=len(data),
+                content_hash=str(hash(data)),
+                extraction=extract(data, language),
+            )
+        )
+    store = Store.open(tmp_path / "index.db")
+    try:
+        store.apply_batch(outcomes, [])
+        with store.reader() as conn:
+            found = [(d.path, d.kind) for d in query.definitions(conn, "Typer")]
+    finally:
+        store.close()
+    assert found == [
+        ("zz/typer.py", "class"),
+        ("zz/typer_test.py", "function"),
+        ("CHANGELOG.md", "heading"),
+        ("a-config.yaml", "key"),
+    ]

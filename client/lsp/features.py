@@ -48,6 +48,8 @@ REFERENCES_LIMIT = 2000
 # symbols); 100, as clangd answers by default. 50 would cut the added
 # latency by a third on a loaded machine (perf/RESULTS.md, `axd lsp`).
 SYMBOLS_LIMIT = 100
+# PROTOCOL.md's kinds of documentation and data rather than code.
+_DOCUMENT_KINDS = frozenset({"heading", "key"})
 
 
 class Features:
@@ -207,6 +209,10 @@ class Features:
             m.SYMBOLS_DEFINITION, t.DefinitionParams(root=place.root, name=name)
         )
         defs = result.definitions if result else []
+        # Outside the file itself, a Markdown heading or a config key of the
+        # name (`## Typer` in every changelog) is a jump target only when
+        # nothing else defines it.
+        defs = [d for d in defs if d.kind not in _DOCUMENT_KINDS] or defs
         same = [d for d in defs if d.path == rel]
         if same or len(defs) <= 1:
             return place, same or defs, span

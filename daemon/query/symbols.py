@@ -85,6 +85,8 @@ def definitions(
     ``Builder.build_report`` does not match ``ReportBuilder.build_report``.
     Uses the index on ``symbols.name_lower`` (the last component of every
     qualified name is the symbol's name; name_lower is its ``str.lower()``).
+    Ordered by path and line, the documentation kinds (``heading``, ``key``)
+    after every other.
     """
     if not name:
         return []
@@ -102,7 +104,9 @@ def definitions(
         " FROM symbols s JOIN files f ON f.id = s.file_id"
         " WHERE s.name_lower IN (?, ?) AND s.name IN (?, ?)"
         + where
-        + " ORDER BY f.path, s.start_line, s.id",
+        # Code first: a Markdown heading or a config key of the same name
+        # (`## Typer` in forty changelogs) must not bury the class.
+        + " ORDER BY s.kind IN ('heading', 'key'), f.path, s.start_line, s.id",
         [name.lower(), last.lower(), name, last, *params],
     )
     out: list[Definition] = []
