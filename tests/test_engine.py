@@ -27,6 +27,8 @@ from support import call
 from axd.client.aio import AsyncClient
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.lifecycle import Daemon
+from axd.daemon.records import FileOutcome
+from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -204,3 +206,45 @@ async def test_skipped_rows_carry_the_extractor_version(
     assert rows["big.py"] == LANGUAGES["python"].extractor_version
     assert rows["pkg/a.py"] == LANGUAGES["python"].extractor_version
     assert rows["c.js"] == LANGUAGES["javascript"].extractor_version
+
+
+async def test_a_file_this_axd_learned_to_parse_is_indexed_at_the_next_start(
+    config: Config, tmp_path: Path
+) -> None:
+    """An index written by an axd that did not know `.sbt` holds build.sbt as
+    skipped, with no language; a start of this one parses it."""
+    root = tmp_path / "tree"
+    write_tree(root)
+    build = root / "build.sbt"
+    build.write_text('lazy val core = project.in(file("core"))\n')
+    async with running(config) as client:
+        added = await call(client, "workspace.add", root=str(root))
+        await call(client, "index.wait", root=str(root), timeout_s=30)
+    db = Path(str(config.state_dir)) / "workspaces" / added["id"] / "index.db"
+    info = build.stat()
+    store = Store.open(db, root=root)
+    try:
+        store.apply_batch(
+            [
+                FileOutcome(
+                    path="build.sbt",
+                    status="skipped",
+                    skip_reason="unsupported",
+                    detail="no language for '.sbt' files",
+                    size=info.st_size,
+                    mtime_ns=info.st_mtime_ns,
+                )
+            ],
+            [],
+        )
+    finally:
+        store.close()
+    async with running(config) as client:
+        await call(client, "index.wait", root=str(root), timeout_s=30)
+        explained = await call(
+            client, "files.explain", root=str(root), path="build.sbt"
+        )
+        assert explained["indexed"] is True
+        assert explained["language"] == "scala"
+        found = await call(client, "symbols.definition", root=str(root), name="core")
+        assert [d["path"] for d in found["definitions"]] == ["build.sbt"]

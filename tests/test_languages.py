@@ -36,6 +36,7 @@ from axd.daemon.index.languages import (
         ("tasks/Rakefile", "ruby"),
         ("x.kts", "kotlin"),
         ("x.sc", "scala"),
+        ("build.sbt", "scala"),
         ("x.exs", "elixir"),
         ("config/settings.yaml", "yaml"),
         ("ci.yml", "yaml"),

@@ -207,7 +207,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         extractor_version=3,
     ),
     LanguageSpec("swift", (".swift",), extractor_version=3),
-    LanguageSpec("scala", (".scala", ".sc")),
+    LanguageSpec("scala", (".scala", ".sc", ".sbt")),  # sbt builds are Scala
     LanguageSpec(
         "elixir", (".ex", ".exs"), interpreters=("elixir",), merge_clauses=True
     ),

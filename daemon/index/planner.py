@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from axd.daemon.index.crawl import crawl
-from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.languages import LANGUAGES, detect_language
 from axd.daemon.index.links import FileLinks, hop_inside, resolved_inside
 from axd.daemon.index.worker import WorkItem
 from axd.daemon.records import FileOutcome
@@ -192,12 +192,22 @@ class Planner:
                     )
                 continue
             if (
-                state is None
-                or state.size != entry.size
-                or state.mtime_ns != entry.mtime_ns
-            ) or (
-                state.language
-                and versions.get(state.language, 0) != state.extractor_version
+                (
+                    state is None
+                    or state.size != entry.size
+                    or state.mtime_ns != entry.mtime_ns
+                )
+                or (
+                    state.language
+                    and versions.get(state.language, 0) != state.extractor_version
+                )
+                or (
+                    # Skipped with no language by an axd that did not know its
+                    # extension (`.sbt` before Scala had it): parse it now.
+                    state.language is None
+                    and state.status == "skipped"
+                    and detect_language(entry.path, b"") is not None
+                )
             ):
                 plan.changed.append(entry.path)
                 if on_found is not None and (
