@@ -257,3 +257,43 @@ def test_tarjan_is_iterative_on_long_chains() -> None:
     assert len(components) == 1 and len(components[0]) == n
     chain = {i: [i + 1] for i in range(n - 1)}
     assert all(len(c) == 1 for c in graph.strongly_connected(chain))
+
+
+def test_a_shared_config_the_package_config_extends_is_followed(store: Store) -> None:
+    """A monorepo writes `paths` once, in a base config each package's
+    tsconfig.json extends; an edit of that base re-resolves the imports
+    under every config that extends it, wherever it sits."""
+    ts = "typescript"
+    base = '{"compilerOptions": {"paths": {"@acme/server": ["%s"]}}}'
+    store.apply_batch(
+        [
+            module("apps/client/src/main.ts", "@acme/server", language=ts),
+            module("libs/server/src/index.ts", language=ts),
+            module("libs/server/src/next.ts", language=ts),
+            indexed(
+                FileSpec(
+                    "apps/client/tsconfig.json",
+                    '{"extends": "../../config/tsconfig.base"}',
+                    "json",
+                )
+            ),
+            indexed(
+                FileSpec(
+                    "config/tsconfig.base.json", base % "../libs/server/src", "json"
+                )
+            ),
+        ],
+        [],
+    )
+    assert edges(store, "apps/client/src/main.ts") == [
+        ("@acme/server", "libs/server/src/index.ts")
+    ]
+    changed = base % "../libs/server/src/next.ts"
+    store.apply_batch(
+        [indexed(FileSpec("config/tsconfig.base.json", changed, "json"))], []
+    )
+    assert edges(store, "apps/client/src/main.ts") == [
+        ("@acme/server", "libs/server/src/next.ts")
+    ]
+    store.apply_batch([], ["config/tsconfig.base.json"])
+    assert edges(store, "apps/client/src/main.ts") == [("@acme/server", None)]

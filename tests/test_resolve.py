@@ -7,6 +7,7 @@ import posixpath
 import pytest
 
 from axd.daemon.index.resolve import (
+    config_scope,
     file_components,
     import_key,
     parse_jsonc,
@@ -116,6 +117,69 @@ WEB = facts(
 )
 def test_typescript(module: str, importer: str, expected: str | None) -> None:
     assert resolve_import(module, importer, "typescript", WEB) == expected
+
+
+MONOREPO = facts(
+    "packages/server/src/index.ts", "packages/server/src/http.ts",
+    "packages/client/src/link.ts", "packages/client/src/index.ts",
+    "packages/web/src/app.ts", "packages/web/lib/util.ts", "packages/lone/src/a.ts",
+    "packages/listed/src/a.ts", "packages/cycle/src/a.ts", "packages/pkg/src/a.ts",
+    "node_modules/@acme/tsconfig/base.json", "shared/x.ts",
+    texts={
+        # paths written once, at the root (TypeScript: relative to this file)
+        "tsconfig.json": """{"compilerOptions": {"paths": {
+            "@trpc/server": ["./packages/server/src"],
+            "@trpc/server/*": ["./packages/server/src/*"],
+        }}}""",
+        "packages/client/tsconfig.json": '{"extends": "../../tsconfig.json"}',
+        # `.json` left out; its own baseUrl moves the base of inherited paths
+        "packages/web/tsconfig.json": """{"extends": "../../tsconfig",
+            "compilerOptions": {"baseUrl": "lib"}}""",
+        # a base that is not there: the config counts alone
+        "packages/lone/tsconfig.json": '{"extends": "./missing.json"}',
+        # a list: the later base wins
+        "packages/listed/tsconfig.json": """{"extends": [
+            "../../tsconfig.json", "./tsconfig.paths.json"]}""",
+        "packages/listed/tsconfig.paths.json": """{"compilerOptions": {
+            "paths": {"@trpc/server": ["../../shared/x.ts"]}}}""",
+        "packages/cycle/tsconfig.json": '{"extends": "./tsconfig.other.json"}',
+        "packages/cycle/tsconfig.other.json": '{"extends": "./tsconfig.json"}',
+        # a package base, found when the workspace indexes node_modules
+        "packages/pkg/tsconfig.json": '{"extends": "@acme/tsconfig/base.json"}',
+        "node_modules/@acme/tsconfig/base.json": """{"compilerOptions": {
+            "baseUrl": "../../../shared"}}""",
+    },
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        ("@trpc/server", "packages/client/src/link.ts", "packages/server/src/index.ts"),
+        ("@trpc/server/http", "packages/client/src/link.ts", "packages/server/src/http.ts"),
+        ("@trpc/server", "packages/server/src/http.ts", "packages/server/src/index.ts"),
+        ("util", "packages/web/src/app.ts", "packages/web/lib/util.ts"),
+        ("@trpc/server", "packages/web/src/app.ts", None),  # now under lib/
+        ("@trpc/server", "packages/lone/src/a.ts", None),
+        ("@trpc/server", "packages/listed/src/a.ts", "shared/x.ts"),
+        ("@trpc/server", "packages/cycle/src/a.ts", None),
+        ("x", "packages/pkg/src/a.ts", "shared/x.ts"),
+    ],
+)  # fmt: skip
+def test_typescript_config_extends(
+    module: str, importer: str, expected: str | None
+) -> None:
+    assert resolve_import(module, importer, "typescript", MONOREPO) == expected
+
+
+def test_config_scope_of_shared_and_package_configs() -> None:
+    js = frozenset({"javascript", "typescript", "tsx"})
+    assert config_scope("packages/client/tsconfig.json") == ("packages/client", js)
+    assert config_scope("config/tsconfig.base.json") == ("", js)
+    assert config_scope("jsconfig.paths.json") == ("", js)
+    assert config_scope("pkg/__init__.py") == ("pkg", frozenset({"python"}))
+    assert config_scope("tsconfig.json.bak") is None
+    assert config_scope("docs/config.json") is None
 
 
 def test_bare_specifiers_without_tsconfig_do_not_resolve() -> None:

@@ -8,12 +8,16 @@ described in ``resolvers.py``.
 
 from __future__ import annotations
 
+import posixpath
+
 from axd.daemon.index.languages import LANGUAGES
-from axd.daemon.index.resolvers import Facts, parse_jsonc
+from axd.daemon.index.resolvers import Facts
+from axd.daemon.index.tsconfig import parse_jsonc
 
 __all__ = [
     "CONFIG_FILES",
     "Facts",
+    "config_scope",
     "file_components",
     "import_key",
     "parse_jsonc",
@@ -35,6 +39,29 @@ CONFIG_FILES: dict[str, frozenset[str]] = {
         for name in spec.resolver.config_files
     }
 }
+
+
+# Files such configs may extend (tsconfig.base.json): basename pattern →
+# the languages whose imports anywhere in the workspace are re-resolved.
+_SHARED_CONFIGS = [
+    (spec.resolver.shared_configs, spec.name)
+    for spec in LANGUAGES.values()
+    if spec.resolver is not None and spec.resolver.shared_configs is not None
+]
+
+
+def config_scope(path: str) -> tuple[str, frozenset[str]] | None:
+    """Whether a change to `path` can change how imports resolve: the
+    directory whose files' imports to re-resolve ("" for all of them) and of
+    which languages; None when it cannot."""
+    basename = posixpath.basename(path)
+    languages = CONFIG_FILES.get(basename)
+    if languages is not None:
+        return posixpath.dirname(path), languages
+    shared = frozenset(
+        name for pattern, name in _SHARED_CONFIGS if pattern.fullmatch(basename)
+    )
+    return ("", shared) if shared else None
 
 
 def file_components(path: str) -> set[str]:

@@ -16,7 +16,8 @@ file the language's own rules would load.
 * JS/TS: relative specifiers try the exact file, then ``.ts .tsx .js .jsx .mjs
   .cjs .d.ts``, then ``/index.*``; ``./x.js`` also finds ``x.ts`` (TS ESM).
   Bare specifiers resolve only through the nearest ``tsconfig.json`` /
-  ``jsconfig.json`` ``compilerOptions.paths``/``baseUrl``.
+  ``jsconfig.json`` ``compilerOptions.paths``/``baseUrl``, its ``extends``
+  chain applied (``daemon/index/tsconfig.py``).
 * Go: the nearest ``go.mod``'s ``module`` path maps an import path to a package
   directory; the import resolves to one representative file, the
   lexicographically first non-test ``.go`` file in it.
@@ -30,21 +31,23 @@ file the language's own rules would load.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from axd.daemon.index import tsconfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from axd.daemon.index.tsconfig import PathOptions
 
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
 _JS_OUTPUT_EXTENSIONS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",)}
 _JS_STRIP = (".d.ts", ".tsx", ".ts", ".jsx", ".js", ".mjs", ".cjs", ".mts", ".cts")
 
 _GO_MODULE = re.compile(r"^\s*module\s+\"?([^\s\"]+)", re.MULTILINE)
-_JSONC = re.compile(r'("(?:\\.|[^"\\])*")|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.DOTALL)
 
 
 class Facts(Protocol):
@@ -159,43 +162,11 @@ def _js_file(base: str, facts: Facts) -> str | None:
     return None
 
 
-def parse_jsonc(text: str) -> Any:
-    """JSON with comments and trailing commas, as tsconfig.json allows."""
-    return json.loads(_JSONC.sub(lambda m: m.group(1) or "", text))
-
-
-def _tsconfig(importer: str, facts: Facts) -> tuple[str, dict[str, Any]] | None:
-    for directory in _ancestors(_parent(importer)):
-        for name in ("tsconfig.json", "jsconfig.json"):
-            path = _join(directory, name)
-            if not facts.exists(path):
-                continue
-            text = facts.read_text(path)
-            try:
-                config = parse_jsonc(text) if text else None
-            except ValueError:
-                config = None
-            options = (
-                config.get("compilerOptions") if isinstance(config, dict) else None
-            )
-            return directory, options if isinstance(options, dict) else {}
-    return None
-
-
-def _ts_paths(
-    spec: str, directory: str, options: dict[str, Any], facts: Facts
-) -> str | None:
-    base_url = options.get("baseUrl")
-    base_dir = (
-        _normalize(_join(directory, base_url))
-        if isinstance(base_url, str)
-        else directory
-    )
-    if base_dir is None:
-        return None
-    paths = options.get("paths")
+def _ts_paths(spec: str, options: PathOptions, facts: Facts) -> str | None:
+    """`spec` through ``paths`` (the most specific pattern), else ``baseUrl``."""
+    paths = options.paths
     best: tuple[int, str, list[str]] | None = None  # (specificity, star, targets)
-    if isinstance(paths, dict):
+    if paths is not None:
         for pattern, targets in paths.items():
             if not isinstance(pattern, str) or not isinstance(targets, list):
                 continue
@@ -218,12 +189,12 @@ def _ts_paths(
                 break
     if best is not None:
         for target in best[2]:
-            joined = _normalize(_join(base_dir, target.replace("*", best[1])))
+            joined = _normalize(_join(options.paths_base, target.replace("*", best[1])))
             found = _js_file(joined, facts) if joined is not None else None
             if found is not None:
                 return found
-    if isinstance(base_url, str):
-        joined = _normalize(_join(base_dir, spec))
+    if options.base_url is not None:
+        joined = _normalize(_join(options.base_url, spec))
         return _js_file(joined, facts) if joined else None
     return None
 
@@ -234,8 +205,8 @@ def _javascript(spec: str, importer: str, facts: Facts) -> str | None:
         return _js_file(joined, facts) if joined is not None else None
     if spec.startswith("/") or ":" in spec:  # absolute or a URL/node: scheme
         return None
-    found = _tsconfig(importer, facts)
-    return _ts_paths(spec, *found, facts) if found is not None else None
+    options = tsconfig.nearest(importer, facts)
+    return _ts_paths(spec, options, facts) if options is not None else None
 
 
 def _go(spec: str, importer: str, facts: Facts) -> str | None:
@@ -377,10 +348,15 @@ class Resolver:
     # Basenames of files whose content or existence changes how this
     # language's imports below their directory resolve.
     config_files: tuple[str, ...] = ()
+    # Basenames of files those configs may extend, wherever they are: a
+    # change re-resolves the language's imports in the whole workspace.
+    shared_configs: re.Pattern[str] | None = None
 
 
 PYTHON = Resolver(_python, _python_key, ("__init__.py",))
-JAVASCRIPT = Resolver(_javascript, _javascript_key, ("tsconfig.json", "jsconfig.json"))
+JAVASCRIPT = Resolver(
+    _javascript, _javascript_key, tsconfig.CONFIG_NAMES, tsconfig.SHARED_CONFIG
+)
 GO = Resolver(_go, _go_key, ("go.mod",))
 RUST = Resolver(_rust, _rust_key, ("Cargo.toml",))
 JAVA = Resolver(_java_resolve, _java_key)

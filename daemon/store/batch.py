@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from axd.daemon.clock import utc_now
 from axd.daemon.index.derive import derive
-from axd.daemon.index.resolve import CONFIG_FILES, import_key
+from axd.daemon.index.resolve import config_scope, import_key
 from axd.daemon.records import extraction_of
 from axd.daemon.store import indexes
 from axd.daemon.store.linker import DbFacts, relink
@@ -341,7 +341,7 @@ def write_batch(
             dirty = True
             if was_indexed:
                 result.changes.append((path, "deleted"))
-            if posixpath.basename(path) in CONFIG_FILES:
+            if config_scope(path) is not None:
                 configs.append(path)
             continue
         # Decoded here, one file at a time (records.extraction_of).
@@ -388,7 +388,7 @@ def write_batch(
         dirty = True
         if prior is None:
             added.append(path)
-        if posixpath.basename(path) in CONFIG_FILES:
+        if config_scope(path) is not None:
             configs.append(path)
         if ex is not None:
             relink_file = True

@@ -17,10 +17,9 @@ after a batch's rows are written, `relink` resolves
 from __future__ import annotations
 
 import json
-import posixpath
 from typing import TYPE_CHECKING, cast
 
-from axd.daemon.index.resolve import CONFIG_FILES, file_components, resolve_import
+from axd.daemon.index.resolve import config_scope, file_components, resolve_import
 from axd.daemon.store.chunktext import chunk_text
 
 if TYPE_CHECKING:
@@ -148,15 +147,19 @@ class DbFacts:
 def _config_scope(
     conn: apsw.Connection, config: str
 ) -> list[tuple[int, str, str, str]]:
-    """The imports of `config`'s languages in files below its directory.
+    """The imports of `config`'s languages in files below its directory
+    (everywhere for a config others extend: `resolve.config_scope`).
 
     The files by a range of the path index, then their imports by
     `imports_file`: 0.1-0.6 ms of CPU for a package's `__init__.py` in the
     100k-file index, where scanning every import of the language took
     12-17 ms, paid by every batch holding a saved `__init__.py`, `go.mod`,
     `Cargo.toml` or `tsconfig.json` (#16, bursts)."""
-    languages = json.dumps(sorted(CONFIG_FILES[posixpath.basename(config)]))
-    directory = posixpath.dirname(config)
+    scope = config_scope(config)
+    if scope is None:
+        return []
+    directory, names = scope
+    languages = json.dumps(sorted(names))
     if directory:
         # Every path starting with "dir/" sorts after it and before "dir0"
         # ("0" follows "/"), and only those (binary collation).
