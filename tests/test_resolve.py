@@ -172,6 +172,34 @@ def test_typescript_config_extends(
     assert resolve_import(module, importer, "typescript", MONOREPO) == expected
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        '{"extends": 5}',
+        '{"extends": {"a": 1}}',
+        '{"extends": [null, 3, "./tsconfig.json"]}',
+        '{"extends": "."}',
+        '{"extends": "/etc/tsconfig.json"}',
+        '{"extends": "../../../../outside.json"}',
+        '{"extends": "./data.bin"}',
+        '{"compilerOptions": []}',
+        '{"compilerOptions": {"paths": [], "baseUrl": 1}}',
+        '{"compilerOptions": {"paths": {"@x": "not-a-list", "@y": [1, null]}}}',
+        "[1, 2]",
+        "{",
+        "",
+    ],
+)
+def test_hostile_tsconfig_resolves_nothing_and_never_raises(config: str) -> None:
+    files = facts(
+        "app/src/a.ts", "app/data.bin", "outside.json",
+        texts={"app/tsconfig.json": config, "app/data.bin": "\x00\xff{"},
+    )  # fmt: skip
+    for module in ("@x", "@y", "a", "src/a"):
+        found = resolve_import(module, "app/src/a.ts", "typescript", files)
+        assert found in (None, "app/src/a.ts")
+
+
 def test_config_scope_of_shared_and_package_configs() -> None:
     js = frozenset({"javascript", "typescript", "tsx"})
     assert config_scope("packages/client/tsconfig.json") == ("packages/client", js)

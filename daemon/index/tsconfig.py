@@ -114,7 +114,9 @@ def _apply(path: str, facts: Facts, chain: _Chain, seen: set[str]) -> None:
     config = _read(path, facts)
     directory = posixpath.dirname(path)
     bases = config.get("extends")
-    for base in [bases] if isinstance(bases, str) else bases or []:
+    if isinstance(bases, str):
+        bases = [bases]
+    for base in bases if isinstance(bases, list) else []:
         if isinstance(base, str):
             found = _base_path(base, directory, facts)
             if found is not None:
