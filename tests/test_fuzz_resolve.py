@@ -53,8 +53,18 @@ _CONFIG_OBJECT = st.fixed_dictionaries(
         | _VALUE,
     },
 )
+_GO_MOD = st.lists(
+    st.sampled_from(
+        ["module a", "module", "go 1.13", "go 1.22", "go x", "replace (", ")",
+         "replace a/b => ./src", "a/b v1 => ../..", "replace x => .", "=> ./a"]
+    ),
+    max_size=5,
+).map("\n".join)  # fmt: skip
 _CONFIG_TEXT = (
-    _CONFIG_OBJECT.map(json.dumps) | _JSON.map(json.dumps) | st.text(max_size=40)
+    _CONFIG_OBJECT.map(json.dumps)
+    | _JSON.map(json.dumps)
+    | _GO_MOD
+    | st.text(max_size=40)
 )
 _MODULE = st.one_of(
     st.text(max_size=20),
@@ -69,7 +79,7 @@ _FILES = st.lists(
         [
             "a.py", "pkg/__init__.py", "pkg/a.py", "src/a.ts", "src/index.ts",
             "lib/x.ts", "a/b/c.go", "src/lib.rs", "src/a/mod.rs", "com/x/A.java",
-            "node_modules/b/tsconfig.json",
+            "node_modules/b/tsconfig.json", "vendor/modules.txt", "vendor/a/b/c.go",
         ]
     ),
     max_size=8,

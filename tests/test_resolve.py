@@ -206,6 +206,7 @@ def test_config_scope_of_shared_and_package_configs() -> None:
     assert config_scope("config/tsconfig.base.json") == ("", js)
     assert config_scope("jsconfig.paths.json") == ("", js)
     assert config_scope("pkg/__init__.py") == ("pkg", frozenset({"python"}))
+    assert config_scope("svc/vendor/modules.txt") == ("", frozenset({"go"}))
     assert config_scope("tsconfig.json.bak") is None
     assert config_scope("docs/config.json") is None
 
@@ -243,6 +244,54 @@ GO = facts(
 )
 def test_go(module: str, expected: str | None) -> None:
     assert resolve_import(module, "go/cmd/main.go", "go", GO) == expected
+
+
+GO_VENDORED = facts(
+    "app/main.go", "app/vendor/modules.txt", "app/vendor/github.com/x/y/z/z.go",
+    "app/vendor/github.com/moby/api/types/t.go", "app/api/types/t.go",
+    "old/main.go", "old/vendor/modules.txt", "old/vendor/github.com/x/y/y.go",
+    "old/lib/y/y.go", "rep/main.go", "rep/local/api/types/t.go", "rep/sib/s.go",
+    "rep/x/x.go",
+    texts={
+        "app/go.mod": """module example.com/app\n\ngo 1.22\n
+replace github.com/moby/api => ./api\n""",
+        # before 1.14 the vendor directory is read only with -mod=vendor
+        "old/go.mod": "module example.com/old\ngo 1.13\n"
+        "replace github.com/x/y v1.0.0 => ./lib/y\n",
+        "rep/go.mod": """module example.com/rep
+go 1.21
+replace (
+\tgithub.com/moby/api v1.2.3 => ./local/api
+\texample.com/sibling => ./sib
+\texample.com/elsewhere => example.com/fork v1.0.0
+\texample.com/abs => /home/me/abs
+)
+""",
+    },
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        ("github.com/x/y/z", "app/main.go", "app/vendor/github.com/x/y/z/z.go"),
+        # vendoring wins over a replace, as `go build` does
+        ("github.com/moby/api/types", "app/main.go", "app/vendor/github.com/moby/api/types/t.go"),
+        ("fmt", "app/main.go", None),
+        ("github.com/x/y/z", "app/vendor/github.com/moby/api/types/t.go",
+         "app/vendor/github.com/x/y/z/z.go"),  # vendored packages import each other
+        ("github.com/x/y", "old/main.go", "old/lib/y/y.go"),
+        ("github.com/moby/api/types", "rep/main.go", "rep/local/api/types/t.go"),
+        ("example.com/sibling", "rep/main.go", "rep/sib/s.go"),
+        ("example.com/elsewhere/x", "rep/main.go", None),
+        ("example.com/abs", "rep/main.go", None),
+        ("github.com/moby/apiextra", "rep/main.go", None),
+    ],
+)  # fmt: skip
+def test_go_vendor_and_replace(
+    module: str, importer: str, expected: str | None
+) -> None:
+    assert resolve_import(module, importer, "go", GO_VENDORED) == expected
 
 
 RUST = facts(

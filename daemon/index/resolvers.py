@@ -19,8 +19,10 @@ file the language's own rules would load.
   ``jsconfig.json`` ``compilerOptions.paths``/``baseUrl``, its ``extends``
   chain applied (``daemon/index/tsconfig.py``).
 * Go: the nearest ``go.mod``'s ``module`` path maps an import path to a package
-  directory; the import resolves to one representative file, the
-  lexicographically first non-test ``.go`` file in it.
+  directory; another module's package is read from ``vendor/`` when the
+  module vendors (``vendor/modules.txt``, ``go`` 1.14 or later), else from a
+  ``replace`` by a local directory. The import resolves to one
+  representative file, the lexicographically first non-test ``.go`` file.
 * Rust: ``crate::``/``self::``/``super::`` (and uniform paths relative to the
   current module) → ``src/a/b.rs`` or ``src/a/b/mod.rs``, the longest module
   prefix that exists (trailing items such as ``Cache`` are not files).
@@ -48,6 +50,12 @@ _JS_OUTPUT_EXTENSIONS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".m
 _JS_STRIP = (".d.ts", ".tsx", ".ts", ".jsx", ".js", ".mjs", ".cjs", ".mts", ".cts")
 
 _GO_MODULE = re.compile(r"^\s*module\s+\"?([^\s\"]+)", re.MULTILINE)
+_GO_VERSION = re.compile(r"^\s*go\s+(\d+)\.(\d+)", re.MULTILINE)
+# `replace path [version] => ./local` (alone or in a `replace (...)` block;
+# only a replace has `=>`); replacements by another module path are not files.
+_GO_REPLACE = re.compile(
+    r"^\s*(?:replace\s+)?(\S+)(?:\s+v\S+)?\s*=>\s*(\.\.?(?:/\S*)?)\s*$", re.MULTILINE
+)
 
 
 class Facts(Protocol):
@@ -226,6 +234,10 @@ def _go(spec: str, importer: str, facts: Facts) -> str | None:
                 directory = candidate
             elif spec.startswith(module + "/"):
                 directory = _normalize(_join(candidate, spec[len(module) + 1 :]))
+            elif _go_vendors(text, candidate, facts):
+                directory = _normalize(_join(candidate, "vendor", spec))
+            else:
+                directory = _go_replaced(spec, text, candidate)
             break
     if directory is None:
         return None
@@ -235,6 +247,25 @@ def _go(spec: str, importer: str, facts: Facts) -> str | None:
         if p.endswith(".go") and not p.endswith("_test.go")
     ]
     return min(sources) if sources else None
+
+
+def _go_vendors(go_mod: str, directory: str, facts: Facts) -> bool:
+    """Whether the module builds from its vendor directory: Go does when
+    ``vendor/modules.txt`` exists and the ``go`` directive is 1.14 or later
+    (1.16 when there is none)."""
+    if not facts.exists(_join(directory, "vendor", "modules.txt")):
+        return False
+    version = _GO_VERSION.search(go_mod)
+    return version is None or (int(version[1]), int(version[2])) >= (1, 14)
+
+
+def _go_replaced(spec: str, go_mod: str, directory: str) -> str | None:
+    """The directory of `spec` under a ``replace`` by a local path."""
+    for replaced, local in _GO_REPLACE.findall(go_mod):
+        if spec == replaced or spec.startswith(replaced + "/"):
+            rest = spec[len(replaced) + 1 :]
+            return _normalize(_join(directory, local, rest))
+    return None
 
 
 def _rust_components(spec: str) -> list[str]:
@@ -357,6 +388,6 @@ PYTHON = Resolver(_python, _python_key, ("__init__.py",))
 JAVASCRIPT = Resolver(
     _javascript, _javascript_key, tsconfig.CONFIG_NAMES, tsconfig.SHARED_CONFIG
 )
-GO = Resolver(_go, _go_key, ("go.mod",))
+GO = Resolver(_go, _go_key, ("go.mod",), re.compile(r"modules\.txt"))
 RUST = Resolver(_rust, _rust_key, ("Cargo.toml",))
 JAVA = Resolver(_java_resolve, _java_key)
