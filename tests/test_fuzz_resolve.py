@@ -60,10 +60,19 @@ _GO_MOD = st.lists(
     ),
     max_size=5,
 ).map("\n".join)  # fmt: skip
+_CARGO_TOML = st.lists(
+    st.sampled_from(
+        ["[package]", 'name = "a"', 'name = "src"', "name = 3", "[lib]",
+         'path = "lib.rs"', 'path = "../x.rs"', 'path = "/abs.rs"', "path = []",
+         "[[bin]]", 'path = "main.rs"', "bin = 1", "lib = 2", "[workspace", "="]
+    ),
+    max_size=6,
+).map("\n".join)  # fmt: skip
 _CONFIG_TEXT = (
     _CONFIG_OBJECT.map(json.dumps)
     | _JSON.map(json.dumps)
     | _GO_MOD
+    | _CARGO_TOML
     | st.text(max_size=40)
 )
 _MODULE = st.one_of(
@@ -71,7 +80,8 @@ _MODULE = st.one_of(
     st.lists(_PART, max_size=4).map("/".join),
     st.lists(_PART, max_size=4).map(".".join),
     st.lists(
-        st.sampled_from(["crate", "self", "super", "a", "{b", "*"]), max_size=4
+        st.sampled_from(["crate", "self", "super", "a", "src", "x", "{b", "*"]),
+        max_size=4,
     ).map("::".join),
 )
 _FILES = st.lists(
@@ -79,6 +89,7 @@ _FILES = st.lists(
         [
             "a.py", "pkg/__init__.py", "pkg/a.py", "src/a.ts", "src/index.ts",
             "lib/x.ts", "a/b/c.go", "src/lib.rs", "src/a/mod.rs", "com/x/A.java",
+            "lib.rs", "lib/src/lib.rs", "src/a/x.rs",
             "node_modules/b/tsconfig.json", "vendor/modules.txt", "vendor/a/b/c.go",
         ]
     ),
@@ -89,6 +100,7 @@ _CONFIGS = st.dictionaries(
         [
             "tsconfig.json", "src/tsconfig.json", "tsconfig.base.json",
             "jsconfig.json", "node_modules/b/tsconfig.json", "go.mod", "Cargo.toml",
+            "src/a/Cargo.toml", "lib/Cargo.toml",
         ]
     ),
     _CONFIG_TEXT,

@@ -297,3 +297,26 @@ def test_a_shared_config_the_package_config_extends_is_followed(store: Store) ->
     ]
     store.apply_batch([], ["config/tsconfig.base.json"])
     assert edges(store, "apps/client/src/main.ts") == [("@acme/server", None)]
+
+
+def test_a_workspace_crate_resolves_by_name_once_its_manifest_appears(
+    store: Store,
+) -> None:
+    rust = "rust"
+    store.apply_batch(
+        [
+            module("app/src/main.rs", "util_crate::helpers::slug", language=rust),
+            indexed(FileSpec("app/Cargo.toml", '[package]\nname = "app"\n', "toml")),
+            module("libs/util/src/lib.rs", language=rust),
+            module("libs/util/src/helpers.rs", language=rust),
+        ],
+        [],
+    )
+    assert edges(store, "app/src/main.rs") == [("util_crate::helpers::slug", None)]
+    manifest = '[package]\nname = "util-crate"\n'
+    store.apply_batch([indexed(FileSpec("libs/util/Cargo.toml", manifest, "toml"))], [])
+    assert edges(store, "app/src/main.rs") == [
+        ("util_crate::helpers::slug", "libs/util/src/helpers.rs")
+    ]
+    store.apply_batch([], ["libs/util/Cargo.toml"])
+    assert edges(store, "app/src/main.rs") == [("util_crate::helpers::slug", None)]

@@ -207,6 +207,7 @@ def test_config_scope_of_shared_and_package_configs() -> None:
     assert config_scope("jsconfig.paths.json") == ("", js)
     assert config_scope("pkg/__init__.py") == ("pkg", frozenset({"python"}))
     assert config_scope("svc/vendor/modules.txt") == ("", frozenset({"go"}))
+    assert config_scope("ext/fs/Cargo.toml") == ("", frozenset({"rust"}))
     assert config_scope("tsconfig.json.bak") is None
     assert config_scope("docs/config.json") is None
 
@@ -324,6 +325,48 @@ def test_rust(module: str, importer: str, expected: str | None) -> None:
     assert resolve_import(module, importer, "rust", RUST) == expected
 
 
+CARGO_WORKSPACE = facts(
+    "Cargo.toml", "cli/main.rs", "cli/tools/mod.rs", "cli/tools/fmt.rs",
+    "ext/fs/lib.rs", "ext/fs/ops.rs", "ext/fs/interface.rs", "ext/fs/tests/it.rs",
+    "ext/fs/build.rs", "runtime/src/lib.rs", "runtime/src/worker.rs",
+    "fixtures/runtime/src/lib.rs", "virtual/lib.rs",
+    texts={
+        "Cargo.toml": '[workspace]\nmembers = ["cli", "ext/fs", "runtime"]\n',
+        "cli/Cargo.toml": '[package]\nname = "deno"\n[[bin]]\nname = "deno"\npath = "main.rs"\n',
+        "ext/fs/Cargo.toml": '[package]\nname = "deno-fs"\n[lib]\npath = "lib.rs"\n',
+        "runtime/Cargo.toml": '[package]\nname = "deno_runtime"\n',
+        # a second package of the same name, deeper: the shallower one wins
+        "fixtures/runtime/Cargo.toml": '[package]\nname = "deno_runtime"\n',
+        "virtual/Cargo.toml": "[lib\nnot toml",
+    },
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, importer, expected",
+    [
+        # modules beside Cargo.toml when [lib] path says so
+        ("crate::interface::FileSystem", "ext/fs/ops.rs", "ext/fs/interface.rs"),
+        ("self::ops", "ext/fs/lib.rs", "ext/fs/ops.rs"),
+        ("crate::tools::fmt", "cli/main.rs", "cli/tools/fmt.rs"),
+        ("super::fmt::format", "cli/tools/mod.rs", None),  # cli::fmt is no file
+        ("crate::ops", "ext/fs/tests/it.rs", None),  # an integration test crate
+        ("crate::ops", "ext/fs/build.rs", None),
+        # other crates of the workspace, by name (- spelled _)
+        ("deno_fs::ops::op_read", "runtime/src/worker.rs", "ext/fs/ops.rs"),
+        ("deno_fs::FsError", "runtime/src/worker.rs", "ext/fs/lib.rs"),
+        ("deno_fs", "cli/tools/fmt.rs", "ext/fs/lib.rs"),
+        ("deno_runtime::worker::MainWorker", "cli/main.rs", "runtime/src/worker.rs"),
+        ("deno_runtime", "runtime/src/worker.rs", "runtime/src/lib.rs"),
+        ("deno::x", "runtime/src/worker.rs", None),  # a binary: nothing to import
+        ("std::fs", "runtime/src/worker.rs", None),
+        ("crate::x", "virtual/lib.rs", None),  # an unreadable manifest
+    ],
+)  # fmt: skip
+def test_rust_cargo_workspace(module: str, importer: str, expected: str | None) -> None:
+    assert resolve_import(module, importer, "rust", CARGO_WORKSPACE) == expected
+
+
 JAVA = facts(
     "java/src/main/java/com/example/InventoryService.java",
     "java/src/main/java/com/example/util/Strings.java",
@@ -395,7 +438,6 @@ def test_resolvers_hang_off_the_language_registry() -> None:
         "tsconfig.json": frozenset({"javascript", "typescript", "tsx"}),
         "jsconfig.json": frozenset({"javascript", "typescript", "tsx"}),
         "go.mod": frozenset({"go"}),
-        "Cargo.toml": frozenset({"rust"}),
         "__init__.py": frozenset({"python"}),
     }
     with_rules = {name for name, spec in LANGUAGES.items() if spec.resolver}

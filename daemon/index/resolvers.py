@@ -24,8 +24,12 @@ file the language's own rules would load.
   ``replace`` by a local directory. The import resolves to one
   representative file, the lexicographically first non-test ``.go`` file.
 * Rust: ``crate::``/``self::``/``super::`` (and uniform paths relative to the
-  current module) → ``src/a/b.rs`` or ``src/a/b/mod.rs``, the longest module
-  prefix that exists (trailing items such as ``Cache`` are not files).
+  current module) → ``a/b.rs`` or ``a/b/mod.rs`` below the directory of the
+  crate's root (``src/``, or where ``[lib] path`` puts it), the longest
+  module prefix that exists (trailing items such as ``Cache`` are not
+  files); a path starting with the name of a library crate of the workspace
+  → that crate's module, its root file when no module prefix is a file
+  (``daemon/index/cargo.py``).
 * Java: ``com.example.Foo`` → any ``**/com/example/Foo.java``; the shortest
   path wins. Trailing members (static imports) are dropped until a class
   file matches.
@@ -38,7 +42,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from axd.daemon.index import tsconfig
+from axd.daemon.index import cargo, tsconfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +54,8 @@ _JS_OUTPUT_EXTENSIONS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".m
 _JS_STRIP = (".d.ts", ".tsx", ".ts", ".jsx", ".js", ".mjs", ".cjs", ".mts", ".cts")
 
 _GO_MODULE = re.compile(r"^\s*module\s+\"?([^\s\"]+)", re.MULTILINE)
+# Crates every Rust program can name that no workspace holds.
+_RUST_EXTERNAL = frozenset({"std", "core", "alloc", "proc_macro", "test"})
 _GO_VERSION = re.compile(r"^\s*go\s+(\d+)\.(\d+)", re.MULTILINE)
 # `replace path [version] => ./local` (alone or in a `replace (...)` block;
 # only a replace has `=>`); replacements by another module path are not files.
@@ -275,22 +281,13 @@ def _rust_components(spec: str) -> list[str]:
 
 
 def _rust(spec: str, importer: str, facts: Facts) -> str | None:
-    src: str | None = None
-    for directory in _ancestors(_parent(importer)):
-        if facts.exists(_join(directory, "Cargo.toml")):
-            src = _join(directory, "src")
-            break
-    if src is None or not importer.startswith(src + "/"):
+    crate = cargo.importing_crate(importer, facts)
+    if crate is None:
         return None
-    relative = importer[len(src) + 1 :]
-    module = relative.removesuffix(".rs").split("/")
-    if relative in ("lib.rs", "main.rs"):
-        module = []
-    elif module[-1] == "mod":
-        module = module[:-1]
     comps = _rust_components(spec)
     if not comps:
         return None
+    module = _rust_module(importer, crate)
     if comps[0] == "crate":
         base, comps = [], comps[1:]
     elif comps[0] == "self":
@@ -302,9 +299,38 @@ def _rust(spec: str, importer: str, facts: Facts) -> str | None:
                 return None
             base, comps = base[:-1], comps[1:]
     else:
-        base = module  # 2018 uniform paths: relative to the current module
+        # 2018 uniform paths: relative to the current module, else another
+        # crate of the workspace by name.
+        found = _rust_file(crate, module, comps, importer, facts)
+        if found is not None or comps[0] in _RUST_EXTERNAL:
+            return found
+        other = cargo.crate_named(comps[0], facts)
+        if other is None or other.root == importer:
+            return None
+        # `deno_fs::FsError`: an item of the crate's root module.
+        return _rust_file(other, [], comps[1:], importer, facts) or other.root
+    return _rust_file(crate, base, comps, importer, facts)
+
+
+def _rust_module(importer: str, crate: cargo.Crate) -> list[str]:
+    """The module path of `importer` in `crate` (its root: [])."""
+    if importer == crate.root:
+        return []
+    start = len(crate.module_dir) + 1 if crate.module_dir else 0
+    relative = importer[start:]
+    if relative in ("lib.rs", "main.rs"):
+        return []
+    module = relative.removesuffix(".rs").split("/")
+    return module[:-1] if module[-1] == "mod" else module
+
+
+def _rust_file(
+    crate: cargo.Crate, base: list[str], comps: list[str], importer: str, facts: Facts
+) -> str | None:
+    """The longest module prefix of `base` + `comps` that is a file (the
+    trailing items, ``Cache`` or ``new``, are not)."""
     for k in range(len(comps), 0, -1):
-        path = _join(src, *base, *comps[:k])
+        path = _join(crate.module_dir, *base, *comps[:k])
         for candidate in (f"{path}.rs", f"{path}/mod.rs"):
             if facts.exists(candidate) and candidate != importer:
                 return candidate
@@ -389,5 +415,5 @@ JAVASCRIPT = Resolver(
     _javascript, _javascript_key, tsconfig.CONFIG_NAMES, tsconfig.SHARED_CONFIG
 )
 GO = Resolver(_go, _go_key, ("go.mod",), re.compile(r"modules\.txt"))
-RUST = Resolver(_rust, _rust_key, ("Cargo.toml",))
+RUST = Resolver(_rust, _rust_key, (), re.compile(r"Cargo\.toml"))
 JAVA = Resolver(_java_resolve, _java_key)

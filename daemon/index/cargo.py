@@ -1,0 +1,163 @@
+"""Cargo packages as the Rust import rules see them: crate roots and names.
+
+`resolvers._rust` maps ``crate::``/``self::``/``super::`` paths to files
+below the directory of the importing crate's root, and a path that starts
+with another crate's name to that crate when the workspace holds it (a
+Cargo workspace's members depend on each other by name: ``use
+deno_runtime::worker`` in one member, ``runtime/Cargo.toml`` naming the
+package ``deno_runtime``).
+
+Cargo's rules kept here:
+
+* A package's library root is ``[lib] path`` (``path = "lib.rs"`` puts the
+  modules beside ``Cargo.toml``), else ``src/lib.rs``; a binary's is
+  ``[[bin]] path``, else ``src/main.rs`` or ``src/bin/*.rs``. A module's
+  files are below the directory of its crate's root.
+* Beside a root that is not in ``src/``, ``tests/``, ``benches/``,
+  ``examples/`` and ``build.rs`` are crates of their own, not modules.
+* The name code uses is ``[lib] name``, else ``[package] name`` with ``-``
+  spelled ``_``.
+
+Left as it is: an import resolved through a crate name is re-resolved when
+any ``Cargo.toml`` changes (`resolve.config_scope`: the whole workspace) and
+by a full relink, not when a module file of that crate comes or goes; its
+import key is its first component, the crate's name, which no file path
+holds (a file deleted under it clears the edge: ``ON DELETE SET NULL``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tomllib
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from axd.daemon.index.resolvers import Facts
+
+__all__ = ["MANIFEST", "Crate", "crate_named", "importing_crate"]
+
+MANIFEST = "Cargo.toml"
+# Directories beside a root outside src/ that hold crates of their own.
+_OTHER_TARGETS = ("tests/", "benches/", "examples/")
+
+
+@dataclass(frozen=True, slots=True)
+class Crate:
+    """A crate of the workspace: where its modules live."""
+
+    module_dir: str  # the directory of its root file ("" for the workspace root)
+    root: str  # the root file: lib.rs, main.rs, a [lib] path
+
+
+def importing_crate(importer: str, facts: Facts) -> Crate | None:
+    """The crate `importer` is a module of: the nearest package above it
+    whose library or binary root directory holds it."""
+    directory = posixpath.dirname(importer)
+    while True:
+        manifest = posixpath.join(directory, MANIFEST) if directory else MANIFEST
+        if facts.exists(manifest):
+            return _holding(importer, directory, _parsed(facts.read_text(manifest)))
+        if not directory:
+            return None
+        directory = posixpath.dirname(directory)
+
+
+def _holding(importer: str, package: str, manifest: dict[str, Any]) -> Crate | None:
+    relative = importer[len(package) + 1 :] if package else importer
+    best: Crate | None = None
+    for root in _roots(manifest):
+        module_dir = posixpath.dirname(root)
+        inside = relative.startswith(module_dir + "/") if module_dir else True
+        if not inside:
+            continue
+        if not module_dir and (
+            relative.startswith(_OTHER_TARGETS) or relative == "build.rs"
+        ):
+            continue
+        if best is None or len(module_dir) > len(best.module_dir):
+            best = Crate(_under(package, module_dir), _under(package, root))
+    return best
+
+
+def _roots(manifest: dict[str, Any]) -> list[str]:
+    """The package's crate roots, relative to its directory."""
+    roots = ["src/lib.rs", "src/main.rs"]
+    lib = manifest.get("lib")
+    if isinstance(lib, dict) and isinstance(lib.get("path"), str):
+        roots.insert(0, posixpath.normpath(lib["path"]))
+    bins = manifest.get("bin")
+    roots.extend(
+        posixpath.normpath(binary["path"])
+        for binary in (bins if isinstance(bins, list) else [])
+        if isinstance(binary, dict) and isinstance(binary.get("path"), str)
+    )
+    return [r for r in roots if not r.startswith(("../", "/")) and r != ".."]
+
+
+def _under(package: str, path: str) -> str:
+    return posixpath.join(package, path) if package and path else package or path
+
+
+_BY_FACTS: weakref.WeakKeyDictionary[Any, dict[str, Crate]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def crate_named(name: str, facts: Facts) -> Crate | None:
+    """The workspace's library crate called `name` in code, if it has one.
+
+    Built once per `facts` (a batch's or a relink's view of the workspace:
+    its manifests do not change while it lives)."""
+    try:
+        crates = _BY_FACTS.get(facts)
+    except TypeError:  # not weak-referenceable: build it every time
+        crates = None
+    if crates is None:
+        crates = _library_crates(facts)
+        try:
+            _BY_FACTS[facts] = crates
+        except TypeError:
+            pass
+    return crates.get(name)
+
+
+def _library_crates(facts: Facts) -> dict[str, Crate]:
+    crates: dict[str, Crate] = {}
+    for manifest_path in sorted(
+        facts.by_basename(MANIFEST), key=lambda p: (p.count("/"), p)
+    ):
+        manifest = _parsed(facts.read_text(manifest_path))
+        package = manifest.get("package")
+        lib = manifest.get("lib")
+        lib = lib if isinstance(lib, dict) else {}
+        name = lib.get("name")
+        if not isinstance(name, str) and isinstance(package, dict):
+            name = package.get("name")
+        if not isinstance(name, str) or not isinstance(package, dict):
+            continue  # a virtual manifest (a workspace's root): no crate
+        directory = posixpath.dirname(manifest_path)
+        path = lib.get("path")
+        root = posixpath.normpath(path if isinstance(path, str) else "src/lib.rs")
+        if root.startswith(("../", "/")) or not facts.exists(_under(directory, root)):
+            continue  # no library to import from
+        crate = Crate(
+            _under(directory, posixpath.dirname(root)), _under(directory, root)
+        )
+        # Two packages of one name: the shallower wins (the other is usually
+        # a test fixture).
+        crates.setdefault(name.replace("-", "_"), crate)
+    return crates
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str | None) -> dict[str, Any]:
+    # Cached by text: every import of a crate reads the same manifest.
+    if not text:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return {}
