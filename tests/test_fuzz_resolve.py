@@ -124,6 +124,13 @@ class _Facts:
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def versions(self, name: str) -> list[tuple[str, str | None]]:
+        return [
+            (p, text)
+            for p, text in sorted(self.files.items())
+            if posixpath.basename(p) == name
+        ]
+
 
 @settings(max_examples=600)
 @given(

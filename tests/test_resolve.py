@@ -33,6 +33,13 @@ class DictFacts:
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def versions(self, name: str) -> list[tuple[str, str | None]]:
+        return [
+            (p, text)
+            for p, text in sorted(self.files.items())
+            if posixpath.basename(p) == name
+        ]
+
 
 def facts(*paths: str, texts: dict[str, str] | None = None) -> DictFacts:
     files = dict.fromkeys(paths, "")

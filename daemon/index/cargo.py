@@ -27,6 +27,7 @@ holds (a file deleted under it clears the edge: ``ON DELETE SET NULL``).
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import tomllib
 import weakref
@@ -101,27 +102,43 @@ def _under(package: str, path: str) -> str:
     return posixpath.join(package, path) if package and path else package or path
 
 
+# The workspace's library crates by name, for the manifests as they were
+# (paths and content hashes): a save re-reads none while none changed.
+_CRATES: dict[tuple[tuple[str, str | None], ...], dict[str, Crate]] = {}
+_CRATES_KEPT = 8  # workspaces (and versions of them) remembered
+
+
+# ...and the one a `facts` (a batch's or a relink's view of the workspace,
+# whose manifests do not change while it lives) found, so that its many
+# imports ask for the manifests' versions once.
 _BY_FACTS: weakref.WeakKeyDictionary[Any, dict[str, Crate]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def crate_named(name: str, facts: Facts) -> Crate | None:
-    """The workspace's library crate called `name` in code, if it has one.
+    """The workspace's library crate called `name` in code, if it has one
+    and its root file exists."""
+    crate = _crates(facts).get(name)
+    return crate if crate is not None and facts.exists(crate.root) else None
 
-    Built once per `facts` (a batch's or a relink's view of the workspace:
-    its manifests do not change while it lives)."""
+
+def _crates(facts: Facts) -> dict[str, Crate]:
     try:
         crates = _BY_FACTS.get(facts)
-    except TypeError:  # not weak-referenceable: build it every time
+    except TypeError:  # not weak-referenceable: look its versions up each time
         crates = None
+    if crates is not None:
+        return crates
+    key = tuple(facts.versions(MANIFEST))
+    crates = _CRATES.get(key)
     if crates is None:
-        crates = _library_crates(facts)
-        try:
-            _BY_FACTS[facts] = crates
-        except TypeError:
-            pass
-    return crates.get(name)
+        if len(_CRATES) >= _CRATES_KEPT:
+            _CRATES.clear()
+        crates = _CRATES[key] = _library_crates(facts)
+    with contextlib.suppress(TypeError):
+        _BY_FACTS[facts] = crates
+    return crates
 
 
 def _library_crates(facts: Facts) -> dict[str, Crate]:
@@ -141,8 +158,8 @@ def _library_crates(facts: Facts) -> dict[str, Crate]:
         directory = posixpath.dirname(manifest_path)
         path = lib.get("path")
         root = posixpath.normpath(path if isinstance(path, str) else "src/lib.rs")
-        if root.startswith(("../", "/")) or not facts.exists(_under(directory, root)):
-            continue  # no library to import from
+        if root.startswith(("../", "/")) or root == "..":
+            continue  # no library of the workspace
         crate = Crate(
             _under(directory, posixpath.dirname(root)), _under(directory, root)
         )

@@ -83,6 +83,11 @@ class Facts(Protocol):
         """The text of a (small, configuration) file, or None."""
         ...
 
+    def versions(self, name: str) -> list[tuple[str, str | None]]:
+        """Every file whose last path component is `name`, with a string
+        that changes whenever its content does (its content hash)."""
+        ...
+
 
 def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)

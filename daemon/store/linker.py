@@ -113,6 +113,15 @@ class DbFacts:
             self._held += 1 + len(found)
         return found
 
+    def versions(self, name: str) -> list[tuple[str, str | None]]:
+        """Every file named `name` with its content hash (not cached: what
+        callers key their own caches on)."""
+        rows = self._conn.execute(
+            "SELECT path, content_hash FROM files WHERE basename = ? ORDER BY path",
+            (name,),
+        )
+        return [(str(path), None if h is None else str(h)) for path, h in rows]
+
     def read_text(self, path: str) -> str | None:
         """A configuration file's text: from its chunks, else from disk."""
         if path not in self._texts:
