@@ -11,10 +11,10 @@ answer with a file of the set or None.
 from __future__ import annotations
 
 import json
-import posixpath
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from resolve_facts import DictFacts
 
 from axd.daemon.index.resolve import import_key, resolve_import
 
@@ -108,30 +108,6 @@ _CONFIGS = st.dictionaries(
 )  # fmt: skip
 
 
-class _Facts:
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def exists(self, path: str) -> bool:
-        return path in self.files
-
-    def list_dir(self, directory: str) -> list[str]:
-        return sorted(p for p in self.files if posixpath.dirname(p) == directory)
-
-    def by_basename(self, name: str) -> list[str]:
-        return [p for p in self.files if posixpath.basename(p) == name]
-
-    def read_text(self, path: str) -> str | None:
-        return self.files.get(path)
-
-    def versions(self, name: str) -> list[tuple[str, str | None]]:
-        return [
-            (p, text)
-            for p, text in sorted(self.files.items())
-            if posixpath.basename(p) == name
-        ]
-
-
 @settings(max_examples=600)
 @given(
     files=_FILES,
@@ -155,7 +131,7 @@ def test_resolution_answers_a_file_or_none(
     texts = dict.fromkeys(files, "")
     texts.update(configs)
     texts.setdefault(importer, "")
-    facts = _Facts(texts)
+    facts = DictFacts(texts)
     found = resolve_import(module, importer, language, facts)
     assert found is None or found in texts
     key = import_key(module, language)

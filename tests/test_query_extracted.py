@@ -40,10 +40,10 @@ SOURCES = {
 }
 
 
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
+def extracted(sources: dict[str, str]) -> list[FileOutcome]:
+    """Each source through the real extractor, as a worker's outcome."""
     outcomes = []
-    for path, text in SOURCES.items():
+    for path, text in sources.items():
         data = text.encode()
         language = detect_language(path, data[:256])
         assert language is not None
@@ -57,8 +57,13 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
                 extraction=extract(data, language),
             )
         )
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
     store = Store.open(tmp_path_factory.mktemp("extracted") / "index.db")
-    store.apply_batch(outcomes, [])
+    store.apply_batch(extracted(SOURCES), [])
     with store.reader() as reader:
         yield reader
     store.close()
@@ -130,24 +135,9 @@ def test_code_definitions_come_before_headings_and_keys(tmp_path: Path) -> None:
         "zz/typer.py": "class Typer:\n    pass\n",
         "zz/typer_test.py": "def Typer():\n    pass\n",
     }
-    outcomes = []
-    for path, text in sources.items():
-        data = text.encode()
-        language = detect_language(path, data)
-        assert language is not None
-        outcomes.append(
-            FileOutcome(
-                path=path,
-                status="indexed",
-                language=language,
-                size=len(data),
-                content_hash=str(hash(data)),
-                extraction=extract(data, language),
-            )
-        )
     store = Store.open(tmp_path / "index.db")
     try:
-        store.apply_batch(outcomes, [])
+        store.apply_batch(extracted(sources), [])
         with store.reader() as conn:
             found = [(d.path, d.kind) for d in query.definitions(conn, "Typer")]
     finally:
