@@ -55,7 +55,20 @@ class Crate:
 
 def importing_crate(importer: str, facts: Facts) -> Crate | None:
     """The crate `importer` is a module of: the nearest package above it
-    whose library or binary root directory holds it."""
+    whose library or binary root directory holds it (found once per file
+    and `facts`: a file has a dozen imports)."""
+    try:
+        known = _CRATE_OF.setdefault(facts, {})
+    except TypeError:  # not weak-referenceable
+        return _importing_crate(importer, facts)
+    if importer not in known:
+        if len(known) >= _FILES_KEPT:
+            known.clear()  # a whole-index relink: bounded like DbFacts
+        known[importer] = _importing_crate(importer, facts)
+    return known[importer]
+
+
+def _importing_crate(importer: str, facts: Facts) -> Crate | None:
     directory = posixpath.dirname(importer)
     while True:
         manifest = posixpath.join(directory, MANIFEST) if directory else MANIFEST
@@ -108,6 +121,11 @@ _CRATES: dict[tuple[tuple[str, str | None], ...], dict[str, Crate]] = {}
 _CRATES_KEPT = 8  # workspaces (and versions of them) remembered
 
 
+# Per `facts`: each importing file's crate (at most `_FILES_KEPT` of them).
+_FILES_KEPT = 20_000
+_CRATE_OF: weakref.WeakKeyDictionary[Any, dict[str, Crate | None]] = (
+    weakref.WeakKeyDictionary()
+)
 # ...and the one a `facts` (a batch's or a relink's view of the workspace,
 # whose manifests do not change while it lives) found, so that its many
 # imports ask for the manifests' versions once.
