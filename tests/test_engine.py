@@ -26,8 +26,10 @@ from support import call
 
 from axd.client.aio import AsyncClient
 from axd.daemon.index.languages import LANGUAGES
+from axd.daemon.index.resolve import RULES_VERSION
 from axd.daemon.lifecycle import Daemon
 from axd.daemon.records import FileOutcome
+from axd.daemon.store.linker import RULES_KEY
 from axd.daemon.store.store import Store
 
 if TYPE_CHECKING:
@@ -248,3 +250,53 @@ async def test_a_file_this_axd_learned_to_parse_is_indexed_at_the_next_start(
         assert explained["language"] == "scala"
         found = await call(client, "symbols.definition", root=str(root), name="core")
         assert [d["path"] for d in found["definitions"]] == ["build.sbt"]
+
+
+async def test_an_index_linked_under_older_import_rules_is_relinked_after_a_start(
+    config: Config, tmp_path: Path
+) -> None:
+    """An upgraded axd resolves the stored imports under its own rules once,
+    without re-parsing: here `extends`, which rules before 2 did not follow."""
+    root = tmp_path / "tree"
+    (root / "pkg" / "src").mkdir(parents=True)
+    (root / "lib").mkdir()
+    (root / "tsconfig.base.json").write_text(
+        '{"compilerOptions": {"paths": {"@lib/*": ["./lib/*"]}}}'
+    )
+    (root / "pkg" / "tsconfig.json").write_text('{"extends": "../tsconfig.base.json"}')
+    (root / "pkg" / "src" / "a.ts").write_text('import { b } from "@lib/b";\n')
+    (root / "lib" / "b.ts").write_text("export const b = 1;\n")
+    async with running(config) as client:
+        added = await call(client, "workspace.add", root=str(root))
+        await call(client, "index.wait", root=str(root), timeout_s=30)
+        edges = await call(client, "graph.imports", root=str(root), path="pkg/src/a.ts")
+        assert [e["path"] for e in edges["imports"]] == ["lib/b.ts"]
+    db = Path(str(config.state_dir)) / "workspaces" / added["id"] / "index.db"
+    conn = apsw.Connection(str(db))
+    try:  # as an axd of rules 1 left it: the edge unresolved, no note
+        with conn:
+            conn.execute("UPDATE imports SET target_id = NULL")
+            conn.execute("DELETE FROM meta WHERE key = ?", (RULES_KEY,))
+        generation = conn.execute(
+            "SELECT value FROM meta WHERE key = 'generation'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    async with running(config) as client:
+        await call(
+            client,
+            "index.wait",
+            root=str(root),
+            generation=generation + 1,
+            timeout_s=30,
+        )
+        edges = await call(client, "graph.imports", root=str(root), path="pkg/src/a.ts")
+        assert [e["path"] for e in edges["imports"]] == ["lib/b.ts"]
+        files = await call(client, "files.explain", root=str(root), path="lib/b.ts")
+        assert files["generation"] < generation  # nothing was parsed again
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        rules = conn.execute("SELECT value FROM meta WHERE key = ?", (RULES_KEY,))
+        assert rules.fetchone()[0] == RULES_VERSION
+    finally:
+        conn.close()

@@ -177,6 +177,28 @@ class Committer:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
+    async def refresh_links(self) -> None:
+        """Resolve every import again, once, when the index was linked under
+        other import rules (an upgraded axd: `resolve.RULES_VERSION`), so a
+        warm start gets the new rules without re-parsing anything. Not during
+        a first index: its own `link_imports` uses the current rules."""
+        if self._bulk or not self.writer.store.import_rules_outdated():
+            return
+        started = time.perf_counter()
+        try:
+            count = await self._write(self.writer.relink_all)
+        except Exception:
+            # Asked again at the next start; the old edges stay meanwhile.
+            log.exception("import_relinking_failed", root=str(self.root))
+            return
+        log.info(
+            "imports_relinked",
+            root=str(self.root),
+            imports=count,
+            reason="import rules changed",
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
     async def _write(self, write: Callable[[], Awaitable[_T]]) -> _T:
         """A write through the writer; on a full disk (or a database locked
         by another process) it is rolled back, the workspace is degraded and

@@ -235,6 +235,8 @@ class Indexer:
                     # Everything it handed out may be committed already.
                     await self._link_if_due()
                     self._maybe_ready()
+                    # An upgraded axd's import rules, behind the writes queued.
+                    tg.start_soon(self._refresh_links)
                     # The watcher's messages only after the stat pass.
                     tg.start_soon(self._intake_loop, changes)
                     tg.start_soon(self._clear_pending_mark)
@@ -581,6 +583,12 @@ class Indexer:
                 log.exception("first_index_mark_failed", root=str(self.root))
             else:
                 self._pending_mark = False
+
+    async def _refresh_links(self) -> None:
+        """`Committer.refresh_links`, then wake `index.wait`: the relink may
+        have moved the generation."""
+        await self.committer.refresh_links()
+        self._notify()
 
     def _notify(self) -> None:
         event, self._changed = self._changed, anyio.Event()

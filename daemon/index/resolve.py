@@ -16,6 +16,7 @@ from axd.daemon.index.tsconfig import parse_jsonc
 
 __all__ = [
     "CONFIG_FILES",
+    "RULES_VERSION",
     "Facts",
     "config_scope",
     "file_components",
@@ -40,6 +41,12 @@ CONFIG_FILES: dict[str, frozenset[str]] = {
     }
 }
 
+
+# The version of the import rules (here and in `resolvers`): an index linked
+# under another is relinked once after a start (`store/linker.RULES_KEY`).
+# 1: before it was recorded. 2: tsconfig `extends`; Go `vendor/` and local
+# `replace`; Rust crate roots from `[lib] path` and workspace crates by name.
+RULES_VERSION = 2
 
 # Files such configs may extend (tsconfig.base.json): basename pattern →
 # the languages whose imports anywhere in the workspace are re-resolved.

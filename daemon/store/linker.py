@@ -10,8 +10,14 @@ after a batch's rows are written, `relink` resolves
   added or removed in this batch — the only files that can change where it
   resolves;
 * every import of the languages a configuration file affects
-  (``tsconfig.json``, ``go.mod``, ``Cargo.toml``, ``__init__.py``) below that
-  file's directory, when that file was added, changed or removed.
+  (``tsconfig.json``, ``go.mod``, ``__init__.py``) below that file's
+  directory, or in the whole workspace for one others may extend or name
+  (``tsconfig.base.json``, ``Cargo.toml``, ``vendor/modules.txt``), when that
+  file was added, changed or removed (`resolve.config_scope`).
+
+A whole-index relink runs at the end of a first index, and once after a
+start when the import rules changed since the index was linked
+(`RULES_KEY`); then every import's key is recomputed too (`rekey`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, cast
 
-from axd.daemon.index.resolve import config_scope, file_components, resolve_import
+from axd.daemon.index.resolve import (
+    RULES_VERSION,
+    config_scope,
+    file_components,
+    import_key,
+    resolve_import,
+)
 from axd.daemon.store.chunktext import chunk_text
 
 if TYPE_CHECKING:
@@ -234,6 +246,53 @@ def relink(
         [(t, i, t) for t, i in updates],
     )
     return len(updates)
+
+
+# `meta` key: the `resolve.RULES_VERSION` the stored edges and keys follow:
+# written when an index is created and by every whole-index relink
+# (`Store.relink_all`). An index without it, or with another, is relinked
+# once after a start (`Committer.refresh_links`).
+RULES_KEY = "import_rules"
+
+
+def rules_outdated(conn: apsw.Connection) -> bool:
+    """Whether the stored edges were resolved with other import rules."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (RULES_KEY,)).fetchone()
+    return row is None or row[0] != RULES_VERSION
+
+
+def record_rules(conn: apsw.Connection) -> None:
+    """Note that every edge follows the current rules (caller's transaction)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        (RULES_KEY, RULES_VERSION),
+    )
+
+
+def rekey(conn: apsw.Connection) -> None:
+    """Recompute every import's key under the current rules (a language may
+    have gained some), in steps of `RELINK_STEP` (caller's transaction)."""
+    after = -1
+    while True:
+        rows = conn.execute(
+            "SELECT id, module, language, key FROM imports"
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after, RELINK_STEP),
+        ).fetchall()
+        if not rows:
+            return
+        changed = [
+            (new, cast("int", import_id))
+            for import_id, module, language, key in rows
+            if (
+                new := import_key(
+                    str(module), None if language is None else str(language)
+                )
+            )
+            != key
+        ]
+        conn.executemany("UPDATE imports SET key = ? WHERE id = ?", changed)
+        after = cast("int", rows[-1][0])
 
 
 # Imports resolved per step of `relink_all`: its memory is one step's rows,

@@ -53,7 +53,13 @@ from axd.daemon.store.errors import (
     StoreDamagedError,
     StoreError,
 )
-from axd.daemon.store.linker import DbFacts, relink_all
+from axd.daemon.store.linker import (
+    DbFacts,
+    record_rules,
+    rekey,
+    relink_all,
+    rules_outdated,
+)
 from axd.daemon.store.migrator import Migrator
 from axd.daemon.store.rows import FileInfo, FileState, StoreCounts
 from axd.protocol.errors import ErrorCode
@@ -119,6 +125,19 @@ def _link_if_cut_short(conn: apsw.Connection, root: Path) -> None:
             _relink_all(conn, root)
 
 
+def _rules_of_a_new_index(conn: apsw.Connection) -> None:
+    """An index with no file yet is linked under this axd's import rules
+    from its first batch on (an index without the note is from before it,
+    and is relinked once: `Committer.refresh_links`)."""
+    if (
+        not rules_outdated(conn)
+        or conn.execute("SELECT 1 FROM files LIMIT 1").fetchone()
+    ):
+        return
+    with contextlib.suppress(apsw.FullError, apsw.ReadOnlyError, apsw.BusyError), conn:
+        record_rules(conn)
+
+
 def _name_the_graph(conn: apsw.Connection) -> None:
     """Give an index written before `GRAPH_GENERATION` existed one: its
     graph as of now is its graph at its current generation. Optional (the
@@ -135,6 +154,10 @@ def _relink_all(conn: apsw.Connection, root: Path | None) -> tuple[int, bool]:
     before = conn.total_changes()
     count = relink_all(conn, DbFacts(conn, root))
     changed = conn.total_changes() != before
+    # Keys are no answer of any query: not a change of the generation.
+    if rules_outdated(conn):
+        rekey(conn)
+        record_rules(conn)
     if changed:
         value = _read_generation(conn) + 1
         conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (value,))
@@ -203,6 +226,7 @@ class Store:
             _ensure_indexes(writer)
             if root is not None:
                 _link_if_cut_short(writer, Path(root))
+            _rules_of_a_new_index(writer)
             _name_the_graph(writer)
             if quick_check:
                 result = "\n".join(
@@ -474,6 +498,12 @@ class Store:
         """Whether the index holds no file at all (a first index, a rebuild)."""
         with self.reader() as conn:
             return conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
+
+    def import_rules_outdated(self) -> bool:
+        """Whether the import edges were resolved under other rules than
+        this axd's (`linker.RULES_KEY`)."""
+        with self.reader() as conn:
+            return rules_outdated(conn)
 
     def counts(self) -> StoreCounts:
         """Files indexed and skipped (by reason), chunks, symbols, languages.
