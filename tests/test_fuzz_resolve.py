@@ -88,7 +88,7 @@ _FILES = st.lists(
     st.sampled_from(
         [
             "a.py", "pkg/__init__.py", "pkg/a.py", "src/a.ts", "src/index.ts",
-            "lib/x.ts", "a/b/c.go", "src/lib.rs", "src/a/mod.rs", "com/x/A.java",
+            "lib/x.ts", "a/b/c.go", "src/lib.rs", "src/a/mod.rs", "com/x/A.java", "com/x/B.kt",
             "lib.rs", "lib/src/lib.rs", "src/a/x.rs",
             "node_modules/b/tsconfig.json", "vendor/modules.txt", "vendor/a/b/c.go",
         ]
@@ -117,7 +117,7 @@ _CONFIGS = st.dictionaries(
         [
             ("src/a.ts", "typescript"), ("src/a.tsx", "tsx"), ("a.js", "javascript"),
             ("pkg/a.py", "python"), ("a/b/c.go", "go"), ("src/a/mod.rs", "rust"),
-            ("com/x/A.java", "java"), ("src/a.ts", "python"),
+            ("com/x/A.java", "java"), ("com/x/B.kt", "kotlin"), ("src/a.ts", "python"),
         ]
     ),
 )  # fmt: skip

@@ -379,6 +379,34 @@ def test_java(module: str, expected: str | None) -> None:
     assert resolve_import(module, imp, "java", JAVA) == expected
 
 
+JVM = facts(
+    "app/src/main/kotlin/com/acme/App.kt", "app/src/main/kotlin/com/acme/util/Strings.kt",
+    "app/src/main/java/com/acme/legacy/Config.java", "app/src/main/kotlin/com/acme/Both.kt",
+    "app/src/main/java/com/acme/Both.java",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "module, language, expected",
+    [
+        ("com.acme.util.Strings", "kotlin", "app/src/main/kotlin/com/acme/util/Strings.kt"),
+        ("com.acme.legacy.Config", "kotlin", "app/src/main/java/com/acme/legacy/Config.java"),
+        ("com.acme.util.Strings.slug", "kotlin", "app/src/main/kotlin/com/acme/util/Strings.kt"),
+        ("com.acme.util.Strings", "java", "app/src/main/kotlin/com/acme/util/Strings.kt"),
+        # one class in both languages: the importer's own first
+        ("com.acme.Both", "kotlin", "app/src/main/kotlin/com/acme/Both.kt"),
+        ("com.acme.Both", "java", "app/src/main/java/com/acme/Both.java"),
+        ("com.acme.util.*", "kotlin", None),
+        ("kotlinx.coroutines.flow.Flow", "kotlin", None),
+    ],
+)  # fmt: skip
+def test_kotlin_and_java_import_each_other(
+    module: str, language: str, expected: str | None
+) -> None:
+    importer = "app/src/main/kotlin/com/acme/App.kt"
+    assert resolve_import(module, importer, language, JVM) == expected
+
+
 def test_unknown_languages_never_resolve() -> None:
     assert resolve_import("a", "x.rb", "ruby", facts("a.rb")) is None
     assert resolve_import("a", "x.py", None, facts("a.py")) is None
@@ -429,6 +457,7 @@ def test_resolvers_hang_off_the_language_registry() -> None:
         "go",
         "rust",
         "java",
+        "kotlin",
     }
     tree = ast.parse(Path(resolve.__file__).read_text("utf-8"))
     strings = {

@@ -205,6 +205,7 @@ _SPECS: tuple[LanguageSpec, ...] = (
         (".kt", ".kts"),
         comment_types=_C_LIKE_COMMENTS,
         extractor_version=3,
+        resolver=resolvers.KOTLIN,
     ),
     LanguageSpec("swift", (".swift",), extractor_version=3),
     LanguageSpec("scala", (".scala", ".sc", ".sbt")),  # sbt builds are Scala

@@ -45,7 +45,8 @@ CONFIG_FILES: dict[str, frozenset[str]] = {
 # The version of the import rules (here and in `resolvers`): an index linked
 # under another is relinked once after a start (`store/linker.RULES_KEY`).
 # 1: before it was recorded. 2: tsconfig `extends`; Go `vendor/` and local
-# `replace`; Rust crate roots from `[lib] path` and workspace crates by name.
+# `replace`; Rust crate roots from `[lib] path` and workspace crates by name;
+# Kotlin, and Java importing Kotlin classes.
 RULES_VERSION = 2
 
 # Files such configs may extend (tsconfig.base.json): basename pattern →

@@ -30,9 +30,12 @@ file the language's own rules would load.
   files); a path starting with the name of a library crate of the workspace
   → that crate's module, its root file when no module prefix is a file
   (``daemon/index/cargo.py``).
-* Java: ``com.example.Foo`` → any ``**/com/example/Foo.java``; the shortest
-  path wins. Trailing members (static imports) are dropped until a class
-  file matches.
+* Java and Kotlin: ``com.example.Foo`` → any ``**/com/example/Foo.java`` or
+  ``Foo.kt`` (the importer's own language first: either may use the other's
+  classes); the shortest path wins. Trailing members (static imports,
+  top-level functions) are dropped until a class file matches. Kotlin does
+  not require a class's file to be named after it under its package's
+  directory; its conventions do, and only such files are found.
 """
 
 from __future__ import annotations
@@ -342,17 +345,20 @@ def _rust_file(
     return None
 
 
-def _java(spec: str, facts: Facts) -> str | None:
+def _jvm(spec: str, facts: Facts, extensions: tuple[str, ...]) -> str | None:
+    """A class's file under its package's directories: the longest prefix of
+    `spec` that is one, trying `extensions` in order for each."""
     parts = [p for p in spec.split(".") if p and p != "*"]
     for k in range(len(parts), 1, -1):
-        suffix = "/".join(parts[:k]) + ".java"
-        matches = [
-            p
-            for p in facts.by_basename(parts[k - 1] + ".java")
-            if p == suffix or p.endswith("/" + suffix)
-        ]
-        if matches:
-            return min(matches, key=lambda p: (len(p), p))
+        for extension in extensions:
+            suffix = "/".join(parts[:k]) + extension
+            matches = [
+                p
+                for p in facts.by_basename(parts[k - 1] + extension)
+                if p == suffix or p.endswith("/" + suffix)
+            ]
+            if matches:
+                return min(matches, key=lambda p: (len(p), p))
     return None
 
 
@@ -396,7 +402,11 @@ def _java_key(module: str) -> str | None:
 
 
 def _java_resolve(spec: str, _importer: str, facts: Facts) -> str | None:
-    return _java(spec, facts)
+    return _jvm(spec, facts, (".java", ".kt"))  # Kotlin classes are Java's too
+
+
+def _kotlin_resolve(spec: str, _importer: str, facts: Facts) -> str | None:
+    return _jvm(spec, facts, (".kt", ".java"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,3 +432,4 @@ JAVASCRIPT = Resolver(
 GO = Resolver(_go, _go_key, ("go.mod",), re.compile(r"modules\.txt"))
 RUST = Resolver(_rust, _rust_key, (), re.compile(r"Cargo\.toml"))
 JAVA = Resolver(_java_resolve, _java_key)
+KOTLIN = Resolver(_kotlin_resolve, _java_key)
