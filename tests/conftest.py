@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import coverage
 import pytest
 import structlog
 from hypothesis import settings
@@ -36,6 +38,19 @@ structlog.configure(
         ),
     ]
 )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker under `coverage run` (make unit), save the
+    coverage data now. Coverage saves at exit, and the controller kills a
+    worker still exiting after 10 s (execnet): on a slow host a worker's
+    whole share of the data was lost that way (daemon coverage 92.9% ->
+    86.1% in one CI run). What teardown adds is saved at exit as before."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    measuring = coverage.Coverage.current()
+    if measuring is not None:
+        measuring.save()
 
 
 @pytest.fixture
