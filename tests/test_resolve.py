@@ -309,7 +309,8 @@ CARGO_WORKSPACE = facts(
     "Cargo.toml", "cli/main.rs", "cli/tools/mod.rs", "cli/tools/fmt.rs",
     "ext/fs/lib.rs", "ext/fs/ops.rs", "ext/fs/interface.rs", "ext/fs/tests/it.rs",
     "ext/fs/build.rs", "runtime/src/lib.rs", "runtime/src/worker.rs",
-    "fixtures/runtime/src/lib.rs", "virtual/lib.rs",
+    "fixtures/runtime/src/lib.rs", "virtual/lib.rs", "runtime/src/util.rs",
+    "runtime/src/bin/tool.rs", "runtime/src/bin/big/main.rs", "runtime/src/bin/big/util.rs",
     texts={
         "Cargo.toml": '[workspace]\nmembers = ["cli", "ext/fs", "runtime"]\n',
         "cli/Cargo.toml": '[package]\nname = "deno"\n[[bin]]\nname = "deno"\npath = "main.rs"\n',
@@ -341,6 +342,11 @@ CARGO_WORKSPACE = facts(
         ("deno::x", "runtime/src/worker.rs", None),  # a binary: nothing to import
         ("std::fs", "runtime/src/worker.rs", None),
         ("crate::x", "virtual/lib.rs", None),  # an unreadable manifest
+        # binaries Cargo finds by itself are crates of their own
+        ("crate::util", "runtime/src/bin/big/main.rs", "runtime/src/bin/big/util.rs"),
+        ("crate::util", "runtime/src/bin/tool.rs", None),
+        ("deno_runtime::util", "runtime/src/bin/tool.rs", "runtime/src/util.rs"),
+        ("crate::util", "runtime/src/worker.rs", "runtime/src/util.rs"),
     ],
 )  # fmt: skip
 def test_rust_cargo_workspace(module: str, importer: str, expected: str | None) -> None:

@@ -11,8 +11,9 @@ Cargo's rules kept here:
 
 * A package's library root is ``[lib] path`` (``path = "lib.rs"`` puts the
   modules beside ``Cargo.toml``), else ``src/lib.rs``; a binary's is
-  ``[[bin]] path``, else ``src/main.rs`` or ``src/bin/*.rs``. A module's
-  files are below the directory of its crate's root.
+  ``[[bin]] path``, else ``src/main.rs``, ``src/bin/NAME.rs`` or
+  ``src/bin/NAME/main.rs``. A module's files are below the directory of its
+  crate's root (the innermost root directory holding the file).
 * Beside a root that is not in ``src/``, ``tests/``, ``benches/``,
   ``examples/`` and ``build.rs`` are crates of their own, not modules.
 * The name code uses is ``[lib] name``, else ``[package] name`` with ``-``
@@ -81,8 +82,8 @@ def _importing_crate(importer: str, facts: Facts) -> Crate | None:
 
 def _holding(importer: str, package: str, manifest: dict[str, Any]) -> Crate | None:
     relative = importer[len(package) + 1 :] if package else importer
-    best: Crate | None = None
-    for root in _roots(manifest):
+    best: tuple[str, str] | None = None  # (module dir, root), package-relative
+    for root in [*_roots(manifest), *_binary_root(relative)]:
         module_dir = posixpath.dirname(root)
         inside = relative.startswith(module_dir + "/") if module_dir else True
         if not inside:
@@ -91,9 +92,22 @@ def _holding(importer: str, package: str, manifest: dict[str, Any]) -> Crate | N
             relative.startswith(_OTHER_TARGETS) or relative == "build.rs"
         ):
             continue
-        if best is None or len(module_dir) > len(best.module_dir):
-            best = Crate(_under(package, module_dir), _under(package, root))
-    return best
+        if best is None or len(module_dir) > len(best[0]):  # the innermost
+            best = (module_dir, root)
+    if best is None:
+        return None
+    return Crate(_under(package, best[0]), _under(package, best[1]))
+
+
+def _binary_root(relative: str) -> list[str]:
+    """The root of the binary Cargo finds by itself that holds `relative`:
+    ``src/bin/NAME.rs`` (each file there is one), ``src/bin/NAME/main.rs``."""
+    if not relative.startswith("src/bin/"):
+        return []
+    parts = relative.split("/")
+    if len(parts) == 3:
+        return [relative] if relative.endswith(".rs") else []
+    return [f"src/bin/{parts[2]}/main.rs"]
 
 
 def _roots(manifest: dict[str, Any]) -> list[str]:
