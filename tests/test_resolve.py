@@ -168,6 +168,7 @@ def test_typescript_config_extends(
         "[1, 2]",
         "{",
         "",
+        '{"extends": ' + "[" * 100_000 + "]" * 100_000 + "}",  # past the parser's depth
     ],
 )
 def test_hostile_tsconfig_resolves_nothing_and_never_raises(config: str) -> None:
@@ -383,6 +384,18 @@ JAVA = facts(
 def test_java(module: str, expected: str | None) -> None:
     imp = "java/src/main/java/com/example/App.java"
     assert resolve_import(module, imp, "java", JAVA) == expected
+
+
+def test_a_manifest_nested_past_the_parser_resolves_nothing() -> None:
+    deep = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    files = facts(
+        "src/a.rs", "src/b.rs", "x/src/lib.rs",
+        texts={"Cargo.toml": deep, "x/Cargo.toml": deep},
+    )  # fmt: skip
+    # No manifest can be read: the crate roots are Cargo's defaults, and no
+    # crate has a name.
+    assert resolve_import("crate::b", "src/a.rs", "rust", files) == "src/b.rs"
+    assert resolve_import("x::y", "src/a.rs", "rust", files) is None
 
 
 JVM = facts(

@@ -208,5 +208,5 @@ def _parsed(text: str | None) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError):
+    except (ValueError, RecursionError):  # not TOML; nested past the parser
         return {}

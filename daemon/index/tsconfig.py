@@ -142,7 +142,7 @@ def _parsed(text: str) -> dict[str, Any]:
     # Cached by text: every import of a package reads the same few configs.
     try:
         config = parse_jsonc(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON; nested past the parser
         return {}
     return config if isinstance(config, dict) else {}
 
