@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from axd.daemon.index.relpaths import ancestors, join
+
 if TYPE_CHECKING:
     from axd.daemon.index.resolvers import Facts
 
@@ -70,14 +72,11 @@ def importing_crate(importer: str, facts: Facts) -> Crate | None:
 
 
 def _importing_crate(importer: str, facts: Facts) -> Crate | None:
-    directory = posixpath.dirname(importer)
-    while True:
-        manifest = posixpath.join(directory, MANIFEST) if directory else MANIFEST
+    for directory in ancestors(posixpath.dirname(importer)):
+        manifest = join(directory, MANIFEST)
         if facts.exists(manifest):
             return _holding(importer, directory, _parsed(facts.read_text(manifest)))
-        if not directory:
-            return None
-        directory = posixpath.dirname(directory)
+    return None
 
 
 def _holding(importer: str, package: str, manifest: dict[str, Any]) -> Crate | None:
@@ -96,7 +95,7 @@ def _holding(importer: str, package: str, manifest: dict[str, Any]) -> Crate | N
             best = (module_dir, root)
     if best is None:
         return None
-    return Crate(_under(package, best[0]), _under(package, best[1]))
+    return Crate(join(package, best[0]), join(package, best[1]))
 
 
 def _binary_root(relative: str) -> list[str]:
@@ -123,10 +122,6 @@ def _roots(manifest: dict[str, Any]) -> list[str]:
         if isinstance(binary, dict) and isinstance(binary.get("path"), str)
     )
     return [r for r in roots if not r.startswith(("../", "/")) and r != ".."]
-
-
-def _under(package: str, path: str) -> str:
-    return posixpath.join(package, path) if package and path else package or path
 
 
 # The workspace's library crates by name, for the manifests as they were
@@ -192,9 +187,7 @@ def _library_crates(facts: Facts) -> dict[str, Crate]:
         root = posixpath.normpath(path if isinstance(path, str) else "src/lib.rs")
         if root.startswith(("../", "/")) or root == "..":
             continue  # no library of the workspace
-        crate = Crate(
-            _under(directory, posixpath.dirname(root)), _under(directory, root)
-        )
+        crate = Crate(join(directory, posixpath.dirname(root)), join(directory, root))
         # Two packages of one name: the shallower wins (the other is usually
         # a test fixture).
         crates.setdefault(name.replace("-", "_"), crate)

@@ -9,6 +9,7 @@ described in ``resolvers.py``.
 from __future__ import annotations
 
 import posixpath
+from functools import lru_cache
 
 from axd.daemon.index.languages import LANGUAGES
 from axd.daemon.index.resolvers import Facts
@@ -66,10 +67,16 @@ def config_scope(path: str) -> tuple[str, frozenset[str]] | None:
     languages = CONFIG_FILES.get(basename)
     if languages is not None:
         return posixpath.dirname(path), languages
-    shared = frozenset(
+    shared = _shared_config_languages(basename)
+    return ("", shared) if shared else None
+
+
+@lru_cache(maxsize=4096)
+def _shared_config_languages(basename: str) -> frozenset[str]:
+    # Asked for every file a batch writes: names repeat (mod.rs, index.ts).
+    return frozenset(
         name for pattern, name in _SHARED_CONFIGS if pattern.fullmatch(basename)
     )
-    return ("", shared) if shared else None
 
 
 def file_components(path: str) -> set[str]:

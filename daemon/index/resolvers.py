@@ -46,6 +46,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from axd.daemon.index import cargo, tsconfig
+from axd.daemon.index.relpaths import ancestors as _ancestors
+from axd.daemon.index.relpaths import join as _join
+from axd.daemon.index.relpaths import normalize as _normalize
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,33 +95,6 @@ class Facts(Protocol):
         ...
 
 
-def _join(*parts: str) -> str:
-    return "/".join(p for p in parts if p)
-
-
-def _parent(path: str) -> str:
-    return posixpath.dirname(path)
-
-
-def _ancestors(directory: str) -> list[str]:
-    """`directory` and every directory above it, ending with the root ""."""
-    out = [directory]
-    while directory:
-        directory = _parent(directory)
-        out.append(directory)
-    return out
-
-
-def _normalize(path: str) -> str | None:
-    """Normalise a joined relative path; None if it leaves the workspace."""
-    norm = posixpath.normpath(path) if path else "."
-    if norm == ".":
-        return ""
-    if norm.startswith(("../", "/")) or norm == "..":
-        return None
-    return norm
-
-
 def _py_module(parts: list[str], facts: Facts) -> str | None:
     base = "/".join(parts)
     candidates = (
@@ -133,10 +109,10 @@ def _py_module(parts: list[str], facts: Facts) -> str | None:
 
 
 def _python_roots(importer: str, facts: Facts) -> list[str]:
-    directory = _parent(importer)
+    directory = posixpath.dirname(importer)
     package_root = directory
     while package_root and facts.exists(_join(package_root, "__init__.py")):
-        package_root = _parent(package_root)
+        package_root = posixpath.dirname(package_root)
     roots: list[str] = []
     for root in ("", "src", package_root):
         if root not in roots:
@@ -148,11 +124,11 @@ def _python(module: str, importer: str, facts: Facts) -> str | None:
     if module.startswith("."):
         level = len(module) - len(module.lstrip("."))
         rest = module[level:]
-        base = _parent(importer)
+        base = posixpath.dirname(importer)
         for _ in range(level - 1):
             if not base:
                 return None  # beyond the top-level package
-            base = _parent(base)
+            base = posixpath.dirname(base)
         parts = [p for p in base.split("/") if p] + (rest.split(".") if rest else [])
         if base == "" and not rest:
             return _py_module([], facts)
@@ -223,7 +199,7 @@ def _ts_paths(spec: str, options: PathOptions, facts: Facts) -> str | None:
 
 def _javascript(spec: str, importer: str, facts: Facts) -> str | None:
     if spec.startswith(("./", "../")) or spec in (".", ".."):
-        joined = _normalize(_join(_parent(importer), spec))
+        joined = _normalize(_join(posixpath.dirname(importer), spec))
         return _js_file(joined, facts) if joined is not None else None
     if spec.startswith("/") or ":" in spec:  # absolute or a URL/node: scheme
         return None
@@ -234,9 +210,9 @@ def _javascript(spec: str, importer: str, facts: Facts) -> str | None:
 def _go(spec: str, importer: str, facts: Facts) -> str | None:
     directory: str | None = None
     if spec.startswith(("./", "../")):
-        directory = _normalize(_join(_parent(importer), spec))
+        directory = _normalize(_join(posixpath.dirname(importer), spec))
     else:
-        for candidate in _ancestors(_parent(importer)):
+        for candidate in _ancestors(posixpath.dirname(importer)):
             text = facts.read_text(_join(candidate, "go.mod"))
             if text is None:
                 continue

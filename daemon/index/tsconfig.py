@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from axd.daemon.index.relpaths import ancestors, join, normalize
+
 if TYPE_CHECKING:
     from axd.daemon.index.resolvers import Facts
 
@@ -75,15 +77,12 @@ class PathOptions:
 
 def nearest(importer: str, facts: Facts) -> PathOptions | None:
     """The options of the config closest above `importer`, or None."""
-    directory = posixpath.dirname(importer)
-    while True:
+    for directory in ancestors(posixpath.dirname(importer)):
         for name in CONFIG_NAMES:
-            path = posixpath.join(directory, name) if directory else name
+            path = join(directory, name)
             if facts.exists(path):
                 return _options(path, facts)
-        if not directory:
-            return None
-        directory = posixpath.dirname(directory)
+    return None
 
 
 @dataclass(slots=True)
@@ -128,7 +127,7 @@ def _apply(path: str, facts: Facts, chain: _Chain, seen: set[str]) -> None:
         chain.paths, chain.paths_dir = options["paths"], directory
     base_url = options.get("baseUrl")
     if isinstance(base_url, str):
-        chain.base_url = _inside(posixpath.join(directory, base_url))
+        chain.base_url = normalize(posixpath.join(directory, base_url))
         chain.has_base_url = True
 
 
@@ -163,20 +162,10 @@ def _base_path(spec: str, directory: str, facts: Facts) -> str | None:
                 break
             above = posixpath.dirname(above)
     for base in bases:
-        inside = _inside(base)
+        inside = normalize(base)
         if inside is None:
             continue
         for candidate in (inside, inside + ".json", inside + "/tsconfig.json"):
             if facts.exists(candidate):
                 return candidate
     return None
-
-
-def _inside(path: str) -> str | None:
-    """`path` normalised, "" for the root; None if it leaves the workspace."""
-    normal = posixpath.normpath(path)
-    if normal == ".":
-        return ""
-    if normal.startswith(("../", "/")) or normal == "..":
-        return None
-    return normal
